@@ -1,0 +1,103 @@
+# spyglass - build, test, demo.
+#
+#   make            build build/spyglass (B=DIR builds elsewhere)
+#   make demo       install what is missing, build, profile the example web app
+#   make test       install what is missing, build, run every test (unit, ASan/UBSan, e2e)
+#   make bench      print benchmark figures (never pass/fail on time)
+#   make fuzz       run the libFuzzer harnesses for a while
+#
+# Sources are found by wildcard: a new module is a new file, no Makefile edit.
+
+CC      ?= gcc
+B       ?= build
+VERSION := 0.1.0
+CSTD    := -std=c17 -D_GNU_SOURCE -DSPYGLASS_VERSION='"$(VERSION)"'
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -Isrc -MMD -MP
+LDLIBS  := -lz -lncursesw -lm
+
+SRC      := $(shell find src -name '*.c' | sort)
+LIB_SRC  := $(filter-out src/main.c,$(SRC))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+
+OBJ      := $(SRC:%.c=$(B)/obj/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_OBJ   := $(SRC:%.c=$(B)/asan/%.o)
+ASAN_LIB   := $(LIB_SRC:%.c=$(B)/asan/%.o)
+ASAN_UNIT  := $(UNIT_SRC:tests/unit/%.c=$(B)/asan-tests/%)
+
+PYTEST := /usr/bin/python3 -m pytest
+
+.PHONY: all clean deps test unit unit-asan e2e demo bench fuzz asan lint format
+
+all: $(B)/spyglass
+
+$(B)/spyglass: $(OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) -lcmocka $(LDLIBS)
+
+# The sanitizer build: the same sources, instrumented.
+asan: $(B)/spyglass-asan $(ASAN_UNIT)
+
+$(B)/spyglass-asan: $(ASAN_OBJ)
+	$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+
+$(B)/asan-tests/%: tests/unit/%.c $(ASAN_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -Itests/unit -o $@ $< $(ASAN_LIB) -lcmocka $(LDLIBS)
+
+deps:
+	@bash tools/deps.sh
+
+unit: $(B)/spyglass $(UNIT_BIN)
+	@bash tools/run_unit.sh $(UNIT_BIN)
+
+unit-asan: asan
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		bash tools/run_unit.sh $(ASAN_UNIT)
+
+e2e: $(B)/spyglass $(B)/spyglass-asan
+	$(PYTEST) -q -ra tests/e2e
+
+test: deps
+	$(MAKE) all asan $(UNIT_BIN)
+	$(MAKE) unit
+	$(MAKE) unit-asan
+	$(MAKE) e2e
+
+demo: deps
+	$(MAKE) all
+	@bash examples/demo.sh
+
+bench: deps all
+	@bash bench/run.sh
+
+fuzz: deps
+	@bash fuzz/run.sh
+
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE -Isrc src
+	clang-format --dry-run --Werror $(SRC) $(UNIT_SRC)
+
+format:
+	clang-format -i $(SRC) $(UNIT_SRC) $(wildcard src/*/*.h src/*.h)
+
+clean:
+	rm -rf build
+
+-include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d)

@@ -1,0 +1,78 @@
+/*
+ * mem.h - reading another process's memory.
+ *
+ * Everything above proc/ reads target memory only through a struct
+ * mem_reader: a read function plus its context. The live implementation uses
+ * process_vm_readv (falling back to /proc/PID/mem); unit tests and fuzzers
+ * plug in a snapshot or a hand-built fake. Nothing here ever writes to the
+ * target.
+ */
+#ifndef SPYGLASS_PROC_MEM_H
+#define SPYGLASS_PROC_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Error codes shared by proc/ and python/ (returned negated). */
+enum {
+    SG_OK = 0,
+    SG_ENOPROC = 1,   /* the process does not exist (or exited) */
+    SG_EPERM = 2,     /* not allowed to read it */
+    SG_EFAULT = 3,    /* address not mapped / short read */
+    SG_ENOTPY = 4,    /* not a Python process */
+    SG_EVERSION = 5,  /* a Python we do not support */
+    SG_ECORRUPT = 6,  /* data read does not validate (torn read, garbage) */
+    SG_EIO = 7,       /* an I/O error on a local file */
+    SG_ENOMEM = 8,    /* a bounded buffer is too small */
+};
+
+/* Returns a short static description of an SG_E* code (positive or negative). */
+const char *sg_strerror(int err);
+
+struct mem_reader {
+    /* Reads size bytes at addr into buf; returns 0 or a negative SG_E* code. */
+    int (*read)(void *ctx, uint64_t addr, void *buf, size_t size);
+    void *ctx;
+    uint64_t reads; /* number of read calls made, for statistics */
+};
+
+/* A live process reader. */
+struct mem_proc {
+    pid_t pid;
+    int mem_fd;   /* /proc/PID/mem, opened lazily if process_vm_readv fails */
+    int use_fd;   /* process_vm_readv unavailable: always use mem_fd */
+};
+
+/* Prepares a reader for process pid. Does not touch the process. */
+void mem_proc_init(struct mem_proc *mp, struct mem_reader *reader, pid_t pid);
+void mem_proc_release(struct mem_proc *mp);
+
+/* Reads target memory; returns 0 or a negative SG_E* code. */
+static inline int mem_read(struct mem_reader *r, uint64_t addr, void *buf, size_t size)
+{
+    r->reads++;
+    return r->read(r->ctx, addr, buf, size);
+}
+
+/* Reads one pointer-sized / fixed-size value. */
+int mem_read_u64(struct mem_reader *r, uint64_t addr, uint64_t *out);
+int mem_read_u32(struct mem_reader *r, uint64_t addr, uint32_t *out);
+int mem_read_i32(struct mem_reader *r, uint64_t addr, int32_t *out);
+int mem_read_u8(struct mem_reader *r, uint64_t addr, uint8_t *out);
+
+/* Reads a NUL-terminated string of at most size-1 bytes into buf (always
+ * terminated). Returns 0, or a negative code if nothing could be read. */
+int mem_read_cstr(struct mem_reader *r, uint64_t addr, char *buf, size_t size);
+
+/* A reader over a local buffer that pretends to live at base: for tests and
+ * fuzzers. Reads outside [base, base+size) fail with -SG_EFAULT. */
+struct mem_snapshot {
+    uint64_t base;
+    const uint8_t *data;
+    size_t size;
+};
+void mem_snapshot_init(struct mem_snapshot *ms, struct mem_reader *reader, uint64_t base,
+                       const uint8_t *data, size_t size);
+
+#endif

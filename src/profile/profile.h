@@ -1,0 +1,103 @@
+/*
+ * profile.h - an aggregated profile: interned strings -> frames -> stacks -> weights.
+ *
+ * The sampler (or an importer) adds stacks; writers in format/ read them back.
+ * Memory grows with the number of distinct frames and stacks, never with the
+ * number of samples, except for the optional timeline (only kept when a
+ * timeline format such as chrometrace asks for it).
+ *
+ * Frames and stacks are identified by dense ids (0, 1, 2, ...) in insertion
+ * order, so iteration and therefore every writer's output is deterministic.
+ */
+#ifndef SPYGLASS_PROFILE_H
+#define SPYGLASS_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct profile;
+
+enum profile_frame_kind {
+    PF_PYTHON = 0,   /* a Python function */
+    PF_THREAD = 1,   /* synthetic root: a thread ("thread 0x7f.. \"name\"") */
+    PF_PROCESS = 2,  /* synthetic root: a process ("process 1234 python app.py") */
+    PF_ENDPOINT = 3, /* synthetic root: an HTTP endpoint ("GET /users/{n}") */
+    PF_NATIVE = 4,   /* a marker for time outside Python frames */
+};
+
+struct profile_frame {
+    const char *name;  /* function name (qualified where known); never NULL */
+    const char *file;  /* source file; "" for synthetic frames */
+    int line;          /* line number; 0 when aggregated by function or unknown */
+    enum profile_frame_kind kind;
+};
+
+/* What a profile says about itself; writers put it on the output's face. */
+struct profile_meta {
+    char *title;          /* e.g. "spyglass record" */
+    char *target;         /* e.g. "pid 1234 (python app.py)" */
+    char *python_version; /* e.g. "3.11.7" */
+    char *unit;           /* weight unit: "samples" (default) */
+    double rate_hz;       /* requested sampling rate; 0 if not sampled */
+    double duration_s;    /* wall time covered */
+    uint64_t samples;     /* sampling ticks taken */
+    uint64_t errors;      /* ticks that failed */
+    char *note;           /* extra subtitle text (e.g. how a call tree was built); may be NULL */
+};
+
+/* One timeline event: a sample of one thread at one time. */
+struct profile_event {
+    uint64_t time_ns;  /* since the start of the profile */
+    uint64_t thread;   /* thread id (OS tid where known) */
+    uint32_t stack;    /* stack id */
+};
+
+/* Allocates an empty profile. Never returns NULL. */
+struct profile *profile_new(void);
+/* Frees the profile and everything it holds; no-op on NULL. */
+void profile_free(struct profile *p);
+
+/* The profile's metadata; string fields are owned by the profile: set them
+ * with profile_set_meta_str so they are copied. */
+struct profile_meta *profile_meta(struct profile *p);
+const struct profile_meta *profile_meta_const(const struct profile *p);
+/* Replaces *field (one of the meta's char * fields) by a copy of value (or NULL). */
+void profile_set_meta_str(struct profile *p, char **field, const char *value);
+
+/* Interns a string; the returned pointer lives as long as the profile. */
+const char *profile_intern(struct profile *p, const char *s);
+
+/* Returns the id of the frame (name, file, line, kind), adding it if new.
+ * Strings are copied (interned). */
+uint32_t profile_frame_id(struct profile *p, const char *name, const char *file, int line,
+                          enum profile_frame_kind kind);
+
+/* Adds weight to the stack frames[0..depth), root first (frames[0] is the
+ * outermost call, frames[depth-1] the leaf). Returns the stack id. depth may
+ * be 0 (an empty stack). */
+uint32_t profile_add_stack(struct profile *p, const uint32_t *frames, size_t depth,
+                           uint64_t weight);
+
+/* Timeline: off by default. When enabled, profile_add_event records one
+ * event per call. */
+void profile_enable_timeline(struct profile *p);
+int profile_timeline_enabled(const struct profile *p);
+void profile_add_event(struct profile *p, uint64_t time_ns, uint64_t thread, uint32_t stack);
+/* Names a timeline thread (copied); later calls replace the name. */
+void profile_set_thread_name(struct profile *p, uint64_t thread, const char *name);
+/* Returns the thread's name or NULL. */
+const char *profile_thread_name(const struct profile *p, uint64_t thread);
+
+/* Reading back. Ids are dense: 0 .. count-1, in insertion order. */
+size_t profile_frame_count(const struct profile *p);
+const struct profile_frame *profile_frame(const struct profile *p, uint32_t id);
+size_t profile_stack_count(const struct profile *p);
+/* Returns the stack's frames (root first) and sets *depth and *weight. */
+const uint32_t *profile_stack(const struct profile *p, uint32_t id, size_t *depth,
+                              uint64_t *weight);
+/* Sum of all stack weights. */
+uint64_t profile_total_weight(const struct profile *p);
+size_t profile_event_count(const struct profile *p);
+const struct profile_event *profile_event(const struct profile *p, size_t index);
+
+#endif

@@ -1,0 +1,22 @@
+#!/bin/bash
+# Installs the Debian packages spyglass needs to build, test and run its demo,
+# but only those missing: a no-op on a machine that has them all.
+set -eu
+PKGS="gcc make libcmocka-dev zlib1g-dev libncurses-dev python3 python3-pytest
+      python3-flask gunicorn python3-fastapi python3-uvicorn python3-requests tmux procps"
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+if [ -n "$missing" ]; then
+    echo "spyglass: installing missing packages:$missing"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "spyglass: error: need root to install packages (run with sudo, or install:$missing)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $missing
+fi
