@@ -1,0 +1,50 @@
+/*
+ * format.h - the table of profile writers.
+ *
+ * A writer takes a finished struct profile and a FILE * and writes one
+ * format. Adding a format is one new file in format/ and one line in the
+ * table in format.c. Writers never read target memory.
+ */
+#ifndef SPYGLASS_FORMAT_H
+#define SPYGLASS_FORMAT_H
+
+#include <stdio.h>
+
+#include "profile/profile.h"
+
+struct format_options {
+    int full_filenames; /* show full paths instead of shortened ones */
+};
+
+struct format_writer {
+    const char *name;        /* "flamegraph", "collapsed", ... (the --format value) */
+    const char *extensions;  /* space-separated file name endings: ".svg", ".trace.json" */
+    const char *description; /* one line for --help */
+    int needs_timeline;      /* 1 if the profile must keep its timeline */
+    /* Writes p to out; returns 0, or a negative SG_E* code (write errors: -SG_EIO). */
+    int (*write)(const struct profile *p, FILE *out, const struct format_options *opt);
+};
+
+/* Returns the writer called name, or NULL. */
+const struct format_writer *format_find(const char *name);
+/* Returns the writer whose extension ends path (longest match wins), or NULL. */
+const struct format_writer *format_for_path(const char *path);
+/* Writes the list of format names ("flamegraph, collapsed, ...") into buf. */
+void format_list(char *buf, size_t size);
+
+/* The writers (one per file in format/). */
+int flamegraph_write(const struct profile *p, FILE *out, const struct format_options *opt);
+int collapsed_write(const struct profile *p, FILE *out, const struct format_options *opt);
+int speedscope_write(const struct profile *p, FILE *out, const struct format_options *opt);
+int chrometrace_write(const struct profile *p, FILE *out, const struct format_options *opt);
+
+/* Shortens a source path for display: site-packages/dist-packages paths from
+ * the package on, stdlib paths from "lib/pythonX.Y/" on, others unchanged.
+ * Returns a pointer into path. */
+const char *format_short_path(const char *path);
+
+/* Classifies a frame for colouring: 0 user code, 1 stdlib, 2 site-packages,
+ * 3 synthetic (thread/process/endpoint), 4 idle/native. */
+int format_frame_class(const struct profile_frame *f);
+
+#endif
