@@ -1,0 +1,44 @@
+/*
+ * task.h - a process's threads and their OS state, and facts about the process.
+ */
+#ifndef SPYGLASS_PROC_TASK_H
+#define SPYGLASS_PROC_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Lists the thread ids of pid into a newly allocated array (caller frees).
+ * Returns the count, or a negative SG_E* code. */
+int task_list(pid_t pid, pid_t **tids);
+
+/* Reads the one-letter scheduler state of thread tid of pid ('R' running,
+ * 'S' sleeping, 'D' disk wait, 'Z', 'T', ...). Returns 0 or a negative code. */
+int task_state(pid_t pid, pid_t tid, char *state);
+
+/* Returns 1 if the state letter means the thread is not using the CPU. */
+int task_state_idle(char state);
+
+/* Reads the process's process-wide state letter from /proc/PID/stat. */
+int proc_state(pid_t pid, char *state);
+
+/* Reads /proc/PID/comm (the short name) into buf. */
+int proc_comm(pid_t pid, char *buf, size_t size);
+
+/* Reads /proc/PID/cmdline, arguments joined by spaces, into buf (truncated). */
+int proc_cmdline(pid_t pid, char *buf, size_t size);
+
+/* Returns the path to open a file as the target sees it (through
+ * /proc/PID/root, so binaries inside containers resolve). Caller frees. */
+char *proc_root_path(pid_t pid, const char *path);
+
+/* Checks the process exists and we may read it. Returns 0, -SG_ENOPROC or -SG_EPERM. */
+int proc_check(pid_t pid);
+
+/* Returns the process's real uid, or -1. */
+long proc_uid(pid_t pid);
+
+/* Reads the resident set size in bytes from /proc/PID/statm. */
+int proc_rss(pid_t pid, uint64_t *bytes);
+
+#endif
