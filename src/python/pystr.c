@@ -118,6 +118,25 @@ static int read_str3(struct mem_reader *r, const struct py_layout *l, uint64_t a
     return read_units(r, data, (size_t)length, kind, out, size);
 }
 
+/* Returns 1 if buf[0..len) is well-formed UTF-8 with no NUL bytes. */
+static int utf8_valid(const uint8_t *buf, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = buf[i];
+        size_t extra = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2
+                       : (c & 0xF8) == 0xF0 ? 3 : 9;
+        if (c == 0 || extra == 9 || (c >= 0xC0 && c < 0xC2) || i + extra >= len + (extra ? 0 : 1))
+            return 0;
+        for (size_t k = 1; k <= extra; k++) {
+            if ((buf[i + k] & 0xC0) != 0x80)
+                return 0;
+        }
+        i += extra + 1;
+    }
+    return 1;
+}
+
 static int read_str27(struct mem_reader *r, const struct py_layout *l, uint64_t addr, char *out,
                       size_t size)
 {
@@ -150,8 +169,12 @@ static int read_str27(struct mem_reader *r, const struct py_layout *l, uint64_t 
     err = pystr_read_bytes(r, l, addr, size - 1, &bytes, &len);
     if (err)
         return err;
-    /* Byte strings are shown as Latin-1 unless they are valid UTF-8 ASCII. */
-    decode_units(bytes, len, 1, out, size);
+    /* 2.7 byte strings (file names, identifiers) are usually UTF-8: keep
+     * them as they are when valid, else show them as Latin-1. */
+    if (utf8_valid(bytes, len))
+        memcpy(out, bytes, len + 1);
+    else
+        decode_units(bytes, len, 1, out, size);
     free(bytes);
     return 0;
 }

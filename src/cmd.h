@@ -1,0 +1,32 @@
+/*
+ * cmd.h - the subcommands and what they share: error printing, exit codes,
+ * option parsing helpers.
+ */
+#ifndef SPYGLASS_CMD_H
+#define SPYGLASS_CMD_H
+
+#include <sys/types.h>
+
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILURE_RUN = 1, /* a runtime failure: no such process, not Python, ... */
+    EXIT_USAGE = 2,       /* bad command line */
+};
+
+int cmd_dump(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+
+/* Prints "spyglass: error: ..." (and "hint: ..." if hint is non-NULL) to stderr. */
+void cmd_error(const char *hint, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "spyglass: warning: ..." to stderr. */
+void cmd_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints a usage error with "try 'spyglass CMD --help'" and returns EXIT_USAGE. */
+int cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses a pid argument. Returns 0 and sets *pid, or -1. */
+int cmd_parse_pid(const char *s, pid_t *pid);
+
+/* Returns the hint that fits an SG_E* code when attaching to pid, or NULL. */
+const char *cmd_attach_hint(int err, pid_t pid);
+
+#endif

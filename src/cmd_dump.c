@@ -1,0 +1,242 @@
+/*
+ * cmd_dump.c - `spyglass dump`: every thread's Python stack, right now.
+ *
+ * Attaches (reads only), walks every thread once, prints them like a
+ * traceback, most recent call first, and leaves. The target is never
+ * stopped: a dump is a handful of reads that take well under a millisecond.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "proc/mem.h"
+#include "proc/task.h"
+#include "python/detect.h"
+#include "python/locals.h"
+#include "python/walk.h"
+#include "util/util.h"
+
+struct dump_options {
+    pid_t pid;
+    int json;
+    int locals;
+};
+
+static void dump_help(void)
+{
+    printf("usage: spyglass dump --pid PID [--json] [--locals]\n\n"
+           "Print the Python stack of every thread of a running program, most recent\n"
+           "call first, like a traceback. The program keeps running; nothing is written\n"
+           "to it.\n\n"
+           "Options:\n"
+           "  -p, --pid PID   the Python process to look at\n"
+           "  -j, --json      print JSON instead of text (one object, see below)\n"
+           "  -l, --locals    also show each frame's local variables (short reprs:\n"
+           "                  None, bools, ints, floats, str, bytes, and the size and first\n"
+           "                  items of lists, tuples, dicts and sets)\n"
+           "  -h, --help      show this help\n\n"
+           "Each thread is headed by its Python thread id, its state and its name:\n"
+           "  Thread 0x7f12c0bff6c0 (idle) \"worker-1\" [tid 4242]\n"
+           "      handle (app.py:12)\n"
+           "      run (app.py:30)\n"
+           "'active' means the OS has the thread running (on CPU or ready to run);\n"
+           "'idle' means it waits (sleep, I/O, a lock); 'gil' marks the thread holding\n"
+           "the GIL.\n\n"
+           "JSON: {\"pid\", \"python\", \"threads\": [{\"ident\", \"tid\", \"name\", \"active\",\n"
+           "\"gil\", \"os_state\", \"frames\": [{\"function\", \"name\", \"file\", \"line\",\n"
+           "\"locals\": [{\"name\", \"value\"}]}]}]}\n\n"
+           "Example:\n"
+           "  spyglass dump --pid $(pgrep -f 'python app.py') --locals\n");
+}
+
+static int parse(int argc, char **argv, struct dump_options *o)
+{
+    static const struct option longopts[] = {
+        {"pid", required_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
+        {"locals", no_argument, NULL, 'l'},    {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int c;
+    memset(o, 0, sizeof(*o));
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+p:jlh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (cmd_parse_pid(optarg, &o->pid))
+                return cmd_usage_error("dump", "--pid wants a process id, got '%s'", optarg);
+            break;
+        case 'j':
+            o->json = 1;
+            break;
+        case 'l':
+            o->locals = 1;
+            break;
+        case 'h':
+            dump_help();
+            return -1;
+        default:
+            return cmd_usage_error("dump", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cmd_usage_error("dump", "unexpected argument '%s'", argv[optind]);
+    if (!o->pid)
+        return cmd_usage_error("dump", "which process? give --pid PID");
+    return 0;
+}
+
+/* Writes s as a JSON string literal (escaping quotes, backslashes, controls). */
+static void json_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+struct locals_ctx {
+    FILE *out;
+    int json;
+    int count;
+};
+
+static void print_local(const char *name, const char *repr, void *arg)
+{
+    struct locals_ctx *lc = arg;
+    if (lc->json) {
+        fputs(lc->count ? ", " : "", lc->out);
+        fputs("{\"name\": ", lc->out);
+        json_str(lc->out, name);
+        fputs(", \"value\": ", lc->out);
+        json_str(lc->out, repr);
+        fputc('}', lc->out);
+    } else {
+        fprintf(lc->out, "        %s = %s\n", name, repr);
+    }
+    lc->count++;
+}
+
+static const char *state_text(const struct py_thread *t)
+{
+    if (t->holds_gil)
+        return t->idle ? "idle, gil" : "active, gil";
+    return t->idle ? "idle" : "active";
+}
+
+static void print_text(struct walker *w, const struct dump_options *o, FILE *out)
+{
+    char cmdline[256] = "";
+    proc_cmdline(w->rt->pid, cmdline, sizeof(cmdline));
+    fprintf(out, "Process %d: %s\nPython %s (%s)\n", (int)w->rt->pid, cmdline, w->rt->version,
+            w->rt->binary);
+    for (size_t i = 0; i < w->nthreads; i++) {
+        struct py_thread *t = &w->threads[i];
+        fprintf(out, "\nThread 0x%" PRIx64 " (%s)", t->ident, state_text(t));
+        if (t->name[0])
+            fprintf(out, " \"%s\"", t->name);
+        if (t->tid)
+            fprintf(out, " [tid %d]", (int)t->tid);
+        fputc('\n', out);
+        for (size_t d = 0; d < t->depth; d++) {
+            struct py_frame *f = &t->frames[d];
+            fprintf(out, "    %s (%s:%d)\n", f->code->qualname, f->code->filename, f->line);
+            if (o->locals) {
+                struct locals_ctx lc = {out, 0, 0};
+                locals_read(w, f, print_local, &lc);
+            }
+        }
+        if (t->truncated)
+            fprintf(out, "    ... (deeper frames not shown: more than %d)\n", WALK_MAX_DEPTH);
+        if (t->error)
+            fprintf(out, "    ... (stack cut short: %s)\n", sg_strerror(t->error));
+    }
+}
+
+static void print_json(struct walker *w, const struct dump_options *o, FILE *out)
+{
+    fprintf(out, "{\"pid\": %d, \"python\": ", (int)w->rt->pid);
+    json_str(out, w->rt->version);
+    fputs(", \"threads\": [", out);
+    for (size_t i = 0; i < w->nthreads; i++) {
+        struct py_thread *t = &w->threads[i];
+        fprintf(out, "%s\n  {\"ident\": %" PRIu64 ", \"tid\": %d, \"name\": ", i ? "," : "",
+                t->ident, (int)t->tid);
+        json_str(out, t->name);
+        fprintf(out, ", \"active\": %s, \"gil\": %s, \"os_state\": \"%c\", \"truncated\": %s",
+                t->idle ? "false" : "true", t->holds_gil ? "true" : "false",
+                t->os_state >= 'A' && t->os_state <= 'Z' ? t->os_state : '?',
+                t->truncated ? "true" : "false");
+        fputs(", \"frames\": [", out);
+        for (size_t d = 0; d < t->depth; d++) {
+            struct py_frame *f = &t->frames[d];
+            fputs(d ? ",\n    {\"function\": " : "\n    {\"function\": ", out);
+            json_str(out, f->code->qualname);
+            fputs(", \"name\": ", out);
+            json_str(out, f->code->name);
+            fputs(", \"file\": ", out);
+            json_str(out, f->code->filename);
+            fprintf(out, ", \"line\": %d", f->line);
+            if (o->locals) {
+                struct locals_ctx lc = {out, 1, 0};
+                fputs(", \"locals\": [", out);
+                locals_read(w, f, print_local, &lc);
+                fputc(']', out);
+            }
+            fputc('}', out);
+        }
+        fputs("]}", out);
+    }
+    fputs("\n]}\n", out);
+}
+
+int cmd_dump(int argc, char **argv)
+{
+    struct dump_options o;
+    int rc = parse(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? EXIT_OK : rc;
+
+    struct mem_proc mp;
+    struct mem_reader reader;
+    struct py_runtime rt;
+    char why[512];
+    mem_proc_init(&mp, &reader, o.pid);
+    int err = detect_runtime(o.pid, &reader, &rt, why, sizeof(why));
+    if (err) {
+        cmd_error(cmd_attach_hint(err, o.pid), "%s", why);
+        mem_proc_release(&mp);
+        return EXIT_FAILURE_RUN;
+    }
+    struct walker w;
+    walk_init(&w, &reader, &rt);
+    err = walk_sample(&w);
+    /* A racing target can tear one read: one retry before giving up. */
+    if (err == -SG_ECORRUPT || err == -SG_EFAULT)
+        err = walk_sample(&w);
+    if (err) {
+        if (proc_check(o.pid) == -SG_ENOPROC)
+            cmd_error(NULL, "process %d exited while being read", (int)o.pid);
+        else
+            cmd_error(cmd_attach_hint(err, o.pid), "cannot read the threads of process %d: %s",
+                      (int)o.pid, sg_strerror(err));
+        rc = EXIT_FAILURE_RUN;
+    } else {
+        if (o.json)
+            print_json(&w, &o, stdout);
+        else
+            print_text(&w, &o, stdout);
+        rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILURE_RUN;
+    }
+    walk_release(&w);
+    mem_proc_release(&mp);
+    return rc;
+}

@@ -1,0 +1,35 @@
+/*
+ * pause.h - stopping a process's threads for the duration of one sample.
+ *
+ * Each thread is seized (PTRACE_SEIZE, which unlike PTRACE_ATTACH sends no
+ * SIGSTOP), interrupted, and waited for; pause_resume detaches them all. The
+ * target is traced only between pause_all and pause_resume, so signals it
+ * receives between samples flow normally. If spyglass dies while threads are
+ * stopped, the kernel detaches them and they run on.
+ */
+#ifndef SPYGLASS_PROC_PAUSE_H
+#define SPYGLASS_PROC_PAUSE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct pause_set {
+    pid_t pid;
+    pid_t *tids;     /* threads we seized (and must detach) */
+    int *signals;    /* a signal that arrived while stopping it, re-delivered on detach */
+    size_t count;
+    size_t cap;
+};
+
+void pause_init(struct pause_set *ps, pid_t pid);
+void pause_release(struct pause_set *ps);
+
+/* Stops every thread of the process. Returns 0 (threads that vanished are
+ * skipped) or a negative SG_E* code: -SG_EPERM if ptrace is not allowed,
+ * -SG_ENOPROC if the process is gone. On error nothing stays stopped. */
+int pause_all(struct pause_set *ps);
+
+/* Lets every stopped thread go. Safe to call when nothing is stopped. */
+void pause_resume(struct pause_set *ps);
+
+#endif

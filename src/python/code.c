@@ -1,0 +1,213 @@
+/*
+ * code.c - reading code objects and caching them by address.
+ */
+#include "python/code.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "python/linetable.h"
+#include "python/pystr.h"
+#include "util/util.h"
+
+/* The biggest line table we read (a 100k-line function has ~1 MB). */
+#define LINETABLE_MAX (4u << 20)
+/* Bytes of a code object header we read at once (all fields we use sit below). */
+#define CODE_HEADER_MAX 512
+
+void code_cache_init(struct code_cache *cc)
+{
+    memset(cc, 0, sizeof(*cc));
+    cc->cap = 1024;
+    cc->slots = xcalloc(cc->cap, sizeof(*cc->slots));
+}
+
+static void code_info_free(struct code_info *ci)
+{
+    if (!ci)
+        return;
+    free(ci->name);
+    free(ci->qualname);
+    free(ci->filename);
+    free(ci->linetable);
+    free(ci);
+}
+
+void code_cache_release(struct code_cache *cc)
+{
+    for (size_t i = 0; i < cc->cap; i++)
+        code_info_free(cc->slots[i]);
+    free(cc->slots);
+    memset(cc, 0, sizeof(*cc));
+}
+
+void code_cache_trim(struct code_cache *cc)
+{
+    if (cc->count <= CODE_CACHE_MAX)
+        return;
+    uint64_t serial = cc->next_serial;
+    code_cache_release(cc);
+    code_cache_init(cc);
+    cc->next_serial = serial;
+}
+
+static size_t slot_of(const struct code_cache *cc, uint64_t addr)
+{
+    uint64_t h = addr >> 4;
+    h ^= h >> 17;
+    h *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 20) & (cc->cap - 1);
+}
+
+/* Reads field at off from the header buffer (PY_NO_FIELD gives 0). */
+static uint64_t hdr_u64(const uint8_t *hdr, uint32_t off)
+{
+    uint64_t v = 0;
+    if (off != PY_NO_FIELD && off + 8 <= CODE_HEADER_MAX)
+        memcpy(&v, hdr + off, 8);
+    return v;
+}
+
+static int hdr_i32(const uint8_t *hdr, uint32_t off)
+{
+    int32_t v = 0;
+    if (off != PY_NO_FIELD && off + 4 <= CODE_HEADER_MAX)
+        memcpy(&v, hdr + off, 4);
+    return v;
+}
+
+static uint32_t header_size(const struct py_layout *l)
+{
+    uint32_t fields[] = {l->code.co_filename, l->code.co_name, l->code.co_qualname,
+                         l->code.co_firstlineno, l->code.co_lnotab, l->code.co_linetable,
+                         l->code.co_varnames, l->code.co_localsplusnames, l->code.co_nlocals,
+                         l->code.co_nlocalsplus, l->code.co_argcount, l->code.co_localspluskinds};
+    uint32_t end = 16;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (fields[i] != PY_NO_FIELD && fields[i] + 8 > end)
+            end = fields[i] + 8;
+    }
+    return end <= CODE_HEADER_MAX ? end : CODE_HEADER_MAX;
+}
+
+static char *read_name(struct mem_reader *r, const struct py_layout *l, uint64_t addr)
+{
+    char buf[1024];
+    if (pystr_read(r, l, addr, buf, sizeof(buf)))
+        return xstrdup("<unknown>");
+    return xstrdup(buf);
+}
+
+/* Decodes the code object whose header was read into hdr. */
+static struct code_info *decode(struct code_cache *cc, struct mem_reader *r,
+                                const struct py_layout *l, uint64_t addr, const uint8_t *hdr)
+{
+    struct code_info *ci = xcalloc(1, sizeof(*ci));
+    ci->addr = addr;
+    ci->serial = ++cc->next_serial;
+    ci->name_ptr = hdr_u64(hdr, l->code.co_name);
+    ci->filename_ptr = hdr_u64(hdr, l->code.co_filename);
+    ci->firstlineno = hdr_i32(hdr, l->code.co_firstlineno);
+    ci->name = read_name(r, l, ci->name_ptr);
+    ci->filename = read_name(r, l, ci->filename_ptr);
+    uint64_t qual = hdr_u64(hdr, l->code.co_qualname);
+    ci->qualname = qual ? read_name(r, l, qual) : xstrdup(ci->name);
+    uint32_t table_field = l->line_kind == PY_LINES_310 || l->line_kind == PY_LINES_311
+                               ? l->code.co_linetable
+                               : l->code.co_lnotab;
+    ci->linetable_ptr = hdr_u64(hdr, table_field);
+    if (ci->linetable_ptr &&
+        pystr_read_bytes(r, l, ci->linetable_ptr, LINETABLE_MAX, &ci->linetable,
+                         &ci->linetable_len)) {
+        ci->linetable = NULL;
+        ci->linetable_len = 0;
+    }
+    if (l->frame_kind == PY_FRAME_INTERP) {
+        ci->varnames = hdr_u64(hdr, l->code.co_localsplusnames);
+        ci->kinds = hdr_u64(hdr, l->code.co_localspluskinds);
+        ci->nlocals = hdr_i32(hdr, l->code.co_nlocalsplus);
+    } else {
+        ci->varnames = hdr_u64(hdr, l->code.co_varnames);
+        ci->nlocals = hdr_i32(hdr, l->code.co_nlocals);
+    }
+    ci->argcount = hdr_i32(hdr, l->code.co_argcount);
+    ci->last_offset = -2;
+    return ci;
+}
+
+static int still_valid(const struct code_info *ci, const struct py_layout *l, const uint8_t *hdr)
+{
+    return ci->name_ptr == hdr_u64(hdr, l->code.co_name) &&
+           ci->filename_ptr == hdr_u64(hdr, l->code.co_filename) &&
+           ci->firstlineno == hdr_i32(hdr, l->code.co_firstlineno);
+}
+
+static void grow(struct code_cache *cc)
+{
+    struct code_info **old = cc->slots;
+    size_t old_cap = cc->cap;
+    cc->cap *= 2;
+    cc->slots = xcalloc(cc->cap, sizeof(*cc->slots));
+    for (size_t i = 0; i < old_cap; i++) {
+        if (!old[i])
+            continue;
+        size_t s = slot_of(cc, old[i]->addr);
+        while (cc->slots[s])
+            s = (s + 1) & (cc->cap - 1);
+        cc->slots[s] = old[i];
+    }
+    free(old);
+}
+
+int code_cache_get(struct code_cache *cc, struct mem_reader *r, const struct py_layout *l,
+                   uint64_t code_type, uint64_t addr, struct code_info **out)
+{
+    uint8_t hdr[CODE_HEADER_MAX] = {0};
+    if (addr == 0 || (addr & 7))
+        return -SG_ECORRUPT;
+    int err = mem_read(r, addr, hdr, header_size(l));
+    if (err)
+        return err;
+    if (code_type && hdr_u64(hdr, l->object.ob_type) != code_type)
+        return -SG_ECORRUPT;
+    size_t s = slot_of(cc, addr);
+    while (cc->slots[s] && cc->slots[s]->addr != addr)
+        s = (s + 1) & (cc->cap - 1);
+    if (cc->slots[s]) {
+        if (still_valid(cc->slots[s], l, hdr)) {
+            cc->hits++;
+            *out = cc->slots[s];
+            return 0;
+        }
+        /* Same address, another code object: replace in place. */
+        cc->evictions++;
+        code_info_free(cc->slots[s]);
+        cc->slots[s] = decode(cc, r, l, addr, hdr);
+        *out = cc->slots[s];
+        return 0;
+    }
+    cc->misses++;
+    cc->slots[s] = decode(cc, r, l, addr, hdr);
+    *out = cc->slots[s];
+    cc->count++;
+    if (cc->count * 2 > cc->cap)
+        grow(cc);
+    return 0;
+}
+
+int code_line(struct code_info *ci, const struct py_layout *l, int64_t offset)
+{
+    if (offset < 0 || !ci->linetable)
+        return ci->firstlineno;
+    if (offset > INT32_MAX)
+        offset = INT32_MAX;
+    if ((int)offset == ci->last_offset)
+        return ci->last_line;
+    int line = ci->firstlineno;
+    if (linetable_line(l->line_kind, ci->linetable, ci->linetable_len, ci->firstlineno,
+                       (uint64_t)offset, &line))
+        line = ci->firstlineno;
+    ci->last_offset = (int)offset;
+    ci->last_line = line;
+    return line;
+}

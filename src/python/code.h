@@ -1,0 +1,64 @@
+/*
+ * code.h - decoded code objects, cached by address.
+ *
+ * A code object never changes once created, but its memory can be freed and
+ * reused for another one. Each lookup re-reads the object's fixed header (one
+ * read) and checks that the name, file name and first line still match the
+ * cached entry; a mismatch evicts and re-decodes.
+ */
+#ifndef SPYGLASS_PYTHON_CODE_H
+#define SPYGLASS_PYTHON_CODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proc/mem.h"
+#include "python/layout.h"
+
+struct code_info {
+    uint64_t addr;
+    uint64_t serial;  /* unique per decoded object: a safe cache key for callers */
+    char *name;       /* co_name (UTF-8) */
+    char *qualname;   /* co_qualname on 3.11+, else co_name */
+    char *filename;   /* co_filename (UTF-8) */
+    int firstlineno;
+    uint8_t *linetable; /* co_lnotab / co_linetable bytes */
+    size_t linetable_len;
+    uint64_t name_ptr, filename_ptr, linetable_ptr; /* for validation */
+    uint64_t varnames;  /* tuple of local names: co_varnames / co_localsplusnames */
+    uint64_t kinds;     /* 3.11+: co_localspluskinds bytes object */
+    int nlocals;        /* locals to show: co_nlocals (<= 3.10) or co_nlocalsplus (3.11+) */
+    int argcount;
+    int last_offset;    /* memo of the last (offset -> line) lookup */
+    int last_line;
+};
+
+struct code_cache {
+    struct code_info **slots; /* open addressing by address */
+    size_t cap;               /* power of two */
+    size_t count;
+    uint64_t hits, misses, evictions;
+    uint64_t next_serial;
+};
+
+void code_cache_init(struct code_cache *cc);
+void code_cache_release(struct code_cache *cc);
+/* Empties the cache if it holds more than CODE_CACHE_MAX entries (a program
+ * that keeps creating code objects must not grow us without bound). Call
+ * only between samples: it frees entries that frames may point at. */
+void code_cache_trim(struct code_cache *cc);
+
+#define CODE_CACHE_MAX 65536
+
+/* Returns the decoded code object at addr in *out (owned by the cache, valid
+ * until the next lookup that evicts it). Returns 0 or a negative SG_E* code;
+ * -SG_ECORRUPT if the object does not look like a code object. code_type, if
+ * non-zero, is &PyCode_Type and is checked. */
+int code_cache_get(struct code_cache *cc, struct mem_reader *r, const struct py_layout *l,
+                   uint64_t code_type, uint64_t addr, struct code_info **out);
+
+/* Returns the line of the instruction at byte offset `offset` into the
+ * bytecode (negative: not started yet, gives the first line). */
+int code_line(struct code_info *ci, const struct py_layout *l, int64_t offset);
+
+#endif

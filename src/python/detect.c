@@ -1,0 +1,343 @@
+/*
+ * detect.c - find _PyRuntime / interp_head in a target and pick its layout.
+ *
+ * Order of attempts, first that works wins:
+ *   1. libpython*.so mapped into the target (pyenv and most distro builds),
+ *   2. the executable itself (static builds such as Debian's /usr/bin/python3.11),
+ * each by ELF symbol (.symtab, then .dynsym), relocated by where the file's
+ * offset 0 is mapped. If no candidate has the symbols (stripped), the
+ * writable data of a candidate that looks like Python is scanned for an
+ * interpreter state that validates.
+ *
+ * The version comes from Py_Version (3.11+), else from the file name
+ * ("libpython3.7m.so"), refined to major.minor.micro by the PY_VERSION
+ * string in .rodata.
+ */
+#include "python/detect.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proc/elf.h"
+#include "proc/maps.h"
+#include "proc/task.h"
+#include "util/util.h"
+
+/* Bytes of writable data we are willing to scan for a stripped runtime. */
+#define SCAN_LIMIT (64u << 20)
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static int is_libpython(const char *path)
+{
+    return strncmp(base_name(path), "libpython", 9) == 0 && strstr(base_name(path), ".so");
+}
+
+int detect_version_from_name(const char *path, int *major, int *minor)
+{
+    const char *name = base_name(path);
+    const char *p = NULL;
+    if (strncmp(name, "libpython", 9) == 0)
+        p = name + 9;
+    else if (strncmp(name, "python", 6) == 0)
+        p = name + 6;
+    if (!p || !isdigit((unsigned char)p[0]) || p[1] != '.' || !isdigit((unsigned char)p[2]))
+        return -1;
+    *major = p[0] - '0';
+    *minor = atoi(p + 2);
+    return 0;
+}
+
+/* Returns 1 if s looks like a PY_VERSION string: "3.11.7", "3.13.0rc1", "2.7.18+". */
+static int looks_like_version(const char *s, size_t len)
+{
+    if (len < 5 || len > 12 || !isdigit((unsigned char)s[0]) || s[1] != '.')
+        return 0;
+    int dots = 0;
+    size_t i = 0;
+    while (i < len && (isdigit((unsigned char)s[i]) || s[i] == '.')) {
+        dots += s[i] == '.';
+        i++;
+    }
+    if (dots != 2 || s[i - 1] == '.')
+        return 0;
+    for (; i < len; i++) {
+        if (!isalnum((unsigned char)s[i]) && s[i] != '+')
+            return 0;
+    }
+    return 1;
+}
+
+/* Searches .rodata for a PY_VERSION string, preferring one matching
+ * major.minor when major is non-zero. Writes it into out. */
+static int version_from_rodata(const struct elf_file *ef, int major, int minor, char *out,
+                               size_t size)
+{
+    uint64_t addr, off, len;
+    if (elf_section(ef, ".rodata", &addr, &off, &len) || off > ef->size || len > ef->size - off)
+        return -1;
+    const char *data = (const char *)ef->data + off;
+    size_t i = 0;
+    while (i < len) {
+        const char *s = data + i;
+        size_t n = strnlen(s, len - i);
+        if (i > 0 && data[i - 1] == '\0' && looks_like_version(s, n)) {
+            int ma = s[0] - '0', mi = atoi(s + 2);
+            if (major == 0 || (ma == major && mi == minor)) {
+                strlcpy_safe(out, s, n + 1 < size ? n + 1 : size);
+                return 0;
+            }
+        }
+        i += n + 1;
+    }
+    return -1;
+}
+
+struct candidate {
+    const char *path;   /* as the target sees it */
+    uint64_t base;      /* where offset 0 is mapped */
+    struct elf_file elf;
+};
+
+static int open_candidate(pid_t pid, struct candidate *c)
+{
+    char *root = proc_root_path(pid, c->path);
+    int err = elf_open(&c->elf, root);
+    free(root);
+    if (err)
+        err = elf_open(&c->elf, c->path);
+    return err;
+}
+
+/* Reads the runtime's version: Py_Version if present, else names and .rodata. */
+static int find_version(struct py_runtime *rt, struct mem_reader *r, struct candidate *c)
+{
+    uint64_t sym;
+    if (elf_symbol(&c->elf, "Py_Version", &sym, NULL) == 0) {
+        uint32_t hex;
+        if (mem_read_u32(r, elf_relocate(&c->elf, c->base, sym), &hex) == 0 && (hex >> 24) == 3) {
+            rt->major = (int)(hex >> 24);
+            rt->minor = (int)((hex >> 16) & 0xff);
+            rt->micro = (int)((hex >> 8) & 0xff);
+            snprintf(rt->version, sizeof(rt->version), "%d.%d.%d", rt->major, rt->minor,
+                     rt->micro);
+            return 0;
+        }
+    }
+    int major = 0, minor = 0;
+    detect_version_from_name(c->path, &major, &minor);
+    char text[32];
+    if (version_from_rodata(&c->elf, major, minor, text, sizeof(text)) == 0) {
+        rt->major = text[0] - '0';
+        rt->minor = atoi(text + 2);
+        const char *micro = strchr(text + 2, '.');
+        rt->micro = micro ? atoi(micro + 1) : 0;
+        strlcpy_safe(rt->version, text, sizeof(rt->version));
+        return 0;
+    }
+    if (major) {
+        rt->major = major;
+        rt->minor = minor;
+        rt->micro = 0;
+        snprintf(rt->version, sizeof(rt->version), "%d.%d", major, minor);
+        return 0;
+    }
+    return -SG_ENOTPY;
+}
+
+static void find_optional_symbols(struct py_runtime *rt, struct candidate *c)
+{
+    uint64_t sym;
+    if (elf_symbol(&c->elf, "_PyThreadState_Current", &sym, NULL) == 0)
+        rt->tstate_current_addr = elf_relocate(&c->elf, c->base, sym);
+    if (elf_symbol(&c->elf, "PyCode_Type", &sym, NULL) == 0)
+        rt->code_type = elf_relocate(&c->elf, c->base, sym);
+    if (elf_symbol(&c->elf, "PyFrame_Type", &sym, NULL) == 0)
+        rt->frame_type = elf_relocate(&c->elf, c->base, sym);
+}
+
+/* Looks up the runtime symbols in one candidate. Returns 0 if found. */
+static int find_by_symbols(struct py_runtime *rt, struct candidate *c)
+{
+    uint64_t sym;
+    if (getenv("SPYGLASS_IGNORE_SYMBOLS"))
+        return -SG_ENOTPY;
+    if (elf_symbol(&c->elf, "_PyRuntime", &sym, NULL) == 0) {
+        rt->runtime_addr = elf_relocate(&c->elf, c->base, sym);
+        return 0;
+    }
+    if (elf_symbol(&c->elf, "interp_head", &sym, NULL) == 0) {
+        rt->interp_head_addr = elf_relocate(&c->elf, c->base, sym);
+        return 0;
+    }
+    return -SG_ENOTPY;
+}
+
+/* Returns 1 if interp looks like a live PyInterpreterState: its first thread
+ * state points back at it. */
+static int interp_validates(const struct py_layout *l, struct mem_reader *r, uint64_t interp)
+{
+    uint64_t tstate, back;
+    if (interp == 0 || (interp & 7) || interp < 4096)
+        return 0;
+    if (mem_read_u64(r, interp + l->interp.tstate_head, &tstate) || tstate == 0 || (tstate & 7))
+        return 0;
+    if (mem_read_u64(r, tstate + l->tstate.interp, &back))
+        return 0;
+    return back == interp;
+}
+
+/* Scans the writable mappings of the candidate (and the anonymous .bss right
+ * after them) for the runtime (3.7+) or interp_head (2.7, 3.6). */
+static int find_by_scan(struct py_runtime *rt, struct mem_reader *r, const struct maps *m,
+                        const struct candidate *c)
+{
+    const struct py_layout *l = &rt->layout;
+    uint64_t field = l->runtime.interpreters_head == PY_NO_FIELD ? 0 : l->runtime.interpreters_head;
+    for (size_t i = 0; i < m->count; i++) {
+        const struct map_entry *e = &m->entries[i];
+        int ours = strcmp(e->path, c->path) == 0;
+        int bss = !ours && i > 0 && e->path[0] == '\0' &&
+                  strcmp(m->entries[i - 1].path, c->path) == 0 && m->entries[i - 1].end == e->start;
+        if ((!ours && !bss) || e->perms[1] != 'w')
+            continue;
+        uint64_t size = e->end - e->start;
+        if (size > SCAN_LIMIT)
+            size = SCAN_LIMIT;
+        uint8_t *buf = xmalloc(size);
+        if (mem_read(r, e->start, buf, size)) {
+            free(buf);
+            continue;
+        }
+        for (uint64_t off = 0; off + field + 8 <= size; off += 8) {
+            uint64_t interp;
+            memcpy(&interp, buf + off + field, 8);
+            if (interp_validates(l, r, interp)) {
+                if (field)
+                    rt->runtime_addr = e->start + off;
+                else
+                    rt->interp_head_addr = e->start + off;
+                free(buf);
+                rt->found_by_scan = 1;
+                return 0;
+            }
+        }
+        free(buf);
+    }
+    return -SG_ENOTPY;
+}
+
+static int pick_layout(struct py_runtime *rt, char *why, size_t why_size)
+{
+    const struct py_layout *l = layout_find(rt->major, rt->minor);
+    if (!l) {
+        char list[128];
+        layout_list_supported(list, sizeof(list));
+        snprintf(why, why_size, "process %d runs Python %s, which spyglass does not support "
+                 "(supported: %s)", (int)rt->pid, rt->version, list);
+        return -SG_EVERSION;
+    }
+    rt->layout = *l;
+    return 0;
+}
+
+int detect_debug_offsets(struct py_runtime *rt, struct mem_reader *r);
+
+static int detect_in(struct py_runtime *rt, struct mem_reader *r, const struct maps *m,
+                     struct candidate *c, char *why, size_t why_size)
+{
+    int have_symbols = find_by_symbols(rt, c) == 0;
+    int err = find_version(rt, r, c);
+    if (err)
+        return have_symbols ? -SG_EVERSION : err;
+    err = pick_layout(rt, why, why_size);
+    if (err)
+        return err;
+    strlcpy_safe(rt->binary, c->path, sizeof(rt->binary));
+    find_optional_symbols(rt, c);
+    if (!have_symbols && find_by_scan(rt, r, m, c))
+        return -SG_ENOTPY;
+    detect_debug_offsets(rt, r);
+    return 0;
+}
+
+/* Names the process for error messages: "12 (bash)". */
+static void describe(pid_t pid, char *buf, size_t size)
+{
+    char comm[64] = "?";
+    proc_comm(pid, comm, sizeof(comm));
+    snprintf(buf, size, "%d (%s)", (int)pid, comm);
+}
+
+int detect_runtime(pid_t pid, struct mem_reader *r, struct py_runtime *rt, char *why,
+                   size_t why_size)
+{
+    memset(rt, 0, sizeof(*rt));
+    rt->pid = pid;
+    why[0] = '\0';
+    char who[96];
+    int err = proc_check(pid);
+    if (err) {
+        snprintf(why, why_size, err == -SG_EPERM ? "permission denied reading process %d"
+                                                  : "no such process: %d", (int)pid);
+        return err;
+    }
+    describe(pid, who, sizeof(who));
+    char state = '?';
+    if (proc_state(pid, &state) == 0 && state == 'Z') {
+        snprintf(why, why_size, "process %s has exited (a zombie waiting for its parent)", who);
+        return -SG_ENOPROC;
+    }
+    struct maps m;
+    err = maps_read(&m, pid);
+    if (err) {
+        snprintf(why, why_size, "cannot read the memory map of process %s: %s", who,
+                 sg_strerror(err));
+        return err;
+    }
+    char exe[PATH_MAX];
+    ssize_t n;
+    char link[64];
+    snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+    n = readlink(link, exe, sizeof(exe) - 1);
+    exe[n > 0 ? n : 0] = '\0';
+
+    const struct map_entry *lib = maps_find_file(&m, is_libpython);
+    const char *paths[2] = {lib ? lib->path : NULL, exe[0] ? exe : NULL};
+    err = -SG_ENOTPY;
+    for (int i = 0; i < 2 && err == -SG_ENOTPY; i++) {
+        struct candidate c = {.path = paths[i]};
+        if (!c.path || (c.base = maps_file_base(&m, c.path)) == 0)
+            continue;
+        if (open_candidate(pid, &c))
+            continue;
+        err = detect_in(rt, r, &m, &c, why, why_size);
+        elf_close(&c.elf);
+    }
+    maps_release(&m);
+    if (err == -SG_ENOTPY)
+        snprintf(why, why_size, "process %s is not running Python (no Python runtime found "
+                 "in its executable or libraries)", who);
+    else if (err == -SG_EVERSION && !why[0])
+        snprintf(why, why_size, "cannot tell which Python version process %s runs", who);
+    else if (err && !why[0])
+        snprintf(why, why_size, "cannot read process %s: %s", who, sg_strerror(err));
+    return err;
+}
+
+int detect_interp_head(const struct py_runtime *rt, struct mem_reader *r, uint64_t *interp)
+{
+    uint64_t addr = rt->runtime_addr ? rt->runtime_addr + rt->layout.runtime.interpreters_head
+                                     : rt->interp_head_addr;
+    int err = mem_read_u64(r, addr, interp);
+    if (!err && *interp == 0)
+        err = -SG_ECORRUPT; /* not initialised yet, or finalising */
+    return err;
+}

@@ -1,0 +1,49 @@
+/*
+ * detect.h - finding the Python runtime inside a process.
+ *
+ * detect_runtime looks at the target's mappings for libpython or a Python
+ * executable, reads its ELF symbols (_PyRuntime on 3.7+, interp_head on 2.7
+ * and 3.6), works out the exact version, and picks the layout. When symbols
+ * are missing (a stripped binary) it scans the binary's writable data for an
+ * interpreter state that validates.
+ */
+#ifndef SPYGLASS_PYTHON_DETECT_H
+#define SPYGLASS_PYTHON_DETECT_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proc/mem.h"
+#include "python/layout.h"
+
+struct py_runtime {
+    pid_t pid;
+    int major, minor, micro;
+    char version[32];             /* "3.11.7" */
+    struct py_layout layout;      /* a copy: 3.13 may correct it from _Py_DebugOffsets */
+    char binary[PATH_MAX];        /* the file holding the runtime (as the target sees it) */
+    uint64_t runtime_addr;        /* &_PyRuntime (3.7+), else 0 */
+    uint64_t interp_head_addr;    /* &interp_head (2.7, 3.6), else 0 */
+    uint64_t tstate_current_addr; /* &_PyThreadState_Current (2.7, 3.6), else 0 */
+    uint64_t code_type;           /* &PyCode_Type, 0 if unknown */
+    uint64_t frame_type;          /* &PyFrame_Type, 0 if unknown */
+    int found_by_scan;            /* 1 if symbols were missing and we scanned */
+    int debug_offsets;            /* 3.13+: 1 if _Py_DebugOffsets was read and used */
+    int debug_mismatches;         /* fields where _Py_DebugOffsets disagreed with our table */
+};
+
+/* Finds the runtime of process pid. On failure returns a negative SG_E*
+ * code and writes a one-line explanation into why (e.g. "process 12 (bash)
+ * is not running Python"). */
+int detect_runtime(pid_t pid, struct mem_reader *r, struct py_runtime *rt, char *why,
+                   size_t why_size);
+
+/* Reads the address of the first (main) interpreter state. */
+int detect_interp_head(const struct py_runtime *rt, struct mem_reader *r, uint64_t *interp);
+
+/* Parses a version from a file name such as "libpython3.7m.so.1.0" or
+ * "python3.11". Returns 0 and sets major/minor, or -1. (Exposed for tests.) */
+int detect_version_from_name(const char *path, int *major, int *minor);
+
+#endif

@@ -1,0 +1,353 @@
+/*
+ * walk.c - threads and frames of a live interpreter.
+ *
+ * One walker for every version: it branches only on the layout's frame kind
+ * (heap frame objects before 3.11, interpreter frames after), the GIL kind
+ * and which thread-id fields exist. Every chase is bounded: at most
+ * WALK_MAX_THREADS thread states and WALK_MAX_DEPTH frames, and every object
+ * whose type we can check (frames, code objects) is checked before use. A
+ * torn read ends that thread's walk with an error code; it never loops.
+ */
+#include "python/walk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "proc/task.h"
+#include "python/value.h"
+#include "util/util.h"
+
+/* Largest frame header we read in one go (fields we use all sit below). */
+#define FRAME_HEADER_MAX 512
+/* How far into glibc's struct pthread we look for the thread's tid. */
+#define PTHREAD_SCAN 2048
+
+void walk_init(struct walker *w, struct mem_reader *r, struct py_runtime *rt)
+{
+    memset(w, 0, sizeof(*w));
+    w->r = r;
+    w->rt = rt;
+    w->tid_offset = -1;
+    w->want_names = 1;
+    code_cache_init(&w->codes);
+}
+
+void walk_release(struct walker *w)
+{
+    for (size_t i = 0; i < w->threads_cap; i++)
+        free(w->threads[i].frames);
+    free(w->threads);
+    code_cache_release(&w->codes);
+    memset(w, 0, sizeof(*w));
+}
+
+static uint64_t buf_u64(const uint8_t *buf, uint32_t off)
+{
+    uint64_t v = 0;
+    if (off != PY_NO_FIELD && off + 8 <= FRAME_HEADER_MAX)
+        memcpy(&v, buf + off, 8);
+    return v;
+}
+
+static int32_t buf_i32(const uint8_t *buf, uint32_t off)
+{
+    int32_t v = 0;
+    if (off != PY_NO_FIELD && off + 4 <= FRAME_HEADER_MAX)
+        memcpy(&v, buf + off, 4);
+    return v;
+}
+
+/* Returns the number of bytes from 0 that cover all the given fields. */
+static uint32_t span(const uint32_t *fields, size_t n)
+{
+    uint32_t end = 16;
+    for (size_t i = 0; i < n; i++) {
+        if (fields[i] != PY_NO_FIELD && fields[i] + 8 > end)
+            end = fields[i] + 8;
+    }
+    return end < FRAME_HEADER_MAX ? end : FRAME_HEADER_MAX;
+}
+
+static void push_frame(struct py_thread *t, struct code_info *ci, uint64_t addr, int line,
+                       int owner)
+{
+    t->frames = xgrow(t->frames, sizeof(*t->frames), t->depth + 1, &t->cap);
+    t->frames[t->depth++] = (struct py_frame){
+        .code = ci, .frame_addr = addr, .line = line, .owner = owner};
+}
+
+/* <= 3.10: PyFrameObject chained by f_back. */
+static int walk_frame_objects(struct walker *w, uint64_t frame, struct py_thread *t)
+{
+    const struct py_layout *l = &w->rt->layout;
+    uint32_t fields[] = {l->object.ob_type, l->frame.f_back, l->frame.f_code, l->frame.f_lasti};
+    uint32_t size = span(fields, 4);
+    uint8_t buf[FRAME_HEADER_MAX];
+    while (frame) {
+        if (t->depth >= WALK_MAX_DEPTH) {
+            t->truncated = 1;
+            return 0;
+        }
+        int err = mem_read(w->r, frame, buf, size);
+        if (err)
+            return err;
+        if (w->rt->frame_type && buf_u64(buf, l->object.ob_type) != w->rt->frame_type)
+            return -SG_ECORRUPT;
+        struct code_info *ci;
+        err = code_cache_get(&w->codes, w->r, l, w->rt->code_type, buf_u64(buf, l->frame.f_code),
+                             &ci);
+        if (err)
+            return err;
+        int64_t lasti = buf_i32(buf, l->frame.f_lasti);
+        if (l->line_kind == PY_LINES_310 && lasti >= 0)
+            lasti *= 2; /* 3.10 counts code units */
+        push_frame(t, ci, frame, code_line(ci, l, lasti), 0);
+        frame = buf_u64(buf, l->frame.f_back);
+    }
+    return 0;
+}
+
+/* 3.11+: _PyInterpreterFrame chained by previous. */
+static int walk_interp_frames(struct walker *w, uint64_t frame, struct py_thread *t)
+{
+    const struct py_layout *l = &w->rt->layout;
+    uint32_t fields[] = {l->iframe.code, l->iframe.previous, l->iframe.instr, l->iframe.owner};
+    uint32_t size = span(fields, 4);
+    uint8_t buf[FRAME_HEADER_MAX];
+    size_t steps = 0;
+    while (frame) {
+        if (t->depth >= WALK_MAX_DEPTH || ++steps > 2 * WALK_MAX_DEPTH) {
+            t->truncated = 1;
+            return 0;
+        }
+        int err = mem_read(w->r, frame, buf, size);
+        if (err)
+            return err;
+        uint64_t previous = buf_u64(buf, l->iframe.previous);
+        int owner = buf[l->iframe.owner];
+        uint64_t code = buf_u64(buf, l->iframe.code);
+        struct code_info *ci;
+        /* Shim frames (3.12+) belong to C; 3.13 frames may hold non-code executables. */
+        if (owner == PY_OWNED_BY_CSTACK && l->minor >= 12) {
+            frame = previous;
+            continue;
+        }
+        err = code_cache_get(&w->codes, w->r, l, w->rt->code_type, code, &ci);
+        if (err == -SG_ECORRUPT && l->minor >= 13) {
+            frame = previous;
+            continue;
+        }
+        if (err)
+            return err;
+        int64_t offset = (int64_t)(buf_u64(buf, l->iframe.instr) -
+                                   (code + l->code.co_code_adaptive));
+        /* A frame whose first instruction has not run yet is still being
+         * set up (CPython calls it incomplete): not part of the stack. */
+        if (offset < 0 && owner != PY_OWNED_BY_GENERATOR) {
+            frame = previous;
+            continue;
+        }
+        push_frame(t, ci, frame, code_line(ci, l, offset), owner);
+        frame = previous;
+    }
+    return 0;
+}
+
+int walk_stack(struct walker *w, uint64_t tstate, struct py_thread *t)
+{
+    const struct py_layout *l = &w->rt->layout;
+    uint64_t frame = 0;
+    int err;
+    t->depth = 0;
+    t->truncated = 0;
+    if (l->frame_kind == PY_FRAME_OBJECT) {
+        err = mem_read_u64(w->r, tstate + l->tstate.frame, &frame);
+        return err ? err : walk_frame_objects(w, frame, t);
+    }
+    if (l->tstate.current_frame != PY_NO_FIELD) {
+        err = mem_read_u64(w->r, tstate + l->tstate.current_frame, &frame);
+    } else {
+        uint64_t cframe;
+        err = mem_read_u64(w->r, tstate + l->tstate.cframe, &cframe);
+        if (!err && cframe)
+            err = mem_read_u64(w->r, cframe + l->cframe.current_frame, &frame);
+    }
+    return err ? err : walk_interp_frames(w, frame, t);
+}
+
+/* Returns the thread state holding the GIL, or 0 if none (or unknown). */
+static uint64_t gil_holder(struct walker *w, uint64_t interp)
+{
+    const struct py_layout *l = &w->rt->layout;
+    uint64_t holder = 0, gil;
+    int32_t locked;
+    switch (l->gil_kind) {
+    case PY_GIL_CURRENT_SYMBOL:
+        if (w->rt->tstate_current_addr)
+            mem_read_u64(w->r, w->rt->tstate_current_addr, &holder);
+        break;
+    case PY_GIL_RUNTIME_TSTATE:
+        mem_read_u64(w->r, w->rt->runtime_addr + l->runtime.gilstate_tstate_current, &holder);
+        break;
+    case PY_GIL_INTERP_CEVAL:
+        if (mem_read_u64(w->r, interp + l->interp.ceval_gil, &gil) || !gil)
+            break;
+        if (mem_read_i32(w->r, gil + l->gil.locked, &locked) || !locked)
+            break;
+        mem_read_u64(w->r, gil + l->gil.last_holder, &holder);
+        break;
+    }
+    return holder;
+}
+
+static int tid_listed(const pid_t *tids, int count, int32_t tid)
+{
+    for (int i = 0; i < count; i++) {
+        if (tids[i] == tid)
+            return 1;
+    }
+    return 0;
+}
+
+/* Before 3.8 a thread state only has the pthread_t, which in glibc is the
+ * address of struct pthread. Its tid field sits at a fixed offset that we
+ * find once: the offset where every thread's struct holds a distinct tid of
+ * the process and the main thread's holds the pid. */
+static void find_tid_offset(struct walker *w)
+{
+    pid_t *tids;
+    int ntids = task_list(w->rt->pid, &tids);
+    if (ntids <= 0 || w->nthreads < 2) {
+        free(tids);
+        return;
+    }
+    size_t n = w->nthreads;
+    uint8_t *structs = xcalloc(n, PTHREAD_SCAN);
+    for (size_t i = 0; i < n; i++) {
+        if (mem_read(w->r, w->threads[i].ident, structs + i * PTHREAD_SCAN, PTHREAD_SCAN))
+            goto out;
+    }
+    for (size_t off = 0; off + 4 <= PTHREAD_SCAN; off += 4) {
+        int ok = 1, saw_pid = 0;
+        for (size_t i = 0; i < n && ok; i++) {
+            int32_t tid;
+            memcpy(&tid, structs + i * PTHREAD_SCAN + off, 4);
+            ok = tid > 0 && tid_listed(tids, ntids, tid);
+            saw_pid |= tid == w->rt->pid;
+            for (size_t j = 0; j < i && ok; j++) {
+                int32_t other;
+                memcpy(&other, structs + j * PTHREAD_SCAN + off, 4);
+                ok = other != tid;
+            }
+        }
+        if (ok && saw_pid) {
+            w->tid_offset = (int64_t)off;
+            break;
+        }
+    }
+out:
+    free(structs);
+    free(tids);
+}
+
+static void resolve_tids(struct walker *w)
+{
+    const struct py_layout *l = &w->rt->layout;
+    if (l->tstate.native_thread_id != PY_NO_FIELD)
+        return; /* read with the thread state */
+    if (w->nthreads == 1) {
+        w->threads[0].tid = w->rt->pid;
+        return;
+    }
+    if (w->tid_offset < 0)
+        find_tid_offset(w);
+    if (w->tid_offset < 0)
+        return;
+    for (size_t i = 0; i < w->nthreads; i++) {
+        int32_t tid = 0;
+        if (mem_read_i32(w->r, w->threads[i].ident + (uint64_t)w->tid_offset, &tid) == 0)
+            w->threads[i].tid = tid;
+    }
+}
+
+static void name_thread(uint64_t ident, const char *name, void *ctx)
+{
+    struct walker *w = ctx;
+    for (size_t i = 0; i < w->nthreads; i++) {
+        if (w->threads[i].ident == ident)
+            strlcpy_safe(w->threads[i].name, name, sizeof(w->threads[i].name));
+    }
+}
+
+/* Reads the thread-state list into w->threads (no stacks yet). */
+static int read_thread_list(struct walker *w, uint64_t interp)
+{
+    const struct py_layout *l = &w->rt->layout;
+    uint64_t tstate;
+    int err = mem_read_u64(w->r, interp + l->interp.tstate_head, &tstate);
+    if (err)
+        return err;
+    w->nthreads = 0;
+    while (tstate && w->nthreads < WALK_MAX_THREADS) {
+        if (w->nthreads == w->threads_cap) {
+            size_t old = w->threads_cap;
+            w->threads = xgrow(w->threads, sizeof(*w->threads), old + 1, &w->threads_cap);
+            memset(w->threads + old, 0, (w->threads_cap - old) * sizeof(*w->threads));
+        }
+        struct py_thread *t = &w->threads[w->nthreads];
+        uint64_t ident = 0, tid = 0, next = 0, back = 0;
+        err = mem_read_u64(w->r, tstate + l->tstate.thread_id, &ident);
+        if (!err && l->tstate.native_thread_id != PY_NO_FIELD)
+            err = mem_read_u64(w->r, tstate + l->tstate.native_thread_id, &tid);
+        if (!err)
+            err = mem_read_u64(w->r, tstate + l->tstate.interp, &back);
+        if (!err)
+            err = mem_read_u64(w->r, tstate + l->tstate.next, &next);
+        if (err)
+            return err;
+        if (back != interp)
+            return -SG_ECORRUPT;
+        t->tstate = tstate;
+        t->ident = ident;
+        t->tid = (pid_t)(tid & 0x7fffffff);
+        t->name[0] = '\0';
+        t->holds_gil = 0;
+        t->idle = 0;
+        t->os_state = '?';
+        t->depth = 0;
+        t->error = 0;
+        w->nthreads++;
+        tstate = next;
+    }
+    return 0;
+}
+
+int walk_sample(struct walker *w)
+{
+    uint64_t interp;
+    code_cache_trim(&w->codes);
+    int err = detect_interp_head(w->rt, w->r, &interp);
+    if (!err)
+        err = read_thread_list(w, interp);
+    if (err) {
+        w->nthreads = 0;
+        return err;
+    }
+    resolve_tids(w);
+    uint64_t holder = gil_holder(w, interp);
+    for (size_t i = 0; i < w->nthreads; i++) {
+        struct py_thread *t = &w->threads[i];
+        t->holds_gil = holder && holder == t->tstate;
+        if (t->tid && task_state(w->rt->pid, t->tid, &t->os_state) == 0)
+            t->idle = task_state_idle(t->os_state);
+        t->error = walk_stack(w, t->tstate, t);
+        if (t->error)
+            w->errors++;
+    }
+    if (w->want_names) {
+        uint64_t modules = 0;
+        if (mem_read_u64(w->r, interp + w->rt->layout.interp.modules, &modules) == 0 && modules)
+            value_thread_names(w->r, &w->rt->layout, modules, name_thread, w);
+    }
+    return 0;
+}

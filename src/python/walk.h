@@ -1,0 +1,68 @@
+/*
+ * walk.h - every thread's Python stack, read from outside the process.
+ *
+ * A walker holds what stays valid between samples: the runtime found by
+ * detect.c, the code-object cache and the pthread -> OS tid mapping. Each
+ * walk_sample() call reads the thread list and every stack afresh.
+ */
+#ifndef SPYGLASS_PYTHON_WALK_H
+#define SPYGLASS_PYTHON_WALK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "python/code.h"
+#include "python/detect.h"
+
+/* Deepest stack we walk; deeper stacks are cut and marked truncated. */
+#define WALK_MAX_DEPTH 4096
+/* Most threads we read per sample. */
+#define WALK_MAX_THREADS 1024
+
+struct py_frame {
+    struct code_info *code; /* owned by the walker's cache: valid until the next sample */
+    uint64_t frame_addr;    /* PyFrameObject or _PyInterpreterFrame address (for locals) */
+    int line;
+    int owner;              /* 3.11+ frame owner (PY_OWNED_BY_*), else 0 */
+};
+
+struct py_thread {
+    uint64_t tstate;
+    uint64_t ident;      /* threading.get_ident() */
+    pid_t tid;           /* OS thread id, 0 if unknown */
+    char name[128];      /* threading name, "" if unknown */
+    int holds_gil;
+    int idle;            /* the OS says it is not running */
+    char os_state;       /* 'R', 'S', ... or '?' */
+    struct py_frame *frames; /* leaf (most recent call) first */
+    size_t depth;
+    size_t cap;
+    int truncated;       /* deeper than WALK_MAX_DEPTH */
+    int error;           /* 0, or the SG_E* code that cut the walk short */
+};
+
+struct walker {
+    struct mem_reader *r;
+    struct py_runtime *rt;
+    struct code_cache codes;
+    int64_t tid_offset;  /* offset of the tid in glibc's struct pthread; -1 unknown */
+    int want_names;      /* read thread names (one dict walk per sample) */
+    struct py_thread *threads;
+    size_t nthreads;
+    size_t threads_cap;
+    uint64_t errors;     /* frames or threads that failed to read */
+};
+
+void walk_init(struct walker *w, struct mem_reader *r, struct py_runtime *rt);
+void walk_release(struct walker *w);
+
+/* Reads all threads and their stacks. Results in w->threads[0..w->nthreads),
+ * valid until the next call. Returns 0 if the thread list was read (single
+ * threads may still carry an error), or a negative SG_E* code. */
+int walk_sample(struct walker *w);
+
+/* Reads one thread's stack starting at its thread state into t. */
+int walk_stack(struct walker *w, uint64_t tstate, struct py_thread *t);
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * sampler.c - the sampling loop.
+ *
+ * Ticks fall on absolute deadlines (start + k * period, clock_nanosleep with
+ * TIMER_ABSTIME), so the time a sample takes never stretches the period. When
+ * a tick starts more than a period late it is counted as late; ticks that
+ * would have fallen entirely in the past are skipped and counted as missed,
+ * rather than fired in a burst that would distort the profile.
+ *
+ * In the default (blocking) mode the target's threads are stopped only while
+ * a sample is read, and released before anything else happens, on every
+ * path.
+ */
+#include "sample/sampler.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "proc/pause.h"
+#include "proc/task.h"
+
+uint64_t sampler_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_until(uint64_t deadline_ns, volatile sig_atomic_t *stop)
+{
+    struct timespec ts = {.tv_sec = (time_t)(deadline_ns / 1000000000ull),
+                          .tv_nsec = (long)(deadline_ns % 1000000000ull)};
+    while (!*stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+    }
+}
+
+static void record_cost(struct sampler_stats *s, uint64_t ns)
+{
+    unsigned bucket = 0;
+    while (bucket + 1 < SAMPLER_COST_BUCKETS && (ns >> (bucket + 1)) != 0)
+        bucket++;
+    s->cost_hist[bucket]++;
+    s->cost_ns += ns;
+}
+
+double sampler_cost_quantile_us(const struct sampler_stats *s, double q)
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < SAMPLER_COST_BUCKETS; i++)
+        total += s->cost_hist[i];
+    if (!total)
+        return 0;
+    uint64_t want = (uint64_t)(q * (double)total + 0.5), seen = 0;
+    if (want == 0)
+        want = 1;
+    for (unsigned i = 0; i < SAMPLER_COST_BUCKETS; i++) {
+        seen += s->cost_hist[i];
+        if (seen >= want) /* the bucket's upper bound: 2^(i+1) ns */
+            return (double)(2ull << i) / 1000.0;
+    }
+    return 0;
+}
+
+/* Returns 1 if the target is gone (for a child: reaps it). */
+static int target_gone(const struct sampler_options *opt, pid_t pid, struct sampler_stats *s)
+{
+    if (opt->child) {
+        int status;
+        pid_t r = waitpid(opt->child, &status, WNOHANG);
+        if (r == opt->child) {
+            s->child_status = status;
+            s->child_reaped = 1;
+            return 1;
+        }
+        return r < 0 && errno == ECHILD;
+    }
+    char state;
+    return proc_state(pid, &state) != 0 || state == 'Z' || state == 'X';
+}
+
+/* One tick: pause (unless nonblocking), walk, resume. */
+static int take_sample(struct walker *w, const struct sampler_options *opt, struct pause_set *ps)
+{
+    if (!opt->nonblocking) {
+        int err = pause_all(ps);
+        if (err)
+            return err;
+    }
+    int err = walk_sample(w);
+    pause_resume(ps);
+    return err;
+}
+
+int sampler_run(struct walker *w, const struct sampler_options *opt, volatile sig_atomic_t *stop,
+                sampler_fn fn, void *ctx, struct sampler_stats *s)
+{
+    memset(s, 0, sizeof(*s));
+    pid_t pid = w->rt->pid;
+    uint64_t period = (uint64_t)(1e9 / opt->rate_hz);
+    if (period == 0)
+        period = 1;
+    struct pause_set ps;
+    pause_init(&ps, pid);
+    s->start_ns = sampler_now_ns();
+    uint64_t end = opt->duration_s > 0 ? s->start_ns + (uint64_t)(opt->duration_s * 1e9) : 0;
+    uint64_t deadline = s->start_ns;
+    int rc = 0;
+    s->end = SAMPLER_END_DURATION;
+    for (;;) {
+        if (*stop) {
+            s->end = SAMPLER_END_STOPPED;
+            break;
+        }
+        uint64_t now = sampler_now_ns();
+        if (end && now >= end)
+            break;
+        if (now > deadline + period) {
+            s->late++;
+            if (now - deadline > s->max_lag_ns)
+                s->max_lag_ns = now - deadline;
+            uint64_t behind = (now - deadline) / period;
+            s->missed += behind;
+            deadline += behind * period;
+        }
+        s->ticks++;
+        int err = take_sample(w, opt, &ps);
+        uint64_t after = sampler_now_ns();
+        if (err == 0) {
+            s->ok++;
+            if (fn)
+                fn(w, after - s->start_ns, ctx);
+        } else {
+            s->errors++;
+            s->last_error = err;
+            if (target_gone(opt, pid, s)) {
+                s->errors--; /* not an error: the end */
+                s->ticks--;
+                s->end = SAMPLER_END_EXITED;
+                break;
+            }
+            if (err == -SG_EPERM && !opt->nonblocking && s->ok == 0) {
+                s->end = SAMPLER_END_ERROR;
+                rc = err;
+                break;
+            }
+        }
+        record_cost(s, sampler_now_ns() - now);
+        if (opt->child && target_gone(opt, pid, s)) {
+            s->end = SAMPLER_END_EXITED;
+            break;
+        }
+        deadline += period;
+        sleep_until(deadline, stop);
+    }
+    pause_release(&ps);
+    s->end_ns = sampler_now_ns();
+    return rc;
+}

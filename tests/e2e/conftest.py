@@ -1,0 +1,140 @@
+"""Shared fixtures for the end-to-end tests.
+
+Every e2e test that applies to an interpreter runs once per interpreter in
+INTERPRETERS; an interpreter absent from this machine is skipped with a reason.
+The tests only ever point spyglass at processes they started themselves.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TARGETS = os.path.join(ROOT, "tests", "targets")
+SPYGLASS = os.environ.get("SPYGLASS", os.path.join(ROOT, "build", "spyglass"))
+SPYGLASS_ASAN = os.path.join(ROOT, "build", "spyglass-asan")
+
+PYENV = "/root/.pyenv/versions"
+# (test id, path, (major, minor)) for every CPython the project supports here.
+INTERPRETERS = [
+    ("py2.7", PYENV + "/2.7.18/bin/python", (2, 7)),
+    ("py3.6", PYENV + "/3.6.15/bin/python", (3, 6)),
+    ("py3.7", PYENV + "/3.7.16/bin/python", (3, 7)),
+    ("py3.8", PYENV + "/3.8.18/bin/python", (3, 8)),
+    ("py3.9", PYENV + "/3.9.18/bin/python", (3, 9)),
+    ("py3.10", PYENV + "/3.10.13/bin/python", (3, 10)),
+    ("py3.11", PYENV + "/3.11.7/bin/python", (3, 11)),
+    ("py3.12", PYENV + "/3.12.1/bin/python", (3, 12)),
+    ("py3.13", PYENV + "/3.13.0/bin/python", (3, 13)),
+    ("debian3.11", "/usr/bin/python3", (3, 11)),
+]
+
+
+class Interpreter(object):
+    def __init__(self, ident, path, version):
+        self.id = ident
+        self.path = path
+        self.version = version
+
+    def __repr__(self):
+        return self.id
+
+
+def interpreter_params(min_version=(0, 0)):
+    """pytest params for every interpreter >= min_version, skipped if absent."""
+    params = []
+    for ident, path, version in INTERPRETERS:
+        if version < min_version:
+            continue
+        marks = []
+        if not os.access(path, os.X_OK):
+            marks.append(pytest.mark.skip(reason="%s not installed at %s" % (ident, path)))
+        params.append(pytest.param(Interpreter(ident, path, version), id=ident, marks=marks))
+    return params
+
+
+def marked_lines(path):
+    """Maps each '# LINE:name' marker in a target file to its line number."""
+    lines = {}
+    with open(path, "rb") as f:
+        for number, text in enumerate(f.read().decode("utf-8").splitlines(), 1):
+            m = re.search(r"# LINE:(\w+)", text)
+            if m:
+                lines[m.group(1)] = number
+    return lines
+
+
+class Target(object):
+    """A Python target process started for one test; always killed afterwards."""
+
+    def __init__(self, interpreter, script, args=(), env=None, ready="READY", timeout=30):
+        self.script = os.path.join(TARGETS, script)
+        full_env = dict(os.environ)
+        full_env["PYTHONDONTWRITEBYTECODE"] = "1"
+        full_env.pop("PYTHONPATH", None)
+        if env:
+            full_env.update(env)
+        self.proc = subprocess.Popen(
+            [interpreter.path, self.script] + list(args), cwd=TARGETS,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
+        self.pid = self.proc.pid
+        if ready:
+            deadline = time.time() + timeout
+            line = b""
+            while time.time() < deadline:
+                line = self.proc.stdout.readline()
+                if not line or line.startswith(ready.encode()):
+                    break
+            if not line.startswith(ready.encode()):
+                self.kill()
+                raise RuntimeError("target %s did not get ready: %r %r"
+                                   % (script, line, self.proc.stderr.read()))
+            self.ready_line = line.decode().strip()
+        self.lines = marked_lines(self.script)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+
+
+@pytest.fixture
+def start_target():
+    started = []
+
+    def start(interpreter, script, **kwargs):
+        t = Target(interpreter, script, **kwargs)
+        started.append(t)
+        return t
+
+    yield start
+    for t in started:
+        t.kill()
+
+
+def run_spyglass(args, binary=None, timeout=60, check=False, env=None):
+    """Runs spyglass; returns the CompletedProcess with text stdout/stderr."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run([binary or SPYGLASS] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=timeout, env=full_env)
+    proc.stdout = proc.stdout.decode("utf-8", "replace")
+    proc.stderr = proc.stderr.decode("utf-8", "replace")
+    if check and proc.returncode != 0:
+        raise AssertionError("spyglass %s failed (%d): %s" % (args, proc.returncode, proc.stderr))
+    return proc
+
+
+def dump_json(pid, locals_=False, binary=None, env=None):
+    args = ["dump", "--pid", str(pid), "--json"] + (["--locals"] if locals_ else [])
+    proc = run_spyglass(args, binary=binary, check=True, env=env)
+    return json.loads(proc.stdout)

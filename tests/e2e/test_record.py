@@ -1,0 +1,194 @@
+"""`spyglass record` end to end: shares, filters, spawn and attach modes, formats."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import xml.dom.minidom
+
+import pytest
+
+from conftest import SPYGLASS, TARGETS, interpreter_params, run_spyglass
+
+ALL = interpreter_params()
+SHARES = os.path.join(TARGETS, "shares.py")
+FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+
+
+def read_collapsed(path):
+    """Returns [(list of frame strings, count)] from a collapsed-stack file."""
+    stacks = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            stack, count = line.rsplit(" ", 1)
+            stacks.append((stack.split(";"), int(count)))
+    return stacks
+
+
+def func(frame):
+    m = FRAME.match(frame)
+    return m.group("name") if m else frame
+
+
+def share(stacks, predicate):
+    total = sum(c for _, c in stacks)
+    hit = sum(c for frames, c in stacks if any(predicate(f) for f in frames))
+    return 100.0 * hit / total if total else 0.0
+
+
+def record(args, out, timeout=120):
+    proc = run_spyglass(["record", "-o", str(out)] + args, timeout=timeout)
+    return proc
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_record_idle_shares_match_ground_truth(interp, tmp_path):
+    out = tmp_path / "p.txt"
+    proc = record(["--idle", "--rate", "200", "--", interp.path, SHARES, "--seconds", "4",
+                   "--cpu-percent", "60"], out)
+    assert proc.returncode == 0, proc.stderr
+    stacks = read_collapsed(str(out))
+    cpu = share(stacks, lambda f: func(f) == "cpu_burn")
+    idle = share(stacks, lambda f: func(f) == "idle_wait")
+    assert abs(cpu - 60) <= 5, (cpu, idle)
+    assert abs(idle - 40) <= 5, (cpu, idle)
+    assert "samples" in proc.stderr and "wrote" in proc.stderr
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_record_drops_idle_by_default(interp, tmp_path):
+    out = tmp_path / "p.txt"
+    proc = record(["--rate", "200", "--", interp.path, SHARES, "--seconds", "2"], out)
+    assert proc.returncode == 0, proc.stderr
+    stacks = read_collapsed(str(out))
+    assert share(stacks, lambda f: func(f) == "cpu_burn") > 90
+    assert share(stacks, lambda f: func(f) == "idle_wait") == 0
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_record_gil_keeps_only_the_gil_holder(interp, tmp_path):
+    out = tmp_path / "p.txt"
+    proc = record(["--idle", "--gil", "--threads", "--rate", "200", "--", interp.path, SHARES,
+                   "--seconds", "2", "--cpu-percent", "100", "--gil-thread"], out)
+    assert proc.returncode == 0, proc.stderr
+    stacks = read_collapsed(str(out))
+    roots = set(frames[0] for frames, _ in stacks)
+    assert all(r.startswith('thread "MainThread"') for r in roots), roots
+    assert share(stacks, lambda f: func(f) == "background_sleeper") == 0
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_record_threads_puts_threads_at_the_root(interp, tmp_path):
+    out = tmp_path / "p.txt"
+    proc = record(["--idle", "--threads", "--rate", "100", "--", interp.path, SHARES,
+                   "--seconds", "2", "--gil-thread"], out)
+    assert proc.returncode == 0, proc.stderr
+    stacks = read_collapsed(str(out))
+    roots = set(frames[0].split(" (tid")[0] for frames, _ in stacks)
+    assert roots == {'thread "MainThread"', 'thread "sleeper"'}
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_record_function_merges_lines(interp, tmp_path):
+    by_line, by_func = tmp_path / "l.txt", tmp_path / "f.txt"
+    args = ["--idle", "--rate", "200", "--", interp.path, SHARES, "--seconds", "2"]
+    assert record(args, by_line).returncode == 0
+    assert record(["--function"] + args, by_func).returncode == 0
+    lines = set(f for frames, _ in read_collapsed(str(by_line)) for f in frames
+                if func(f) == "cycle")
+    funcs = set(f for frames, _ in read_collapsed(str(by_func)) for f in frames
+                if func(f) == "cycle")
+    assert len(lines) == 2  # cycle calls cpu_burn and idle_wait from two lines
+    assert len(funcs) == 1
+    assert all(FRAME.match(f).group("line") is None for f in funcs)
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_record_spawn_returns_child_exit_code(interp, tmp_path):
+    out = tmp_path / "p.svg"
+    proc = record(["--", interp.path, SHARES, "--seconds", "1", "--exit-code", "7"], out)
+    assert proc.returncode == 7, proc.stderr
+    assert out.exists()
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_record_attach_stops_when_target_exits(interp, tmp_path, start_target):
+    t = start_target(interp, "shares.py", args=["--seconds", "2"])
+    out = tmp_path / "p.txt"
+    proc = record(["--pid", str(t.pid)], out, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert "the target exited" in proc.stderr
+    assert share(read_collapsed(str(out)), lambda f: func(f) == "cpu_burn") > 90
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_record_attach_sigint_writes_the_profile(interp, tmp_path, start_target):
+    t = start_target(interp, "shares.py")
+    out = tmp_path / "p.svg"
+    rec = subprocess.Popen([SPYGLASS, "record", "--pid", str(t.pid), "-o", str(out)],
+                           stderr=subprocess.PIPE)
+    time.sleep(1.5)
+    rec.send_signal(signal.SIGINT)
+    _, err = rec.communicate(timeout=30)
+    assert rec.returncode == 0, err
+    assert t.proc.poll() is None  # the target keeps running
+    xml.dom.minidom.parse(str(out))
+    with open("/proc/%d/stat" % t.pid) as f:
+        assert f.read().rsplit(")", 1)[1].split()[0] in "RS"
+
+
+@pytest.mark.parametrize("interp", [p for p in ALL if p.id in ("py2.7", "py3.11", "py3.13")])
+def test_record_formats_are_valid(interp, tmp_path):
+    for name in ("p.svg", "p.json", "p.trace.json", "p.folded"):
+        out = tmp_path / name
+        proc = record(["--idle", "--", interp.path, SHARES, "--seconds", "1"], out)
+        assert proc.returncode == 0, proc.stderr
+        if name.endswith(".svg"):
+            doc = xml.dom.minidom.parse(str(out))
+            assert doc.documentElement.tagName == "svg"
+        elif name.endswith(".json"):
+            data = json.load(open(str(out)))
+            if name == "p.trace.json":
+                assert data["traceEvents"]
+            else:
+                assert data["$schema"].startswith("https://www.speedscope.app/")
+        else:
+            assert read_collapsed(str(out))
+
+
+def test_record_usage_errors(tmp_path):
+    for args, message in [
+        (["record"], "give --pid PID or -- COMMAND"),
+        (["record", "--pid", "1", "--", "python"], "not both"),
+        (["record", "--rate", "0", "--", "python"], "--rate wants"),
+        (["record", "--rate", "-5", "--", "python"], "--rate wants"),
+        (["record", "--duration", "abc", "--", "python"], "--duration wants"),
+        (["record", "--format", "png", "--", "python"], "unknown format 'png'"),
+    ]:
+        proc = run_spyglass(args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr, (args, proc.stderr)
+
+
+def test_record_output_into_missing_directory(tmp_path):
+    proc = run_spyglass(["record", "-o", str(tmp_path / "nope" / "p.svg"), "--", "true"])
+    assert proc.returncode == 1
+    assert "directory does not exist" in proc.stderr
+
+
+def test_record_output_is_a_directory(tmp_path):
+    proc = run_spyglass(["record", "-o", str(tmp_path), "--", "true"])
+    assert proc.returncode == 1
+    assert "is a directory" in proc.stderr
+
+
+def test_record_command_not_found(tmp_path):
+    proc = run_spyglass(["record", "-o", str(tmp_path / "p.svg"), "--", "no-such-cmd-xyz"])
+    assert proc.returncode == 1
+    assert "cannot run 'no-such-cmd-xyz'" in proc.stderr
+    assert not os.listdir(str(tmp_path))

@@ -1,0 +1,54 @@
+"""A target with known time shares, for `spyglass record` tests (2.7 and 3.x).
+
+The main thread repeats a 100 ms cycle: CPU_PERCENT of it spinning in
+cpu_burn(), the rest in time.sleep() inside idle_wait(). With --gil-thread a
+second thread sleeps all the time (it never holds the GIL).
+
+    python shares.py [--seconds S] [--cpu-percent P] [--exit-code N] [--gil-thread]
+Prints "READY <pid>" on start; exits with --exit-code after --seconds (0: forever).
+"""
+import os
+import sys
+import threading
+import time
+
+
+def cpu_burn(until):
+    while time.time() < until:  # LINE:cpu_burn
+        pass
+
+
+def idle_wait(seconds):
+    time.sleep(seconds)  # LINE:idle_wait
+
+
+def background_sleeper():
+    while True:
+        time.sleep(1)  # LINE:background
+
+
+def cycle(cpu_fraction):
+    start = time.time()
+    cpu_burn(start + 0.1 * cpu_fraction)  # LINE:cycle_cpu
+    idle_wait(max(0.0, start + 0.1 - time.time()))  # LINE:cycle_idle
+
+
+def main():
+    args = sys.argv[1:]
+    seconds = float(args[args.index("--seconds") + 1]) if "--seconds" in args else 0
+    cpu = float(args[args.index("--cpu-percent") + 1]) if "--cpu-percent" in args else 60
+    code = int(args[args.index("--exit-code") + 1]) if "--exit-code" in args else 0
+    if "--gil-thread" in args:
+        t = threading.Thread(target=background_sleeper, name="sleeper")
+        t.daemon = True
+        t.start()
+    sys.stdout.write("READY %d\n" % os.getpid())
+    sys.stdout.flush()
+    end = time.time() + seconds
+    while seconds == 0 or time.time() < end:
+        cycle(cpu / 100.0)  # LINE:main_loop
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

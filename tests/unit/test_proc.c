@@ -1,0 +1,175 @@
+/*
+ * test_proc.c - maps parsing, ELF symbol lookup on the interpreters present,
+ * the snapshot reader, and version parsing from file names.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proc/elf.h"
+#include "proc/maps.h"
+#include "proc/mem.h"
+#include "python/detect.h"
+
+static void test_maps_parse_paths_with_spaces_and_anonymous(void **state)
+{
+    (void)state;
+    struct maps m;
+    const char *text =
+        "55d0c0a00000-55d0c0a01000 r--p 00000000 08:01 123 /usr/bin/python3.11\n"
+        "7f0000000000-7f0000021000 rw-p 00000000 00:00 0 \n"
+        "7f1000000000-7f1000001000 r-xp 00001000 08:01 456 /tmp/my dir/libpython3.12.so.1.0\n"
+        "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]\n";
+    assert_int_equal(maps_parse(&m, text), 0);
+    assert_int_equal(m.count, 4);
+    assert_string_equal(m.entries[0].path, "/usr/bin/python3.11");
+    assert_string_equal(m.entries[1].path, "");
+    assert_string_equal(m.entries[2].path, "/tmp/my dir/libpython3.12.so.1.0");
+    assert_int_equal(m.entries[2].offset, 0x1000);
+    assert_string_equal(m.entries[3].path, "[stack]");
+    assert_true(maps_lookup(&m, 0x7f0000000010) == &m.entries[1]);
+    assert_null(maps_lookup(&m, 0x10));
+    assert_int_equal(maps_file_base(&m, "/usr/bin/python3.11"), 0x55d0c0a00000);
+    assert_int_equal(maps_file_base(&m, "/tmp/my dir/libpython3.12.so.1.0"), 0);
+    maps_release(&m);
+}
+
+static void test_maps_parse_rejects_garbage(void **state)
+{
+    (void)state;
+    struct maps m;
+    assert_int_equal(maps_parse(&m, "not a maps line\n"), -SG_ECORRUPT);
+    assert_int_equal(m.count, 0);
+}
+
+static void test_maps_read_self_finds_our_executable(void **state)
+{
+    (void)state;
+    struct maps m;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    assert_int_equal(maps_read(&m, getpid()), 0);
+    assert_true(maps_file_base(&m, exe) != 0);
+    maps_release(&m);
+}
+
+/* The symbols detect.c needs, in every interpreter installed here. */
+static void test_elf_finds_runtime_symbols_in_installed_interpreters(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path;
+        const char *symbol;
+    } cases[] = {
+        {"/root/.pyenv/versions/2.7.18/lib/libpython2.7.so.1.0", "interp_head"},
+        {"/root/.pyenv/versions/3.6.15/lib/libpython3.6m.so.1.0", "interp_head"},
+        {"/root/.pyenv/versions/3.7.16/lib/libpython3.7m.so.1.0", "_PyRuntime"},
+        {"/root/.pyenv/versions/3.8.18/lib/libpython3.8.so.1.0", "_PyRuntime"},
+        {"/root/.pyenv/versions/3.9.18/lib/libpython3.9.so.1.0", "_PyRuntime"},
+        {"/root/.pyenv/versions/3.10.13/lib/libpython3.10.so.1.0", "_PyRuntime"},
+        {"/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0", "Py_Version"},
+        {"/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0", "_PyRuntime"},
+        {"/root/.pyenv/versions/3.13.0/lib/libpython3.13.so.1.0", "_PyRuntime"},
+        {"/usr/bin/python3.11", "_PyRuntime"},
+    };
+    int checked = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct elf_file ef;
+        if (access(cases[i].path, R_OK) != 0) {
+            print_message("skipping %s: not installed\n", cases[i].path);
+            continue;
+        }
+        assert_int_equal(elf_open(&ef, cases[i].path), 0);
+        uint64_t value = 0, size = 0;
+        assert_int_equal(elf_symbol(&ef, cases[i].symbol, &value, &size), 0);
+        assert_true(value != 0);
+        assert_true(size >= 8);
+        assert_int_equal(elf_symbol(&ef, "no_such_symbol_xyz", &value, NULL), -SG_ENOTPY);
+        uint64_t addr, off, len;
+        assert_int_equal(elf_section(&ef, ".rodata", &addr, &off, &len), 0);
+        assert_true(len > 0);
+        elf_close(&ef);
+        checked++;
+    }
+    assert_true(checked > 0);
+}
+
+static void test_elf_rejects_non_elf_and_truncated(void **state)
+{
+    (void)state;
+    struct elf_file ef;
+    static const uint8_t junk[64] = "definitely not an ELF file";
+    assert_int_equal(elf_open_buffer(&ef, junk, sizeof(junk)), -SG_ECORRUPT);
+    static const uint8_t header_only[8] = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0};
+    assert_int_equal(elf_open_buffer(&ef, header_only, sizeof(header_only)), -SG_ECORRUPT);
+    assert_int_equal(elf_open(&ef, "/nonexistent/file"), -SG_EIO);
+}
+
+static void test_snapshot_reader_bounds(void **state)
+{
+    (void)state;
+    uint8_t data[16];
+    for (int i = 0; i < 16; i++)
+        data[i] = (uint8_t)i;
+    struct mem_snapshot ms;
+    struct mem_reader r;
+    mem_snapshot_init(&ms, &r, 0x1000, data, sizeof(data));
+    uint32_t v;
+    assert_int_equal(mem_read_u32(&r, 0x1004, &v), 0);
+    assert_int_equal(v, 0x07060504);
+    assert_int_equal(mem_read_u32(&r, 0x100e, &v), -SG_EFAULT);
+    assert_int_equal(mem_read_u32(&r, 0xfff, &v), -SG_EFAULT);
+    assert_int_equal(mem_read_u32(&r, UINT64_MAX - 1, &v), -SG_EFAULT);
+}
+
+static void test_read_cstr_stops_at_unreadable_memory(void **state)
+{
+    (void)state;
+    uint8_t data[6] = {'a', 'b', 'c', 'd', 'e', 'f'}; /* no terminator */
+    struct mem_snapshot ms;
+    struct mem_reader r;
+    char buf[64];
+    mem_snapshot_init(&ms, &r, 0x2000, data, sizeof(data));
+    /* The piece crossing the end fails: we keep what we could prove readable. */
+    int err = mem_read_cstr(&r, 0x2000, buf, sizeof(buf));
+    assert_true(err == 0 || err == -SG_EFAULT);
+    assert_true(strlen(buf) <= 6);
+    assert_int_equal(mem_read_cstr(&r, 0x9000, buf, sizeof(buf)), -SG_EFAULT);
+}
+
+static void test_version_from_file_names(void **state)
+{
+    (void)state;
+    int major = 0, minor = 0;
+    assert_int_equal(detect_version_from_name("/x/lib/libpython3.7m.so.1.0", &major, &minor), 0);
+    assert_int_equal(major, 3);
+    assert_int_equal(minor, 7);
+    assert_int_equal(detect_version_from_name("/usr/bin/python3.11", &major, &minor), 0);
+    assert_int_equal(minor, 11);
+    assert_int_equal(detect_version_from_name("libpython2.7.so", &major, &minor), 0);
+    assert_int_equal(major, 2);
+    assert_int_equal(detect_version_from_name("/usr/bin/python3", &major, &minor), -1);
+    assert_int_equal(detect_version_from_name("/bin/bash", &major, &minor), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_maps_parse_paths_with_spaces_and_anonymous),
+        cmocka_unit_test(test_maps_parse_rejects_garbage),
+        cmocka_unit_test(test_maps_read_self_finds_our_executable),
+        cmocka_unit_test(test_elf_finds_runtime_symbols_in_installed_interpreters),
+        cmocka_unit_test(test_elf_rejects_non_elf_and_truncated),
+        cmocka_unit_test(test_snapshot_reader_bounds),
+        cmocka_unit_test(test_read_cstr_stops_at_unreadable_memory),
+        cmocka_unit_test(test_version_from_file_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
