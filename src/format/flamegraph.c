@@ -1,0 +1,876 @@
+/*
+ * flamegraph.c - the profile as one self-contained, interactive SVG flame graph.
+ *
+ * Stacks are merged into a call tree whose root ("all") sits at the bottom;
+ * children are ordered by name and each node's width is proportional to its
+ * weight. Every drawn node is a <g> holding a <title> (full label, weight and
+ * share), a <rect> and a <text>; its position in weight units lives in data-*
+ * attributes. The embedded script is generic: it reads only those elements,
+ * so names never reach script, and it adds hover details, click to zoom,
+ * reset and regex search with the matched share.
+ *
+ * All text that goes into markup is first sanitised (invalid UTF-8 and
+ * control characters become U+FFFD) and then XML-escaped. Output is
+ * deterministic: nodes are written in (depth, x) order, colours come from a
+ * hash of the function name, and nothing depends on time or addresses.
+ */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/format.h"
+#include "proc/mem.h" /* SG_E* error codes */
+#include "util/util.h"
+
+#define FG_WIDTH 1200      /* image width, px */
+#define FG_PAD 10          /* left and right margin, px */
+#define FG_FRAME_H 16      /* height of one stack level, px */
+#define FG_CHAR_W 7.0      /* estimated glyph width of the 12px label font */
+#define FG_MIN_SHARE 0.001 /* nodes below this share of the total are not drawn */
+#define ROOT_FRAME UINT32_MAX
+#define NO_NODE UINT32_MAX
+
+/* One node of the merged call tree. x is the offset from the left edge of
+ * the root, in weight units. */
+struct node {
+    uint32_t frame;  /* profile frame id, or ROOT_FRAME */
+    uint32_t parent; /* node index, or NO_NODE for the root */
+    uint32_t depth;  /* 0 for the root */
+    uint64_t weight; /* the node's weight including its descendants */
+    uint64_t x;
+};
+
+/* The tree: nodes[0] is the root; (parent, frame) -> child via open addressing. */
+struct tree {
+    struct node *nodes;
+    size_t count;
+    size_t cap;
+    uint32_t *slots;   /* node index + 1; 0 is an empty slot */
+    size_t slot_count; /* a power of two */
+};
+
+/* What the writer needs besides the tree. */
+struct fg {
+    const struct profile *profile;
+    const struct format_options *opt;
+    FILE *out;
+    uint64_t total;
+    char *unit;    /* sanitised weight unit */
+    char **labels; /* sanitised label per frame id, built on first use */
+};
+
+/* ---- text: UTF-8 sanitising and XML escaping ---- */
+
+/* Decodes one UTF-8 sequence at s (len > 0 bytes available). Returns its
+ * length and sets *cp, or returns 0 when the bytes are not valid UTF-8
+ * (bad lead or continuation byte, overlong form, surrogate, beyond U+10FFFF). */
+static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+{
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    size_t n;
+    uint32_t c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if ((c & 0xE0) == 0xC0) {
+        n = 2;
+        c &= 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+        n = 3;
+        c &= 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+        n = 4;
+        c &= 0x07;
+    } else {
+        return 0;
+    }
+    if (n > len)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3F);
+    }
+    if (c < min_cp[n] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+        return 0;
+    *cp = c;
+    return n;
+}
+
+/* Returns 1 if code point cp may appear in our XML text: no C0/C1 controls
+ * (newlines and tabs included, so a label is always one line), no DEL, and
+ * none of the two code points XML 1.0 forbids. */
+static int xml_char_ok(uint32_t cp)
+{
+    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
+        return 0;
+    return cp != 0xFFFE && cp != 0xFFFF;
+}
+
+/* Appends s to sb as valid UTF-8 fit for XML: each invalid byte and each
+ * forbidden character becomes U+FFFD. */
+static void sanitize_append(struct strbuf *sb, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
+    while (left > 0) {
+        uint32_t cp;
+        size_t n = utf8_decode(p, left, &cp);
+        if (n == 0 || !xml_char_ok(cp)) {
+            strbuf_addstr(sb, "\xEF\xBF\xBD");
+            n = n ? n : 1;
+        } else {
+            strbuf_add(sb, p, n);
+        }
+        p += n;
+        left -= n;
+    }
+}
+
+/* Returns a sanitised copy of s; the caller frees it. */
+static char *sanitize(const char *s)
+{
+    struct strbuf sb;
+    strbuf_init(&sb);
+    sanitize_append(&sb, s ? s : "");
+    return strbuf_detach(&sb);
+}
+
+/* Writes len bytes of already sanitised text with the XML specials escaped;
+ * escaping '>' also keeps "]]>" out of the output. */
+static void put_escaped(FILE *out, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        switch (s[i]) {
+        case '&':
+            fputs("&amp;", out);
+            break;
+        case '<':
+            fputs("&lt;", out);
+            break;
+        case '>':
+            fputs("&gt;", out);
+            break;
+        case '"':
+            fputs("&quot;", out);
+            break;
+        case '\'':
+            fputs("&#39;", out);
+            break;
+        default:
+            fputc(s[i], out);
+        }
+    }
+}
+
+/* Writes arbitrary text (any bytes) sanitised and escaped. */
+static void put_text(FILE *out, const char *s)
+{
+    char *clean = sanitize(s);
+    put_escaped(out, clean, strlen(clean));
+    free(clean);
+}
+
+/* Writes the part of a sanitised label that fits in a box px wide: the whole
+ * label, or its first characters followed by "..", or nothing when fewer
+ * than three characters fit. Counts code points, never splits one. */
+static void put_fitted(FILE *out, const char *label, double px)
+{
+    double room_f = (px - 6.0) / FG_CHAR_W;
+    size_t room = room_f > 0 ? (size_t)room_f : 0;
+    size_t chars = 0, cut = 0;
+    for (size_t i = 0; label[i]; i++) {
+        if (((unsigned char)label[i] & 0xC0) == 0x80)
+            continue;
+        if (chars + 2 == room)
+            cut = i;
+        chars++;
+    }
+    if (chars <= room) {
+        put_escaped(out, label, strlen(label));
+    } else if (room >= 3) {
+        put_escaped(out, label, cut);
+        fputs("..", out);
+    }
+}
+
+/* Formats v with thousands separators ("1,234,567") into buf (>= 32 bytes). */
+static void format_count(uint64_t v, char *buf)
+{
+    char digits[24];
+    int n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
+    size_t o = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+}
+
+/* ---- the call tree ---- */
+
+static size_t slot_of(uint32_t parent, uint32_t frame, size_t slot_count)
+{
+    uint64_t h = ((uint64_t)parent << 32 | frame) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h ^ (h >> 31)) & (slot_count - 1);
+}
+
+/* Doubles the hash table and re-inserts every node but the root. */
+static void tree_rehash(struct tree *t)
+{
+    size_t count = t->slot_count ? t->slot_count * 2 : 1024;
+    free(t->slots);
+    t->slots = xcalloc(count, sizeof(*t->slots));
+    t->slot_count = count;
+    for (size_t i = 1; i < t->count; i++) {
+        size_t s = slot_of(t->nodes[i].parent, t->nodes[i].frame, count);
+        while (t->slots[s])
+            s = (s + 1) & (count - 1);
+        t->slots[s] = (uint32_t)i + 1;
+    }
+}
+
+/* Returns the index of parent's child for frame, adding it (weight 0) if
+ * new, or NO_NODE when the tree cannot hold more nodes. */
+static uint32_t tree_child(struct tree *t, uint32_t parent, uint32_t frame)
+{
+    if (2 * (t->count + 1) > t->slot_count)
+        tree_rehash(t);
+    size_t s = slot_of(parent, frame, t->slot_count);
+    while (t->slots[s]) {
+        const struct node *n = &t->nodes[t->slots[s] - 1];
+        if (n->parent == parent && n->frame == frame)
+            return t->slots[s] - 1;
+        s = (s + 1) & (t->slot_count - 1);
+    }
+    if (t->count >= NO_NODE - 1)
+        return NO_NODE;
+    t->nodes = xgrow(t->nodes, sizeof(*t->nodes), t->count + 1, &t->cap);
+    uint32_t id = (uint32_t)t->count++;
+    t->nodes[id] = (struct node){frame, parent, t->nodes[parent].depth + 1, 0, 0};
+    t->slots[s] = id + 1;
+    return id;
+}
+
+/* Merges every stack of p into t (initialised empty by the caller). Returns
+ * 0, or -SG_ENOMEM when there are more distinct paths than node ids. */
+static int tree_build(struct tree *t, const struct profile *p)
+{
+    t->nodes = xgrow(t->nodes, sizeof(*t->nodes), 1, &t->cap);
+    t->nodes[0] = (struct node){ROOT_FRAME, NO_NODE, 0, 0, 0};
+    t->count = 1;
+    size_t stacks = profile_stack_count(p);
+    for (size_t s = 0; s < stacks; s++) {
+        size_t depth;
+        uint64_t weight;
+        const uint32_t *frames = profile_stack(p, (uint32_t)s, &depth, &weight);
+        uint32_t cur = 0;
+        t->nodes[0].weight += weight;
+        for (size_t i = 0; i < depth; i++) {
+            cur = tree_child(t, cur, frames[i]);
+            if (cur == NO_NODE)
+                return -SG_ENOMEM;
+            t->nodes[cur].weight += weight;
+        }
+    }
+    return 0;
+}
+
+static void tree_release(struct tree *t)
+{
+    free(t->nodes);
+    free(t->slots);
+}
+
+/* A frame and its id, for sorting frames into sibling order. */
+struct ranked {
+    const struct profile_frame *f;
+    uint32_t id;
+};
+
+/* Orders frames by name, then file, line, kind and id: the sibling order. */
+static int ranked_cmp(const void *a, const void *b)
+{
+    const struct ranked *ra = a, *rb = b;
+    int c = strcmp(ra->f->name, rb->f->name);
+    if (c == 0)
+        c = strcmp(ra->f->file, rb->f->file);
+    if (c == 0)
+        c = (ra->f->line > rb->f->line) - (ra->f->line < rb->f->line);
+    if (c == 0)
+        c = ((int)ra->f->kind > (int)rb->f->kind) - ((int)ra->f->kind < (int)rb->f->kind);
+    if (c == 0)
+        c = (ra->id > rb->id) - (ra->id < rb->id);
+    return c;
+}
+
+/* Returns rank[frame id]: each frame's position in sibling order. The
+ * caller frees it. */
+static uint32_t *frame_ranks(const struct profile *p)
+{
+    size_t count = profile_frame_count(p);
+    struct ranked *order = xcalloc(count, sizeof(*order));
+    uint32_t *rank = xcalloc(count, sizeof(*rank));
+    for (size_t i = 0; i < count; i++)
+        order[i] = (struct ranked){profile_frame(p, (uint32_t)i), (uint32_t)i};
+    qsort(order, count, sizeof(*order), ranked_cmp);
+    for (size_t i = 0; i < count; i++)
+        rank[order[i].id] = (uint32_t)i;
+    free(order);
+    return rank;
+}
+
+/* A sort key: (major, minor) then the node. */
+struct key {
+    uint64_t major;
+    uint64_t minor;
+    uint32_t node;
+};
+
+static int key_cmp(const void *a, const void *b)
+{
+    const struct key *ka = a, *kb = b;
+    if (ka->major != kb->major)
+        return ka->major < kb->major ? -1 : 1;
+    if (ka->minor != kb->minor)
+        return ka->minor < kb->minor ? -1 : 1;
+    return (ka->node > kb->node) - (ka->node < kb->node);
+}
+
+/* Sets every node's x: siblings sorted by frame rank, laid out left to
+ * right from their parent's x. Parents have smaller indices than their
+ * children, so sorting by parent index places each parent before its
+ * children are laid out. */
+static void tree_layout(struct tree *t, const uint32_t *rank)
+{
+    size_t n = t->count - 1;
+    struct key *keys = xcalloc(n, sizeof(*keys));
+    for (size_t i = 0; i < n; i++) {
+        const struct node *nd = &t->nodes[i + 1];
+        keys[i] = (struct key){nd->parent, rank[nd->frame], (uint32_t)(i + 1)};
+    }
+    qsort(keys, n, sizeof(*keys), key_cmp);
+    uint64_t next = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct node *nd = &t->nodes[keys[i].node];
+        if (i == 0 || keys[i].major != keys[i - 1].major)
+            next = t->nodes[nd->parent].x;
+        nd->x = next;
+        next += nd->weight;
+    }
+    free(keys);
+}
+
+/* ---- drawing ---- */
+
+/* Builds the display label of a frame: "name (file:line)" for Python
+ * frames, the bare name for synthetic ones. Returns it sanitised; the
+ * caller frees it. */
+static char *frame_label(const struct profile_frame *f, const struct format_options *opt)
+{
+    struct strbuf raw;
+    strbuf_init(&raw);
+    strbuf_addstr(&raw, f->name);
+    if (f->kind == PF_PYTHON && f->file[0]) {
+        const char *path = opt && opt->full_filenames ? f->file : format_short_path(f->file);
+        if (f->line > 0)
+            strbuf_addf(&raw, " (%s:%d)", path, f->line);
+        else
+            strbuf_addf(&raw, " (%s)", path);
+    }
+    char *text = strbuf_detach(&raw);
+    char *clean = sanitize(text);
+    free(text);
+    return clean;
+}
+
+static const char *node_label(struct fg *g, const struct node *n)
+{
+    if (n->frame == ROOT_FRAME)
+        return "all";
+    if (!g->labels[n->frame])
+        g->labels[n->frame] = frame_label(profile_frame(g->profile, n->frame), g->opt);
+    return g->labels[n->frame];
+}
+
+/* A colour range per frame class (format_frame_class): hue from hue to
+ * hue + hue_span, lightness from light to light + light_span. */
+struct palette {
+    const char *legend;
+    double hue, hue_span, sat, light, light_span;
+};
+
+static const struct palette palettes[] = {
+    {"user code", 8, 34, 0.80, 0.58, 0.10},
+    {"stdlib", 195, 25, 0.60, 0.66, 0.10},
+    {"site-packages", 88, 40, 0.45, 0.56, 0.10},
+    {"thread / process / endpoint", 258, 25, 0.30, 0.70, 0.08},
+    {"idle / native", 0, 0, 0.00, 0.72, 0.08},
+};
+
+/* Writes "rgb(r,g,b)" for hue (degrees), saturation and lightness (0..1). */
+static void put_hsl(FILE *out, double h, double s, double l)
+{
+    double c = (1 - (l > 0.5 ? 2 * l - 1 : 1 - 2 * l)) * s;
+    double hp = h / 60.0;
+    double m = l - c / 2;
+    double rgb[3] = {m, m, m};
+    int sector = (int)hp % 6;
+    double frac = hp - (double)(int)hp;
+    double x = c * (sector % 2 ? 1 - frac : frac);
+    static const int primary[6] = {0, 1, 1, 2, 2, 0}; /* channel getting c */
+    static const int second[6] = {1, 0, 2, 1, 0, 2};  /* channel getting x */
+    rgb[primary[sector]] += c;
+    rgb[second[sector]] += x;
+    fprintf(out, "rgb(%d,%d,%d)", (int)(rgb[0] * 255 + 0.5), (int)(rgb[1] * 255 + 0.5),
+            (int)(rgb[2] * 255 + 0.5));
+}
+
+/* Writes the colour of a frame: its class picks the palette, a hash of its
+ * name the place within it, so a function keeps its colour across graphs. */
+static void put_frame_colour(FILE *out, const struct profile_frame *f)
+{
+    int cls = f ? format_frame_class(f) : 3;
+    if (cls < 0 || cls > 4)
+        cls = 0;
+    const struct palette *pal = &palettes[cls];
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (const unsigned char *s = (const unsigned char *)(f ? f->name : "all"); *s; s++)
+        h = (h ^ *s) * 0x100000001b3ull;
+    double v1 = (double)(h >> 48) / 65535.0;
+    double v2 = (double)((h >> 32) & 0xFFFF) / 65535.0;
+    put_hsl(out, pal->hue + v1 * pal->hue_span, pal->sat, pal->light + v2 * pal->light_span);
+}
+
+/* Writes one node as <g><title/><rect/><text/></g>. */
+static void put_node(struct fg *g, const struct node *n, double y)
+{
+    FILE *out = g->out;
+    const struct profile_frame *f =
+        n->frame == ROOT_FRAME ? NULL : profile_frame(g->profile, n->frame);
+    const char *label = node_label(g, n);
+    double scale = (double)(FG_WIDTH - 2 * FG_PAD) / (double)g->total;
+    double x = FG_PAD + (double)n->x * scale, w = (double)n->weight * scale;
+    char count[32];
+    format_count(n->weight, count);
+    fprintf(out,
+            "<g class=\"f\" data-x=\"%" PRIu64 "\" data-w=\"%" PRIu64 "\" data-d=\"%" PRIu32
+            "\"><title>",
+            n->x, n->weight, n->depth);
+    put_escaped(out, label, strlen(label));
+    fprintf(out, "\n%s ", count);
+    put_escaped(out, g->unit, strlen(g->unit));
+    fprintf(out,
+            " (%.2f%%)</title><rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"",
+            100.0 * (double)n->weight / (double)g->total, x, y, w, FG_FRAME_H - 1);
+    put_frame_colour(out, f);
+    fprintf(out, "\"/><text x=\"%.2f\" y=\"%.1f\">", x + 3, y + FG_FRAME_H - 4.5);
+    put_fitted(out, label, w);
+    fputs("</text></g>\n", out);
+}
+
+/* Returns 1 if a node is wide enough to draw. */
+static int node_visible(const struct fg *g, const struct node *n)
+{
+    return n->weight > 0 && (double)n->weight >= FG_MIN_SHARE * (double)g->total;
+}
+
+/* Writes the drawn nodes in (depth, x) order; frames_top is the y of the
+ * deepest level, max_depth the deepest drawn level. */
+static void put_frames(struct fg *g, const struct tree *t, uint32_t max_depth, double frames_top)
+{
+    struct key *keys = xcalloc(t->count, sizeof(*keys));
+    size_t n = 0;
+    for (size_t i = 0; i < t->count; i++) {
+        if (node_visible(g, &t->nodes[i]))
+            keys[n++] = (struct key){t->nodes[i].depth, t->nodes[i].x, (uint32_t)i};
+    }
+    qsort(keys, n, sizeof(*keys), key_cmp);
+    fprintf(g->out,
+            "<g id=\"frames\" data-total=\"%" PRIu64 "\" data-left=\"%d\" data-width=\"%d\" "
+            "data-charw=\"%.1f\">\n",
+            g->total, FG_PAD, FG_WIDTH - 2 * FG_PAD, FG_CHAR_W);
+    for (size_t i = 0; i < n; i++) {
+        const struct node *nd = &t->nodes[keys[i].node];
+        put_node(g, nd, frames_top + (double)(max_depth - nd->depth) * FG_FRAME_H);
+    }
+    fputs("</g>\n", g->out);
+    free(keys);
+}
+
+/* Builds the subtitle: target, Python version, rate, duration, samples and
+ * errors, whichever are known. Returns raw (unsanitised) text to free. */
+static char *subtitle(const struct profile_meta *m)
+{
+    struct strbuf sb;
+    strbuf_init(&sb);
+    const char *sep = "  \xC2\xB7  "; /* a middle dot */
+    if (m->target && m->target[0])
+        strbuf_addstr(&sb, m->target);
+    if (m->python_version && m->python_version[0])
+        strbuf_addf(&sb, "%sPython %s", sb.len ? sep : "", m->python_version);
+    if (m->rate_hz > 0)
+        strbuf_addf(&sb, "%s%g Hz", sb.len ? sep : "", m->rate_hz);
+    if (m->duration_s > 0)
+        strbuf_addf(&sb, "%s%.1f s", sb.len ? sep : "", m->duration_s);
+    if (m->samples > 0) {
+        char samples[32], errors[32];
+        format_count(m->samples, samples);
+        format_count(m->errors, errors);
+        strbuf_addf(&sb, "%s%s samples%s%s errors (%.1f%%)", sb.len ? sep : "", samples, sep,
+                    errors, 100.0 * (double)m->errors / (double)m->samples);
+    }
+    return strbuf_detach(&sb);
+}
+
+/* The style sheet; the script below relies on the class names. */
+static const char css[] = "text{font-family:Verdana,\"DejaVu Sans\",sans-serif;fill:#000}\n"
+                          ".title{font-size:17px;text-anchor:middle}\n"
+                          ".sub{font-size:12px;fill:#333;text-anchor:middle}\n"
+                          ".legend text{font-size:11px;fill:#333}\n"
+                          "#frames text{font-size:12px;pointer-events:none}\n"
+                          "#frames g.f{cursor:pointer}\n"
+                          "#frames rect{rx:2px;ry:2px}\n"
+                          "#frames g.f:hover rect{stroke:#000;stroke-width:0.8}\n"
+                          "#frames g.hide{display:none}\n"
+                          "#frames g.anc{opacity:0.6}\n"
+                          "#frames g.match rect{fill:rgb(230,0,230)}\n"
+                          ".btn{cursor:pointer}\n"
+                          ".btn rect{fill:#fff;stroke:#888}\n"
+                          ".btn:hover rect{fill:#e8e8ff}\n"
+                          ".btn text{font-size:12px;text-anchor:middle}\n"
+                          ".btn.off{opacity:0.35}\n"
+                          "#details,#matched{font-size:12px}\n"
+                          "#matched{text-anchor:end}\n";
+
+/* The behaviour. Generic: it reads frames from #frames and never any name
+ * from elsewhere; text is only ever set through textContent. */
+static const char script[] =
+    "(function () {\n"
+    "  'use strict';\n"
+    "  var framesEl = document.getElementById('frames');\n"
+    "  var details = document.getElementById('details');\n"
+    "  var matchedEl = document.getElementById('matched');\n"
+    "  var resetBtn = document.getElementById('reset');\n"
+    "  var searchBtn = document.getElementById('search');\n"
+    "  var searchLabel = searchBtn.querySelector('text');\n"
+    "  var total = Number(framesEl.getAttribute('data-total'));\n"
+    "  var left = Number(framesEl.getAttribute('data-left'));\n"
+    "  var width = Number(framesEl.getAttribute('data-width'));\n"
+    "  var charW = Number(framesEl.getAttribute('data-charw'));\n"
+    "  var hint = details.textContent;\n"
+    "  var nodes = [], byElement = new Map(), root = null, zoomed = null;\n"
+    "  var lastTerm = '', searching = false;\n"
+    "\n"
+    "  framesEl.querySelectorAll('g.f').forEach(function (g) {\n"
+    "    var title = g.querySelector('title').textContent;\n"
+    "    var cut = title.indexOf('\\n');\n"
+    "    var n = {\n"
+    "      g: g, rect: g.querySelector('rect'), text: g.querySelector('text'),\n"
+    "      label: cut < 0 ? title : title.slice(0, cut),\n"
+    "      stats: cut < 0 ? '' : title.slice(cut + 1),\n"
+    "      x: Number(g.getAttribute('data-x')), w: Number(g.getAttribute('data-w')),\n"
+    "      d: Number(g.getAttribute('data-d'))\n"
+    "    };\n"
+    "    nodes.push(n);\n"
+    "    byElement.set(g, n);\n"
+    "    if (n.d === 0) root = n;\n"
+    "  });\n"
+    "\n"
+    "  /* Glyph widths of the label font, measured once per character on a\n"
+    "     canvas (no document layout); the estimate when there is no canvas. */\n"
+    "  var widths = new Map(), ctx = null;\n"
+    "  if (root) {\n"
+    "    try {\n"
+    "      var style = getComputedStyle(root.text);\n"
+    "      ctx = document.createElementNS('http://www.w3.org/1999/xhtml', 'canvas')\n"
+    "        .getContext('2d');\n"
+    "      ctx.font = style.fontSize + ' ' + style.fontFamily;\n"
+    "    } catch (err) {\n"
+    "      ctx = null;\n"
+    "    }\n"
+    "  }\n"
+    "  function glyph(c) {\n"
+    "    var w = widths.get(c);\n"
+    "    if (w === undefined) {\n"
+    "      w = ctx ? ctx.measureText(c).width : charW;\n"
+    "      widths.set(c, w);\n"
+    "    }\n"
+    "    return w;\n"
+    "  }\n"
+    "\n"
+    "  /* The label, or its start and '..', or nothing: whatever fits px. */\n"
+    "  function fit(label, px) {\n"
+    "    var room = px - 6, chars = Array.from(label), used = 0, i;\n"
+    "    for (i = 0; i < chars.length && used <= room; i++) used += glyph(chars[i]);\n"
+    "    if (used <= room) return label;\n"
+    "    room -= 2 * glyph('.');\n"
+    "    for (i = 0, used = 0; i < chars.length && used + glyph(chars[i]) <= room; i++)\n"
+    "      used += glyph(chars[i]);\n"
+    "    return i > 0 ? chars.slice(0, i).join('') + '..' : '';\n"
+    "  }\n"
+    "\n"
+    "  /* Moves a frame; touches the document only where something changed,\n"
+    "     since every change costs layout time on big graphs. */\n"
+    "  function place(n, x, w) {\n"
+    "    var xs = x.toFixed(2), ws = w.toFixed(2), shown;\n"
+    "    if (n.xs === xs && n.ws === ws) return;\n"
+    "    if (n.rect.getAttribute('x') !== xs) {\n"
+    "      n.rect.setAttribute('x', xs);\n"
+    "      n.text.setAttribute('x', (x + 3).toFixed(2));\n"
+    "    }\n"
+    "    if (n.rect.getAttribute('width') !== ws) n.rect.setAttribute('width', ws);\n"
+    "    shown = fit(n.label, w);\n"
+    "    if (n.text.textContent !== shown) n.text.textContent = shown;\n"
+    "    n.xs = xs;\n"
+    "    n.ws = ws;\n"
+    "  }\n"
+    "\n"
+    "  /* Shows z full width: its subtree scaled to fit, its ancestors full\n"
+    "     width and dimmed, everything else hidden. */\n"
+    "  function zoom(z) {\n"
+    "    if (!z) return;\n"
+    "    zoomed = z;\n"
+    "    nodes.forEach(function (n) {\n"
+    "      var inside = n.d >= z.d && n.x >= z.x && n.x + n.w <= z.x + z.w;\n"
+    "      var above = n.d < z.d && n.x <= z.x && n.x + n.w >= z.x + z.w;\n"
+    "      if (inside) place(n, left + (n.x - z.x) / z.w * width, n.w / z.w * width);\n"
+    "      else if (above) place(n, left, width);\n"
+    "      n.g.classList.toggle('hide', !inside && !above);\n"
+    "      n.g.classList.toggle('anc', above);\n"
+    "    });\n"
+    "    resetBtn.classList.toggle('off', z === root);\n"
+    "  }\n"
+    "\n"
+    "  function resetZoom() { zoom(root); }\n"
+    "\n"
+    "  function clearSearch() {\n"
+    "    nodes.forEach(function (n) { n.g.classList.remove('match'); });\n"
+    "    matchedEl.textContent = '';\n"
+    "    searchLabel.textContent = 'Search';\n"
+    "    searching = false;\n"
+    "  }\n"
+    "\n"
+    "  /* Highlights frames whose label matches the regular expression term\n"
+    "     and shows their share of the total, counting a match nested in\n"
+    "     another match once. Returns the share in percent, or null. */\n"
+    "  function search(term) {\n"
+    "    if (term === null || term === undefined || term === '') {\n"
+    "      clearSearch();\n"
+    "      return null;\n"
+    "    }\n"
+    "    var re;\n"
+    "    try {\n"
+    "      re = new RegExp(String(term));\n"
+    "    } catch (err) {\n"
+    "      details.textContent = 'Invalid regular expression: ' + term;\n"
+    "      return null;\n"
+    "    }\n"
+    "    lastTerm = String(term);\n"
+    "    var hits = nodes.filter(function (n) {\n"
+    "      var hit = re.test(n.label);\n"
+    "      n.g.classList.toggle('match', hit);\n"
+    "      return hit;\n"
+    "    });\n"
+    "    hits.sort(function (a, b) { return a.x - b.x || b.w - a.w; });\n"
+    "    var covered = 0, end = -Infinity;\n"
+    "    hits.forEach(function (n) {\n"
+    "      if (n.x + n.w <= end) return;\n"
+    "      covered += n.x + n.w - Math.max(n.x, end);\n"
+    "      end = n.x + n.w;\n"
+    "    });\n"
+    "    var share = total > 0 ? 100 * covered / total : 0;\n"
+    "    matchedEl.textContent = 'Matched: ' + share.toFixed(1) + '%';\n"
+    "    details.textContent = hint;\n"
+    "    searchLabel.textContent = 'Clear search';\n"
+    "    searching = true;\n"
+    "    return share;\n"
+    "  }\n"
+    "\n"
+    "  function askSearch() {\n"
+    "    var term = window.prompt('Search frames (regular expression):', lastTerm);\n"
+    "    if (term !== null) search(term);\n"
+    "  }\n"
+    "\n"
+    "  function nodeOf(el) {\n"
+    "    for (; el && el !== framesEl; el = el.parentNode)\n"
+    "      if (byElement.has(el)) return byElement.get(el);\n"
+    "    return null;\n"
+    "  }\n"
+    "\n"
+    "  framesEl.addEventListener('mouseover', function (e) {\n"
+    "    var n = nodeOf(e.target);\n"
+    "    if (n) details.textContent = n.label + '  \\u2014  ' + n.stats;\n"
+    "  });\n"
+    "  framesEl.addEventListener('mouseout', function () { details.textContent = hint; });\n"
+    "  framesEl.addEventListener('click', function (e) { zoom(nodeOf(e.target)); });\n"
+    "  resetBtn.addEventListener('click', resetZoom);\n"
+    "  searchBtn.addEventListener('click', function () {\n"
+    "    if (searching) clearSearch(); else askSearch();\n"
+    "  });\n"
+    "  document.addEventListener('keydown', function (e) {\n"
+    "    if ((e.ctrlKey || e.metaKey) && (e.key === 'f' || e.key === 'F')) {\n"
+    "      e.preventDefault();\n"
+    "      askSearch();\n"
+    "    } else if (e.key === 'Escape') {\n"
+    "      clearSearch();\n"
+    "      resetZoom();\n"
+    "    }\n"
+    "  });\n"
+    "\n"
+    "  window.search = search;\n"
+    "  window.clearSearch = clearSearch;\n"
+    "  window.resetZoom = resetZoom;\n"
+    "  window.zoomedFrame = function () { return zoomed ? zoomed.label : null; };\n"
+    "  resetZoom();\n"
+    "})();\n";
+
+/* Writes a button: a framed text label the script listens on. */
+static void put_button(FILE *out, const char *id, const char *cls, int x, int w, const char *text)
+{
+    fprintf(out,
+            "<g id=\"%s\" class=\"%s\"><rect x=\"%d\" y=\"8\" width=\"%d\" height=\"20\" "
+            "rx=\"3\"/><text x=\"%d\" y=\"22\">%s</text></g>\n",
+            id, cls, x, w, x + w / 2, text);
+}
+
+/* Writes the colour key, one swatch per frame class. */
+static void put_legend(FILE *out, int y)
+{
+    int x = FG_PAD;
+    fputs("<g class=\"legend\">", out);
+    for (int cls = 0; cls < 5; cls++) {
+        const struct palette *pal = &palettes[cls];
+        fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"11\" height=\"11\" fill=\"", x, y - 10);
+        put_hsl(out, pal->hue + pal->hue_span / 2, pal->sat, pal->light + pal->light_span / 2);
+        fprintf(out, "\"/><text x=\"%d\" y=\"%d\">%s</text>", x + 15, y, pal->legend);
+        x += 15 + (int)(strlen(pal->legend) * 6.2) + 18;
+    }
+    fputs("</g>\n", out);
+}
+
+/* Where the header's lines go (baselines, px); 0 for a line not shown. */
+struct header {
+    int title_y, subtitle_y, note_y, legend_y;
+    int frames_top; /* the top of the deepest drawn level */
+};
+
+/* Lays out the header for meta m; sub is the subtitle text. */
+static struct header header_layout(const struct profile_meta *m, const char *sub)
+{
+    struct header h = {24, 0, 0, 0, 0};
+    int y = h.title_y;
+    if (sub[0])
+        h.subtitle_y = y += 20;
+    if (m->note && m->note[0])
+        h.note_y = y += 16;
+    h.legend_y = y += 20;
+    h.frames_top = y + 10;
+    return h;
+}
+
+/* Writes a centred line of header text (sanitised and escaped). */
+static void put_header_line(FILE *out, const char *id, const char *cls, int y, const char *text)
+{
+    fprintf(out, "<text id=\"%s\" class=\"%s\" x=\"%d\" y=\"%d\">", id, cls, FG_WIDTH / 2, y);
+    put_text(out, text);
+    fputs("</text>\n", out);
+}
+
+/* Writes the header: title, subtitle, note, buttons and legend. */
+static void put_header(FILE *out, const struct header *h, const struct profile_meta *m,
+                       const char *sub)
+{
+    put_header_line(out, "title", "title", h->title_y,
+                    m->title && m->title[0] ? m->title : "Flame graph");
+    if (h->subtitle_y)
+        put_header_line(out, "subtitle", "sub", h->subtitle_y, sub);
+    if (h->note_y)
+        put_header_line(out, "note", "sub", h->note_y, m->note);
+    put_button(out, "reset", "btn off", FG_PAD, 90, "Reset zoom");
+    put_button(out, "search", "btn", FG_WIDTH - FG_PAD - 100, 100, "Search");
+    put_legend(out, h->legend_y);
+}
+
+/* Returns the deepest level among drawn nodes. */
+static uint32_t max_drawn_depth(const struct fg *g, const struct tree *t)
+{
+    uint32_t max_depth = 0;
+    for (size_t i = 0; i < t->count; i++) {
+        if (t->nodes[i].depth > max_depth && node_visible(g, &t->nodes[i]))
+            max_depth = t->nodes[i].depth;
+    }
+    return max_depth;
+}
+
+/* Writes the whole document for a built and laid-out tree. */
+static void put_document(struct fg *g, const struct tree *t, const struct profile_meta *m)
+{
+    FILE *out = g->out;
+    char *sub = subtitle(m);
+    struct header h = header_layout(m, sub);
+    uint32_t max_depth = g->total ? max_drawn_depth(g, t) : 0;
+    int levels = g->total ? (int)max_depth + 1 : 0;
+    int height = h.frames_top + levels * FG_FRAME_H + 34;
+    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n", out);
+    fprintf(out,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" "
+            "height=\"%d\" viewBox=\"0 0 %d %d\">\n<title>",
+            FG_WIDTH, height, FG_WIDTH, height);
+    put_text(out, m->title && m->title[0] ? m->title : "Flame graph");
+    fprintf(out, "</title>\n<style><![CDATA[\n%s]]></style>\n", css);
+    fputs("<defs><linearGradient id=\"bg\" x1=\"0\" y1=\"0\" x2=\"0\" y2=\"1\">"
+          "<stop offset=\"5%\" stop-color=\"#f2f2f2\"/><stop offset=\"95%\" "
+          "stop-color=\"#fbfbf4\"/></linearGradient></defs>\n",
+          out);
+    fprintf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"url(#bg)\"/>\n", FG_WIDTH,
+            height);
+    put_header(out, &h, m, sub);
+    free(sub);
+    if (g->total)
+        put_frames(g, t, max_depth, h.frames_top);
+    else
+        fputs("<g id=\"frames\" data-total=\"0\" data-left=\"0\" data-width=\"0\" "
+              "data-charw=\"7\"></g>\n",
+              out);
+    fprintf(out, "<text id=\"details\" x=\"%d\" y=\"%d\">%s</text>\n", FG_PAD, height - 12,
+            g->total ? "Hover over a frame for details; click to zoom; Ctrl-F to search."
+                     : "No samples.");
+    fprintf(out, "<text id=\"matched\" x=\"%d\" y=\"%d\"></text>\n", FG_WIDTH - FG_PAD,
+            height - 12);
+    fprintf(out, "<script type=\"text/ecmascript\"><![CDATA[\n%s]]></script>\n</svg>\n", script);
+}
+
+/* Writes p as an interactive SVG flame graph. Returns 0, -SG_EIO when
+ * writing fails, or -SG_ENOMEM for a tree beyond 2^32 nodes. */
+int flamegraph_write(const struct profile *p, FILE *out, const struct format_options *opt)
+{
+    const struct profile_meta *m = profile_meta_const(p);
+    struct tree t = {0};
+    size_t frame_count = profile_frame_count(p);
+    struct fg g = {p, opt, out, 0, NULL, NULL};
+    uint32_t *rank = NULL;
+    int err = tree_build(&t, p);
+    if (err)
+        goto out;
+    g.total = t.nodes[0].weight;
+    g.unit = sanitize(m->unit && m->unit[0] ? m->unit : "samples");
+    g.labels = xcalloc(frame_count, sizeof(*g.labels));
+    rank = frame_ranks(p);
+    tree_layout(&t, rank);
+    put_document(&g, &t, m);
+    if (fflush(out) != 0 || ferror(out))
+        err = -SG_EIO;
+out:
+    for (size_t i = 0; g.labels && i < frame_count; i++)
+        free(g.labels[i]);
+    free(g.labels);
+    free(g.unit);
+    free(rank);
+    tree_release(&t);
+    return err;
+}
