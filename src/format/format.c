@@ -1,0 +1,152 @@
+/*
+ * format.c - the table of profile writers, and the two helpers every writer
+ * shares: shortening source paths for display and classifying frames.
+ *
+ * Adding a format is one line in `writers` below and one file in format/.
+ */
+#include "format/format.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/util.h"
+
+static const struct format_writer writers[] = {
+    {"flamegraph", ".svg", "interactive SVG flame graph (open in a browser)", 0, flamegraph_write},
+    {"collapsed", ".txt .folded .collapsed",
+     "collapsed stacks, one \"frame;frame;frame count\" line per stack (flamegraph.pl, inferno)", 0,
+     collapsed_write},
+    {"speedscope", ".json .speedscope.json",
+     "speedscope JSON, one sampled profile per thread (https://www.speedscope.app)", 1,
+     speedscope_write},
+    {"chrometrace", ".trace.json",
+     "Trace Event Format JSON, a flame chart per thread (Perfetto, chrome://tracing)", 1,
+     chrometrace_write},
+};
+
+#define WRITER_COUNT (sizeof(writers) / sizeof(writers[0]))
+
+const struct format_writer *format_find(const char *name)
+{
+    for (size_t i = 0; i < WRITER_COUNT; i++) {
+        if (strcmp(writers[i].name, name) == 0)
+            return &writers[i];
+    }
+    return NULL;
+}
+
+/* Returns 1 if path ends with the len bytes at ext, ignoring ASCII case. */
+static int ends_with_ext(const char *path, size_t path_len, const char *ext, size_t len)
+{
+    return path_len >= len && strncasecmp(path + path_len - len, ext, len) == 0;
+}
+
+const struct format_writer *format_for_path(const char *path)
+{
+    const struct format_writer *best = NULL;
+    size_t best_len = 0, path_len = strlen(path);
+    for (size_t i = 0; i < WRITER_COUNT; i++) {
+        const char *ext = writers[i].extensions;
+        while (*ext) {
+            size_t len = strcspn(ext, " ");
+            if (len > best_len && ends_with_ext(path, path_len, ext, len)) {
+                best = &writers[i];
+                best_len = len;
+            }
+            ext += len;
+            ext += strspn(ext, " ");
+        }
+    }
+    return best;
+}
+
+void format_list(char *buf, size_t size)
+{
+    struct strbuf sb;
+    strbuf_init(&sb);
+    for (size_t i = 0; i < WRITER_COUNT; i++)
+        strbuf_addf(&sb, "%s%s", i ? ", " : "", writers[i].name);
+    strlcpy_safe(buf, sb.buf ? sb.buf : "", size);
+    strbuf_release(&sb);
+}
+
+/* Returns where the package part of an installed-package path starts (just
+ * after the last "site-packages/" or "dist-packages/" directory), or NULL. */
+static const char *package_start(const char *path)
+{
+    static const char *const dirs[] = {"site-packages/", "dist-packages/"};
+    const char *best = NULL;
+    for (size_t i = 0; i < 2; i++) {
+        size_t len = strlen(dirs[i]);
+        for (const char *s = strstr(path, dirs[i]); s; s = strstr(s + 1, dirs[i])) {
+            if ((s == path || s[-1] == '/') && (!best || s + len > best))
+                best = s + len;
+        }
+    }
+    return best;
+}
+
+/* Returns 1 if s starts with a "lib/pythonX.Y/" (or "lib64/...") directory:
+ * X and Y digits, optionally followed by ABI letters as in "python3.13t". */
+static int is_stdlib_dir(const char *s)
+{
+    if (strncmp(s, "lib", 3) != 0)
+        return 0;
+    s += 3;
+    if (strncmp(s, "64", 2) == 0)
+        s += 2;
+    if (strncmp(s, "/python", 7) != 0)
+        return 0;
+    s += 7;
+    if (!isdigit((unsigned char)*s))
+        return 0;
+    while (isdigit((unsigned char)*s))
+        s++;
+    if (*s++ != '.' || !isdigit((unsigned char)*s))
+        return 0;
+    while (isdigit((unsigned char)*s))
+        s++;
+    while (isalpha((unsigned char)*s))
+        s++;
+    return *s == '/';
+}
+
+/* Returns where the last "lib/pythonX.Y/" directory of path starts, or NULL. */
+static const char *stdlib_start(const char *path)
+{
+    const char *best = NULL;
+    for (const char *s = strstr(path, "lib"); s; s = strstr(s + 1, "lib")) {
+        if ((s == path || s[-1] == '/') && is_stdlib_dir(s))
+            best = s;
+    }
+    return best;
+}
+
+const char *format_short_path(const char *path)
+{
+    const char *s = package_start(path);
+    if (s && *s)
+        return s;
+    s = stdlib_start(path);
+    return s ? s : path;
+}
+
+int format_frame_class(const struct profile_frame *f)
+{
+    switch (f->kind) {
+    case PF_THREAD:
+    case PF_PROCESS:
+    case PF_ENDPOINT:
+        return 3;
+    case PF_NATIVE:
+        return 4;
+    case PF_PYTHON:
+        break;
+    }
+    if (package_start(f->file))
+        return 2;
+    if (stdlib_start(f->file) || strncmp(f->file, "<frozen ", 8) == 0)
+        return 1;
+    return 0;
+}
