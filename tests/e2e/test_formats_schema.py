@@ -1,0 +1,179 @@
+"""The file writers checked by real parsers.
+
+A small C driver (format_driver.c), compiled here against src/profile,
+src/format, src/import and src/util, writes one hand-built profile in every
+format, with and without a timeline. The speedscope files must validate
+against speedscope's published JSON schema (vendored in data/), the trace
+files must be Trace Event Format JSON with properly nested complete events,
+the collapsed files must be lines flamegraph.pl can read and must survive a
+round trip through the collapsed reader, and the SVG must be well-formed XML.
+"""
+import glob
+import json
+import os
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import ROOT
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+CFLAGS = ["-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-Wshadow",
+          "-Wno-unused-parameter", "-O1", "-g", "-fsanitize=address,undefined",
+          "-fno-sanitize-recover=undefined"]
+
+
+def strict_load(path):
+    """json.load that rejects NaN/Infinity, duplicate keys and invalid UTF-8."""
+    def no_constant(c):
+        raise ValueError("non-standard JSON constant " + c)
+
+    def pairs(items):
+        keys = [k for k, _ in items]
+        assert len(keys) == len(set(keys)), "duplicate key in %r" % keys
+        return dict(items)
+
+    with open(path, encoding="utf-8", errors="strict") as f:
+        return json.load(f, parse_constant=no_constant, object_pairs_hook=pairs)
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory):
+    out = tmp_path_factory.mktemp("format_driver")
+    exe = str(out / "format_driver")
+    sources = sorted(glob.glob(os.path.join(ROOT, "src", d, "*.c"))
+                     for d in ("profile", "format", "import", "util"))
+    sources = [s for group in sources for s in group]
+    sources.append(os.path.join(ROOT, "src", "proc", "mem.c"))  # sg_strerror
+    cmd = (["gcc"] + CFLAGS + ["-I" + os.path.join(ROOT, "src"), "-o", exe,
+                               os.path.join(ROOT, "tests", "e2e", "format_driver.c")]
+           + sources + ["-lm", "-lz"])
+    subprocess.run(cmd, check=True)
+    return exe
+
+
+@pytest.fixture(scope="module")
+def written(driver, tmp_path_factory):
+    out = tmp_path_factory.mktemp("formats")
+    subprocess.run([driver, str(out)], check=True)
+    return out
+
+
+@pytest.mark.parametrize("stem", ["aggregate", "timeline"])
+def test_speedscope_validates_against_the_official_schema(written, stem):
+    jsonschema = pytest.importorskip("jsonschema", reason="Debian package python3-jsonschema")
+    with open(os.path.join(DATA, "speedscope-file-format-schema.json")) as f:
+        schema = json.load(f)
+    doc = strict_load(str(written / (stem + ".speedscope.json")))
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.Draft7Validator(schema).validate(doc)
+
+
+@pytest.mark.parametrize("stem", ["aggregate", "timeline"])
+def test_speedscope_samples_index_shared_frames(written, stem):
+    doc = strict_load(str(written / (stem + ".speedscope.json")))
+    frames = doc["shared"]["frames"]
+    assert 0 <= doc["activeProfileIndex"] < len(doc["profiles"])
+    total = 0
+    for prof in doc["profiles"]:
+        assert len(prof["samples"]) == len(prof["weights"])
+        assert prof["endValue"] == sum(prof["weights"])
+        for stack in prof["samples"]:
+            assert all(0 <= i < len(frames) for i in stack)
+        total += sum(prof["weights"])
+    assert total == 15  # 10 main-thread ticks + 5 worker ticks
+    names = [f["name"] for f in frames]
+    assert 'render;template\n"x" \ufffd' in names
+
+
+def test_speedscope_timeline_has_a_profile_per_thread(written):
+    doc = strict_load(str(written / "timeline.speedscope.json"))
+    assert [p["name"] for p in doc["profiles"]] == [
+        "MainThread (tid 4242)", 'worker "1" (tid 4243)']
+    assert [p["endValue"] for p in doc["profiles"]] == [10, 5]
+
+
+def nested(spans):
+    """True if the (ts, dur) spans of one track nest like a call stack."""
+    open_ends = []
+    for ts, dur in spans:
+        while open_ends and ts >= open_ends[-1] - 1e-9:
+            open_ends.pop()
+        if open_ends and ts + dur > open_ends[-1] + 1e-9:
+            return False
+        open_ends.append(ts + dur)
+    return True
+
+
+@pytest.mark.parametrize("stem", ["aggregate", "timeline"])
+def test_chrometrace_is_trace_event_format(written, stem):
+    doc = strict_load(str(written / (stem + ".trace.json")))
+    assert set(doc) == {"traceEvents", "displayTimeUnit", "otherData"}
+    assert doc["displayTimeUnit"] == "ms"
+    tracks = {}
+    for e in doc["traceEvents"]:
+        assert e["ph"] in ("M", "X")
+        assert isinstance(e["pid"], int) and isinstance(e["tid"], int)
+        assert e["pid"] == 4242
+        if e["ph"] == "M":
+            assert e["name"] in ("process_name", "thread_name")
+            assert isinstance(e["args"]["name"], str)
+            continue
+        assert isinstance(e["name"], str) and e["ts"] >= 0 and e["dur"] >= 0
+        tracks.setdefault(e["tid"], []).append((e["ts"], e["dur"]))
+    for tid, spans in tracks.items():
+        assert spans == sorted(spans, key=lambda s: s[0]), tid
+        assert nested(spans), tid
+
+
+def test_chrometrace_timeline_tracks_follow_threads(written):
+    doc = strict_load(str(written / "timeline.trace.json"))
+    names = {e["tid"]: e["args"]["name"] for e in doc["traceEvents"]
+             if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert names == {4242: "MainThread (tid 4242)", 4243: 'worker "1" (tid 4243)'}
+    roots = [e for e in doc["traceEvents"] if e["ph"] == "X" and e["tid"] == 4242
+             and e["name"].startswith("thread ")]
+    assert [(e["ts"], e["dur"]) for e in roots] == [(0, 100000)]  # 10 ticks of 10 ms
+
+
+LINE = re.compile(r"^([^;\n]+(;[^;\n]+)*) (\d+)$")
+
+
+def test_collapsed_lines_are_flamegraph_input(written):
+    with open(str(written / "aggregate.folded"), encoding="utf-8", errors="replace") as f:
+        lines = f.read().splitlines()
+    assert lines == sorted(lines, key=lambda s: s.rsplit(" ", 1)[0].encode("utf-8", "replace"))
+    counts = []
+    for line in lines:
+        m = LINE.match(line)
+        assert m, line
+        counts.append(int(m.group(3)))
+    assert sum(counts) == 15
+
+
+def test_collapsed_round_trips_through_the_reader(driver, written, tmp_path):
+    subprocess.run([driver, "--import", str(written / "aggregate.folded"), str(tmp_path)],
+                   check=True)
+    with open(str(written / "aggregate.folded"), "rb") as f:
+        first = f.read()
+    with open(str(tmp_path / "imported.folded"), "rb") as f:
+        assert f.read() == first
+    strict_load(str(tmp_path / "imported.speedscope.json"))
+    strict_load(str(tmp_path / "imported.trace.json"))
+
+
+def test_reader_rejects_a_bad_line_with_its_number(driver, tmp_path):
+    bad = tmp_path / "bad.folded"
+    bad.write_text("a;b 3\nc;d\n")
+    proc = subprocess.run([driver, "--import", str(bad), str(tmp_path)],
+                          stderr=subprocess.PIPE)
+    assert proc.returncode == 1
+    assert b"line 2: missing sample count" in proc.stderr
+
+
+@pytest.mark.parametrize("stem", ["aggregate", "timeline"])
+def test_flamegraph_is_well_formed_svg(written, stem):
+    root = ET.parse(str(written / (stem + ".svg"))).getroot()
+    assert root.tag.endswith("svg")
