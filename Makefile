@@ -32,7 +32,7 @@ ASAN_UNIT  := $(UNIT_SRC:tests/unit/%.c=$(B)/asan-tests/%)
 
 PYTEST := /usr/bin/python3 -m pytest
 
-.PHONY: all clean deps test unit unit-asan e2e demo bench fuzz asan lint format
+.PHONY: all clean deps test unit unit-asan e2e browser fuzz-replay demo bench fuzz asan lint format
 
 all: $(B)/spyglass
 
@@ -71,14 +71,24 @@ unit-asan: asan
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		bash tools/run_unit.sh $(ASAN_UNIT)
 
+# E2E_JOBS parallel pytest workers (python3-pytest-xdist); most e2e time is targets sleeping.
+E2E_JOBS ?= 3
 e2e: $(B)/spyglass $(B)/spyglass-asan
-	$(PYTEST) -q -ra tests/e2e
+	$(PYTEST) -q -ra -n $(E2E_JOBS) tests/e2e
+
+browser: $(B)/spyglass
+	bash tests/browser/run.sh
+
+fuzz-replay:
+	bash fuzz/run.sh --replay
 
 test: deps
 	$(MAKE) all asan $(UNIT_BIN)
 	$(MAKE) unit
 	$(MAKE) unit-asan
+	$(MAKE) fuzz-replay
 	$(MAKE) e2e
+	$(MAKE) browser
 
 demo: deps
 	$(MAKE) all

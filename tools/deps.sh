@@ -2,14 +2,18 @@
 # Installs the Debian packages spyglass needs to build, test and run its demo,
 # but only those missing: a no-op on a machine that has them all.
 set -eu
-PKGS="gcc make libcmocka-dev zlib1g-dev libncurses-dev python3 python3-pytest
-      python3-flask gunicorn python3-fastapi python3-uvicorn python3-requests tmux procps"
+PKGS="gcc make clang libcmocka-dev zlib1g-dev libncurses-dev python3 python3-pytest
+      python3-pytest-xdist python3-jsonschema python3-flask gunicorn python3-fastapi
+      python3-uvicorn python3-requests tmux procps"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
         missing="$missing $p"
     fi
 done
+# Node.js may come from another source (with npm built in): install Debian's only if absent.
+command -v node >/dev/null || missing="$missing nodejs"
+command -v npm >/dev/null || missing="$missing npm"
 if [ -n "$missing" ]; then
     echo "spyglass: installing missing packages:$missing"
     if [ "$(id -u)" -ne 0 ]; then
