@@ -299,8 +299,11 @@ static int wait_for_runtime(pid_t child, struct mem_reader *r, struct py_runtime
         if (waitpid(child, &status, WNOHANG) == child) {
             *child_status = status;
             *child_reaped = 1;
-            snprintf(why, why_size, "the command exited before Python started (%s)",
-                     err == -SG_EVERSION ? why : "not a Python program?");
+            char detail[512];
+            strlcpy_safe(detail, err == -SG_EVERSION ? why : "not a Python program?",
+                         sizeof(detail));
+            snprintf(why, why_size, "the command exited before Python started (%.400s)",
+                     detail);
             return -SG_ENOPROC;
         }
         err = detect_runtime(child, r, rt, why, why_size);

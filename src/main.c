@@ -1,6 +1,5 @@
 /*
- * main.c - command dispatch, --help and --version, and the shared error and
- * option helpers of the cmd_*.c layer.
+ * main.c - command dispatch, --help and --version.
  */
 #include <errno.h>
 #include <limits.h>
@@ -42,74 +41,6 @@ static void usage(FILE *out)
                  "(and kernel.yama.ptrace_scope <= 1 for a non-child process).\n"
                  "Exit status: 0 success, 1 runtime failure, 2 usage error.\n",
             versions);
-}
-
-void cmd_error(const char *hint, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("spyglass: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    if (hint)
-        fprintf(stderr, "hint: %s\n", hint);
-}
-
-void cmd_warning(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("spyglass: warning: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-int cmd_usage_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("spyglass: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    fprintf(stderr, "hint: run 'spyglass %s --help' for usage\n", cmd);
-    return EXIT_USAGE;
-}
-
-int cmd_parse_pid(const char *s, pid_t *pid)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v <= 0 || v > INT_MAX)
-        return -1;
-    *pid = (pid_t)v;
-    return 0;
-}
-
-const char *cmd_attach_hint(int err, pid_t pid)
-{
-    if (err < 0)
-        err = -err;
-    switch (err) {
-    case SG_ENOPROC:
-        return "check the pid with 'ps -p PID' (the process may have exited)";
-    case SG_EPERM:
-        return geteuid() == 0
-                   ? "the kernel refused access; check kernel.yama.ptrace_scope and any "
-                     "seccomp/LSM policy"
-                   : "run spyglass as the target's user or as root (sudo), or set "
-                     "kernel.yama.ptrace_scope=0";
-    case SG_ENOTPY:
-        return "give the pid of a CPython interpreter (python, gunicorn/uvicorn workers, ...)";
-    case SG_EVERSION:
-        return "run 'spyglass --help' to see the supported versions";
-    case SG_ECORRUPT:
-        return "the interpreter may be starting up or shutting down; try again";
-    }
-    return NULL;
 }
 
 int main(int argc, char **argv)

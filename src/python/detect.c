@@ -88,10 +88,17 @@ static int version_from_rodata(const struct elf_file *ef, int major, int minor, 
     while (i < len) {
         const char *s = data + i;
         size_t n = strnlen(s, len - i);
-        if (i > 0 && data[i - 1] == '\0' && looks_like_version(s, n)) {
-            int ma = s[0] - '0', mi = atoi(s + 2);
+        /* The linker merges string tails, so "3.10.13" may only exist as the
+         * end of "/tmp/python-build.../Python-3.10.13": look at suffixes. */
+        for (size_t p = n > 12 ? n - 12 : 0; i > 0 && p + 5 <= n; p++) {
+            const char *v = s + p;
+            if (p > 0 && (isdigit((unsigned char)v[-1]) || v[-1] == '.'))
+                continue;
+            if (!looks_like_version(v, n - p))
+                continue;
+            int ma = v[0] - '0', mi = atoi(v + 2);
             if (major == 0 || (ma == major && mi == minor)) {
-                strlcpy_safe(out, s, n + 1 < size ? n + 1 : size);
+                strlcpy_safe(out, v, n - p + 1 < size ? n - p + 1 : size);
                 return 0;
             }
         }
@@ -248,7 +255,56 @@ static int pick_layout(struct py_runtime *rt, char *why, size_t why_size)
     return 0;
 }
 
-int detect_debug_offsets(struct py_runtime *rt, struct mem_reader *r);
+/*
+ * 3.13 describes its own layout in _Py_DebugOffsets at the start of
+ * _PyRuntime. Where the target's copy disagrees with our table (a distro
+ * patch, a build with other options), the target is right: we take its value
+ * and count the difference. A free-threaded build (3.13t) lays out objects
+ * differently than any table we have, so it is refused.
+ */
+static int detect_debug_offsets(struct py_runtime *rt, struct mem_reader *r, char *why,
+                                size_t why_size)
+{
+    if (rt->major != 3 || rt->minor != 13 || !rt->runtime_addr)
+        return 0;
+    const struct py_debug_offsets_map *map = layout_debug_offsets_313();
+    unsigned char *buf = xmalloc(map->size);
+    int err = mem_read(r, rt->runtime_addr, buf, map->size);
+    if (err || memcmp(buf + map->cookie_offset, map->cookie, 8) != 0) {
+        free(buf); /* an older 3.13 pre-release or unreadable: keep our table */
+        return 0;
+    }
+    uint64_t hex, free_threaded;
+    memcpy(&hex, buf + map->version_offset, sizeof(hex));
+    memcpy(&free_threaded, buf + map->free_threaded_offset, sizeof(free_threaded));
+    if ((int)((hex >> 24) & 0xff) != map->major || (int)((hex >> 16) & 0xff) != map->minor) {
+        free(buf);
+        return 0;
+    }
+    if (free_threaded) {
+        free(buf);
+        snprintf(why, why_size, "process %d runs a free-threaded Python %s (3.13t), which "
+                 "spyglass does not support yet", (int)rt->pid, rt->version);
+        return -SG_EVERSION;
+    }
+    for (size_t i = 0; i < map->count; i++) {
+        const struct py_debug_offset *e = &map->entries[i];
+        uint64_t value, base = 0;
+        memcpy(&value, buf + e->debug_offset, sizeof(value));
+        if (e->debug_base != PY_NO_FIELD)
+            memcpy(&base, buf + e->debug_base, sizeof(base));
+        if (value < base || value - base > UINT32_MAX / 2)
+            continue; /* nonsense: do not let it into the layout */
+        uint32_t *field = layout_field(&rt->layout, e->layout_field);
+        if (*field != (uint32_t)(value - base)) {
+            *field = (uint32_t)(value - base);
+            rt->debug_mismatches++;
+        }
+    }
+    rt->debug_offsets = 1;
+    free(buf);
+    return 0;
+}
 
 static int detect_in(struct py_runtime *rt, struct mem_reader *r, const struct maps *m,
                      struct candidate *c, char *why, size_t why_size)
@@ -264,8 +320,7 @@ static int detect_in(struct py_runtime *rt, struct mem_reader *r, const struct m
     find_optional_symbols(rt, c);
     if (!have_symbols && find_by_scan(rt, r, m, c))
         return -SG_ENOTPY;
-    detect_debug_offsets(rt, r);
-    return 0;
+    return detect_debug_offsets(rt, r, why, why_size);
 }
 
 /* Names the process for error messages: "12 (bash)". */

@@ -74,7 +74,7 @@ struct py_layout {
 
     struct {
         uint32_t next;         /* PyInterpreterState.next */
-        uint32_t tstate_head;  /* .tstate_head, or .threads.head on 3.12+ */
+        uint32_t tstate_head;  /* .tstate_head, or .threads.head on 3.11+ */
         uint32_t modules;      /* .modules, or .imports.modules on 3.12+ (sys.modules dict) */
         uint32_t ceval_gil;    /* 3.12+: .ceval.gil (pointer to struct _gil_runtime_state) */
     } interp;
@@ -87,7 +87,7 @@ struct py_layout {
         uint32_t cframe;          /* .cframe (3.11, 3.12), _PyCFrame * */
         uint32_t current_frame;   /* .current_frame (3.13), _PyInterpreterFrame * */
         uint32_t thread_id;       /* .thread_id (pthread_t, = threading.get_ident()) */
-        uint32_t native_thread_id; /* .native_thread_id (3.8+): OS tid */
+        uint32_t native_thread_id; /* .native_thread_id (3.11+): OS tid */
         uint32_t datastack_chunk; /* .datastack_chunk (3.11+) */
     } tstate;
 
@@ -151,6 +151,8 @@ struct py_layout {
         uint32_t tp_basicsize;
         uint32_t tp_dictoffset;
         uint32_t ht_cached_keys; /* PyHeapTypeObject.ht_cached_keys (3.6+) */
+        /* ADDED for value.c, to be filled by tools/gen_layouts.py; 0 = not known yet: */
+        uint32_t tp_itemsize; /* PyTypeObject.tp_itemsize (negative tp_dictoffset) */
     } object;
 
     struct {                 /* PEP 393 strings (3.x) */
@@ -181,6 +183,8 @@ struct py_layout {
         uint32_t set_used;    /* PySetObject.used */
         uint32_t set_table;   /* PySetObject.table (setentry *: {key, hash}) */
         uint32_t set_mask;    /* PySetObject.mask */
+        uint32_t set_entry_key; /* key within a 16-byte setentry: 8 on 2.7 ({hash, key}),
+                                   0 on 3.x ({key, hash}) */
     } obj;
 
     struct {
@@ -193,15 +197,60 @@ struct py_layout {
         uint32_t dk_nentries; /* Py_ssize_t */
         uint32_t dk_indices;  /* start of the index table */
         uint32_t values_prefix; /* 3.13: offset of PyDictValues.values; 0 before */
+        /* ADDED for value.c, to be filled by tools/gen_layouts.py; both 0 = not known
+         * (split dicts are then listed in key order, not insertion order). Byte
+         * offsets from a PyDictValues pointer (ma_values) of its capacity and size
+         * bytes: 3.11, 3.12 keep them before the values (-1, -2; the insertion order
+         * array runs downwards from -3); 3.13 keeps them in a header (0, 1; the order
+         * array follows values[capacity]). */
+        int32_t values_capacity;
+        int32_t values_size;
     } dict;
 
     struct {                 /* 3.11+ managed dicts / inline values */
         int32_t dict_ptr;     /* offset from the object of the managed dict pointer
-                                 (negative, e.g. -3 * sizeof(void *)) or 0 if none */
+                                 (negative, e.g. -3 * sizeof(void *)) or 0 if none.
+                                 3.12: the word is a dict, or (values - 1) when odd */
         int32_t values_ptr;   /* 3.11: offset of the values pointer (-4 words); 0 otherwise */
         uint32_t inline_values; /* 3.13: values live at tp_basicsize inside the object */
     } managed;
 };
+
+/*
+ * 3.13+ keeps a table of its own offsets, _Py_DebugOffsets, at the start of
+ * _PyRuntime. The map says where in that struct (as compiled against the
+ * headers the table was generated from) each value lives that our table also
+ * has, so the detector can read it from the target and compare or correct.
+ * All _Py_DebugOffsets values are uint64_t.
+ */
+struct py_debug_offset {
+    const char *name;      /* the _Py_DebugOffsets member, "thread_state.current_frame" */
+    uint32_t debug_offset; /* where that uint64_t sits inside _Py_DebugOffsets */
+    uint32_t debug_base;   /* PY_NO_FIELD, or where a uint64_t sits that is
+                              subtracted first (the GIL fields are offsets in
+                              PyInterpreterState; ours are within the GIL struct) */
+    uint32_t layout_field; /* offsetof(struct py_layout, ...) of the uint32_t it equals */
+};
+
+struct py_debug_offsets_map {
+    int major, minor;              /* the version it describes: 3, 13 */
+    const char *cookie;            /* "xdebugpy", 8 bytes at cookie_offset */
+    uint32_t cookie_offset;
+    uint32_t version_offset;       /* uint64_t PY_VERSION_HEX: compare major.minor */
+    uint32_t free_threaded_offset; /* uint64_t, non-zero on 3.13t: our table does not fit */
+    uint32_t size;                 /* sizeof(_Py_DebugOffsets) */
+    size_t count;
+    const struct py_debug_offset *entries;
+};
+
+/* Returns the _Py_DebugOffsets map for 3.13 (never NULL). */
+const struct py_debug_offsets_map *layout_debug_offsets_313(void);
+
+/* The uint32_t field of l at field_offset (a py_debug_offset.layout_field). */
+static inline uint32_t *layout_field(struct py_layout *l, uint32_t field_offset)
+{
+    return (uint32_t *)((char *)l + field_offset);
+}
 
 /* Returns the layout for version major.minor, or NULL if unsupported. */
 const struct py_layout *layout_find(int major, int minor);
