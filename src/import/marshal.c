@@ -46,6 +46,7 @@ struct reader {
     size_t len;
     size_t pos;
     unsigned depth;
+    int code_layout; /* index in code_layouts once a code object has been read, else -1 */
     struct marshal_value **refs; /* FLAG_REF table; NULL slots do not occur */
     size_t ref_count, ref_cap;
     struct marshal_value **interned; /* 2.7: every 't' string, for 'R' */
@@ -422,6 +423,135 @@ static int read_container(struct reader *r, uint8_t code, int flag, size_t at,
     return 0;
 }
 
+/* ---- code objects ---- */
+
+/* The fields of a marshalled code object differ by Python version, and
+ * nothing in the data names the version: a run of 32-bit ints, objects,
+ * the first line number (a bare 32-bit int), more objects. In objects, each
+ * letter is an expected kind: B bytes, T tuple, S a str or bytes name, '|'
+ * where the line number sits. */
+static const struct code_layout {
+    const char *python;
+    int ints;
+    const char *objects;
+    int file_index, name_index; /* among the S objects: 0 = the first S */
+} code_layouts[] = {
+    /* argcount, posonlyargcount, kwonlyargcount, stacksize, flags; code,
+     * consts, names, localsplusnames, localspluskinds, filename, name,
+     * qualname | linetable, exceptiontable */
+    {"3.11-3.13", 5, "BTTTBSSS|BB", 0, 1},
+    /* argcount, posonlyargcount, kwonlyargcount, nlocals, stacksize, flags;
+     * code, consts, names, varnames, freevars, cellvars, filename, name |
+     * lnotab (3.10: linetable) */
+    {"3.8-3.10", 6, "BTTTTTSS|B", 0, 1},
+    /* as 3.8 without posonlyargcount */
+    {"3.6-3.7", 5, "BTTTTTSS|B", 0, 1},
+    /* argcount, nlocals, stacksize, flags; then as 3.6 */
+    {"2.7", 4, "BTTTTTSS|B", 0, 1},
+};
+#define CODE_LAYOUT_COUNT (sizeof(code_layouts) / sizeof(code_layouts[0]))
+
+/* Python 2.7 may write a bytes field as an interned string ('t'): its empty
+ * lnotab is one. So B takes either string kind; the layouts still differ in
+ * their int counts and where a tuple must sit. */
+static int kind_fits(const struct marshal_value *v, char want)
+{
+    if (want == 'B')
+        return v->kind == MARSHAL_BYTES || v->kind == MARSHAL_STR;
+    if (want == 'T')
+        return v->kind == MARSHAL_TUPLE;
+    return v->kind == MARSHAL_STR || v->kind == MARSHAL_BYTES;
+}
+
+/* Reads the fields of a code object laid out as in layout into v. */
+static int read_code_fields(struct reader *r, const struct code_layout *layout,
+                            struct marshal_value *v)
+{
+    int32_t n;
+    int strings = 0, err;
+    for (int i = 0; i < layout->ints; i++) {
+        if ((err = read_i32(r, "code field", &n)) != 0)
+            return err;
+        if (n < 0)
+            return fail(r, "negative code field at byte %zu", r->pos - 4);
+    }
+    for (const char *want = layout->objects; *want; want++) {
+        struct marshal_value *field;
+        size_t at = r->pos;
+        if (*want == '|') {
+            if ((err = read_i32(r, "first line", &n)) != 0)
+                return err;
+            v->code_line = n;
+            continue;
+        }
+        if ((err = read_value(r, &field)) != 0)
+            return err;
+        if (!field || !kind_fits(field, *want))
+            return fail(r, "unexpected %s in a code object at byte %zu",
+                        field ? marshal_kind_name(field->kind) : "NULL", at);
+        if (*want == 'S' && strings == layout->file_index)
+            v->code_file = field;
+        if (*want == 'S' && strings++ == layout->name_index)
+            v->code_name = field;
+    }
+    return 0;
+}
+
+/* Reads a code object. The first one in a document is tried against each
+ * layout (3.x ones first when it carries FLAG_REF, which 2.7 never sets);
+ * the one that fits is then used for every other code object, nested ones
+ * included, so the work stays linear in the input. */
+static int read_code(struct reader *r, int flag, size_t at, struct marshal_value **out)
+{
+    if (r->depth >= MARSHAL_MAX_DEPTH)
+        return fail(r, "containers nested deeper than %d at byte %zu", MARSHAL_MAX_DEPTH, at);
+    struct marshal_value *v = new_value(r, MARSHAL_CODE, at);
+    size_t slot = flag ? ref_reserve(r, &r->building) : 0;
+    int err = 0;
+    r->depth++;
+    if (r->code_layout >= 0) {
+        err = read_code_fields(r, &code_layouts[r->code_layout], v);
+    } else {
+        static const int order_3x[] = {0, 1, 2, 3}, order_27[] = {3, 0, 1, 2};
+        const int *order = flag ? order_3x : order_27;
+        size_t pos = r->pos, refs = r->ref_count, interned = r->interned_count;
+        size_t stack_len = r->stack_len, furthest = 0;
+        char furthest_error[sizeof(r->doc->error)] = "";
+        err = -SG_ECORRUPT;
+        for (size_t i = 0; i < CODE_LAYOUT_COUNT && err; i++) {
+            r->code_layout = order[i];
+            r->doc->error[0] = '\0';
+            r->pos = pos;
+            r->ref_count = refs;
+            r->interned_count = interned;
+            r->stack_len = stack_len;
+            err = read_code_fields(r, &code_layouts[order[i]], v);
+            if (err && r->pos >= furthest) {
+                furthest = r->pos;
+                memcpy(furthest_error, r->doc->error, sizeof(furthest_error));
+            }
+        }
+        if (err) {
+            /* A layout that read up to the end of a cut file names the cut;
+             * anything else is a code object of no version we know. */
+            r->code_layout = -1;
+            r->doc->error[0] = '\0';
+            if (strncmp(furthest_error, "truncated", 9) == 0)
+                err = fail(r, "%s", furthest_error);
+            else
+                err = fail(r, "code object at byte %zu fits no known layout (Python 2.7, 3.6-3.13)",
+                           at);
+        }
+    }
+    r->depth--;
+    if (err)
+        return err;
+    if (flag)
+        r->refs[slot] = v;
+    *out = v;
+    return 0;
+}
+
 /* ---- values ---- */
 
 /* Reads a scalar (int or float) type code's payload into a new value. */
@@ -491,6 +621,8 @@ static int read_value(struct reader *r, struct marshal_value **out)
     case '[':
     case '{':
         return read_container(r, code, flag, at, out);
+    case 'c':
+        return read_code(r, flag, at, out);
     case 'i':
     case 'I':
     case 'l':
@@ -527,7 +659,7 @@ static struct marshal_value *singleton(struct reader *r, enum marshal_kind kind,
 int marshal_parse(struct marshal_doc *doc, const uint8_t *data, size_t len)
 {
     memset(doc, 0, sizeof(*doc));
-    struct reader r = {.doc = doc, .data = data, .len = len};
+    struct reader r = {.doc = doc, .data = data, .len = len, .code_layout = -1};
     r.none = singleton(&r, MARSHAL_NONE, 0);
     r.false_ = singleton(&r, MARSHAL_BOOL, 0);
     r.true_ = singleton(&r, MARSHAL_BOOL, 1);
@@ -580,6 +712,8 @@ const char *marshal_kind_name(enum marshal_kind kind)
         return "list";
     case MARSHAL_DICT:
         return "dict";
+    case MARSHAL_CODE:
+        return "code";
     }
     return "?";
 }

@@ -6,7 +6,9 @@
  * 64-bit and arbitrary "long" ints that fit in 64 bits), floats (binary and
  * text), byte and text strings of every kind, tuples, lists and dicts, with
  * the 3.4+ reference table (FLAG_REF / TYPE_REF) and 2.7's interned-string
- * references. Code objects, sets, complex numbers and the rest are rejected.
+ * references, and code objects (the pure-Python profile module puts one in
+ * a key) of Python 2.7 and 3.6 - 3.13, keeping only their file, name and
+ * first line. Sets, complex numbers and the rest are rejected.
  *
  * The input is untrusted: every length and count is checked against the bytes
  * that remain, nesting is limited, references are validated, and nothing is
@@ -34,11 +36,13 @@ enum marshal_kind {
     MARSHAL_TUPLE, /* items[0 .. count) */
     MARSHAL_LIST,  /* items[0 .. count) */
     MARSHAL_DICT,  /* count pairs: items[2k] is a key, items[2k + 1] its value */
+    MARSHAL_CODE,  /* a code object: code_file, code_name, code_line (the rest is skipped) */
 };
 
 struct marshal_value {
     enum marshal_kind kind;
-    size_t offset; /* where the value's type code sits in the input */
+    size_t offset; /* where its type code sits in the input; 0 for None, True and
+                      False, which are shared by every occurrence */
     union {
         int64_t i;
         double f;
@@ -49,6 +53,11 @@ struct marshal_value {
         struct {
             struct marshal_value **items;
             size_t count;
+        };
+        struct {
+            struct marshal_value *code_file; /* str or bytes */
+            struct marshal_value *code_name; /* co_name: str or bytes */
+            int64_t code_line;               /* co_firstlineno */
         };
     };
 };

@@ -1,7 +1,8 @@
 /*
  * test_marshal.c - the bounded marshal reader: every type code a pstats dump
  * can hold, built by hand byte by byte; the reference tables (3.4+ FLAG_REF
- * and 2.7 string references); real dumps from CPython 3.11 and 2.7; and
+ * and 2.7 string references); code objects as Python 2.7, 3.6, 3.8, 3.11 and
+ * 3.13 write them; real dumps from CPython 3.11 and 2.7; and
  * hostile input: truncation at every byte, depth bombs, counts larger than
  * the file, bad references and unknown type codes.
  */
@@ -359,7 +360,8 @@ static void test_marshal_python27_string_refs(void **state)
 
 static void test_marshal_unknown_type_codes(void **state)
 {
-    FAILS("c", "unknown marshal type 0x63 at byte 0");
+    FAILS("x", "unknown marshal type 0x78 at byte 0"); /* complex */
+    FAILS("c", "truncated at byte 1");                 /* a code object, cut */
     FAILS(")\x01\x80", "unknown marshal type 0x80 at byte 2");
     FAILS("<\x00\x00\x00\x00", "unknown marshal type 0x3c");
     FAILS("", "truncated at byte 0");
@@ -459,6 +461,70 @@ static void test_marshal_real_dump_27_truncated_at_every_byte(void **state)
     truncate_everywhere(pstats_tiny_27, pstats_tiny_27_len);
 }
 
+/* ---- code objects ---- */
+
+/* Checks a compiled "def f(a): return a" module: the module's code and f's
+ * code among its constants. */
+static void check_module_code(const unsigned char *data, size_t len)
+{
+    struct marshal_doc doc;
+    int err = marshal_parse(&doc, data, len);
+    if (err)
+        print_error("%s\n", doc.error);
+    assert_int_equal(err, 0);
+    assert_int_equal(doc.used, len);
+    struct marshal_value *v = doc.root;
+    assert_int_equal(v->kind, MARSHAL_CODE);
+    assert_string_equal(v->code_name->str, "<module>");
+    assert_string_equal(v->code_file->str, "m.py");
+    assert_int_equal(v->code_line, 1);
+    marshal_release(&doc);
+}
+
+static void test_marshal_code_objects_of_every_layout(void **state)
+{
+    check_module_code(marshal_code_27, sizeof(marshal_code_27));
+    check_module_code(marshal_code_36, sizeof(marshal_code_36));
+    check_module_code(marshal_code_38, sizeof(marshal_code_38));
+    check_module_code(marshal_code_311, sizeof(marshal_code_311));
+    check_module_code(marshal_code_313, sizeof(marshal_code_313));
+}
+
+static void test_marshal_code_object_truncated_at_every_byte(void **state)
+{
+    truncate_everywhere(marshal_code_311, sizeof(marshal_code_311));
+    truncate_everywhere(marshal_code_27, sizeof(marshal_code_27));
+}
+
+static void test_marshal_code_object_that_fits_no_layout(void **state)
+{
+    /* Eight zero ints, then None where the bytecode should be. */
+    FAILS("c\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0NNNNNNNNNNNNNNNNN",
+          "code object at byte 0 fits no known layout");
+    FAILS("c\xff\xff\xff\xff", "fits no known layout");
+}
+
+static void test_marshal_code_layouts_are_fixed_by_the_first(void **state)
+{
+    /* A 3.11 code object then a 2.7 one in one tuple: the second must be
+     * read with the first's layout, and so fails. */
+    size_t a = sizeof(marshal_code_311), b = sizeof(marshal_code_27);
+    char *both = malloc(2 + 2 * (a > b ? a : b));
+    both[0] = ')';
+    both[1] = 2;
+    memcpy(both + 2, marshal_code_311, a);
+    memcpy(both + 2 + a, marshal_code_27, b);
+    struct marshal_doc doc;
+    assert_int_equal(marshal_parse(&doc, (const uint8_t *)both, 2 + a + b), -SG_ECORRUPT);
+    marshal_release(&doc);
+    /* The same code object twice is fine. */
+    memcpy(both + 2 + a, marshal_code_311, a);
+    assert_int_equal(marshal_parse(&doc, (const uint8_t *)both, 2 + 2 * a), 0);
+    assert_int_equal(doc.root->items[1]->kind, MARSHAL_CODE);
+    marshal_release(&doc);
+    free(both);
+}
+
 static void test_marshal_release_twice_is_safe(void **state)
 {
     struct marshal_doc doc;
@@ -496,6 +562,10 @@ int main(void)
         cmocka_unit_test(test_marshal_wide_dict_stays_linear),
         cmocka_unit_test(test_marshal_real_dump_311_truncated_at_every_byte),
         cmocka_unit_test(test_marshal_real_dump_27_truncated_at_every_byte),
+        cmocka_unit_test(test_marshal_code_objects_of_every_layout),
+        cmocka_unit_test(test_marshal_code_object_truncated_at_every_byte),
+        cmocka_unit_test(test_marshal_code_object_that_fits_no_layout),
+        cmocka_unit_test(test_marshal_code_layouts_are_fixed_by_the_first),
         cmocka_unit_test(test_marshal_release_twice_is_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
