@@ -23,6 +23,11 @@ static const struct format_writer writers[] = {
     {"chrometrace", ".trace.json",
      "Trace Event Format JSON, a flame chart per thread (Perfetto, chrome://tracing)", 1,
      chrometrace_write},
+    {"pstats", ".prof .pstats",
+     "a cProfile/pstats dump: pstats.Stats(FILE), snakeviz; times are samples x interval", 0,
+     pstats_write},
+    {"pprof", ".pb.gz .pprof", "gzipped profile.proto: go tool pprof, Pyroscope, Parca, Grafana", 0,
+     pprof_write},
 };
 
 #define WRITER_COUNT (sizeof(writers) / sizeof(writers[0]))

@@ -37,6 +37,8 @@ int flamegraph_write(const struct profile *p, FILE *out, const struct format_opt
 int collapsed_write(const struct profile *p, FILE *out, const struct format_options *opt);
 int speedscope_write(const struct profile *p, FILE *out, const struct format_options *opt);
 int chrometrace_write(const struct profile *p, FILE *out, const struct format_options *opt);
+int pstats_write(const struct profile *p, FILE *out, const struct format_options *opt);
+int pprof_write(const struct profile *p, FILE *out, const struct format_options *opt);
 
 /* Shortens a source path for display: site-packages/dist-packages paths from
  * the package on, stdlib paths from "lib/pythonX.Y/" on, others unchanged.

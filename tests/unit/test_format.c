@@ -41,6 +41,20 @@ static void test_format_for_path_longest_extension_wins(void **state)
     assert_string_equal(writer_for("xtrace.json"), "speedscope");
 }
 
+static void test_format_for_path_interop_formats(void **state)
+{
+    assert_string_equal(writer_for("app_profile.prof"), "pstats");
+    assert_string_equal(writer_for("x.pstats"), "pstats");
+    assert_string_equal(writer_for("cpu.pb.gz"), "pprof");
+    assert_string_equal(writer_for("cpu.pprof"), "pprof");
+    assert_null(writer_for("x.gz"));
+    assert_null(writer_for("x.pb"));
+    assert_ptr_equal(format_find("pstats")->write, pstats_write);
+    assert_ptr_equal(format_find("pprof")->write, pprof_write);
+    assert_int_equal(format_find("pstats")->needs_timeline, 0);
+    assert_int_equal(format_find("pprof")->needs_timeline, 0);
+}
+
 static void test_format_for_path_ignores_case(void **state)
 {
     assert_string_equal(writer_for("PROFILE.SVG"), "flamegraph");
@@ -146,6 +160,7 @@ int main(void)
         cmocka_unit_test(test_format_for_path_ignores_case),
         cmocka_unit_test(test_format_find_by_name),
         cmocka_unit_test(test_format_list_names_every_writer),
+        cmocka_unit_test(test_format_for_path_interop_formats),
         cmocka_unit_test(test_format_short_path_cuts_site_packages_to_the_package),
         cmocka_unit_test(test_format_short_path_keeps_stdlib_from_lib_python),
         cmocka_unit_test(test_format_short_path_leaves_other_paths_alone),

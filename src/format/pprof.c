@@ -1,0 +1,340 @@
+/*
+ * pprof.c - the profile as a gzip-compressed profile.proto message, the
+ * format `go tool pprof` (and Pyroscope, Speedscope, ...) read.
+ *
+ * A small protobuf encoder of our own: varints, keys and length-delimited
+ * fields, with nested messages built in a scratch buffer first (their length
+ * precedes them). What goes in, by profile.proto field:
+ *   string_table (6)   index 0 is "", every other string once
+ *   sample_type (1)    [samples/count, wall/nanoseconds] (the first unit is
+ *                      the profile's own weight unit when it is not samples)
+ *   sample (2)         one per stack: location ids leaf first, values
+ *                      [weight, weight * period]
+ *   location (4)       one per profile frame (id = frame id + 1), one line
+ *   function (5)       one per (name, file), id from 1; start_line is the
+ *                      smallest line seen in it (the profile does not know
+ *                      where functions begin; 0 when it has no lines)
+ *   period_type (11), period (12): wall/nanoseconds, 1e9 / rate_hz (1 s
+ *                      when the rate is unknown)
+ *   duration_nanos (10), and comments (13) with the title, target, Python
+ *                      version and note. time_nanos is left out: the
+ *                      profile does not carry its start time.
+ * Synthetic frames (threads, processes, endpoints, native markers) are kept
+ * as functions without a file, so pprof shows them as roots or leaves.
+ * Output is deterministic, including the gzip header (no name, mtime 0).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "format/format.h"
+#include "proc/mem.h" /* SG_E* error codes */
+#include "util/util.h"
+
+enum { WIRE_VARINT = 0, WIRE_LEN = 2 };
+
+/* ---- protobuf encoding ---- */
+
+static void pb_varint(struct strbuf *sb, uint64_t v)
+{
+    unsigned char buf[10];
+    size_t n = 0;
+    do {
+        buf[n] = (unsigned char)(v & 0x7F);
+        v >>= 7;
+        if (v)
+            buf[n] |= 0x80;
+        n++;
+    } while (v);
+    strbuf_add(sb, buf, n);
+}
+
+static void pb_key(struct strbuf *sb, unsigned field, unsigned wire)
+{
+    pb_varint(sb, (uint64_t)field << 3 | wire);
+}
+
+/* A varint field; zero is the default, so it is left out. */
+static void pb_uint(struct strbuf *sb, unsigned field, uint64_t v)
+{
+    if (!v)
+        return;
+    pb_key(sb, field, WIRE_VARINT);
+    pb_varint(sb, v);
+}
+
+static void pb_bytes(struct strbuf *sb, unsigned field, const void *data, size_t len)
+{
+    pb_key(sb, field, WIRE_LEN);
+    pb_varint(sb, len);
+    if (len)
+        strbuf_add(sb, data, len);
+}
+
+/* Appends the message in msg as field, and empties msg for reuse. */
+static void pb_message(struct strbuf *sb, unsigned field, struct strbuf *msg)
+{
+    pb_bytes(sb, field, msg->buf, msg->len);
+    msg->len = 0;
+}
+
+/* ---- the string table ---- */
+
+struct strings {
+    const char **list; /* index -> string (borrowed from the profile) */
+    size_t count, cap;
+    uint32_t *slots; /* open addressing: index + 1, 0 = empty */
+    size_t slot_count;
+};
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
+    return h;
+}
+
+static void strings_rehash(struct strings *t)
+{
+    size_t count = t->slot_count ? t->slot_count * 2 : 256;
+    free(t->slots);
+    t->slots = xcalloc(count, sizeof(*t->slots));
+    t->slot_count = count;
+    for (size_t i = 0; i < t->count; i++) {
+        size_t s = str_hash(t->list[i]) & (count - 1);
+        while (t->slots[s])
+            s = (s + 1) & (count - 1);
+        t->slots[s] = (uint32_t)i + 1;
+    }
+}
+
+/* Returns the string's index in the table, adding it if new. s must live as
+ * long as the table. */
+static uint64_t string_index(struct strings *t, const char *s)
+{
+    if (2 * (t->count + 1) > t->slot_count)
+        strings_rehash(t);
+    size_t slot = str_hash(s) & (t->slot_count - 1);
+    while (t->slots[slot]) {
+        uint32_t i = t->slots[slot] - 1;
+        if (!strcmp(t->list[i], s))
+            return i;
+        slot = (slot + 1) & (t->slot_count - 1);
+    }
+    t->list = xgrow(t->list, sizeof(*t->list), t->count + 1, &t->cap);
+    t->list[t->count] = s;
+    t->slots[slot] = (uint32_t)++t->count;
+    return t->count - 1;
+}
+
+/* ---- functions ---- */
+
+/* Gives each frame a function id (from 1) shared by frames with the same
+ * name and file, in order of first appearance, and each function the
+ * smallest line among its frames. Returns the frame -> function id array
+ * (caller frees); *lines (caller frees) is indexed by function id. */
+static uint32_t *function_ids(const struct profile *p, uint64_t **lines, size_t *count)
+{
+    size_t frames = profile_frame_count(p);
+    uint32_t *ids = xcalloc(frames, sizeof(*ids));
+    uint32_t *slots = NULL; /* (name, file) -> first frame id + 1 */
+    size_t slot_count = 16;
+    while (slot_count < 2 * frames)
+        slot_count *= 2;
+    slots = xcalloc(slot_count, sizeof(*slots));
+    *lines = xcalloc(frames + 1, sizeof(**lines));
+    *count = 0;
+    for (uint32_t id = 0; id < frames; id++) {
+        const struct profile_frame *f = profile_frame(p, id);
+        size_t s = (str_hash(f->name) * 31 + str_hash(f->file)) & (slot_count - 1);
+        while (slots[s]) {
+            const struct profile_frame *g = profile_frame(p, slots[s] - 1);
+            if (!strcmp(f->name, g->name) && !strcmp(f->file, g->file))
+                break;
+            s = (s + 1) & (slot_count - 1);
+        }
+        if (!slots[s]) {
+            slots[s] = id + 1;
+            ids[id] = (uint32_t)(++*count);
+        } else {
+            ids[id] = ids[slots[s] - 1];
+        }
+        uint64_t *line = &(*lines)[ids[id]];
+        if (f->line > 0 && (!*line || (uint64_t)f->line < *line))
+            *line = (uint64_t)f->line;
+    }
+    free(slots);
+    return ids;
+}
+
+/* ---- the message ---- */
+
+struct encoder {
+    const struct profile *p;
+    struct strings strings;
+    struct strbuf msg;     /* the Profile message */
+    struct strbuf scratch; /* one nested message at a time */
+    struct strbuf packed;  /* packed repeated values inside it */
+    char *owned[4];        /* comment strings the table borrows */
+    size_t owned_count;
+};
+
+static void put_value_type(struct encoder *e, unsigned field, const char *type, const char *unit)
+{
+    pb_uint(&e->scratch, 1, string_index(&e->strings, type));
+    pb_uint(&e->scratch, 2, string_index(&e->strings, unit));
+    pb_message(&e->msg, field, &e->scratch);
+}
+
+static void put_samples(struct encoder *e, uint64_t period_ns)
+{
+    for (uint32_t id = 0; id < profile_stack_count(e->p); id++) {
+        size_t depth;
+        uint64_t weight;
+        const uint32_t *frames = profile_stack(e->p, id, &depth, &weight);
+        for (size_t i = depth; i-- > 0;) /* leaf first */
+            pb_varint(&e->packed, (uint64_t)frames[i] + 1);
+        if (depth)
+            pb_message(&e->scratch, 1, &e->packed);
+        pb_varint(&e->packed, weight);
+        pb_varint(&e->packed, weight * period_ns); /* wraps only past 584 years */
+        pb_message(&e->scratch, 2, &e->packed);
+        pb_message(&e->msg, 2, &e->scratch);
+    }
+}
+
+static void put_locations(struct encoder *e, const uint32_t *func_ids)
+{
+    struct strbuf line;
+    strbuf_init(&line);
+    for (uint32_t id = 0; id < profile_frame_count(e->p); id++) {
+        const struct profile_frame *f = profile_frame(e->p, id);
+        pb_uint(&e->scratch, 1, (uint64_t)id + 1);
+        pb_uint(&line, 1, func_ids[id]);
+        pb_uint(&line, 2, f->line > 0 ? (uint64_t)f->line : 0);
+        pb_message(&e->scratch, 4, &line);
+        pb_message(&e->msg, 4, &e->scratch);
+    }
+    strbuf_release(&line);
+}
+
+static void put_functions(struct encoder *e, const uint32_t *func_ids, const uint64_t *lines)
+{
+    uint32_t next = 1;
+    for (uint32_t id = 0; id < profile_frame_count(e->p); id++) {
+        if (func_ids[id] != next)
+            continue; /* not the first frame of its function */
+        const struct profile_frame *f = profile_frame(e->p, id);
+        uint64_t name = string_index(&e->strings, f->name);
+        pb_uint(&e->scratch, 1, next);
+        pb_uint(&e->scratch, 2, name);
+        pb_uint(&e->scratch, 3, name);
+        pb_uint(&e->scratch, 4, string_index(&e->strings, f->file));
+        pb_uint(&e->scratch, 5, lines[next]);
+        pb_message(&e->msg, 5, &e->scratch);
+        next++;
+    }
+}
+
+static void put_comment(struct encoder *e, const char *label, const char *value)
+{
+    if (!value || !value[0])
+        return;
+    /* The table borrows its strings: this one is freed with the encoder. */
+    char *text = xasprintf("%s: %s", label, value);
+    e->owned[e->owned_count++] = text;
+    pb_uint(&e->msg, 13, string_index(&e->strings, text));
+}
+
+/* Builds the whole Profile message in e->msg. */
+static void encode(struct encoder *e)
+{
+    const struct profile_meta *meta = profile_meta_const(e->p);
+    uint64_t period_ns = meta->rate_hz > 0 ? (uint64_t)llround(1e9 / meta->rate_hz) : 1000000000;
+    const char *unit = meta->unit && meta->unit[0] ? meta->unit : "samples";
+    string_index(&e->strings, "");
+    put_value_type(e, 1, unit, "count");
+    put_value_type(e, 1, "wall", "nanoseconds");
+    put_samples(e, period_ns ? period_ns : 1);
+    size_t func_count;
+    uint64_t *lines;
+    uint32_t *func_ids = function_ids(e->p, &lines, &func_count);
+    put_locations(e, func_ids);
+    put_functions(e, func_ids, lines);
+    free(func_ids);
+    free(lines);
+    if (meta->duration_s > 0)
+        pb_uint(&e->msg, 10, (uint64_t)llround(meta->duration_s * 1e9));
+    put_value_type(e, 11, "wall", "nanoseconds");
+    pb_uint(&e->msg, 12, period_ns);
+    put_comment(e, "title", meta->title);
+    put_comment(e, "target", meta->target);
+    put_comment(e, "python", meta->python_version);
+    put_comment(e, "note", meta->note);
+}
+
+/* Appends the string table (field 6) once every string is known. */
+static void put_string_table(struct encoder *e)
+{
+    for (size_t i = 0; i < e->strings.count; i++)
+        pb_bytes(&e->msg, 6, e->strings.list[i], strlen(e->strings.list[i]));
+}
+
+/* ---- gzip ---- */
+
+/* Compresses data into out as one gzip member. Returns 0 or -SG_EIO. */
+static int gzip_to(FILE *out, const void *data, size_t len)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    /* windowBits 15 + 16: a gzip wrapper with a zero header (no name, mtime 0). */
+    if (deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -SG_EIO;
+    unsigned char buf[65536];
+    const unsigned char *in = data;
+    int err = 0, rc;
+    do {
+        /* avail_in is 32 bits: feed at most 1 GiB at a time. */
+        if (!zs.avail_in && len) {
+            size_t n = len < (1u << 30) ? len : (1u << 30);
+            zs.next_in = (unsigned char *)in;
+            zs.avail_in = (uInt)n;
+            in += n;
+            len -= n;
+        }
+        zs.next_out = buf;
+        zs.avail_out = sizeof(buf);
+        rc = deflate(&zs, len ? Z_NO_FLUSH : Z_FINISH);
+        size_t have = sizeof(buf) - zs.avail_out;
+        if (rc == Z_STREAM_ERROR || fwrite(buf, 1, have, out) != have) {
+            err = -SG_EIO;
+            break;
+        }
+    } while (rc != Z_STREAM_END);
+    deflateEnd(&zs);
+    return err;
+}
+
+int pprof_write(const struct profile *p, FILE *out, const struct format_options *opt)
+{
+    struct encoder e = {.p = p};
+    strbuf_init(&e.msg);
+    strbuf_init(&e.scratch);
+    strbuf_init(&e.packed);
+    encode(&e);
+    put_string_table(&e);
+    int err = gzip_to(out, e.msg.buf, e.msg.len);
+    if (!err && ferror(out))
+        err = -SG_EIO;
+    for (size_t i = 0; i < e.owned_count; i++)
+        free(e.owned[i]);
+    free(e.strings.list);
+    free(e.strings.slots);
+    strbuf_release(&e.msg);
+    strbuf_release(&e.scratch);
+    strbuf_release(&e.packed);
+    return err;
+}

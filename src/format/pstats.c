@@ -1,0 +1,371 @@
+/*
+ * pstats.c - the profile as a pstats dump: the marshalled dict
+ *     {(file, line, name): (cc, nc, tt, ct, {caller key: (nc, cc, tt, ct)})}
+ * that pstats.Stats(path) loads, on Python 2.7 and every Python 3.
+ *
+ * A sampled profile knows where time went, not how often functions were
+ * called, so the numbers are built from stacks:
+ *   - one entry per function: Python frames grouped by (file, name), so that
+ *     a by-line profile still gives one row per function; its line is the
+ *     smallest line seen in it, the closest we know to where it starts (0 if
+ *     the profile has no lines). Native markers (e.g. "(idle)") become
+ *     builtin-style entries ("~", 0, name); thread, process and endpoint
+ *     roots are groupings, not functions, and are left out;
+ *   - tt = weight of the stacks the function is the leaf of, ct = weight of
+ *     the stacks it appears in, counted once per stack however often it
+ *     recurses there; both times the sampling interval (1 / rate_hz seconds,
+ *     or 1 when the rate is unknown);
+ *   - nc = cc = the number of samples (weight) the function appears in:
+ *     a stand-in for call counts, which sampling cannot know;
+ *   - callers: for each adjacent (caller, callee) pair, the same numbers
+ *     restricted to the stacks holding that pair, again once per stack.
+ *
+ * Encodings are those marshal version 2 already had, which every Python
+ * reads: '{' dicts, '(' tuples, 'u' UTF-8 strings (invalid UTF-8 replaced by
+ * U+FFFD, since Python would refuse the file), 'i' / 'l' ints and 'g' binary
+ * floats. Output is deterministic: entries in order of first appearance.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/format.h"
+#include "proc/mem.h" /* SG_E* error codes */
+#include "util/util.h"
+
+#define NO_FUNC UINT32_MAX
+
+struct func {
+    const char *file; /* "~" for a builtin-style entry */
+    const char *name;
+    int line;
+    uint32_t first_frame; /* lowest frame id of the function: decides order */
+    uint64_t self, incl;  /* weights */
+    size_t last_stack;    /* stack id + 1 that last counted incl */
+};
+
+struct edge {
+    uint32_t caller, callee;
+    uint64_t self, incl;
+    size_t last_stack;
+};
+
+struct builder {
+    const struct profile *p;
+    uint32_t *frame_func; /* frame id -> function index or NO_FUNC */
+    struct func *funcs;
+    size_t func_count;
+    struct edge *edges;
+    size_t edge_count, edge_cap;
+    uint32_t *edge_slots; /* open addressing over edges: index + 1, 0 = empty */
+    size_t slot_count;    /* a power of two, at least twice edge_count */
+};
+
+/* ---- grouping frames into functions ---- */
+
+static int kept(const struct profile_frame *f)
+{
+    return f->kind == PF_PYTHON || f->kind == PF_NATIVE;
+}
+
+/* The file a frame's function goes under. */
+static const char *func_file(const struct profile_frame *f)
+{
+    return f->kind == PF_NATIVE ? "~" : f->file;
+}
+
+/* Orders frame ids by (file, name, id); ctx is the profile. */
+static int compare_frames(const void *pa, const void *pb, void *ctx)
+{
+    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+    const struct profile_frame *x = profile_frame(ctx, a);
+    const struct profile_frame *y = profile_frame(ctx, b);
+    int c = strcmp(func_file(x), func_file(y));
+    if (!c)
+        c = strcmp(x->name, y->name);
+    return c ? c : (a > b) - (a < b);
+}
+
+static int compare_funcs(const void *pa, const void *pb)
+{
+    const struct func *a = pa, *b = pb;
+    return (a->first_frame > b->first_frame) - (a->first_frame < b->first_frame);
+}
+
+/* Fills b->funcs and b->frame_func: frames with the same (file, name) share
+ * a function; functions are numbered by their first frame id. */
+static void group_functions(struct builder *b)
+{
+    size_t frames = profile_frame_count(b->p), n = 0;
+    uint32_t *ids = xcalloc(frames, sizeof(*ids));
+    b->frame_func = xcalloc(frames, sizeof(*b->frame_func));
+    b->funcs = xcalloc(frames, sizeof(*b->funcs));
+    for (uint32_t id = 0; id < frames; id++) {
+        b->frame_func[id] = NO_FUNC;
+        if (kept(profile_frame(b->p, id)))
+            ids[n++] = id;
+    }
+    qsort_r(ids, n, sizeof(*ids), compare_frames, (void *)b->p);
+    for (size_t i = 0; i < n; i++) {
+        const struct profile_frame *f = profile_frame(b->p, ids[i]);
+        struct func *last = b->func_count ? &b->funcs[b->func_count - 1] : NULL;
+        if (!last || strcmp(last->file, func_file(f)) || strcmp(last->name, f->name)) {
+            last = &b->funcs[b->func_count++];
+            *last = (struct func){func_file(f), f->name, 0, ids[i], 0, 0, 0};
+        }
+        if (f->kind == PF_PYTHON && f->line > 0 && (!last->line || f->line < last->line))
+            last->line = f->line;
+    }
+    qsort(b->funcs, b->func_count, sizeof(*b->funcs), compare_funcs);
+    /* Map every frame to its function's new index, through the sorted ids. */
+    for (size_t i = 0; i < b->func_count; i++)
+        b->frame_func[b->funcs[i].first_frame] = (uint32_t)i;
+    for (size_t i = 0; i < n; i++) {
+        if (b->frame_func[ids[i]] == NO_FUNC)
+            b->frame_func[ids[i]] = b->frame_func[ids[i - 1]];
+    }
+    free(ids);
+}
+
+/* ---- caller edges ---- */
+
+static uint64_t edge_hash(uint32_t caller, uint32_t callee)
+{
+    uint64_t h = ((uint64_t)caller << 32 | callee) * 0x9E3779B97F4A7C15ull;
+    return h ^ h >> 29;
+}
+
+static void rehash_edges(struct builder *b)
+{
+    size_t count = b->slot_count ? b->slot_count * 2 : 64;
+    free(b->edge_slots);
+    b->edge_slots = xcalloc(count, sizeof(*b->edge_slots));
+    b->slot_count = count;
+    for (size_t i = 0; i < b->edge_count; i++) {
+        size_t s = edge_hash(b->edges[i].caller, b->edges[i].callee) & (count - 1);
+        while (b->edge_slots[s])
+            s = (s + 1) & (count - 1);
+        b->edge_slots[s] = (uint32_t)i + 1;
+    }
+}
+
+/* Returns the edge caller -> callee, adding it if new. */
+static struct edge *edge_get(struct builder *b, uint32_t caller, uint32_t callee)
+{
+    if (2 * (b->edge_count + 1) > b->slot_count)
+        rehash_edges(b);
+    size_t s = edge_hash(caller, callee) & (b->slot_count - 1);
+    while (b->edge_slots[s]) {
+        struct edge *e = &b->edges[b->edge_slots[s] - 1];
+        if (e->caller == caller && e->callee == callee)
+            return e;
+        s = (s + 1) & (b->slot_count - 1);
+    }
+    b->edges = xgrow(b->edges, sizeof(*b->edges), b->edge_count + 1, &b->edge_cap);
+    b->edges[b->edge_count] = (struct edge){caller, callee, 0, 0, 0};
+    b->edge_slots[s] = (uint32_t)++b->edge_count;
+    return &b->edges[b->edge_count - 1];
+}
+
+static int compare_edges(const void *pa, const void *pb)
+{
+    const struct edge *a = pa, *b = pb;
+    if (a->callee != b->callee)
+        return a->callee < b->callee ? -1 : 1;
+    return (a->caller > b->caller) - (a->caller < b->caller);
+}
+
+/* ---- weights ---- */
+
+/* Adds one stack: seq holds its functions (root first) with the dropped
+ * frames taken out; stack_mark is the stack id + 1. */
+static void add_stack(struct builder *b, const uint32_t *seq, size_t n, uint64_t weight,
+                      size_t stack_mark)
+{
+    if (!n)
+        return;
+    b->funcs[seq[n - 1]].self += weight;
+    for (size_t i = 0; i < n; i++) {
+        struct func *f = &b->funcs[seq[i]];
+        if (f->last_stack != stack_mark) {
+            f->last_stack = stack_mark;
+            f->incl += weight;
+        }
+        if (i == 0)
+            continue;
+        struct edge *e = edge_get(b, seq[i - 1], seq[i]);
+        if (e->last_stack != stack_mark) {
+            e->last_stack = stack_mark;
+            e->incl += weight;
+        }
+        if (i == n - 1)
+            e->self += weight;
+    }
+}
+
+static void add_stacks(struct builder *b)
+{
+    uint32_t *seq = NULL;
+    size_t seq_cap = 0;
+    for (uint32_t id = 0; id < profile_stack_count(b->p); id++) {
+        size_t depth, n = 0;
+        uint64_t weight;
+        const uint32_t *frames = profile_stack(b->p, id, &depth, &weight);
+        seq = xgrow(seq, sizeof(*seq), depth, &seq_cap);
+        for (size_t i = 0; i < depth; i++) {
+            if (b->frame_func[frames[i]] != NO_FUNC)
+                seq[n++] = b->frame_func[frames[i]];
+        }
+        add_stack(b, seq, n, weight, (size_t)id + 1);
+    }
+    free(seq);
+    if (b->edge_count)
+        qsort(b->edges, b->edge_count, sizeof(*b->edges), compare_edges);
+}
+
+/* ---- marshal output ---- */
+
+static void put_i32(struct strbuf *sb, int32_t v)
+{
+    uint32_t u = (uint32_t)v;
+    unsigned char b[4] = {u & 0xFF, u >> 8 & 0xFF, u >> 16 & 0xFF, u >> 24};
+    strbuf_add(sb, b, 4);
+}
+
+/* An unsigned integer: 'i' when it fits in 32 bits (signed), else a 'l'
+ * long of 15-bit digits, least significant first. */
+static void put_uint(struct strbuf *sb, uint64_t v)
+{
+    if (v <= INT32_MAX) {
+        strbuf_addch(sb, 'i');
+        put_i32(sb, (int32_t)v);
+        return;
+    }
+    unsigned char digits[10][2]; /* 64 bits need at most 5 digits */
+    int n = 0;
+    for (; v; v >>= 15, n++) {
+        digits[n][0] = (unsigned char)(v & 0xFF);
+        digits[n][1] = (unsigned char)(v >> 8 & 0x7F);
+    }
+    strbuf_addch(sb, 'l');
+    put_i32(sb, n);
+    strbuf_add(sb, digits, 2 * (size_t)n);
+}
+
+static void put_float(struct strbuf *sb, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof(bits));
+    strbuf_addch(sb, 'g');
+    for (int i = 0; i < 8; i++)
+        strbuf_addch(sb, (char)(bits >> 8 * i & 0xFF));
+}
+
+/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80                   ? 1
+                 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2
+                 : s[0] >= 0xE0 && s[0] < 0xF0 ? 3
+                 : s[0] >= 0xF0 && s[0] < 0xF5 ? 4
+                                               : 0;
+    if (!len || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    }
+    if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0) ||
+        (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))
+        return 0; /* overlong, surrogate or beyond U+10FFFF */
+    return len;
+}
+
+/* A 'u' string: UTF-8 with every invalid byte replaced by U+FFFD. */
+static void put_str(struct strbuf *sb, const char *s)
+{
+    struct strbuf text;
+    strbuf_init(&text);
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_len(u + i, n - i);
+        if (len) {
+            strbuf_add(&text, u + i, len);
+            i += len;
+        } else {
+            strbuf_addstr(&text, "\xEF\xBF\xBD");
+            i++;
+        }
+    }
+    strbuf_addch(sb, 'u');
+    put_i32(sb, (int32_t)text.len); /* names are far below 2 GiB */
+    if (text.len)
+        strbuf_add(sb, text.buf, text.len);
+    strbuf_release(&text);
+}
+
+static void put_key(struct strbuf *sb, const struct func *f)
+{
+    strbuf_addch(sb, '(');
+    put_i32(sb, 3);
+    put_str(sb, f->file);
+    put_uint(sb, (uint64_t)f->line);
+    put_str(sb, f->name);
+}
+
+/* (nc, cc, tt, ct) as a caller value, or the first four items of an entry
+ * (cc, nc, tt, ct) - the same here, since cc = nc. */
+static void put_numbers(struct strbuf *sb, uint64_t count, uint64_t self, uint64_t incl,
+                        double interval)
+{
+    put_uint(sb, count);
+    put_uint(sb, count);
+    put_float(sb, (double)self * interval);
+    put_float(sb, (double)incl * interval);
+}
+
+/* Writes the dict; edges are sorted by callee, then caller, so each
+ * function's callers are one run of them. */
+static void put_stats(struct strbuf *sb, const struct builder *b, double interval)
+{
+    size_t e = 0;
+    strbuf_addch(sb, '{');
+    for (uint32_t i = 0; i < b->func_count; i++) {
+        const struct func *f = &b->funcs[i];
+        put_key(sb, f);
+        strbuf_addch(sb, '(');
+        put_i32(sb, 5);
+        put_numbers(sb, f->incl, f->self, f->incl, interval);
+        strbuf_addch(sb, '{');
+        for (; e < b->edge_count && b->edges[e].callee == i; e++) {
+            const struct edge *edge = &b->edges[e];
+            put_key(sb, &b->funcs[edge->caller]);
+            strbuf_addch(sb, '(');
+            put_i32(sb, 4);
+            put_numbers(sb, edge->incl, edge->self, edge->incl, interval);
+        }
+        strbuf_addch(sb, '0');
+    }
+    strbuf_addch(sb, '0');
+}
+
+int pstats_write(const struct profile *p, FILE *out, const struct format_options *opt)
+{
+    const struct profile_meta *meta = profile_meta_const(p);
+    double interval = meta->rate_hz > 0 ? 1.0 / meta->rate_hz : 1.0;
+    struct builder b = {.p = p};
+    group_functions(&b);
+    add_stacks(&b);
+    struct strbuf sb;
+    strbuf_init(&sb);
+    put_stats(&sb, &b, interval);
+    size_t written = fwrite(sb.buf, 1, sb.len, out);
+    int err = written != sb.len || ferror(out) ? -SG_EIO : 0;
+    strbuf_release(&sb);
+    free(b.frame_func);
+    free(b.funcs);
+    free(b.edges);
+    free(b.edge_slots);
+    return err;
+}

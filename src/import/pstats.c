@@ -1,0 +1,383 @@
+/*
+ * pstats.c - a pstats dump (a marshalled dict) as a C struct, and the
+ * content sniffing that tells a pstats dump from a collapsed-stacks file.
+ *
+ * The marshal reader does the byte-level work and bounds; this file checks
+ * the shape of what it built: a dict of 3-tuple keys to 5-tuples, whose last
+ * item is a dict of caller keys to 4-tuples or counts. Anything else is
+ * reported with the byte offset of the offending value (or, for None,
+ * True and False, which have none, of its container). Keys are compared by
+ * content (file, line, name), so a key that occurs twice behaves as in a
+ * Python dict: first position, last value.
+ */
+#include "import/pstats.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proc/mem.h" /* SG_E* error codes */
+#include "util/util.h"
+
+/* An index over keys: open addressing, slots hold position + 1. */
+struct key_index {
+    size_t *slots;
+    size_t mask;
+};
+
+static int pfail(struct pstats *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int pfail(struct pstats *st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->error, sizeof(st->error), fmt, ap);
+    va_end(ap);
+    return -SG_ECORRUPT;
+}
+
+/* ---- keys ---- */
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
+    return h;
+}
+
+static uint64_t key_hash(const struct pstats_key *k)
+{
+    uint64_t h = hash_str(0xCBF29CE484222325ull, k->file);
+    h = (h ^ (uint64_t)k->line) * 0x100000001B3ull;
+    return hash_str(h, k->name);
+}
+
+static int key_equal(const struct pstats_key *a, const struct pstats_key *b)
+{
+    return a->line == b->line && !strcmp(a->file, b->file) && !strcmp(a->name, b->name);
+}
+
+static void index_init(struct key_index *ix, size_t count)
+{
+    size_t size = 16;
+    while (size < 2 * count)
+        size *= 2;
+    ix->slots = xcalloc(size, sizeof(*ix->slots));
+    ix->mask = size - 1;
+}
+
+/* Returns the slot for key in keys[] (found or empty), given a stride
+ * between consecutive keys in bytes. */
+static size_t *index_slot(struct key_index *ix, const void *keys, size_t stride,
+                          const struct pstats_key *key)
+{
+    size_t i = (size_t)key_hash(key) & ix->mask;
+    for (;;) {
+        size_t *slot = &ix->slots[i];
+        if (!*slot)
+            return slot;
+        const struct pstats_key *k =
+            (const struct pstats_key *)((const char *)keys + (*slot - 1) * stride);
+        if (key_equal(k, key))
+            return slot;
+        i = (i + 1) & ix->mask;
+    }
+}
+
+static int is_string(const struct marshal_value *v)
+{
+    return v->kind == MARSHAL_STR || v->kind == MARSHAL_BYTES;
+}
+
+static int is_int(const struct marshal_value *v)
+{
+    return v->kind == MARSHAL_INT || v->kind == MARSHAL_BOOL;
+}
+
+/* Where parent->items[index] sits, for messages: its own offset, or for
+ * None, True and False (shared values without one) its place in parent. */
+static const char *where(char *buf, size_t size, const struct marshal_value *parent, size_t index)
+{
+    const struct marshal_value *v = parent->items[index];
+    if (v->kind == MARSHAL_NONE || v->kind == MARSHAL_BOOL)
+        snprintf(buf, size, "item %zu of the %s at byte %zu", index,
+                 marshal_kind_name(parent->kind), parent->offset);
+    else
+        snprintf(buf, size, "byte %zu", v->offset);
+    return buf;
+}
+
+/* The name of a code object used as a function name, as Python's repr
+ * without the address; st owns it. */
+static const char *code_name(struct pstats *st, const struct marshal_value *code)
+{
+    char *name = xasprintf("<code object %s, file \"%s\", line %lld>", code->code_name->str,
+                           code->code_file->str, (long long)code->code_line);
+    st->made = xgrow(st->made, sizeof(*st->made), st->made_count + 1, &st->made_cap);
+    st->made[st->made_count++] = name;
+    return name;
+}
+
+/* Reads the (file, line, name) tuple parent->items[index]. */
+static int read_key(struct pstats *st, const struct marshal_value *parent, size_t index,
+                    struct pstats_key *key)
+{
+    const struct marshal_value *v = parent->items[index];
+    char at[96];
+    if (v->kind != MARSHAL_TUPLE || v->count != 3 || !is_string(v->items[0]) ||
+        !is_int(v->items[1]) || !(is_string(v->items[2]) || v->items[2]->kind == MARSHAL_CODE))
+        return pfail(st, "expected a (file, line, name) key at %s, found a %s",
+                     where(at, sizeof(at), parent, index), marshal_kind_name(v->kind));
+    key->file = v->items[0]->str;
+    key->line = v->items[1]->i;
+    key->name = is_string(v->items[2]) ? v->items[2]->str : code_name(st, v->items[2]);
+    return 0;
+}
+
+/* Reads 4 numbers from the start of tuple: two counts (ints), then two
+ * times (ints or floats). */
+static int read_counts(struct pstats *st, const struct marshal_value *tuple, int64_t *a, int64_t *b,
+                       double *tt, double *ct)
+{
+    struct marshal_value *const *items = tuple->items;
+    for (size_t i = 0; i < 4; i++) {
+        const struct marshal_value *v = items[i];
+        int ok = i < 2 ? is_int(v) : is_int(v) || v->kind == MARSHAL_FLOAT;
+        char at[96];
+        if (!ok)
+            return pfail(st, "expected %s at %s, found a %s", i < 2 ? "a count" : "a time",
+                         where(at, sizeof(at), tuple, i), marshal_kind_name(v->kind));
+    }
+    *a = items[0]->i;
+    *b = items[1]->i;
+    *tt = items[2]->kind == MARSHAL_FLOAT ? items[2]->f : (double)items[2]->i;
+    *ct = items[3]->kind == MARSHAL_FLOAT ? items[3]->f : (double)items[3]->i;
+    return 0;
+}
+
+/* ---- callers ---- */
+
+/* Reads the caller value dict->items[index]: cProfile's (nc, cc, tt, ct)
+ * or the profile module's bare count. */
+static int read_caller_value(struct pstats *st, const struct marshal_value *dict, size_t index,
+                             struct pstats_caller *c)
+{
+    const struct marshal_value *v = dict->items[index];
+    char at[96];
+    if (is_int(v)) {
+        c->nc = c->cc = v->i;
+        c->tt = c->ct = 0;
+        return 0;
+    }
+    if (v->kind != MARSHAL_TUPLE || v->count != 4)
+        return pfail(st, "expected a caller's (nc, cc, tt, ct) or a count at %s, found a %s",
+                     where(at, sizeof(at), dict, index), marshal_kind_name(v->kind));
+    st->caller_tuples = 1;
+    return read_counts(st, v, &c->nc, &c->cc, &c->tt, &c->ct);
+}
+
+/* Reads the callers dict entry->items[4] into f->callers (deduplicated by
+ * key). */
+static int read_callers(struct pstats *st, const struct marshal_value *entry, struct pstats_func *f)
+{
+    const struct marshal_value *v = entry->items[4];
+    char at[96];
+    if (v->kind != MARSHAL_DICT)
+        return pfail(st, "expected a callers dict at %s, found a %s",
+                     where(at, sizeof(at), entry, 4), marshal_kind_name(v->kind));
+    f->callers = xcalloc(v->count, sizeof(*f->callers));
+    struct key_index ix;
+    index_init(&ix, v->count);
+    int err = 0;
+    for (size_t i = 0; i < v->count && !err; i++) {
+        struct pstats_caller c = {.func = PSTATS_NO_FUNC};
+        err = read_key(st, v, 2 * i, &c.key);
+        if (!err)
+            err = read_caller_value(st, v, 2 * i + 1, &c);
+        if (err)
+            break;
+        size_t *slot = index_slot(&ix, f->callers, sizeof(*f->callers), &c.key);
+        if (*slot) {
+            f->callers[*slot - 1] = c;
+        } else {
+            f->callers[f->caller_count] = c;
+            *slot = ++f->caller_count;
+        }
+    }
+    free(ix.slots);
+    return err;
+}
+
+/* ---- the dump ---- */
+
+static int is_jprofile(const struct pstats_key *k)
+{
+    return k->line == 0 && !strcmp(k->file, "jprofile") && !strcmp(k->name, "profiler");
+}
+
+/* Reads the (cc, nc, tt, ct, callers) entry root->items[index] into f. */
+static int read_entry(struct pstats *st, const struct marshal_value *root, size_t index,
+                      struct pstats_func *f)
+{
+    const struct marshal_value *v = root->items[index];
+    char at[96];
+    if (v->kind != MARSHAL_TUPLE || v->count != 5)
+        return pfail(st, "expected a (cc, nc, tt, ct, callers) tuple at %s, found a %s",
+                     where(at, sizeof(at), root, index), marshal_kind_name(v->kind));
+    free(f->callers);
+    f->callers = NULL;
+    f->caller_count = 0;
+    int err = read_counts(st, v, &f->cc, &f->nc, &f->tt, &f->ct);
+    if (!err)
+        err = read_callers(st, v, f);
+    f->top_level = 0;
+    for (size_t i = 0; !err && i < f->caller_count; i++)
+        f->top_level |= is_jprofile(&f->callers[i].key);
+    return err;
+}
+
+/* Points every caller edge at its function's index. */
+static void link_callers(struct pstats *st, struct key_index *ix)
+{
+    for (size_t i = 0; i < st->count; i++) {
+        struct pstats_func *f = &st->funcs[i];
+        for (size_t j = 0; j < f->caller_count; j++) {
+            size_t *slot = index_slot(ix, st->funcs, sizeof(*st->funcs), &f->callers[j].key);
+            f->callers[j].func = *slot ? *slot - 1 : PSTATS_NO_FUNC;
+        }
+    }
+}
+
+static int read_stats(struct pstats *st, const struct marshal_value *root)
+{
+    if (root->kind != MARSHAL_DICT)
+        return pfail(st, "not a pstats dump: the top value is a %s, not a dict",
+                     marshal_kind_name(root->kind));
+    st->funcs = xcalloc(root->count, sizeof(*st->funcs));
+    struct key_index ix;
+    index_init(&ix, root->count);
+    int err = 0;
+    for (size_t i = 0; i < root->count && !err; i++) {
+        struct pstats_key key;
+        err = read_key(st, root, 2 * i, &key);
+        if (err)
+            break;
+        size_t *slot = index_slot(&ix, st->funcs, sizeof(*st->funcs), &key);
+        if (!*slot) {
+            st->funcs[st->count].key = key;
+            *slot = ++st->count;
+        }
+        err = read_entry(st, root, 2 * i + 1, &st->funcs[*slot - 1]);
+    }
+    if (!err)
+        link_callers(st, &ix);
+    free(ix.slots);
+    return err;
+}
+
+int pstats_load(struct pstats *st, const uint8_t *data, size_t len)
+{
+    memset(st, 0, sizeof(*st));
+    int err = marshal_parse(&st->doc, data, len);
+    if (err) {
+        snprintf(st->error, sizeof(st->error), "bad marshal data: %s", st->doc.error);
+        return err;
+    }
+    err = read_stats(st, st->doc.root);
+    if (err) {
+        /* Keep the message: release clears everything else. */
+        char error[sizeof(st->error)];
+        memcpy(error, st->error, sizeof(error));
+        pstats_release(st);
+        memcpy(st->error, error, sizeof(error));
+    }
+    return err;
+}
+
+void pstats_release(struct pstats *st)
+{
+    for (size_t i = 0; i < st->count; i++)
+        free(st->funcs[i].callers);
+    free(st->funcs);
+    st->funcs = NULL;
+    st->count = 0;
+    for (size_t i = 0; i < st->made_count; i++)
+        free(st->made[i]);
+    free(st->made);
+    st->made = NULL;
+    st->made_count = st->made_cap = 0;
+    marshal_release(&st->doc);
+}
+
+size_t pstats_find(const struct pstats *st, const char *file, int64_t line, const char *name)
+{
+    struct pstats_key key = {file, line, name};
+    for (size_t i = 0; i < st->count; i++) {
+        if (key_equal(&st->funcs[i].key, &key))
+            return i;
+    }
+    return PSTATS_NO_FUNC;
+}
+
+/* ---- detection ---- */
+
+/* Is line[0, len) "... COUNT" (optionally with a trailing CR)? */
+static int collapsed_line(const uint8_t *line, size_t len)
+{
+    if (len && line[len - 1] == '\r')
+        len--;
+    size_t digits = 0;
+    while (digits < len && line[len - 1 - digits] >= '0' && line[len - 1 - digits] <= '9')
+        digits++;
+    return digits > 0 && len > digits + 1 && line[len - 1 - digits] == ' ';
+}
+
+/* Text: no NUL bytes and no control characters besides tab, CR and LF. */
+static int looks_textual(const uint8_t *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] < 0x20 && data[i] != '\t' && data[i] != '\r' && data[i] != '\n')
+            return 0;
+    }
+    return 1;
+}
+
+static int is_collapsed(const uint8_t *data, size_t len)
+{
+    size_t sniff = len < 65536 ? len : 65536;
+    if (!looks_textual(data, sniff))
+        return 0;
+    size_t pos = 0;
+    while (pos < sniff) {
+        const uint8_t *nl = memchr(data + pos, '\n', sniff - pos);
+        size_t end = nl ? (size_t)(nl - data) : sniff;
+        if (!nl && sniff < len)
+            return 0; /* the first real line is longer than we look at */
+        const uint8_t *line = data + pos;
+        size_t line_len = end - pos;
+        pos = end + 1;
+        size_t blank = 0;
+        while (blank < line_len &&
+               (line[blank] == ' ' || line[blank] == '\t' || line[blank] == '\r'))
+            blank++;
+        if (blank == line_len || line[0] == '#')
+            continue;
+        return collapsed_line(line, line_len);
+    }
+    return 0;
+}
+
+enum import_kind import_detect(const uint8_t *data, size_t len)
+{
+    if (len >= 2 && (data[0] & 0x7F) == '{') {
+        uint8_t key = data[1] & 0x7F;
+        if (len == 2 && data[1] == '0')
+            return IMPORT_PSTATS; /* an empty dict */
+        if (key == ')' && len >= 3 && data[2] == 3)
+            return IMPORT_PSTATS;
+        if (key == '(' && len >= 6 && !memcmp(data + 2, "\x03\0\0\0", 4))
+            return IMPORT_PSTATS;
+    }
+    return is_collapsed(data, len) ? IMPORT_COLLAPSED : IMPORT_UNKNOWN;
+}
