@@ -24,6 +24,7 @@
 #include "proc/elf.h"
 #include "proc/maps.h"
 #include "proc/task.h"
+#include "python/value.h"
 #include "util/util.h"
 
 /* Bytes of writable data we are willing to scan for a stripped runtime. */
@@ -196,9 +197,25 @@ static int interp_validates(const struct py_layout *l, struct mem_reader *r, uin
         return 0;
     if (mem_read_u64(r, interp + l->interp.tstate_head, &tstate) || tstate == 0 || (tstate & 7))
         return 0;
-    if (mem_read_u64(r, tstate + l->tstate.interp, &back))
+    if (mem_read_u64(r, tstate + l->tstate.interp, &back) || back != interp)
         return 0;
-    return back == interp;
+    /* Pointers that happen to point at each other are common in a data
+     * section; an interpreter whose sys.modules is a dict and whose first
+     * thread has an ident is not. */
+    uint64_t ident, modules;
+    char type[16];
+    if (mem_read_u64(r, tstate + l->tstate.thread_id, &ident) || ident == 0)
+        return 0;
+    /* The ident is pthread_self(): glibc's and musl's struct pthread begin
+     * with a pointer to themselves. */
+    uint64_t self;
+    if (mem_read_u64(r, ident, &self) || self != ident)
+        return 0;
+    if (mem_read_u64(r, interp + l->interp.modules, &modules) || modules == 0 || (modules & 7))
+        return 0;
+    if (value_type_name(r, l, modules, type, sizeof(type)) != 0)
+        return 0;
+    return strcmp(type, "dict") == 0;
 }
 
 /* Scans the writable mappings of the candidate (and the anonymous .bss right

@@ -348,6 +348,12 @@ int walk_sample(struct walker *w)
         uint64_t modules = 0;
         if (mem_read_u64(w->r, interp + w->rt->layout.interp.modules, &modules) == 0 && modules)
             value_thread_names(w->r, &w->rt->layout, modules, name_thread, w);
+        /* A program that never imported threading still has a main thread,
+         * the one whose OS tid is the pid; threading would name it so. */
+        for (size_t i = 0; i < w->nthreads; i++) {
+            if (!w->threads[i].name[0] && w->threads[i].tid == w->rt->pid)
+                strlcpy_safe(w->threads[i].name, "MainThread", sizeof(w->threads[i].name));
+        }
     }
     return 0;
 }
