@@ -149,6 +149,7 @@ FIELDS = [
     ("object.tp_basicsize", [on(None, None, "offsetof(PyTypeObject, tp_basicsize)")]),
     ("object.tp_dictoffset", [on(None, None, "offsetof(PyTypeObject, tp_dictoffset)")]),
     ("object.ht_cached_keys", [on("3.6", None, "offsetof(PyHeapTypeObject, ht_cached_keys)")]),
+    ("object.tp_itemsize", [on(None, None, "offsetof(PyTypeObject, tp_itemsize)")]),
 
     ("unicode.length", [on("3.0", None, "offsetof(PyASCIIObject, length)")]),
     ("unicode.state", [on("3.0", None, "offsetof(PyASCIIObject, state)")]),
@@ -194,6 +195,17 @@ FIELDS = [
     ("dict.dk_indices", [on("3.0", "3.10", "offsetof(struct sg_dictkeys, dk_indices)"),
                          on("3.11", None, "offsetof(PyDictKeysObject, dk_indices)")]),
     ("dict.values_prefix", [on(None, "3.12", "0"), on("3.13", None, "offsetof(PyDictValues, values)")]),
+    # A split dict's insertion order (3.11+). 3.11 and 3.12 keep it in bytes
+    # before values[0]: [-1] is the prefix size, [-2] the count, and the order
+    # array runs downwards from [-3] (_PyDictValues_AddToInsertionOrder in
+    # pycore_dict.h; no struct member to measure, so these are decisions that
+    # the live check confirms). 3.13 has header members, and the order array
+    # follows values[capacity].
+    ("dict.values_capacity", [on("3.11", "3.12", "-1"),
+                              on("3.13", None, "offsetof(PyDictValues, capacity)")]),
+    ("dict.values_size", [on("3.11", "3.12", "-2"),
+                          on("3.13", None, "offsetof(PyDictValues, size)")]),
+    ("dict.values_valid", [on("3.13", None, "offsetof(PyDictValues, valid)")]),
 
     # Managed dicts live in a pre-header before the object (pycore_object.h).
     ("managed.dict_ptr", [on(None, "3.10", "0"),
@@ -207,7 +219,7 @@ FIELDS = [
 
 # Fields whose "absent" value is 0 rather than PY_NO_FIELD (flags and signed
 # pre-header offsets); they always have a rule above.
-SIGNED = {"managed.dict_ptr", "managed.values_ptr"}
+SIGNED = {"managed.dict_ptr", "managed.values_ptr", "dict.values_capacity", "dict.values_size"}
 
 # ---------------------------------------------------------------------------
 # 3.13: where _Py_DebugOffsets (the first member of _PyRuntime) keeps the same
@@ -669,6 +681,8 @@ check("object.tp_flags", ctypes.c_ulong.from_address(id(Plain) + L["object.tp_fl
       == Plain.__flags__)
 check("object.tp_basicsize", ssize(id(Plain) + L["object.tp_basicsize"]) == Plain.__basicsize__)
 check("object.tp_dictoffset", ssize(id(Plain) + L["object.tp_dictoffset"]) == Plain.__dictoffset__)
+check("object.tp_itemsize", ssize(id(tuple) + L["object.tp_itemsize"]) == tuple.__itemsize__
+      and tuple.__itemsize__ > 0 and ssize(id(Plain) + L["object.tp_itemsize"]) == 0)
 check("obj.list_item", ptr(ptr(id(lst) + L["obj.list_item"])) == id(lst[0]))
 tup = (object(), 1)
 check("obj.tuple_item", ptr(id(tup) + L["obj.tuple_item"]) == id(tup[0]))
@@ -782,6 +796,26 @@ if V >= (3, 0):
     check("dict.ma_values (split)", vals and ptr(vals + L["dict.values_prefix"]) == id(a2.first))
     check("object.ht_cached_keys",
           ptr(id(Attrs) + L["object.ht_cached_keys"]) == ptr(id(dd) + L["dict.ma_keys"]))
+    if V >= (3, 11):
+        # Attributes set in the other order than the shared keys have them:
+        # the split dict's insertion order is [1, 0].
+        a3 = Attrs.__new__(Attrs)
+        a3.second = 5
+        a3.first = 6
+        vals = ptr(id(a3.__dict__) + L["dict.ma_values"])
+        count = u8(vals + L["dict.values_size"])
+        limit = u8(vals + L["dict.values_capacity"])
+        check("dict.values_size", count == 2, count)
+        if L["dict.values_size"] < 0:
+            order = [u8(vals + L["dict.values_size"] - 1 - i) for i in range(2)]
+            check("dict.values_capacity (prefix size)", limit % 8 == 0 and count + 2 <= limit,
+                  limit)
+        else:
+            start = vals + L["dict.values_prefix"] + limit * ctypes.sizeof(P)
+            order = [u8(start + i) for i in range(2)]
+            check("dict.values_capacity", 2 <= limit < 64, limit)
+            check("dict.values_valid", u8(vals + L["dict.values_valid"]) == 1)
+        check("dict.values order", order == [1, 0], order)
 
 # 3.13: _Py_DebugOffsets in the live _PyRuntime says the same.
 if IN.get("debug"):

@@ -151,8 +151,7 @@ struct py_layout {
         uint32_t tp_basicsize;
         uint32_t tp_dictoffset;
         uint32_t ht_cached_keys; /* PyHeapTypeObject.ht_cached_keys (3.6+) */
-        /* ADDED for value.c, to be filled by tools/gen_layouts.py; 0 = not known yet: */
-        uint32_t tp_itemsize; /* PyTypeObject.tp_itemsize (negative tp_dictoffset) */
+        uint32_t tp_itemsize;    /* PyTypeObject.tp_itemsize (for a negative tp_dictoffset) */
     } object;
 
     struct {                 /* PEP 393 strings (3.x) */
@@ -197,14 +196,16 @@ struct py_layout {
         uint32_t dk_nentries; /* Py_ssize_t */
         uint32_t dk_indices;  /* start of the index table */
         uint32_t values_prefix; /* 3.13: offset of PyDictValues.values; 0 before */
-        /* ADDED for value.c, to be filled by tools/gen_layouts.py; both 0 = not known
-         * (split dicts are then listed in key order, not insertion order). Byte
-         * offsets from a PyDictValues pointer (ma_values) of its capacity and size
-         * bytes: 3.11, 3.12 keep them before the values (-1, -2; the insertion order
-         * array runs downwards from -3); 3.13 keeps them in a header (0, 1; the order
-         * array follows values[capacity]). */
+        /* A 3.11+ split dict's insertion order, as byte offsets from its
+         * PyDictValues pointer (ma_values); both 0 before 3.11, where a split
+         * dict's order is its shared keys' order. 3.11, 3.12 keep the bytes
+         * before the values: [-1] the prefix size (count + 2 <= it), [-2] the
+         * count, and the order array runs downwards from [-3]. 3.13 keeps
+         * capacity and count in a header and the order array follows
+         * values[capacity]. */
         int32_t values_capacity;
         int32_t values_size;
+        uint32_t values_valid; /* 3.13: PyDictValues.valid (uint8): inline values in use */
     } dict;
 
     struct {                 /* 3.11+ managed dicts / inline values */

@@ -573,7 +573,7 @@ static int read_type_attrs(struct vctx *c, uint64_t obj, struct type_attrs *ta)
         err = read_i64(c, type + l->object.tp_basicsize, &ta->basicsize);
     if (!err)
         err = read_i64(c, type + l->object.tp_dictoffset, &ta->dictoffset);
-    if (!err && l->object.tp_itemsize)
+    if (!err)
         err = read_i64(c, type + l->object.tp_itemsize, &ta->itemsize);
     if (!err && (ta->flags & TPFLAGS_HEAPTYPE) && l->object.ht_cached_keys != PY_NO_FIELD &&
         l->object.ht_cached_keys)
@@ -610,8 +610,6 @@ static int dictoffset_dict(struct vctx *c, uint64_t obj, const struct type_attrs
          * _PyObject_VAR_SIZE: basicsize + |ob_size| * itemsize, rounded up to
          * a pointer). */
         int64_t size;
-        if (!c->l->object.tp_itemsize)
-            return -SG_ENOTPY;
         int err = read_i64(c, obj + c->l->object.ob_size, &size);
         if (err)
             return err;
@@ -642,8 +640,17 @@ static int managed_dict(struct vctx *c, uint64_t obj, const struct type_attrs *t
         if (err)
             return err;
     } else if (l->managed.inline_values) {
-        if (!word && (ta->flags & TPFLAGS_INLINE_VALUES))
+        /* Without a dict the inline values hold the attributes, unless
+         * CPython has marked them invalid (moved out to a dict since). */
+        uint8_t valid = 0;
+        if (!word && (ta->flags & TPFLAGS_INLINE_VALUES)) {
             vp = obj + (uint64_t)ta->basicsize;
+            err = mem_read_u8(&c->r, vp + l->dict.values_valid, &valid);
+            if (err)
+                return err;
+            if (!valid)
+                return -SG_ENOTPY;
+        }
     } else if (word & 1) {
         vp = word + 1;
         *dict = 0;
