@@ -25,6 +25,7 @@ void pause_release(struct pause_set *ps)
     pause_resume(ps);
     free(ps->tids);
     free(ps->signals);
+    free(ps->states);
     memset(ps, 0, sizeof(*ps));
 }
 
@@ -55,13 +56,15 @@ static int wait_stopped(pid_t tid, int *pending)
     return -1;
 }
 
-static void add(struct pause_set *ps, pid_t tid, int sig)
+static void add(struct pause_set *ps, pid_t tid, char state)
 {
-    size_t cap = ps->cap;
+    size_t cap = ps->cap, cap2 = ps->cap;
     ps->tids = xgrow(ps->tids, sizeof(*ps->tids), ps->count + 1, &ps->cap);
     ps->signals = xgrow(ps->signals, sizeof(*ps->signals), ps->count + 1, &cap);
+    ps->states = xgrow(ps->states, sizeof(*ps->states), ps->count + 1, &cap2);
     ps->tids[ps->count] = tid;
-    ps->signals[ps->count] = sig;
+    ps->signals[ps->count] = 0;
+    ps->states[ps->count] = state;
     ps->count++;
 }
 
@@ -73,6 +76,8 @@ int pause_all(struct pause_set *ps)
         return n;
     int err = 0;
     for (int i = 0; i < n; i++) {
+        char state = '?';
+        task_state(ps->pid, tids[i], &state);
         if (ptrace(PTRACE_SEIZE, tids[i], NULL, NULL) < 0) {
             if (errno == EPERM && i == 0) {
                 err = -SG_EPERM;
@@ -80,15 +85,27 @@ int pause_all(struct pause_set *ps)
             }
             continue; /* gone, or already traced by someone else */
         }
-        int pending = 0;
-        if (ptrace(PTRACE_INTERRUPT, tids[i], NULL, NULL) < 0 ||
-            wait_stopped(tids[i], &pending) < 0) {
+        if (ptrace(PTRACE_INTERRUPT, tids[i], NULL, NULL) < 0) {
             ptrace(PTRACE_DETACH, tids[i], NULL, NULL);
             continue;
         }
-        add(ps, tids[i], pending);
+        add(ps, tids[i], state);
     }
     free(tids);
+    /* All interrupted; now collect the stops. */
+    size_t kept = 0;
+    for (size_t i = 0; i < ps->count; i++) {
+        int pending = 0;
+        if (wait_stopped(ps->tids[i], &pending) < 0) {
+            ptrace(PTRACE_DETACH, ps->tids[i], NULL, NULL);
+            continue;
+        }
+        ps->tids[kept] = ps->tids[i];
+        ps->states[kept] = ps->states[i];
+        ps->signals[kept] = pending;
+        kept++;
+    }
+    ps->count = kept;
     if (err) {
         pause_resume(ps);
         return err;

@@ -1,8 +1,10 @@
 /*
  * pause.h - stopping a process's threads for the duration of one sample.
  *
- * Each thread is seized (PTRACE_SEIZE, which unlike PTRACE_ATTACH sends no
- * SIGSTOP), interrupted, and waited for; pause_resume detaches them all. The
+ * Each thread's OS state is read, then every thread is seized (PTRACE_SEIZE,
+ * which unlike PTRACE_ATTACH sends no SIGSTOP) and interrupted, and only then
+ * are they waited for, so the first thread stops for as short a time as
+ * possible; pause_resume detaches them all. The
  * target is traced only between pause_all and pause_resume, so signals it
  * receives between samples flow normally. If spyglass dies while threads are
  * stopped, the kernel detaches them and they run on.
@@ -17,6 +19,8 @@ struct pause_set {
     pid_t pid;
     pid_t *tids;     /* threads we seized (and must detach) */
     int *signals;    /* a signal that arrived while stopping it, re-delivered on detach */
+    char *states;    /* each thread's /proc state ('R', 'S', ...) read just before
+                        stopping it: once stopped, every thread reads 't' */
     size_t count;
     size_t cap;
 };

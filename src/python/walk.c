@@ -37,6 +37,7 @@ void walk_release(struct walker *w)
     for (size_t i = 0; i < w->threads_cap; i++)
         free(w->threads[i].frames);
     free(w->threads);
+    free(w->names);
     code_cache_release(&w->codes);
     memset(w, 0, sizeof(*w));
 }
@@ -273,9 +274,53 @@ static void resolve_tids(struct walker *w)
 static void name_thread(uint64_t ident, const char *name, void *ctx)
 {
     struct walker *w = ctx;
+    if (w->nnames == w->names_cap && w->nnames >= WALK_MAX_THREADS)
+        return;
+    w->names = xgrow(w->names, sizeof(*w->names), w->nnames + 1, &w->names_cap);
+    w->names[w->nnames].ident = ident;
+    strlcpy_safe(w->names[w->nnames].name, name, sizeof(w->names[w->nnames].name));
+    w->nnames++;
+}
+
+static const char *cached_name(const struct walker *w, uint64_t ident)
+{
+    for (size_t i = 0; i < w->nnames; i++) {
+        if (w->names[i].ident == ident)
+            return w->names[i].name;
+    }
+    return NULL;
+}
+
+/* Names the threads from the cache, reading threading's registry again
+ * (a walk of sys.modules and a dict) only when a thread is not in the cache
+ * or the cache is old: names rarely change, and the read costs dozens of
+ * reads. */
+static void name_threads(struct walker *w, uint64_t interp)
+{
+    int stale = ++w->names_age >= WALK_NAMES_REFRESH;
+    for (size_t i = 0; i < w->nthreads && !stale; i++)
+        stale = cached_name(w, w->threads[i].ident) == NULL;
+    if (stale) {
+        uint64_t modules = 0;
+        w->nnames = 0;
+        w->names_age = 0;
+        if (mem_read_u64(w->r, interp + w->rt->layout.interp.modules, &modules) == 0 && modules)
+            value_thread_names(w->r, &w->rt->layout, modules, name_thread, w);
+        for (size_t i = 0; i < w->nthreads; i++) { /* remember the nameless too */
+            if (!cached_name(w, w->threads[i].ident))
+                name_thread(w->threads[i].ident, "", w);
+        }
+    }
     for (size_t i = 0; i < w->nthreads; i++) {
-        if (w->threads[i].ident == ident)
-            strlcpy_safe(w->threads[i].name, name, sizeof(w->threads[i].name));
+        struct py_thread *t = &w->threads[i];
+        const char *name = cached_name(w, t->ident);
+        if (name && !name[0])
+            name = NULL;
+        /* A program that never imported threading still has a main thread,
+         * the one whose OS tid is the pid; threading would name it so. */
+        if (!name && t->tid == w->rt->pid)
+            name = "MainThread";
+        strlcpy_safe(t->name, name ? name : "", sizeof(t->name));
     }
 }
 
@@ -322,6 +367,19 @@ static int read_thread_list(struct walker *w, uint64_t interp)
     return 0;
 }
 
+static int thread_state(const struct walker *w, pid_t tid, char *state)
+{
+    if (!w->nstates)
+        return task_state(w->rt->pid, tid, state);
+    for (size_t i = 0; i < w->nstates; i++) {
+        if (w->state_tids[i] == tid) {
+            *state = w->states[i];
+            return *state == '?' ? -1 : 0;
+        }
+    }
+    return -1;
+}
+
 int walk_sample(struct walker *w)
 {
     uint64_t interp;
@@ -338,22 +396,13 @@ int walk_sample(struct walker *w)
     for (size_t i = 0; i < w->nthreads; i++) {
         struct py_thread *t = &w->threads[i];
         t->holds_gil = holder && holder == t->tstate;
-        if (t->tid && task_state(w->rt->pid, t->tid, &t->os_state) == 0)
+        if (t->tid && thread_state(w, t->tid, &t->os_state) == 0)
             t->idle = task_state_idle(t->os_state);
         t->error = walk_stack(w, t->tstate, t);
         if (t->error)
             w->errors++;
     }
-    if (w->want_names) {
-        uint64_t modules = 0;
-        if (mem_read_u64(w->r, interp + w->rt->layout.interp.modules, &modules) == 0 && modules)
-            value_thread_names(w->r, &w->rt->layout, modules, name_thread, w);
-        /* A program that never imported threading still has a main thread,
-         * the one whose OS tid is the pid; threading would name it so. */
-        for (size_t i = 0; i < w->nthreads; i++) {
-            if (!w->threads[i].name[0] && w->threads[i].tid == w->rt->pid)
-                strlcpy_safe(w->threads[i].name, "MainThread", sizeof(w->threads[i].name));
-        }
-    }
+    if (w->want_names)
+        name_threads(w, interp);
     return 0;
 }

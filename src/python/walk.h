@@ -20,6 +20,14 @@
 /* Most threads we read per sample. */
 #define WALK_MAX_THREADS 1024
 
+/* Samples after which cached thread names are read again (names can change). */
+#define WALK_NAMES_REFRESH 256
+
+struct walk_name {
+    uint64_t ident;
+    char name[128];
+};
+
 struct py_frame {
     struct code_info *code; /* owned by the walker's cache: valid until the next sample */
     uint64_t frame_addr;    /* PyFrameObject or _PyInterpreterFrame address (for locals) */
@@ -47,11 +55,21 @@ struct walker {
     struct py_runtime *rt;
     struct code_cache codes;
     int64_t tid_offset;  /* offset of the tid in glibc's struct pthread; -1 unknown */
-    int want_names;      /* read thread names (one dict walk per sample) */
+    int want_names;      /* read thread names (cached; see names below) */
     struct py_thread *threads;
     size_t nthreads;
     size_t threads_cap;
     uint64_t errors;     /* frames or threads that failed to read */
+    /* OS thread states read by the caller before it stopped the threads (a
+     * stopped thread reads 't'); when nstates is 0, walk_sample reads
+     * /proc itself. */
+    struct walk_name *names; /* ident -> threading name, re-read when a thread
+                                appears or every WALK_NAMES_REFRESH samples */
+    size_t nnames, names_cap;
+    unsigned names_age;
+    const pid_t *state_tids;
+    const char *states;
+    size_t nstates;
 };
 
 void walk_init(struct walker *w, struct mem_reader *r, struct py_runtime *rt);

@@ -88,8 +88,12 @@ static int take_sample(struct walker *w, const struct sampler_options *opt, stru
         if (err)
             return err;
     }
+    w->state_tids = ps->tids;
+    w->states = ps->states;
+    w->nstates = opt->nonblocking ? 0 : ps->count;
     int err = walk_sample(w);
     pause_resume(ps);
+    w->nstates = 0;
     return err;
 }
 
