@@ -9,14 +9,18 @@
  *   - a dump pstats_load accepts is one marshal_parse accepts, and the
  *     sniffer calls anything starting with a dict's type code pstats only
  *     when the second byte begins a key tuple or ends the dict;
- *   - the table prints without error for every sort key.
+ *   - the table prints without error for every sort key;
+ *   - the call tree stays within its depth and node limits, never gives
+ *     more own time than the dump has, and whatever loads re-saves
+ *     (pstats_save) to bytes that load again with the same functions.
  * The input is copied into a block of its own size so ASan sees overreads.
  *
  * Build and run (clang), or `make fuzz` (corpus: fuzz/corpus/marshal/):
  *   clang -g -O1 -std=c17 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
  *       -fno-sanitize-recover=undefined -Isrc fuzz/fuzz_marshal.c \
  *       src/import/marshal.c src/import/pstats.c src/report/table.c \
- *       src/util/util.c -o build/fuzz_marshal
+ *       src/report/calltree.c src/profile/profile.c src/profile/strtab.c \
+ *       src/util/util.c src/util/marshal_out.c -o build/fuzz_marshal
  *   build/fuzz_marshal -max_total_time=180 fuzz/corpus/marshal
  */
 #include <stddef.h>
@@ -28,6 +32,8 @@
 #include "import/marshal.h"
 #include "import/pstats.h"
 #include "proc/mem.h"
+#include "profile/profile.h"
+#include "report/calltree.h"
 #include "report/table.h"
 
 static FILE *sink;
@@ -60,6 +66,40 @@ static void print_tables(const struct pstats *st)
     struct table_options unsorted = {.limit = -1};
     if (table_print(st, sink, &unsorted) != 0)
         abort();
+}
+
+static void check_tree(const struct pstats *st)
+{
+    struct profile *p = profile_new();
+    struct calltree_result r;
+    calltree_build(st, p, &r);
+    if (r.nodes > CALLTREE_MAX_NODES || !(r.dropped_s >= 0) || r.dropped_s > r.total_s)
+        abort();
+    for (uint32_t id = 0; id < profile_stack_count(p); id++) {
+        size_t depth;
+        uint64_t weight;
+        profile_stack(p, id, &depth, &weight);
+        if (depth == 0 || depth > CALLTREE_MAX_DEPTH)
+            abort();
+    }
+    profile_free(p);
+}
+
+static void check_resave(const struct pstats *st)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    if (!out || pstats_save(st, out) != 0)
+        abort();
+    fclose(out);
+    struct pstats again;
+    /* Keys only merge (a code object named like a string key), never appear. */
+    if (pstats_load(&again, (const uint8_t *)buf, len) != 0 || again.count > st->count ||
+        (st->count && !again.count))
+        abort();
+    pstats_release(&again);
+    free(buf);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
@@ -98,6 +138,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             }
         }
         print_tables(&st);
+        check_tree(&st);
+        check_resave(&st);
     }
     pstats_release(&st);
     free(copy);

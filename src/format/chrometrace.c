@@ -19,8 +19,10 @@
  * the aggregate is drawn on a single track (tid = pid) named "all samples
  * (aggregate, not a timeline)": the distinct stacks, sorted by frame names
  * so that shared prefixes sit together and merge, are laid end to end, each
- * as long as its weight times one sampling period. The result reads like a
- * flame graph turned into a flame chart; its time axis is not wall time.
+ * as long as its weight times one sampling period (or, for a profile weighed
+ * in time, such as a call tree rebuilt from a cProfile dump, its weight in
+ * that unit). The result reads like a flame graph turned into a flame
+ * chart; its time axis is not wall time.
  *
  * Timestamps are microseconds (with nanosecond decimals) from the start.
  */
@@ -279,6 +281,8 @@ int chrometrace_write(const struct profile *p, FILE *out, const struct format_op
     struct writer w = {p, out, opt, target_pid(m->target), DEFAULT_PERIOD_NS};
     if (m->rate_hz >= 1e-3 && m->rate_hz <= 1e9)
         w.period_ns = (uint64_t)(1e9 / m->rate_hz);
+    if (format_unit_ns(m->unit) >= 1) /* weights are times: one unit each */
+        w.period_ns = (uint64_t)format_unit_ns(m->unit);
     if (w.period_ns == 0)
         w.period_ns = 1;
     struct track t = {0};

@@ -76,6 +76,20 @@ void format_list(char *buf, size_t size)
     strbuf_release(&sb);
 }
 
+double format_unit_ns(const char *unit)
+{
+    static const struct {
+        const char *name;
+        double ns;
+    } units[] = {{"nanoseconds", 1},    {"ns", 1},   {"microseconds", 1e3}, {"us", 1e3},
+                 {"milliseconds", 1e6}, {"ms", 1e6}, {"seconds", 1e9},      {"s", 1e9}};
+    for (size_t i = 0; unit && i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(unit, units[i].name) == 0)
+            return units[i].ns;
+    }
+    return 0;
+}
+
 /* Returns where the package part of an installed-package path starts (just
  * after the last "site-packages/" or "dist-packages/" directory), or NULL. */
 static const char *package_start(const char *path)

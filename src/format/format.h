@@ -40,6 +40,11 @@ int chrometrace_write(const struct profile *p, FILE *out, const struct format_op
 int pstats_write(const struct profile *p, FILE *out, const struct format_options *opt);
 int pprof_write(const struct profile *p, FILE *out, const struct format_options *opt);
 
+/* Nanoseconds per weight unit when the profile's unit is a time
+ * ("nanoseconds", "ns", "microseconds", "us", "milliseconds", "ms",
+ * "seconds", "s"), else 0 (samples, bytes, ...). */
+double format_unit_ns(const char *unit);
+
 /* Shortens a source path for display: site-packages/dist-packages paths from
  * the package on, stdlib paths from "lib/pythonX.Y/" on, others unchanged.
  * Returns a pointer into path. */

@@ -7,11 +7,17 @@
  * precedes them). What goes in, by profile.proto field:
  *   string_table (6)   index 0 is "", every other string once
  *   sample_type (1)    [samples/count, wall/nanoseconds] (the first unit is
- *                      the profile's own weight unit when it is not samples)
+ *                      the profile's own weight unit when it is not samples);
+ *                      a profile weighed in time (e.g. one rebuilt from a
+ *                      cProfile dump, in microseconds) has [wall/nanoseconds]
+ *                      alone, since it has no samples to count
  *   sample (2)         one per stack: location ids leaf first, values
- *                      [weight, weight * period]
+ *                      [weight, weight * period] ([weight * unit] for time)
  *   location (4)       one per profile frame (id = frame id + 1), one line
- *   function (5)       one per (name, file), id from 1; start_line is the
+ *   function (5)       one per (name, file), id from 1, without a system
+ *                      name: pprof "demangles" a name equal to its system
+ *                      name, and takes "<module>" or "<lambda>" for C++
+ *                      template arguments and drops them; start_line is the
  *                      smallest line seen in it (the profile does not know
  *                      where functions begin; 0 when it has no lines)
  *   period_type (11), period (12): wall/nanoseconds, 1e9 / rate_hz (1 s
@@ -189,7 +195,9 @@ static void put_value_type(struct encoder *e, unsigned field, const char *type, 
     pb_message(&e->msg, field, &e->scratch);
 }
 
-static void put_samples(struct encoder *e, uint64_t period_ns)
+/* Writes the samples; with counted set, each has [weight, weight * ns]
+ * values, else [weight * ns] alone. */
+static void put_samples(struct encoder *e, int counted, double ns)
 {
     for (uint32_t id = 0; id < profile_stack_count(e->p); id++) {
         size_t depth;
@@ -199,8 +207,9 @@ static void put_samples(struct encoder *e, uint64_t period_ns)
             pb_varint(&e->packed, (uint64_t)frames[i] + 1);
         if (depth)
             pb_message(&e->scratch, 1, &e->packed);
-        pb_varint(&e->packed, weight);
-        pb_varint(&e->packed, weight * period_ns); /* wraps only past 584 years */
+        if (counted)
+            pb_varint(&e->packed, weight);
+        pb_varint(&e->packed, (uint64_t)llround((double)weight * ns)); /* 584 years fit */
         pb_message(&e->scratch, 2, &e->packed);
         pb_message(&e->msg, 2, &e->scratch);
     }
@@ -231,7 +240,6 @@ static void put_functions(struct encoder *e, const uint32_t *func_ids, const uin
         uint64_t name = string_index(&e->strings, f->name);
         pb_uint(&e->scratch, 1, next);
         pb_uint(&e->scratch, 2, name);
-        pb_uint(&e->scratch, 3, name);
         pb_uint(&e->scratch, 4, string_index(&e->strings, f->file));
         pb_uint(&e->scratch, 5, lines[next]);
         pb_message(&e->msg, 5, &e->scratch);
@@ -255,10 +263,17 @@ static void encode(struct encoder *e)
     const struct profile_meta *meta = profile_meta_const(e->p);
     uint64_t period_ns = meta->rate_hz > 0 ? (uint64_t)llround(1e9 / meta->rate_hz) : 1000000000;
     const char *unit = meta->unit && meta->unit[0] ? meta->unit : "samples";
+    double unit_ns = format_unit_ns(unit);
     string_index(&e->strings, "");
-    put_value_type(e, 1, unit, "count");
-    put_value_type(e, 1, "wall", "nanoseconds");
-    put_samples(e, period_ns ? period_ns : 1);
+    if (unit_ns > 0) {
+        put_value_type(e, 1, "wall", "nanoseconds");
+        put_samples(e, 0, unit_ns);
+        period_ns = (uint64_t)unit_ns;
+    } else {
+        put_value_type(e, 1, unit, "count");
+        put_value_type(e, 1, "wall", "nanoseconds");
+        put_samples(e, 1, period_ns ? (double)period_ns : 1);
+    }
     size_t func_count;
     uint64_t *lines;
     uint32_t *func_ids = function_ids(e->p, &lines, &func_count);

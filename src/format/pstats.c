@@ -31,6 +31,7 @@
 
 #include "format/format.h"
 #include "proc/mem.h" /* SG_E* error codes */
+#include "util/marshal_out.h"
 #include "util/util.h"
 
 #define NO_FUNC UINT32_MAX
@@ -225,93 +226,18 @@ static void add_stacks(struct builder *b)
 
 /* ---- marshal output ---- */
 
-static void put_i32(struct strbuf *sb, int32_t v)
+/* Counts are uint64_t weights; marshal ints are signed. */
+static int64_t count_value(uint64_t v)
 {
-    uint32_t u = (uint32_t)v;
-    unsigned char b[4] = {u & 0xFF, u >> 8 & 0xFF, u >> 16 & 0xFF, u >> 24};
-    strbuf_add(sb, b, 4);
-}
-
-/* An unsigned integer: 'i' when it fits in 32 bits (signed), else a 'l'
- * long of 15-bit digits, least significant first. */
-static void put_uint(struct strbuf *sb, uint64_t v)
-{
-    if (v <= INT32_MAX) {
-        strbuf_addch(sb, 'i');
-        put_i32(sb, (int32_t)v);
-        return;
-    }
-    unsigned char digits[10][2]; /* 64 bits need at most 5 digits */
-    int n = 0;
-    for (; v; v >>= 15, n++) {
-        digits[n][0] = (unsigned char)(v & 0xFF);
-        digits[n][1] = (unsigned char)(v >> 8 & 0x7F);
-    }
-    strbuf_addch(sb, 'l');
-    put_i32(sb, n);
-    strbuf_add(sb, digits, 2 * (size_t)n);
-}
-
-static void put_float(struct strbuf *sb, double d)
-{
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof(bits));
-    strbuf_addch(sb, 'g');
-    for (int i = 0; i < 8; i++)
-        strbuf_addch(sb, (char)(bits >> 8 * i & 0xFF));
-}
-
-/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] < 0x80                   ? 1
-                 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2
-                 : s[0] >= 0xE0 && s[0] < 0xF0 ? 3
-                 : s[0] >= 0xF0 && s[0] < 0xF5 ? 4
-                                               : 0;
-    if (!len || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    }
-    if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0) ||
-        (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))
-        return 0; /* overlong, surrogate or beyond U+10FFFF */
-    return len;
-}
-
-/* A 'u' string: UTF-8 with every invalid byte replaced by U+FFFD. */
-static void put_str(struct strbuf *sb, const char *s)
-{
-    struct strbuf text;
-    strbuf_init(&text);
-    const unsigned char *u = (const unsigned char *)s;
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        size_t len = utf8_len(u + i, n - i);
-        if (len) {
-            strbuf_add(&text, u + i, len);
-            i += len;
-        } else {
-            strbuf_addstr(&text, "\xEF\xBF\xBD");
-            i++;
-        }
-    }
-    strbuf_addch(sb, 'u');
-    put_i32(sb, (int32_t)text.len); /* names are far below 2 GiB */
-    if (text.len)
-        strbuf_add(sb, text.buf, text.len);
-    strbuf_release(&text);
+    return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
 static void put_key(struct strbuf *sb, const struct func *f)
 {
-    strbuf_addch(sb, '(');
-    put_i32(sb, 3);
-    put_str(sb, f->file);
-    put_uint(sb, (uint64_t)f->line);
-    put_str(sb, f->name);
+    marshal_out_tuple(sb, 3);
+    marshal_out_str(sb, f->file);
+    marshal_out_int(sb, f->line);
+    marshal_out_str(sb, f->name);
 }
 
 /* (nc, cc, tt, ct) as a caller value, or the first four items of an entry
@@ -319,10 +245,10 @@ static void put_key(struct strbuf *sb, const struct func *f)
 static void put_numbers(struct strbuf *sb, uint64_t count, uint64_t self, uint64_t incl,
                         double interval)
 {
-    put_uint(sb, count);
-    put_uint(sb, count);
-    put_float(sb, (double)self * interval);
-    put_float(sb, (double)incl * interval);
+    marshal_out_int(sb, count_value(count));
+    marshal_out_int(sb, count_value(count));
+    marshal_out_float(sb, (double)self * interval);
+    marshal_out_float(sb, (double)incl * interval);
 }
 
 /* Writes the dict; edges are sorted by callee, then caller, so each
@@ -330,24 +256,22 @@ static void put_numbers(struct strbuf *sb, uint64_t count, uint64_t self, uint64
 static void put_stats(struct strbuf *sb, const struct builder *b, double interval)
 {
     size_t e = 0;
-    strbuf_addch(sb, '{');
+    marshal_out_dict_begin(sb);
     for (uint32_t i = 0; i < b->func_count; i++) {
         const struct func *f = &b->funcs[i];
         put_key(sb, f);
-        strbuf_addch(sb, '(');
-        put_i32(sb, 5);
+        marshal_out_tuple(sb, 5);
         put_numbers(sb, f->incl, f->self, f->incl, interval);
-        strbuf_addch(sb, '{');
+        marshal_out_dict_begin(sb);
         for (; e < b->edge_count && b->edges[e].callee == i; e++) {
             const struct edge *edge = &b->edges[e];
             put_key(sb, &b->funcs[edge->caller]);
-            strbuf_addch(sb, '(');
-            put_i32(sb, 4);
+            marshal_out_tuple(sb, 4);
             put_numbers(sb, edge->incl, edge->self, edge->incl, interval);
         }
-        strbuf_addch(sb, '0');
+        marshal_out_dict_end(sb);
     }
-    strbuf_addch(sb, '0');
+    marshal_out_dict_end(sb);
 }
 
 int pstats_write(const struct profile *p, FILE *out, const struct format_options *opt)

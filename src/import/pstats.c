@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "proc/mem.h" /* SG_E* error codes */
+#include "util/marshal_out.h"
 #include "util/util.h"
 
 /* An index over keys: open addressing, slots hold position + 1. */
@@ -108,6 +109,17 @@ static const char *where(char *buf, size_t size, const struct marshal_value *par
     return buf;
 }
 
+/* "a tuple of 3 items", "an int": what was found instead, for messages. */
+static const char *found(char *buf, size_t size, const struct marshal_value *v)
+{
+    const char *kind = marshal_kind_name(v->kind);
+    if (v->kind == MARSHAL_TUPLE || v->kind == MARSHAL_LIST)
+        snprintf(buf, size, "a %s of %zu items", kind, v->count);
+    else
+        snprintf(buf, size, "%s %s", v->kind == MARSHAL_INT ? "an" : "a", kind);
+    return buf;
+}
+
 /* The name of a code object used as a function name, as Python's repr
  * without the address; st owns it. */
 static const char *code_name(struct pstats *st, const struct marshal_value *code)
@@ -124,11 +136,11 @@ static int read_key(struct pstats *st, const struct marshal_value *parent, size_
                     struct pstats_key *key)
 {
     const struct marshal_value *v = parent->items[index];
-    char at[96];
+    char at[96], what[48];
     if (v->kind != MARSHAL_TUPLE || v->count != 3 || !is_string(v->items[0]) ||
         !is_int(v->items[1]) || !(is_string(v->items[2]) || v->items[2]->kind == MARSHAL_CODE))
-        return pfail(st, "expected a (file, line, name) key at %s, found a %s",
-                     where(at, sizeof(at), parent, index), marshal_kind_name(v->kind));
+        return pfail(st, "expected a (file, line, name) key at %s, found %s",
+                     where(at, sizeof(at), parent, index), found(what, sizeof(what), v));
     key->file = v->items[0]->str;
     key->line = v->items[1]->i;
     key->name = is_string(v->items[2]) ? v->items[2]->str : code_name(st, v->items[2]);
@@ -144,10 +156,10 @@ static int read_counts(struct pstats *st, const struct marshal_value *tuple, int
     for (size_t i = 0; i < 4; i++) {
         const struct marshal_value *v = items[i];
         int ok = i < 2 ? is_int(v) : is_int(v) || v->kind == MARSHAL_FLOAT;
-        char at[96];
+        char at[96], what[48];
         if (!ok)
-            return pfail(st, "expected %s at %s, found a %s", i < 2 ? "a count" : "a time",
-                         where(at, sizeof(at), tuple, i), marshal_kind_name(v->kind));
+            return pfail(st, "expected %s at %s, found %s", i < 2 ? "a count" : "a time",
+                         where(at, sizeof(at), tuple, i), found(what, sizeof(what), v));
     }
     *a = items[0]->i;
     *b = items[1]->i;
@@ -164,15 +176,15 @@ static int read_caller_value(struct pstats *st, const struct marshal_value *dict
                              struct pstats_caller *c)
 {
     const struct marshal_value *v = dict->items[index];
-    char at[96];
+    char at[96], what[48];
     if (is_int(v)) {
         c->nc = c->cc = v->i;
         c->tt = c->ct = 0;
         return 0;
     }
     if (v->kind != MARSHAL_TUPLE || v->count != 4)
-        return pfail(st, "expected a caller's (nc, cc, tt, ct) or a count at %s, found a %s",
-                     where(at, sizeof(at), dict, index), marshal_kind_name(v->kind));
+        return pfail(st, "expected a caller's (nc, cc, tt, ct) or a count at %s, found %s",
+                     where(at, sizeof(at), dict, index), found(what, sizeof(what), v));
     st->caller_tuples = 1;
     return read_counts(st, v, &c->nc, &c->cc, &c->tt, &c->ct);
 }
@@ -182,10 +194,10 @@ static int read_caller_value(struct pstats *st, const struct marshal_value *dict
 static int read_callers(struct pstats *st, const struct marshal_value *entry, struct pstats_func *f)
 {
     const struct marshal_value *v = entry->items[4];
-    char at[96];
+    char at[96], what[48];
     if (v->kind != MARSHAL_DICT)
-        return pfail(st, "expected a callers dict at %s, found a %s",
-                     where(at, sizeof(at), entry, 4), marshal_kind_name(v->kind));
+        return pfail(st, "expected a callers dict at %s, found %s", where(at, sizeof(at), entry, 4),
+                     found(what, sizeof(what), v));
     f->callers = xcalloc(v->count, sizeof(*f->callers));
     struct key_index ix;
     index_init(&ix, v->count);
@@ -221,10 +233,10 @@ static int read_entry(struct pstats *st, const struct marshal_value *root, size_
                       struct pstats_func *f)
 {
     const struct marshal_value *v = root->items[index];
-    char at[96];
+    char at[96], what[48];
     if (v->kind != MARSHAL_TUPLE || v->count != 5)
-        return pfail(st, "expected a (cc, nc, tt, ct, callers) tuple at %s, found a %s",
-                     where(at, sizeof(at), root, index), marshal_kind_name(v->kind));
+        return pfail(st, "expected a (cc, nc, tt, ct, callers) tuple at %s, found %s",
+                     where(at, sizeof(at), root, index), found(what, sizeof(what), v));
     free(f->callers);
     f->callers = NULL;
     f->caller_count = 0;
@@ -292,6 +304,54 @@ int pstats_load(struct pstats *st, const uint8_t *data, size_t len)
         pstats_release(st);
         memcpy(st->error, error, sizeof(error));
     }
+    return err;
+}
+
+/* ---- saving ---- */
+
+static void save_key(struct strbuf *sb, const struct pstats_key *k)
+{
+    marshal_out_tuple(sb, 3);
+    marshal_out_str(sb, k->file);
+    marshal_out_int(sb, k->line);
+    marshal_out_str(sb, k->name);
+}
+
+static void save_func(struct strbuf *sb, const struct pstats *st, const struct pstats_func *f)
+{
+    save_key(sb, &f->key);
+    marshal_out_tuple(sb, 5);
+    marshal_out_int(sb, f->cc);
+    marshal_out_int(sb, f->nc);
+    marshal_out_float(sb, f->tt);
+    marshal_out_float(sb, f->ct);
+    marshal_out_dict_begin(sb);
+    for (size_t i = 0; i < f->caller_count; i++) {
+        const struct pstats_caller *c = &f->callers[i];
+        save_key(sb, &c->key);
+        if (!st->caller_tuples) {
+            marshal_out_int(sb, c->nc);
+            continue;
+        }
+        marshal_out_tuple(sb, 4);
+        marshal_out_int(sb, c->nc);
+        marshal_out_int(sb, c->cc);
+        marshal_out_float(sb, c->tt);
+        marshal_out_float(sb, c->ct);
+    }
+    marshal_out_dict_end(sb);
+}
+
+int pstats_save(const struct pstats *st, FILE *out)
+{
+    struct strbuf sb;
+    strbuf_init(&sb);
+    marshal_out_dict_begin(&sb);
+    for (size_t i = 0; i < st->count; i++)
+        save_func(&sb, st, &st->funcs[i]);
+    marshal_out_dict_end(&sb);
+    int err = fwrite(sb.buf, 1, sb.len, out) != sb.len || ferror(out) ? -SG_EIO : 0;
+    strbuf_release(&sb);
     return err;
 }
 

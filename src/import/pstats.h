@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "import/marshal.h"
 
@@ -68,6 +69,14 @@ struct pstats {
  * first position and its last value. Call pstats_release(st) afterwards,
  * whatever the result. */
 int pstats_load(struct pstats *st, const uint8_t *data, size_t len);
+
+/* Writes st back as a pstats dump that Python 2.7 and every Python 3
+ * loads (marshal version 2 codes, text strings): the same functions in the
+ * same order, with the same numbers and callers, in the caller form the
+ * input used. This turns a 2.7 dump into one Python 3 reads. A code-object
+ * key is written with its name as text. Returns 0, or -SG_EIO if writing
+ * failed. */
+int pstats_save(const struct pstats *st, FILE *out);
 
 /* Frees what st holds. Safe to call twice. */
 void pstats_release(struct pstats *st);

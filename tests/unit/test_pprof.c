@@ -372,7 +372,8 @@ static void test_pprof_locations_share_functions(void **state)
     assert_int_equal(d.locations[1].function, d.locations[2].function);
     const struct function *work = func_of(&d, 2);
     assert_string_equal(str(&d, work->name), "work");
-    assert_string_equal(str(&d, work->system_name), "work");
+    /* No system name: pprof would strip "<...>" from names equal to it. */
+    assert_int_equal(work->system_name, 0);
     assert_string_equal(str(&d, work->filename), "app.py");
     assert_int_equal(work->start_line, 21); /* smallest line seen */
     const struct function *thread = func_of(&d, 4);
@@ -396,6 +397,31 @@ static void test_pprof_unknown_rate_uses_one_second(void **state)
     assert_int_equal(d.samples[0].values[1], 3000000000ull);
     assert_int_equal(d.duration, 0);
     assert_int_equal(d.comment_count, 0);
+    release(&d);
+    free(buf);
+    profile_free(p);
+}
+
+static void test_pprof_time_weighed_profile_has_one_wall_value(void **state)
+{
+    /* A call tree rebuilt from a cProfile dump: weights in microseconds and
+     * no samples to count. */
+    struct profile *p = profile_new();
+    profile_set_meta_str(p, &profile_meta(p)->unit, "microseconds");
+    uint32_t f = profile_frame_id(p, "<module>", "a.py", 1, PF_PYTHON);
+    profile_add_stack(p, &f, 1, 1500);
+    size_t size;
+    char *buf = render(p, &size);
+    struct decoded d;
+    decode(buf, size, &d);
+    assert_int_equal(d.sample_type_count, 1);
+    assert_string_equal(str(&d, d.sample_type[0][0]), "wall");
+    assert_string_equal(str(&d, d.sample_type[0][1]), "nanoseconds");
+    assert_int_equal(d.sample_count, 1);
+    assert_int_equal(d.samples[0].value_count, 1);
+    assert_int_equal(d.samples[0].values[0], 1500000);
+    assert_int_equal(d.period, 1000);
+    assert_string_equal(str(&d, d.functions[0].name), "<module>");
     release(&d);
     free(buf);
     profile_free(p);
@@ -449,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_pprof_samples_are_leaf_first_with_period_values),
         cmocka_unit_test(test_pprof_locations_share_functions),
         cmocka_unit_test(test_pprof_unknown_rate_uses_one_second),
+        cmocka_unit_test(test_pprof_time_weighed_profile_has_one_wall_value),
         cmocka_unit_test(test_pprof_output_is_deterministic),
         cmocka_unit_test(test_pprof_empty_profile),
         cmocka_unit_test(test_pprof_write_error_is_reported),

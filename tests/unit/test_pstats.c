@@ -168,11 +168,11 @@ static void test_pstats_shape_errors_name_the_byte(void **state)
     LOAD_FAILS("[\x00\x00\x00\x00", "top value is a list, not a dict");
     LOAD_FAILS("{)\x02NN"
                "N0",
-               "expected a (file, line, name) key at byte 1, found a tuple");
+               "expected a (file, line, name) key at byte 1, found a tuple of 2 items");
     LOAD_FAILS("{)\x03z\x01"
                "ai\x01\x00\x00\x00z\x01"
                "f)\x04NNNN0",
-               "expected a (cc, nc, tt, ct, callers) tuple at byte 14");
+               "expected a (cc, nc, tt, ct, callers) tuple at byte 14, found a tuple of 4 items");
     LOAD_FAILS("{)\x03z\x01"
                "ai\x01\x00\x00\x00z\x01"
                "f"

@@ -1,0 +1,499 @@
+/*
+ * cmd_report.c - `spyglass report FILE`: render a saved profile.
+ *
+ * Reads a cProfile/profile dump (pstats) or a collapsed-stacks file, told
+ * apart by content, never by name, and writes it as the pstats table (what
+ * pstats.Stats(FILE).sort_stats(...).print_stats(N) prints) or through any
+ * of the writers in format/. A dump has caller edges, not stacks, so the
+ * stack-based formats get the call tree of report/calltree.c, which says on
+ * its face how it was made. A collapsed file is turned into a profile
+ * directly; its table is that of the pstats dump format/pstats.c would
+ * write for it. Results go through output.c: complete or absent.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "format/format.h"
+#include "import/import.h"
+#include "import/pstats.h"
+#include "output.h"
+#include "proc/mem.h"
+#include "profile/profile.h"
+#include "report/calltree.h"
+#include "report/table.h"
+#include "util/util.h"
+
+/* Larger inputs are refused: a dump's values take several times its size
+ * in memory. Real dumps are a few MiB. */
+#define REPORT_MAX_BYTES (256u << 20)
+
+struct report_options {
+    const char *input;
+    const char *output; /* NULL: stdout */
+    const char *format; /* NULL: from the output's extension, else table */
+    struct table_options table;
+    int sorted, limited; /* --sort / --limit given */
+    double rate;         /* for collapsed input */
+    int full_filenames;
+};
+
+/* What was read. */
+struct input {
+    uint8_t *data;
+    size_t len;
+    time_t mtime;
+    int has_mtime;
+    char *source; /* the table's first line */
+};
+
+static void report_help(void)
+{
+    char formats[256];
+    format_list(formats, sizeof(formats));
+    printf("usage: spyglass report FILE [-o OUT] [--format F] [--sort KEY] [--limit N]\n\n"
+           "Render a saved profile: a cProfile/profile dump (python -m cProfile -o FILE,\n"
+           "pstats.Stats.dump_stats, spyglass record --format pstats) or a collapsed-stack\n"
+           "file (\"frame;frame;frame COUNT\" lines). Which one is told from the content.\n\n"
+           "By default it prints the pstats table, the same text and figures as\n"
+           "    pstats.Stats(FILE).sort_stats(KEY).print_stats(N)\n"
+           "with ncalls (\"total/primitive\" for recursion), tottime, percall, cumtime,\n"
+           "percall and filename:lineno(function).\n\n"
+           "Options:\n"
+           "  -o, --output OUT     write to OUT instead of standard output\n"
+           "  -f, --format F       table, %s\n"
+           "                       (default: from OUT's extension: .svg flamegraph,\n"
+           "                       .folded collapsed, .json speedscope, .prof pstats,\n"
+           "                       .pb.gz pprof; else table)\n"
+           "  -s, --sort KEY       sort the table like pstats: cumulative, tottime, ncalls,\n"
+           "                       name, pcalls, filename, line, nfl, stdname (or a unique\n"
+           "                       abbreviation); repeat or separate with commas for ties.\n"
+           "                       Default: the file's order, as print_stats() without\n"
+           "                       sort_stats()\n"
+           "  -n, --limit N        print at most N rows of the table\n"
+           "  -r, --rate HZ        the sampling rate of a collapsed file, to turn counts\n"
+           "                       into seconds (default 100, that of spyglass record)\n"
+           "      --full-filenames show full file paths in flame graphs and other writers\n"
+           "  -h, --help           show this help\n\n"
+           "A cProfile dump holds, per function, its times and its callers, not whole\n"
+           "stacks: flame graphs and the other stack formats show a call tree rebuilt by\n"
+           "splitting each function's time over its callers in proportion to the time on\n"
+           "each edge. It is an estimate, and the output says so. --format pstats re-saves\n"
+           "a dump exactly (a Python 2.7 dump becomes one Python 3 loads).\n\n"
+           "Examples:\n"
+           "  python -m cProfile -o app.prof app.py\n"
+           "  spyglass report app.prof --sort cumulative --limit 20\n"
+           "  spyglass report app.prof -o app.svg\n"
+           "  spyglass report app.prof -o app.pb.gz && go tool pprof -top app.pb.gz\n",
+           formats);
+}
+
+/* ---- options ---- */
+
+/* Adds the comma-separated sort keys in arg. Returns 0 or EXIT_USAGE. */
+static int add_sort_keys(struct report_options *o, const char *arg)
+{
+    char *copy = xstrdup(arg), *save = NULL;
+    int rc = 0;
+    for (char *word = strtok_r(copy, ",", &save); word && !rc; word = strtok_r(NULL, ",", &save)) {
+        int key = table_sort_key(word);
+        if (key < 0)
+            rc = cmd_usage_error("report",
+                                 "unknown sort key '%s' (cumulative, tottime, ncalls, name, "
+                                 "pcalls, filename, line, nfl, stdname, or a unique prefix)",
+                                 word);
+        else if (o->table.sort_count == TABLE_MAX_KEYS)
+            rc = cmd_usage_error("report", "at most %d sort keys", TABLE_MAX_KEYS);
+        else
+            o->table.sort[o->table.sort_count++] = key;
+    }
+    if (!rc && !o->table.sort_count)
+        rc = cmd_usage_error("report", "--sort wants a key, got '%s'", arg);
+    free(copy);
+    return rc;
+}
+
+static int parse_limit(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Checks the combination of options once all are read. */
+static int check_options(struct report_options *o)
+{
+    if (o->format && strcmp(o->format, "table") != 0 && !format_find(o->format)) {
+        char formats[256];
+        format_list(formats, sizeof(formats));
+        return cmd_usage_error("report", "unknown format '%s' (known: table, %s)", o->format,
+                               formats);
+    }
+    if (!o->format) {
+        const struct format_writer *w = o->output ? format_for_path(o->output) : NULL;
+        o->format = w ? w->name : "table";
+    }
+    if (strcmp(o->format, "table") != 0 && (o->sorted || o->limited))
+        return cmd_usage_error("report", "--sort and --limit apply to the table, not to %s",
+                               o->format);
+    return 0;
+}
+
+/* Returns 0, -1 after --help, or an exit code. */
+static int parse(int argc, char **argv, struct report_options *o)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'}, {"format", required_argument, NULL, 'f'},
+        {"sort", required_argument, NULL, 's'},   {"limit", required_argument, NULL, 'n'},
+        {"rate", required_argument, NULL, 'r'},   {"full-filenames", no_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    memset(o, 0, sizeof(*o));
+    o->table.limit = -1;
+    o->rate = 100;
+    optind = 1;
+    opterr = 0;
+    int c, rc = 0;
+    while (!rc && (c = getopt_long(argc, argv, "o:f:s:n:r:h", longopts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'f':
+            o->format = optarg;
+            break;
+        case 's':
+            o->sorted = 1;
+            rc = add_sort_keys(o, optarg);
+            break;
+        case 'n':
+            o->limited = 1;
+            if (parse_limit(optarg, &o->table.limit))
+                rc = cmd_usage_error("report", "--limit wants a number of rows, got '%s'", optarg);
+            break;
+        case 'r':
+            o->rate = strtod(optarg, &end);
+            if (end == optarg || *end || !isfinite(o->rate) || o->rate <= 0 || o->rate > 1e6)
+                rc = cmd_usage_error("report", "--rate wants samples per second, got '%s'", optarg);
+            break;
+        case 'L':
+            o->full_filenames = 1;
+            break;
+        case 'h':
+            report_help();
+            return -1;
+        default:
+            if (optopt && strchr("ofsnr", optopt))
+                return cmd_usage_error("report", "option '%s' needs a value", argv[optind - 1]);
+            return cmd_usage_error("report", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (rc)
+        return rc;
+    if (optind >= argc)
+        return cmd_usage_error("report", "which file? give a .prof dump or collapsed stacks");
+    if (optind + 1 < argc)
+        return cmd_usage_error("report", "one file at a time (got '%s' and '%s')", argv[optind],
+                               argv[optind + 1]);
+    o->input = argv[optind];
+    return check_options(o);
+}
+
+/* ---- input ---- */
+
+static void too_big(const char *path)
+{
+    cmd_error("profile a shorter run, or fewer functions",
+              "%s is larger than %u MiB, the most report reads", path, REPORT_MAX_BYTES >> 20);
+}
+
+/* Reads the whole input ("-": standard input). Returns 0, or prints the
+ * error and returns EXIT_FAILURE_RUN. */
+static int read_input(const char *path, struct input *in)
+{
+    memset(in, 0, sizeof(*in));
+    int use_stdin = strcmp(path, "-") == 0;
+    FILE *f = use_stdin ? stdin : fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        cmd_error(e == ENOENT ? "check the path" : NULL, "cannot open %s: %s", path, strerror(e));
+        return EXIT_FAILURE_RUN;
+    }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) {
+            cmd_error("give a file, not a directory", "%s is a directory", path);
+            fclose(f);
+            return EXIT_FAILURE_RUN;
+        }
+        if (S_ISREG(sb.st_mode) && !use_stdin) {
+            in->mtime = sb.st_mtime;
+            in->has_mtime = 1;
+        }
+        if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > REPORT_MAX_BYTES) {
+            too_big(path);
+            if (!use_stdin)
+                fclose(f);
+            return EXIT_FAILURE_RUN;
+        }
+    }
+    struct strbuf buf;
+    strbuf_init(&buf);
+    char chunk[65536];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && buf.len <= REPORT_MAX_BYTES)
+        strbuf_add(&buf, chunk, n);
+    if (ferror(f)) {
+        cmd_error(NULL, "cannot read %s: %s", path, strerror(errno));
+        rc = EXIT_FAILURE_RUN;
+    } else if (buf.len > REPORT_MAX_BYTES) {
+        too_big(path);
+        rc = EXIT_FAILURE_RUN;
+    } else if (buf.len == 0) {
+        cmd_error("was the profile written completely? (cProfile writes it when the program "
+                  "exits normally)",
+                  "%s is empty", path);
+        rc = EXIT_FAILURE_RUN;
+    }
+    if (!use_stdin)
+        fclose(f);
+    in->len = buf.len;
+    in->data = (uint8_t *)strbuf_detach(&buf);
+    return rc;
+}
+
+/* The error for content that is neither a dump nor collapsed stacks. */
+static void unknown_content(const char *path, const struct input *in)
+{
+    const char *hint = "report reads cProfile/profile dumps (python -m cProfile -o FILE ...) "
+                       "and collapsed stacks ('frame;frame;frame COUNT' lines)";
+    if (in->len >= 2 && in->data[0] == 0x1f && in->data[1] == 0x8b)
+        cmd_error(hint,
+                  "%s is gzip-compressed (a pprof profile?), not a pstats or "
+                  "collapsed-stack file",
+                  path);
+    else if (in->len >= 1 && (in->data[0] & 0x7f) == '{')
+        cmd_error(hint,
+                  "%s: not a pstats dump: a marshalled dict, but its first key is not a "
+                  "(file, line, function) tuple (byte 1)",
+                  path);
+    else
+        cmd_error(hint, "%s: not a pstats or collapsed-stack file", path);
+}
+
+/* ---- output ---- */
+
+/* Opens the destination. Returns 0 or EXIT_FAILURE_RUN (printed). */
+static int open_output(const struct report_options *o, int binary, struct output *out)
+{
+    const char *path = o->output ? o->output : "-";
+    if (binary && !strcmp(path, "-") && isatty(STDOUT_FILENO)) {
+        cmd_error("give a file with -o (e.g. -o profile.prof, -o profile.pb.gz)",
+                  "refusing to write binary %s data to a terminal", o->format);
+        return EXIT_FAILURE_RUN;
+    }
+    char why[512];
+    if (output_open(out, path, why, sizeof(why))) {
+        cmd_error("choose a writable file with -o", "%s", why);
+        return EXIT_FAILURE_RUN;
+    }
+    return 0;
+}
+
+/* Commits or discards the output after writing returned err. */
+static int finish_output(const struct report_options *o, struct output *out, int err)
+{
+    char why[512] = "";
+    if (!err)
+        err = output_commit(out, why, sizeof(why));
+    else
+        output_abort(out);
+    if (err) {
+        cmd_error("check free space and permissions", "could not write %s: %s",
+                  o->output ? o->output : "standard output", why[0] ? why : sg_strerror(err));
+        return EXIT_FAILURE_RUN;
+    }
+    if (o->output)
+        fprintf(stderr, "spyglass: wrote %s (%s)\n", o->output, o->format);
+    return EXIT_OK;
+}
+
+/* Prints the table of st. */
+static int write_table(const struct report_options *o, const struct input *in,
+                       const struct pstats *st)
+{
+    struct output out;
+    if (open_output(o, 0, &out))
+        return EXIT_FAILURE_RUN;
+    struct table_options topt = o->table;
+    topt.source = in->source;
+    return finish_output(o, &out, table_print(st, out.file, &topt));
+}
+
+/* Writes p with the writer o->format. */
+static int write_profile(const struct report_options *o, const struct profile *p)
+{
+    const struct format_writer *w = format_find(o->format);
+    struct output out;
+    if (open_output(o, !strcmp(w->name, "pprof") || !strcmp(w->name, "pstats"), &out))
+        return EXIT_FAILURE_RUN;
+    struct format_options fo = {.full_filenames = o->full_filenames};
+    return finish_output(o, &out, w->write(p, out.file, &fo));
+}
+
+/* ---- a pstats dump ---- */
+
+static void calltree_meta(struct profile *p, const char *path, const struct calltree_result *r)
+{
+    struct profile_meta *m = profile_meta(p);
+    char *target = xasprintf("%s (cProfile/pstats dump)", path);
+    struct strbuf note;
+    strbuf_init(&note);
+    strbuf_addstr(&note, "call tree estimated from cProfile's caller edges: each function's "
+                         "time is split over its callers in proportion to the time on each edge");
+    if (r->total_s > 0 && r->dropped_s > 0.001 * r->total_s)
+        strbuf_addf(&note, "; %.1f%% of the time (subtrees too small or deep to draw) left out",
+                    100.0 * r->dropped_s / r->total_s);
+    profile_set_meta_str(p, &m->title, "spyglass report");
+    profile_set_meta_str(p, &m->target, target);
+    profile_set_meta_str(p, &m->note, note.buf);
+    m->duration_s = r->total_s;
+    free(target);
+    strbuf_release(&note);
+}
+
+static int report_pstats(const struct report_options *o, const struct input *in)
+{
+    struct pstats st;
+    int err = pstats_load(&st, in->data, in->len);
+    int rc = EXIT_OK;
+    if (err) {
+        cmd_error(strstr(st.error, "truncated")
+                      ? "the file is cut short: copy it again, or let the profiled program "
+                        "finish writing it"
+                      : "is it a cProfile/profile dump (python -m cProfile -o FILE, "
+                        "pstats.Stats.dump_stats)?",
+                  "%s: %s", o->input, st.error);
+        rc = EXIT_FAILURE_RUN;
+    } else if (!strcmp(o->format, "table")) {
+        rc = write_table(o, in, &st);
+    } else if (!strcmp(o->format, "pstats")) {
+        struct output out;
+        rc = open_output(o, 1, &out);
+        if (!rc)
+            rc = finish_output(o, &out, pstats_save(&st, out.file));
+    } else {
+        struct profile *p = profile_new();
+        struct calltree_result r;
+        calltree_build(&st, p, &r);
+        calltree_meta(p, o->input, &r);
+        rc = write_profile(o, p);
+        profile_free(p);
+    }
+    pstats_release(&st);
+    return rc;
+}
+
+/* ---- collapsed stacks ---- */
+
+/* The table of a sampled profile: the pstats dump our writer makes of it,
+ * loaded back, so that the table shows what pstats would show for it. */
+static int table_of_profile(const struct report_options *o, const struct input *in,
+                            const struct profile *p)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    if (!mem) {
+        cmd_error(NULL, "out of memory");
+        return EXIT_FAILURE_RUN;
+    }
+    struct format_options fo = {.full_filenames = 1};
+    int err = pstats_write(p, mem, &fo);
+    if (fclose(mem) != 0 && !err)
+        err = -SG_EIO;
+    struct pstats st;
+    memset(&st, 0, sizeof(st));
+    if (!err)
+        err = pstats_load(&st, (const uint8_t *)buf, len);
+    int rc = err ? EXIT_FAILURE_RUN : write_table(o, in, &st);
+    if (err)
+        cmd_error(NULL, "%s: cannot build the table: %s", o->input, st.error[0] ? st.error : "?");
+    pstats_release(&st);
+    free(buf);
+    return rc;
+}
+
+static int report_collapsed(const struct report_options *o, const struct input *in)
+{
+    FILE *f = fmemopen(in->data, in->len, "rb");
+    if (!f) {
+        cmd_error(NULL, "cannot read %s: %s", o->input, strerror(errno));
+        return EXIT_FAILURE_RUN;
+    }
+    struct profile *p = profile_new();
+    struct profile_meta *m = profile_meta(p);
+    char why[256] = "";
+    int err = import_collapsed(f, p, why, sizeof(why));
+    fclose(f);
+    int rc;
+    if (err) {
+        cmd_error("each line should be 'frame;frame;frame COUNT' (root first)", "%s: %s", o->input,
+                  why);
+        rc = EXIT_FAILURE_RUN;
+    } else {
+        char *target = xasprintf("%s (collapsed stacks)", o->input);
+        profile_set_meta_str(p, &m->title, "spyglass report");
+        profile_set_meta_str(p, &m->target, target);
+        profile_set_meta_str(p, &m->unit, "samples");
+        m->rate_hz = o->rate;
+        m->samples = profile_total_weight(p);
+        m->duration_s = (double)m->samples / o->rate;
+        free(target);
+        rc = !strcmp(o->format, "table") ? table_of_profile(o, in, p) : write_profile(o, p);
+    }
+    profile_free(p);
+    return rc;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    struct report_options o;
+    int rc = parse(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? EXIT_OK : rc;
+    struct input in;
+    rc = read_input(o.input, &in);
+    if (!rc) {
+        char source[4200];
+        if (in.has_mtime) {
+            table_source_line(source, sizeof(source), o.input, in.mtime);
+            in.source = source;
+        }
+        switch (import_detect(in.data, in.len)) {
+        case IMPORT_PSTATS:
+            rc = report_pstats(&o, &in);
+            break;
+        case IMPORT_COLLAPSED:
+            rc = report_collapsed(&o, &in);
+            break;
+        default:
+            unknown_content(o.input, &in);
+            rc = EXIT_FAILURE_RUN;
+        }
+        in.source = NULL;
+    }
+    free(in.data);
+    return rc;
+}
