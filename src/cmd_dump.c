@@ -34,9 +34,11 @@ static void dump_help(void)
            "Options:\n"
            "  -p, --pid PID   the Python process to look at\n"
            "  -j, --json      print JSON instead of text (one object, see below)\n"
-           "  -l, --locals    also show each frame's local variables (short reprs:\n"
-           "                  None, bools, ints, floats, str, bytes, and the size and first\n"
-           "                  items of lists, tuples, dicts and sets)\n"
+           "  -l, --locals    also show each frame's variables, closures' cells included,\n"
+           "                  as short reprs: None, bools, ints, floats, str and bytes as\n"
+           "                  Python writes them; the first 5 items and the length of\n"
+           "                  lists, tuples, dicts and sets; other objects as\n"
+           "                  <TypeName at 0x...>. At most 64 per frame, 255 bytes each.\n"
            "  -h, --help      show this help\n\n"
            "Each thread is headed by its Python thread id, its state and its name:\n"
            "  Thread 0x7f12c0bff6c0 (idle) \"worker-1\" [tid 4242]\n"
@@ -47,7 +49,7 @@ static void dump_help(void)
            "the GIL.\n\n"
            "JSON: {\"pid\", \"python\", \"threads\": [{\"ident\", \"tid\", \"name\", \"active\",\n"
            "\"gil\", \"os_state\", \"frames\": [{\"function\", \"name\", \"file\", \"line\",\n"
-           "\"locals\": [{\"name\", \"value\"}]}]}]}\n\n"
+           "\"locals\": [{\"name\", \"value\"}], \"locals_more\"}]}]}\n\n"
            "Example:\n"
            "  spyglass dump --pid $(pgrep -f 'python app.py') --locals\n");
 }
@@ -151,7 +153,11 @@ static void print_text(struct walker *w, const struct dump_options *o, FILE *out
             fprintf(out, "    %s (%s:%d)\n", f->code->qualname, f->code->filename, f->line);
             if (o->locals) {
                 struct locals_ctx lc = {out, 0, 0};
-                locals_read(w, f, print_local, &lc);
+                int more = locals_read(w, f, print_local, &lc);
+                if (more > 0)
+                    fprintf(out, "        ... (%d more locals)\n", more);
+                else if (more < 0)
+                    fprintf(out, "        ... (locals unreadable: %s)\n", sg_strerror(more));
             }
         }
         if (t->truncated)
@@ -188,8 +194,10 @@ static void print_json(struct walker *w, const struct dump_options *o, FILE *out
             if (o->locals) {
                 struct locals_ctx lc = {out, 1, 0};
                 fputs(", \"locals\": [", out);
-                locals_read(w, f, print_local, &lc);
+                int more = locals_read(w, f, print_local, &lc);
                 fputc(']', out);
+                if (more > 0)
+                    fprintf(out, ", \"locals_more\": %d", more);
             }
             fputc('}', out);
         }

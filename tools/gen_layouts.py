@@ -132,6 +132,8 @@ FIELDS = [
     ("code.co_firstlineno", [on(None, None, "offsetof(PyCodeObject, co_firstlineno)")]),
     ("code.co_code", [on(None, "3.10", "offsetof(PyCodeObject, co_code)")]),
     ("code.co_varnames", [on(None, "3.10", "offsetof(PyCodeObject, co_varnames)")]),
+    ("code.co_cellvars", [on(None, "3.10", "offsetof(PyCodeObject, co_cellvars)")]),
+    ("code.co_freevars", [on(None, "3.10", "offsetof(PyCodeObject, co_freevars)")]),
     ("code.co_localsplusnames", [on("3.11", None, "offsetof(PyCodeObject, co_localsplusnames)")]),
     ("code.co_localspluskinds", [on("3.11", None, "offsetof(PyCodeObject, co_localspluskinds)")]),
     ("code.co_nlocalsplus", [on("3.11", None, "offsetof(PyCodeObject, co_nlocalsplus)")]),
@@ -175,6 +177,8 @@ FIELDS = [
     ("obj.list_item", [on(None, None, "offsetof(PyListObject, ob_item)")]),
     ("obj.module_dict", [on(None, "3.9", "offsetof(struct sg_module, md_dict)"),
                          on("3.10", None, "offsetof(PyModuleObject, md_dict)")]),
+    ("obj.inst27_class", [on(None, "2.7", "offsetof(PyInstanceObject, in_class)")]),
+    ("obj.class27_name", [on(None, "2.7", "offsetof(PyClassObject, cl_name)")]),
     ("obj.cell_ref", [on(None, None, "offsetof(PyCellObject, ob_ref)")]),
     ("obj.set_used", [on(None, None, "offsetof(PySetObject, used)")]),
     ("obj.set_table", [on(None, None, "offsetof(PySetObject, table)")]),
@@ -656,6 +660,12 @@ check("code.co_name", ptr(c + L["code.co_name"]) == id(co.co_name))
 for k in ("co_code", "co_varnames", "co_lnotab", "co_linetable", "co_qualname"):
     if has("code." + k):
         check("code." + k, ptr(c + L["code." + k]) == id(getattr(co, k)))
+if has("code.co_cellvars"):
+    ico = [k for k in co.co_consts if hasattr(k, "co_freevars")][0]
+    check("code.co_cellvars", co.co_cellvars == ("x",) and
+          ptr(c + L["code.co_cellvars"]) == id(co.co_cellvars))
+    check("code.co_freevars", ico.co_freevars == ("x",) and
+          ptr(id(ico) + L["code.co_freevars"]) == id(ico.co_freevars))
 if has("code.co_localsplusnames"):
     n = len(co.co_varnames) + len(co.co_cellvars) + len(co.co_freevars)
     names = ptr(c + L["code.co_localsplusnames"])
@@ -767,6 +777,14 @@ else:
         check("dict.dk_size", ssize(keys + L["dict.dk_size"]) == 8)
         ent = keys + L["dict.dk_indices"] + 8
         check("dict.dk_indices", ptr(ent + 8) == id(first) and ptr(ent + 16) == id(d[first]))
+
+# 2.7 old-style instances and their classes.
+if has("obj.inst27_class"):
+    class OldStyle:
+        pass
+    inst = OldStyle()
+    check("obj.inst27_class", ptr(id(inst) + L["obj.inst27_class"]) == id(OldStyle))
+    check("obj.class27_name", ptr(id(OldStyle) + L["obj.class27_name"]) == id(OldStyle.__name__))
 
 # Instances: split dicts, cached keys and managed (pre-header) dicts.
 class Attrs(object):

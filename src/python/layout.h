@@ -132,6 +132,8 @@ struct py_layout {
         uint32_t co_firstlineno;
         uint32_t co_code;          /* bytes object, <= 3.10 */
         uint32_t co_varnames;      /* tuple, <= 3.10 */
+        uint32_t co_cellvars;      /* tuple, <= 3.10: names of the cells after the locals */
+        uint32_t co_freevars;      /* tuple, <= 3.10: names of the free variables after those */
         uint32_t co_localsplusnames; /* tuple, 3.11+ */
         uint32_t co_localspluskinds; /* bytes, 3.11+ */
         uint32_t co_nlocalsplus;   /* int, 3.11+ */
@@ -178,6 +180,8 @@ struct py_layout {
         uint32_t tuple_item;  /* PyTupleObject.ob_item */
         uint32_t list_item;   /* PyListObject.ob_item (PyObject **) */
         uint32_t module_dict; /* PyModuleObject.md_dict */
+        uint32_t inst27_class; /* 2.7 PyInstanceObject.in_class (old-style instances) */
+        uint32_t class27_name; /* 2.7 PyClassObject.cl_name (a str) */
         uint32_t cell_ref;    /* PyCellObject.ob_ref */
         uint32_t set_used;    /* PySetObject.used */
         uint32_t set_table;   /* PySetObject.table (setentry *: {key, hash}) */

@@ -8,10 +8,17 @@
 
 /* Most locals shown per frame. */
 #define LOCALS_MAX 64
+/* Most variable slots (locals, cells, free variables) looked at per frame. */
+#define LOCALS_SLOTS_MAX 1024
+/* Bytes of one value's repr, with the NUL: longer reprs end in "...". */
+#define LOCALS_REPR_SIZE 256
 
-/* Calls fn(name, repr, ctx) for each bound local variable of frame f (cells
- * are shown by their contents). Unbound locals are skipped. Returns 0 or a
- * negative SG_E* code. */
+/* Calls fn(name, repr, ctx) for each bound variable of frame f, in the order
+ * Python's f_locals has them: plain locals, then cell variables, then free
+ * variables (cells are shown by their contents; a 2.7 argument that is also
+ * a cell is shown once, by its cell). Unbound variables are skipped. Returns
+ * how many bound variables were left out past LOCALS_MAX (0 normally), or a
+ * negative SG_E* code if the frame's variables could not be read. */
 int locals_read(struct walker *w, const struct py_frame *f,
                 void (*fn)(const char *name, const char *repr, void *ctx), void *ctx);
 

@@ -64,6 +64,8 @@ enum kind {
     K_DICT,
     K_SET,
     K_FROZENSET,
+    K_INSTANCE27, /* 2.7 old-style instance */
+    K_CLASS27,    /* 2.7 old-style class */
 };
 
 static const struct {
@@ -73,7 +75,8 @@ static const struct {
     {"NoneType", K_NONE}, {"bool", K_BOOL},     {"int", K_INT},     {"long", K_LONG27},
     {"float", K_FLOAT},   {"str", K_STR},       {"unicode", K_UNICODE27},
     {"bytes", K_BYTES},   {"list", K_LIST},     {"tuple", K_TUPLE}, {"dict", K_DICT},
-    {"set", K_SET},       {"frozenset", K_FROZENSET},
+    {"set", K_SET},       {"frozenset", K_FROZENSET}, {"instance", K_INSTANCE27},
+    {"classobj", K_CLASS27},
 };
 
 /* A type seen during one call: its name and what we take it for. */
@@ -207,7 +210,9 @@ static int classify_type(struct vctx *c, uint64_t type, const struct type_info *
         if (strcmp(t.name, builtin_kinds[i].name) == 0)
             t.kind = builtin_kinds[i].kind;
     }
-    if ((t.kind == K_LONG27 || t.kind == K_UNICODE27) && !is_py2(c->l))
+    if ((t.kind == K_LONG27 || t.kind == K_UNICODE27 || t.kind == K_INSTANCE27 ||
+         t.kind == K_CLASS27) &&
+        !is_py2(c->l))
         t.kind = K_OTHER;
     if (t.kind == K_BYTES && is_py2(c->l))
         t.kind = K_OTHER;
@@ -848,11 +853,14 @@ static size_t bigint_decimal(const struct bigint *b, unsigned bits, char *out, s
 
 /* ---- repr output -------------------------------------------------------- */
 
-/* A bounded output buffer; once cut, further output is dropped. */
+/* A bounded output buffer, written in whole tokens (a character or its
+ * escape, a number, a bracket): a token that does not fit is dropped and
+ * the output is cut there, so a cut never splits an escape or a number. */
 struct out {
     char *buf;
     size_t size; /* including the NUL */
     size_t len;
+    size_t safe; /* the last token end that leaves room for "..." */
     int cut;
 };
 
@@ -861,11 +869,13 @@ static void out_add(struct out *o, const char *s, size_t n)
     if (o->cut)
         return;
     if (n > o->size - 1 - o->len) {
-        n = o->size - 1 - o->len;
         o->cut = 1;
+        return;
     }
     memcpy(o->buf + o->len, s, n);
     o->len += n;
+    if (o->len + 3 <= o->size - 1)
+        o->safe = o->len;
 }
 
 static void out_str(struct out *o, const char *s)
@@ -885,15 +895,16 @@ static void out_fmt(struct out *o, const char *fmt, ...)
         out_add(o, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-/* Terminates the buffer; a cut output ends in "..." on a character boundary. */
+/* Terminates the buffer; a cut output ends in "..." after its last whole
+ * token (or is empty if not even "..." fits). */
 static void out_finish(struct out *o)
 {
-    if (o->cut && o->size >= 4) {
-        size_t at = o->len < o->size - 4 ? o->len : o->size - 4;
-        while (at > 0 && at < o->len && ((unsigned char)o->buf[at] & 0xC0) == 0x80)
-            at--;
-        memcpy(o->buf + at, "...", 3);
-        o->len = at + 3;
+    if (o->cut) {
+        o->len = o->size >= 4 ? o->safe : 0;
+        if (o->size >= 4) {
+            memcpy(o->buf + o->len, "...", 3);
+            o->len += 3;
+        }
     }
     o->buf[o->len] = '\0';
 }
@@ -1166,8 +1177,10 @@ static int read_len(struct vctx *c, uint64_t addr, int64_t *n)
 /* Closes a container: "..." if items were left out, then the length. */
 static void close_container(struct out *o, int64_t n, size_t shown, const char *close)
 {
-    if ((int64_t)shown < n)
-        out_str(o, shown ? ", ..." : "...");
+    if ((int64_t)shown < n) {
+        out_str(o, shown ? ", " : "");
+        out_str(o, "...");
+    }
     out_str(o, close);
     if ((int64_t)shown < n)
         out_fmt(o, " (len %" PRId64 ")", n);
@@ -1296,6 +1309,28 @@ static int repr_set(struct vctx *c, struct out *o, uint64_t obj, enum kind kind,
     return 0;
 }
 
+/* 2.7 old-style instance: "<ClassName instance at 0x...>" (Python adds the
+ * module). */
+static int repr_instance27(struct vctx *c, struct out *o, uint64_t obj)
+{
+    uint64_t cls, name_obj;
+    char name[64];
+    int err = mem_read_u64(&c->r, obj + c->l->obj.inst27_class, &cls);
+    if (!err && !is_kind(c, cls, K_CLASS27))
+        err = -SG_ECORRUPT;
+    if (!err)
+        err = mem_read_u64(&c->r, cls + c->l->obj.class27_name, &name_obj);
+    if (!err && !is_kind(c, name_obj, K_STR))
+        err = -SG_ECORRUPT;
+    if (!err)
+        err = pystr_read(&c->r, c->l, name_obj, name, sizeof(name));
+    if (!err && !name_valid(name))
+        err = -SG_ECORRUPT;
+    if (!err)
+        out_fmt(o, "<%s instance at 0x%" PRIx64 ">", name, obj);
+    return err;
+}
+
 /* Writes the repr of obj. Returns a negative code, with nothing written, if
  * the object could not be read as what its type says. */
 static int repr_typed(struct vctx *c, struct out *o, uint64_t obj, const struct type_info *t,
@@ -1325,6 +1360,9 @@ static int repr_typed(struct vctx *c, struct out *o, uint64_t obj, const struct 
     case K_SET:
     case K_FROZENSET:
         return repr_set(c, o, obj, t->kind, depth);
+    case K_INSTANCE27:
+        return repr_instance27(c, o, obj);
+    case K_CLASS27:
     case K_OTHER:
         break;
     }
@@ -1345,12 +1383,10 @@ static void repr_item(struct vctx *c, struct out *o, uint64_t obj, int depth)
         o->cut |= c->exhausted;
         return;
     }
-    size_t len = o->len;
-    int cut = o->cut;
+    struct out saved = *o;
     if (repr_typed(c, o, obj, t, depth) == 0)
         return;
-    o->len = len; /* drop anything half written */
-    o->cut = cut;
+    *o = saved; /* drop anything half written */
     out_fmt(o, "<%s at 0x%" PRIx64 ">", t->name, obj);
 }
 

@@ -42,6 +42,8 @@ def ref(o, depth=0):
     if t in INTS:
         digits = len(str(abs(o)))
         return repr(o) if digits <= 100 else "<int of %d digits>" % digits
+    if not PY3 and t.__name__ == "instance":   # an old-style class's instance
+        return "<%s instance at 0x%x>" % (o.__class__.__name__, id(o))
     if t not in (list, tuple, dict, set, frozenset):
         return "<%s at 0x%x>" % (t.__name__, id(o))
     n = len(o)
@@ -83,6 +85,9 @@ class Many(object):
 class MyInt(int):
     pass
 
+class OldStyle:
+    pass
+
 point = Point(1, 2)
 reordered = Point.__new__(Point)   # attributes set in another order than the shared keys
 reordered.y = "why"
@@ -114,7 +119,7 @@ objects = {
     "ascii": "hello", "empty": "", "quote1": "it's", "quote2": 'say "hi"',
     "both": "a'b\"c", "ctrl": "tab\there\nnl\\ \x01\x7f", "latin1": u"caf\xe9",
     "ucs2": u"\u03a9mega", "ucs4": u"smile \U0001f600", "nbsp": u"a\xa0b",
-    "zwsp": u"\u200bx", "bytes": b"abc\x00\xff'", "long": "x" * 100000,
+    "zwsp": u"\u200bx", "bytes": b"abc\x00\xff'", "long": "x" * 100000, "escapes": b"\xff" * 100,
     "list3": [1, 2, 3], "list10": list(range(10)), "empty_list": [], "tuple1": (1,),
     "tuple_mixed": (1, u"a", None, 2.5), "empty_tuple": (),
     "nested": [[1, [2, [3, [4]]]]], "selfref": selfref,
@@ -123,7 +128,7 @@ objects = {
     "empty_set": set(), "fset": frozenset([5]), "empty_fset": frozenset(),
     "shown_dict": shown_dict, "point": point, "objlist": [point, None],
     "reordered": reordered, "shown": shown, "many": many, "deleted": deleted,
-    "slotted": slotted, "myint": myint,
+    "slotted": slotted, "myint": myint, "old": OldStyle(),
 }
 
 stop = threading.Event()
@@ -229,7 +234,7 @@ REPR_EXACT = ["none", "true", "false", "zero", "one", "minus5", "i62", "i63", "m
               "nbsp", "zwsp", "bytes", "list3", "list10", "empty_list", "tuple1",
               "tuple_mixed", "empty_tuple", "nested", "selfref", "dict", "dict10",
               "empty_dict", "set3", "set10", "empty_set", "fset", "empty_fset", "shown_dict",
-              "point", "objlist", "slotted"]
+              "point", "objlist", "slotted", "old"]
 
 
 @pytest.mark.parametrize("session", ALL, indirect=True)
@@ -263,6 +268,17 @@ def test_value_repr_cuts_long_output(session):
     assert len(out[1]) < 4200
     full = session.expected("dict10")
     assert out[2] == ok(full[:26] + "...")
+
+
+@pytest.mark.parametrize("session", ALL, indirect=True)
+def test_value_repr_never_cuts_inside_a_token(session):
+    out = session.run(["repr escapes 20", "repr big100 20", "repr big100 40"])
+    full = session.expected("escapes")  # b'\xff\xff...' (2.7: '\xff\xff...')
+    opening = full.index("\\")
+    # Room for 16 bytes and "...": whole 4-byte escapes after the opening quote.
+    assert out[0] == ok(full[:opening + (16 - opening) // 4 * 4] + "...")
+    assert out[1] == ok("...")
+    assert out[2] == ok(session.expected("big100"))
 
 
 @pytest.mark.parametrize("session", ALL, indirect=True)
