@@ -16,6 +16,7 @@ enum {
 int cmd_dump(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 /* Prints "spyglass: error: ..." (and "hint: ..." if hint is non-NULL) to stderr. */
 void cmd_error(const char *hint, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,699 @@
+/*
+ * cmd_top.c - `spyglass top`: a live, top-like view of where a program
+ * spends its time.
+ *
+ * Two threads. The sampler thread runs sampler_run (the same loop `record`
+ * uses) and folds every tick into a struct top_model under a mutex. The main
+ * thread owns the terminal: every --interval seconds it copies a snapshot of
+ * the model under the mutex, then builds rows and draws them (ncurses) or
+ * prints them (plain text when stdout or stdin is not a terminal) without
+ * holding it, so drawing never delays a sample. Keys and signals wake the
+ * main thread through poll(); the sampler thread blocks every signal.
+ *
+ * Every way out (q, Ctrl-C, SIGTERM, SIGHUP, the target exiting) stops the
+ * sampler, which resumes the target before returning, then gives the
+ * terminal back and prints a one-line summary. Ctrl-Z first parks the
+ * sampler between samples, so the target is never left stopped while we are.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attach.h"
+#include "cmd.h"
+#include "proc/mem.h"
+#include "proc/task.h"
+#include "python/detect.h"
+#include "python/walk.h"
+#include "sample/sampler.h"
+#include "tui/screen.h"
+#include "tui/text.h"
+#include "tui/top.h"
+#include "tui/view.h"
+#include "util/util.h"
+
+struct top_options {
+    pid_t pid;
+    char **command; /* argv after "--", or NULL */
+    double rate, window, interval;
+    size_t rows;    /* rows per plain-text snapshot */
+    int idle, gil, threads, function, nonblocking, full_filenames;
+};
+
+static volatile sig_atomic_t stop_requested, child_pid, suspend_requested;
+static int wake_write_fd = -1;
+
+/* Wakes the main thread's poll(); safe in a signal handler. */
+static void wake_main(void)
+{
+    int saved = errno;
+    if (wake_write_fd >= 0 && write(wake_write_fd, "", 1) < 0) {
+        /* the pipe is full: the main thread is awake anyway */
+    }
+    errno = saved;
+}
+
+static void on_signal(int sig, siginfo_t *info, void *uctx)
+{
+    (void)uctx;
+    if (sig == SIGTSTP) {
+        suspend_requested = 1;
+    } else {
+        stop_requested = 1;
+        /* A signal sent to us alone (kill PID) is passed on to our child; a
+         * terminal's Ctrl-C already reached the whole process group. */
+        if (child_pid > 0 && info && info->si_code == SI_USER && sig != SIGHUP)
+            kill((pid_t)child_pid, sig);
+    }
+    wake_main();
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO; /* no SA_RESTART: poll and sleeps wake up */
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        sigaction(sigs[i], &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void top_help(void)
+{
+    printf(
+        "usage: spyglass top (--pid PID | -- COMMAND [ARGS...]) [options]\n\n"
+        "A live view of where a running Python program spends its time, like top(1):\n"
+        "functions and lines ranked by the share of samples in which they were running\n"
+        "(%%Own) or on the stack (%%Total), refreshed every second.\n\n"
+        "What to watch:\n"
+        "  -p, --pid PID        attach to a running process\n"
+        "  -- COMMAND ARGS...   run COMMAND and watch it (in the full-screen view its\n"
+        "                       input and output go to /dev/null; q stops it)\n\n"
+        "Sampling:\n"
+        "  -r, --rate HZ        samples per second (default 100)\n"
+        "  -w, --window S       count only the last S seconds, so the view shows what is\n"
+        "                       hot now (to within S/10; default: since the start)\n"
+        "  -i, --idle           start with idle samples shown (threads sleeping, waiting\n"
+        "                       on I/O or locks); the i key toggles them\n"
+        "  -g, --gil            keep only samples of the thread holding the GIL\n"
+        "  -t, --threads        one row per thread and function (a Thread column)\n"
+        "  -F, --function       start with one row per function instead of per line\n"
+        "  -n, --nonblocking    never pause the target (see 'spyglass record --help')\n\n"
+        "Display:\n"
+        "  -I, --interval S     refresh every S seconds (default 1)\n"
+        "  -N, --rows N         rows per snapshot when not on a terminal (default 30)\n"
+        "      --full-filenames show full file paths instead of shortened ones\n"
+        "  -h, --help           show this help\n\n"
+        "Keys: 1-4 sort (own, total, name, file), l lines/functions, i idle,\n"
+        "t cycle threads, space pause, r reset, arrows/PgUp/PgDn scroll, ? help, q quit.\n\n"
+        "When stdout is not a terminal, a plain-text snapshot (header, then the table)\n"
+        "is printed every --interval seconds instead. Quitting, Ctrl-C or the target\n"
+        "exiting restores the terminal and prints a one-line summary to stderr; the\n"
+        "target keeps running (a COMMAND we started is sent SIGTERM on q).\n"
+        "Exit status: 0, or COMMAND's exit status if it exits by itself.\n\n"
+        "Examples:\n"
+        "  spyglass top --pid 12345\n"
+        "  spyglass top --window 10 -- python server.py\n"
+        "  spyglass top --pid 12345 --interval 5 | tee top.log\n");
+}
+
+/* Parses a positive finite number no larger than max. */
+static int parse_number(const char *s, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_value(int c, const char *arg, struct top_options *o)
+{
+    double v;
+    switch (c) {
+    case 'p':
+        if (cmd_parse_pid(arg, &o->pid))
+            return cmd_usage_error("top", "--pid wants a process id, got '%s'", arg);
+        return 0;
+    case 'r':
+        if (parse_number(arg, 100000, &o->rate))
+            return cmd_usage_error("top", "--rate wants samples per second between 0 and "
+                                   "100000, got '%s'", arg);
+        return 0;
+    case 'w':
+        if (parse_number(arg, 1e7, &o->window))
+            return cmd_usage_error("top", "--window wants a positive number of seconds, "
+                                   "got '%s'", arg);
+        return 0;
+    case 'I':
+        if (parse_number(arg, 86400, &o->interval) || o->interval < 0.05)
+            return cmd_usage_error("top", "--interval wants seconds between 0.05 and 86400, "
+                                   "got '%s'", arg);
+        return 0;
+    case 'N':
+        if (parse_number(arg, 1e6, &v) || v != floor(v))
+            return cmd_usage_error("top", "--rows wants a positive whole number, got '%s'",
+                                   arg);
+        o->rows = (size_t)v;
+        return 0;
+    }
+    return 0;
+}
+
+static int parse(int argc, char **argv, struct top_options *o)
+{
+    static const struct option longopts[] = {
+        {"pid", required_argument, NULL, 'p'},
+        {"rate", required_argument, NULL, 'r'},
+        {"window", required_argument, NULL, 'w'},
+        {"interval", required_argument, NULL, 'I'},
+        {"rows", required_argument, NULL, 'N'},
+        {"idle", no_argument, NULL, 'i'},
+        {"gil", no_argument, NULL, 'g'},
+        {"threads", no_argument, NULL, 't'},
+        {"function", no_argument, NULL, 'F'},
+        {"nonblocking", no_argument, NULL, 'n'},
+        {"full-filenames", no_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    memset(o, 0, sizeof(*o));
+    o->rate = 100;
+    o->interval = 1;
+    o->rows = 30;
+    optind = 1;
+    opterr = 0;
+    int c, rc;
+    while ((c = getopt_long(argc, argv, "+p:r:w:I:N:igtFnh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+        case 'r':
+        case 'w':
+        case 'I':
+        case 'N':
+            if ((rc = parse_value(c, optarg, o)) != 0)
+                return rc;
+            break;
+        case 'i':
+            o->idle = 1;
+            break;
+        case 'g':
+            o->gil = 1;
+            break;
+        case 't':
+            o->threads = 1;
+            break;
+        case 'F':
+            o->function = 1;
+            break;
+        case 'n':
+            o->nonblocking = 1;
+            break;
+        case 'L':
+            o->full_filenames = 1;
+            break;
+        case 'h':
+            top_help();
+            return -1;
+        case '?':
+        default:
+            if (optopt && strchr("prwIN", optopt))
+                return cmd_usage_error("top", "option '%s' needs a value", argv[optind - 1]);
+            return cmd_usage_error("top", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) {
+        if (strcmp(argv[optind - 1], "--") != 0)
+            return cmd_usage_error("top", "unexpected argument '%s' (put the command to run "
+                                   "after --)", argv[optind]);
+        o->command = argv + optind;
+    }
+    if (!o->pid && !o->command)
+        return cmd_usage_error("top", "what to watch? give --pid PID or -- COMMAND");
+    if (o->pid && o->command)
+        return cmd_usage_error("top", "give either --pid or a command, not both");
+    return 0;
+}
+
+/* State shared by the two threads. Fields marked (lock) are only touched
+ * with `lock` held; the others belong to one thread. */
+struct top_run {
+    pthread_mutex_t lock;
+    pthread_cond_t parked_cond;
+    const struct top_options *opt;
+    struct top_model *model;      /* (lock) */
+    struct sampler_stats shown;   /* (lock) the sampler's statistics as of the last tick */
+    int done;                     /* (lock) the sampler returned */
+    int hold, parked;             /* (lock) Ctrl-Z: park the sampler between samples */
+    /* sampler thread */
+    struct walker *walker;
+    struct sampler_options so;
+    struct sampler_stats st;
+    int rc;
+    struct top_frame *frames;
+    size_t frames_cap;
+};
+
+/* Folds one tick into the model (sampler thread, target already resumed). */
+static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
+{
+    struct top_run *run = ctx;
+    struct top_tick tick = {.now_ns = elapsed_ns, .threads = (unsigned)w->nthreads};
+    for (size_t i = 0; i < w->nthreads; i++) {
+        tick.gil_held |= w->threads[i].holds_gil;
+        tick.active += !w->threads[i].idle;
+    }
+    pthread_mutex_lock(&run->lock);
+    top_model_tick(run->model, &tick);
+    for (size_t i = 0; i < w->nthreads; i++) {
+        const struct py_thread *t = &w->threads[i];
+        if ((run->opt->gil && !t->holds_gil) || t->depth == 0)
+            continue;
+        run->frames = xgrow(run->frames, sizeof(*run->frames), t->depth, &run->frames_cap);
+        for (size_t d = 0; d < t->depth; d++) {
+            const struct code_info *code = t->frames[d].code;
+            run->frames[d] = (struct top_frame){code->qualname, code->filename,
+                                                t->frames[d].line, code->firstlineno};
+        }
+        struct top_stack s = {.thread = t->tid ? (uint64_t)t->tid : t->ident,
+                              .thread_name = t->name,
+                              .frames = run->frames,
+                              .depth = t->depth,
+                              .idle = t->idle};
+        top_model_add(run->model, &s);
+    }
+    run->shown = run->st;
+    while (run->hold) { /* Ctrl-Z: wait here, with the target running */
+        run->parked = 1;
+        pthread_cond_broadcast(&run->parked_cond);
+        pthread_cond_wait(&run->parked_cond, &run->lock);
+    }
+    run->parked = 0;
+    pthread_mutex_unlock(&run->lock);
+}
+
+static void *sampler_main(void *arg)
+{
+    struct top_run *run = arg;
+    run->rc = sampler_run(run->walker, &run->so, &stop_requested, on_sample, run, &run->st);
+    pthread_mutex_lock(&run->lock);
+    run->shown = run->st;
+    run->done = 1;
+    pthread_cond_broadcast(&run->parked_cond);
+    pthread_mutex_unlock(&run->lock);
+    wake_main();
+    return NULL;
+}
+
+/* Starts the sampler thread with every signal blocked, so they all reach
+ * the main thread. */
+static int start_sampler(struct top_run *run, pthread_t *thread)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int err = pthread_create(thread, NULL, sampler_main, run);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err;
+}
+
+/* What the main thread draws from. */
+struct top_ui {
+    struct top_run *run;
+    const struct top_options *opt;
+    const struct py_runtime *rt;
+    char command[512];
+    uint64_t start_ns;
+    struct top_snapshot snap;
+    struct top_status status;
+    struct top_view view;
+    struct top_row *rows;
+    size_t nrows, rows_cap;
+    int ascii_only;
+    uint64_t printed_ticks; /* plain mode: ticks as of the last snapshot printed */
+};
+
+/* Copies the model and the sampler's statistics (under the lock). */
+static void take_snapshot(struct top_ui *ui)
+{
+    struct top_run *run = ui->run;
+    pthread_mutex_lock(&run->lock);
+    top_model_snapshot(run->model, &ui->snap);
+    ui->status.ticks = run->shown.ticks;
+    ui->status.errors = run->shown.errors;
+    pthread_mutex_unlock(&run->lock);
+    ui->status.elapsed_s = (double)(sampler_now_ns() - ui->start_ns) / 1e9;
+}
+
+static int sampler_done(struct top_run *run)
+{
+    pthread_mutex_lock(&run->lock);
+    int done = run->done;
+    pthread_mutex_unlock(&run->lock);
+    return done;
+}
+
+static void reset_model(struct top_ui *ui)
+{
+    pthread_mutex_lock(&ui->run->lock);
+    top_model_reset(ui->run->model);
+    pthread_mutex_unlock(&ui->run->lock);
+    take_snapshot(ui);
+}
+
+/* Ctrl-Z: park the sampler between samples (the target running), leave the
+ * screen, stop; on `fg`, come back. */
+static void suspend_self(struct top_ui *ui, int tui)
+{
+    struct top_run *run = ui->run;
+    suspend_requested = 0;
+    pthread_mutex_lock(&run->lock);
+    run->hold = 1;
+    struct timespec limit;
+    clock_gettime(CLOCK_REALTIME, &limit);
+    limit.tv_sec += 2; /* a sampler whose every walk fails never reaches the callback */
+    while (!run->parked && !run->done &&
+           pthread_cond_timedwait(&run->parked_cond, &run->lock, &limit) == 0) {
+    }
+    pthread_mutex_unlock(&run->lock);
+    if (tui)
+        screen_suspend();
+    /* Stop the way a shell expects: SIGTSTP with its default action. */
+    struct sigaction dfl, ours;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGTSTP, &dfl, &ours);
+    raise(SIGTSTP);
+    sigaction(SIGTSTP, &ours, NULL);
+    pthread_mutex_lock(&run->lock);
+    run->hold = 0;
+    pthread_cond_broadcast(&run->parked_cond);
+    pthread_mutex_unlock(&run->lock);
+    if (tui)
+        screen_resume();
+}
+
+/* Waits up to timeout_ms for a key, a signal or the sampler ending. */
+static void wait_for_event(int wake_fd, int with_keys, int timeout_ms)
+{
+    struct pollfd fds[2] = {{.fd = wake_fd, .events = POLLIN}, {.fd = 0, .events = POLLIN}};
+    if (timeout_ms < 0)
+        timeout_ms = 0;
+    if (poll(fds, with_keys ? 2 : 1, timeout_ms) > 0 && (fds[0].revents & POLLIN)) {
+        char buf[64];
+        while (read(wake_fd, buf, sizeof(buf)) > 0) {
+        }
+    }
+}
+
+static int ms_until(uint64_t deadline_ns)
+{
+    uint64_t now = sampler_now_ns();
+    return deadline_ns > now ? (int)((deadline_ns - now + 999999) / 1000000) : 0;
+}
+
+static void build_rows(struct top_ui *ui)
+{
+    ui->nrows = top_rows(&ui->snap, &ui->view, &ui->rows, &ui->rows_cap);
+}
+
+static void draw(struct top_ui *ui)
+{
+    struct strbuf header[TOP_HEADER_LINES];
+    for (int i = 0; i < TOP_HEADER_LINES; i++)
+        strbuf_init(&header[i]);
+    build_rows(ui);
+    top_header(&ui->status, &ui->snap, &ui->view, header);
+    screen_draw(header, &ui->view, ui->rows, ui->nrows, ui->ascii_only,
+                ui->opt->full_filenames);
+    for (int i = 0; i < TOP_HEADER_LINES; i++)
+        strbuf_release(&header[i]);
+}
+
+/* Handles one key; returns 1 if the screen needs redrawing. */
+static int handle_key(struct top_ui *ui, int key)
+{
+    if (key == SCREEN_KEY_RESIZE)
+        return 1;
+    if (ui->view.help) { /* any key closes the help */
+        ui->view.help = 0;
+        return 1;
+    }
+    const struct top_key *k = top_key_find(key);
+    if (!k)
+        return 0;
+    if (k->action == TOP_ACT_QUIT) {
+        stop_requested = 1;
+        return 0;
+    }
+    if (k->action == TOP_ACT_RESET) {
+        reset_model(ui);
+        return 1;
+    }
+    return top_view_apply(&ui->view, k->action, &ui->snap, screen_page());
+}
+
+static void run_screen(struct top_ui *ui, int wake_fd)
+{
+    uint64_t period = (uint64_t)(ui->opt->interval * 1e9);
+    uint64_t next = sampler_now_ns();
+    int dirty = 0;
+    while (!stop_requested && !sampler_done(ui->run)) {
+        if (sampler_now_ns() >= next) {
+            if (!ui->view.paused)
+                take_snapshot(ui);
+            next = sampler_now_ns() + period;
+            dirty = 1;
+        }
+        if (dirty)
+            draw(ui);
+        dirty = 0;
+        wait_for_event(wake_fd, 1, ms_until(next));
+        if (suspend_requested) {
+            suspend_self(ui, 1);
+            dirty = 1;
+        }
+        int key;
+        while ((key = screen_key()) != -1)
+            dirty |= handle_key(ui, key);
+    }
+}
+
+/* Prints a snapshot; returns -1 if stdout is gone. */
+static int print_snapshot(struct top_ui *ui)
+{
+    take_snapshot(ui);
+    build_rows(ui);
+    ui->printed_ticks = ui->snap.ticks_since_reset;
+    return top_write_text(stdout, &ui->status, &ui->snap, &ui->view, ui->rows, ui->nrows,
+                          ui->opt->rows, ui->opt->full_filenames);
+}
+
+static void run_plain(struct top_ui *ui, int wake_fd)
+{
+    uint64_t period = (uint64_t)(ui->opt->interval * 1e9);
+    uint64_t next = sampler_now_ns() + period;
+    while (!stop_requested && !sampler_done(ui->run)) {
+        wait_for_event(wake_fd, 0, ms_until(next));
+        if (suspend_requested)
+            suspend_self(ui, 0);
+        if (stop_requested || sampler_done(ui->run))
+            break;
+        if (sampler_now_ns() < next)
+            continue;
+        if (print_snapshot(ui)) {
+            stop_requested = 1; /* e.g. `| head` closed the pipe */
+            return;
+        }
+        next += period;
+        if (next < sampler_now_ns())
+            next = sampler_now_ns() + period;
+    }
+    /* What happened since the last snapshot is not lost when we stop. */
+    take_snapshot(ui);
+    if (ui->snap.ticks_since_reset != ui->printed_ticks)
+        print_snapshot(ui);
+}
+
+static void print_summary(const struct top_run *run, const struct top_options *o,
+                          const struct attach_target *t)
+{
+    const struct sampler_stats *st = &run->st;
+    double secs = (double)(st->end_ns - st->start_ns) / 1e9;
+    double ticks = st->ticks ? (double)st->ticks : 1;
+    char how[96] = "";
+    if (st->end == SAMPLER_END_EXITED && t->child && st->child_reaped)
+        snprintf(how, sizeof(how), "; the target exited (status %d)",
+                 WIFEXITED(st->child_status) ? WEXITSTATUS(st->child_status)
+                                             : 128 + WTERMSIG(st->child_status));
+    else if (st->end == SAMPLER_END_EXITED)
+        snprintf(how, sizeof(how), "; the target exited");
+    fprintf(stderr,
+            "spyglass: top watched pid %d for %.1f s: %" PRIu64 " samples (%.1f Hz of %.0f "
+            "asked), errors %" PRIu64 " (%.1f%%), late %" PRIu64 ", sample cost mean %.0f us%s\n",
+            (int)t->pid, secs, st->ok, secs > 0 ? (double)st->ticks / secs : 0, o->rate,
+            st->errors, 100.0 * (double)st->errors / ticks, st->late,
+            st->ticks ? (double)st->cost_ns / ticks / 1000.0 : 0, how);
+}
+
+/* Ends a child we spawned that is still running (the user quit): SIGTERM,
+ * then SIGKILL if it has not gone within two seconds. */
+static void end_child(struct attach_target *t, struct sampler_stats *st)
+{
+    if (!t->child || st->child_reaped)
+        return;
+    kill(t->child, SIGTERM);
+    for (int i = 0; i < 200; i++) {
+        if (waitpid(t->child, &st->child_status, WNOHANG) == t->child) {
+            st->child_reaped = 1;
+            return;
+        }
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    cmd_warning("pid %d ignored SIGTERM; killing it", (int)t->child);
+    kill(t->child, SIGKILL);
+    waitpid(t->child, &st->child_status, 0);
+    st->child_reaped = 1;
+}
+
+static void ui_init(struct top_ui *ui, struct top_run *run, const struct top_options *o,
+                    const struct py_runtime *rt, pid_t pid)
+{
+    memset(ui, 0, sizeof(*ui));
+    ui->run = run;
+    ui->opt = o;
+    ui->rt = rt;
+    proc_cmdline(pid, ui->command, sizeof(ui->command));
+    ui->status.pid = (int)pid;
+    ui->status.command = ui->command;
+    ui->status.python_version = rt->version;
+    ui->status.gil_only = o->gil;
+    top_snapshot_init(&ui->snap);
+    top_view_init(&ui->view);
+    ui->view.idle = o->idle;
+    ui->view.by_function = o->function;
+    ui->view.split_threads = o->threads;
+    const char *codeset = nl_langinfo(CODESET);
+    ui->ascii_only = !codeset || strcmp(codeset, "UTF-8") != 0;
+}
+
+/* Runs the view until the user quits or the sampler ends. */
+static void run_view(struct top_ui *ui, int tui, int wake_fd)
+{
+    if (tui && screen_open() != 0) {
+        cmd_warning("cannot drive this terminal (TERM=%s); printing plain snapshots",
+                    getenv("TERM") ? getenv("TERM") : "unset");
+        tui = 0;
+    }
+    if (tui) {
+        run_screen(ui, wake_fd);
+        screen_close();
+    } else {
+        run_plain(ui, wake_fd);
+    }
+}
+
+static int make_wake_pipe(int fds[2])
+{
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+        cmd_error(NULL, "cannot create a pipe: %s", strerror(errno));
+        return -1;
+    }
+    wake_write_fd = fds[1];
+    return 0;
+}
+
+int cmd_top(int argc, char **argv)
+{
+    struct top_options o;
+    int rc = parse(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? EXIT_OK : rc;
+    setlocale(LC_CTYPE, ""); /* for UTF-8 names on screen; numbers stay "1.5" */
+    int tui = isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
+    int wake[2];
+    if (make_wake_pipe(wake))
+        return EXIT_FAILURE_RUN;
+    install_signals();
+
+    struct mem_proc mp;
+    struct mem_reader reader;
+    struct py_runtime rt;
+    struct attach_target target;
+    mem_proc_init(&mp, &reader, o.pid);
+    struct attach_options ao = {.pid = o.pid, .command = o.command, .quiet_child = tui,
+                                .stop = &stop_requested, .child_pid = &child_pid};
+    if (attach_or_spawn(&ao, &mp, &reader, &rt, &target)) {
+        mem_proc_release(&mp);
+        return EXIT_FAILURE_RUN;
+    }
+
+    struct walker w;
+    walk_init(&w, &reader, &rt);
+    struct top_run run;
+    memset(&run, 0, sizeof(run));
+    pthread_mutex_init(&run.lock, NULL);
+    pthread_cond_init(&run.parked_cond, NULL);
+    run.opt = &o;
+    run.walker = &w;
+    run.model = top_model_new(o.window, (uint64_t)(1e9 / o.rate));
+    run.so = (struct sampler_options){.rate_hz = o.rate, .nonblocking = o.nonblocking,
+                                      .child = target.child};
+    struct top_ui ui;
+    ui_init(&ui, &run, &o, &rt, target.pid);
+    ui.start_ns = sampler_now_ns();
+    pthread_t thread;
+    if (start_sampler(&run, &thread) != 0) {
+        cmd_error(NULL, "cannot start the sampling thread");
+        stop_requested = 1;
+        end_child(&target, &run.st);
+        rc = EXIT_FAILURE_RUN;
+        goto out;
+    }
+    run_view(&ui, tui, wake[0]);
+    stop_requested = 1;
+    pthread_join(thread, NULL);
+
+    rc = EXIT_OK;
+    if (run.rc == -SG_EPERM) {
+        cmd_error("use --nonblocking, or run as root / the target's user",
+                  "not allowed to pause process %d (ptrace)", (int)target.pid);
+        rc = EXIT_FAILURE_RUN;
+    }
+    if (target.child && run.st.end == SAMPLER_END_EXITED && run.st.child_reaped)
+        rc = WIFEXITED(run.st.child_status) ? WEXITSTATUS(run.st.child_status)
+                                            : 128 + WTERMSIG(run.st.child_status);
+    end_child(&target, &run.st);
+    print_summary(&run, &o, &target);
+out:
+    wake_write_fd = -1;
+    close(wake[0]);
+    close(wake[1]);
+    free(ui.rows);
+    top_snapshot_release(&ui.snap);
+    free(run.frames);
+    top_model_free(run.model);
+    pthread_cond_destroy(&run.parked_cond);
+    pthread_mutex_destroy(&run.lock);
+    walk_release(&w);
+    mem_proc_release(&mp);
+    return rc;
+}

@@ -1,0 +1,418 @@
+/*
+ * top.c - counts per (thread, function, line) over a sliding window.
+ *
+ * Entries live in one array, found through an open-addressing index keyed by
+ * (thread, interned name, interned file, line, granularity). Each entry has a
+ * running sum per counter plus one count per window bucket; when the window
+ * moves on, the bucket that falls out is subtracted from the sums and zeroed.
+ * Entries whose sums reach zero are dropped in bulk once they are the
+ * majority, so a long run of a program with changing threads and code stays
+ * bounded by what happened in the window.
+ */
+#include "tui/top.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "profile/strtab.h"
+#include "util/util.h"
+
+enum { OWN_ACTIVE, OWN_IDLE, TOTAL_ACTIVE, TOTAL_IDLE, NCOUNT };
+
+/* Compact only when there are at least this many entries, most of them dead. */
+#define COMPACT_MIN 4096
+
+struct entry {
+    const char *name; /* interned: compared by pointer */
+    const char *file; /* interned */
+    int line;
+    uint32_t thread;  /* index into threads */
+    int is_func;      /* 1: a function row (line = its first line) */
+    uint64_t stamp;   /* the stack that last counted this entry's total */
+    uint64_t sum[NCOUNT];
+};
+
+struct thread_slot {
+    uint64_t key;
+    const char *name; /* interned, "" if unknown */
+    uint64_t sum[2];  /* stacks in the window: active, idle */
+};
+
+struct top_model {
+    struct strtab strings;
+    unsigned nbuckets;  /* TOP_BUCKETS, or 1 for all time */
+    uint64_t bucket_ns; /* 0 for all time */
+    uint64_t period_ns;
+    double window_s;
+    int started;        /* a tick has been seen since the start or reset */
+    uint64_t epoch_ns;  /* time of the first tick */
+    uint64_t last_ns;   /* time of the latest tick */
+    uint64_t cur;       /* absolute index of the current bucket */
+
+    struct entry *entries;
+    uint32_t *counts;   /* entries_cap * nbuckets * NCOUNT */
+    size_t nentries, entries_cap;
+    uint32_t *index;    /* entry index + 1; 0 is an empty slot */
+    size_t index_cap;   /* power of two */
+
+    struct thread_slot *threads;
+    uint32_t *thread_counts; /* threads_cap * nbuckets * 2 */
+    size_t nthreads, threads_cap;
+
+    uint64_t bucket_ticks[TOP_BUCKETS], bucket_gil[TOP_BUCKETS];
+    uint64_t ticks, gil_ticks; /* sums over the window */
+    uint64_t ticks_since_reset;
+    uint64_t stamp;
+    unsigned last_threads, last_active;
+};
+
+struct top_model *top_model_new(double window_s, uint64_t period_ns)
+{
+    struct top_model *m = xcalloc(1, sizeof(*m));
+    strtab_init(&m->strings);
+    m->window_s = window_s > 0 ? window_s : 0;
+    m->nbuckets = m->window_s > 0 ? TOP_BUCKETS : 1;
+    if (m->window_s > 0) {
+        m->bucket_ns = (uint64_t)(m->window_s * 1e9 / TOP_BUCKETS);
+        if (m->bucket_ns == 0)
+            m->bucket_ns = 1;
+    }
+    m->period_ns = period_ns ? period_ns : 1;
+    m->index_cap = 1024;
+    m->index = xcalloc(m->index_cap, sizeof(*m->index));
+    return m;
+}
+
+void top_model_free(struct top_model *m)
+{
+    if (!m)
+        return;
+    strtab_release(&m->strings);
+    free(m->entries);
+    free(m->counts);
+    free(m->index);
+    free(m->threads);
+    free(m->thread_counts);
+    free(m);
+}
+
+size_t top_model_entries(const struct top_model *m)
+{
+    return m->nentries;
+}
+
+static uint32_t *entry_counts(struct top_model *m, size_t e, unsigned bucket)
+{
+    return m->counts + (e * m->nbuckets + bucket) * NCOUNT;
+}
+
+static uint32_t *thread_counts(struct top_model *m, size_t t, unsigned bucket)
+{
+    return m->thread_counts + (t * m->nbuckets + bucket) * 2;
+}
+
+static uint64_t entry_hash(uint32_t thread, const char *name, const char *file, int line,
+                           int is_func)
+{
+    uint64_t h = (uint64_t)(uintptr_t)name * 0x9E3779B97F4A7C15ull;
+    h ^= (uint64_t)(uintptr_t)file * 0xC2B2AE3D27D4EB4Full;
+    h ^= ((uint64_t)thread << 32 | (uint32_t)line) * 0x165667B19E3779F9ull;
+    h ^= (uint64_t)is_func;
+    return h ^ (h >> 31);
+}
+
+static void index_insert(struct top_model *m, size_t e)
+{
+    const struct entry *en = &m->entries[e];
+    size_t mask = m->index_cap - 1;
+    size_t i = (size_t)entry_hash(en->thread, en->name, en->file, en->line, en->is_func) & mask;
+    while (m->index[i])
+        i = (i + 1) & mask;
+    m->index[i] = (uint32_t)(e + 1);
+}
+
+static void index_rebuild(struct top_model *m, size_t cap)
+{
+    free(m->index);
+    m->index_cap = cap;
+    m->index = xcalloc(cap, sizeof(*m->index));
+    for (size_t e = 0; e < m->nentries; e++)
+        index_insert(m, e);
+}
+
+/* Returns the index of the entry for the key, adding an empty one if new. */
+static size_t entry_for(struct top_model *m, uint32_t thread, const char *name, const char *file,
+                        int line, int is_func)
+{
+    size_t mask = m->index_cap - 1;
+    size_t i = (size_t)entry_hash(thread, name, file, line, is_func) & mask;
+    for (; m->index[i]; i = (i + 1) & mask) {
+        const struct entry *en = &m->entries[m->index[i] - 1];
+        if (en->name == name && en->file == file && en->line == line &&
+            en->thread == thread && en->is_func == is_func)
+            return m->index[i] - 1;
+    }
+    size_t old_cap = m->entries_cap;
+    m->entries = xgrow(m->entries, sizeof(*m->entries), m->nentries + 1, &m->entries_cap);
+    if (m->entries_cap != old_cap) {
+        size_t per_entry = (size_t)m->nbuckets * NCOUNT;
+        m->counts = xrealloc(m->counts, m->entries_cap * per_entry * sizeof(*m->counts));
+    }
+    size_t e = m->nentries++;
+    struct entry *en = &m->entries[e];
+    memset(en, 0, sizeof(*en));
+    en->name = name;
+    en->file = file;
+    en->line = line;
+    en->thread = thread;
+    en->is_func = is_func;
+    memset(entry_counts(m, e, 0), 0, (size_t)m->nbuckets * NCOUNT * sizeof(*m->counts));
+    if (m->nentries * 2 > m->index_cap)
+        index_rebuild(m, m->index_cap * 2);
+    else
+        m->index[i] = (uint32_t)(e + 1);
+    return e;
+}
+
+/* Returns the slot of thread key, adding it if new; a non-empty name replaces
+ * the one known. */
+static uint32_t thread_for(struct top_model *m, uint64_t key, const char *name)
+{
+    size_t t = 0;
+    while (t < m->nthreads && m->threads[t].key != key)
+        t++;
+    if (t == m->nthreads) {
+        size_t old_cap = m->threads_cap;
+        m->threads = xgrow(m->threads, sizeof(*m->threads), m->nthreads + 1, &m->threads_cap);
+        if (m->threads_cap != old_cap)
+            m->thread_counts = xrealloc(m->thread_counts, m->threads_cap * m->nbuckets * 2 *
+                                                              sizeof(*m->thread_counts));
+        m->nthreads++;
+        memset(&m->threads[t], 0, sizeof(m->threads[t]));
+        m->threads[t].key = key;
+        m->threads[t].name = strtab_intern(&m->strings, "");
+        memset(thread_counts(m, t, 0), 0, (size_t)m->nbuckets * 2 * sizeof(*m->thread_counts));
+    }
+    if (name && name[0] && strcmp(m->threads[t].name, name) != 0)
+        m->threads[t].name = strtab_intern(&m->strings, name);
+    return (uint32_t)t;
+}
+
+static void count_entry(struct top_model *m, size_t e, int counter)
+{
+    uint32_t *c = entry_counts(m, e, (unsigned)(m->cur % m->nbuckets)) + counter;
+    if (*c == UINT32_MAX)
+        return; /* saturate: sums stay equal to the sum of the buckets */
+    (*c)++;
+    m->entries[e].sum[counter]++;
+}
+
+/* Drops entries and threads with nothing in the window (when most are). */
+static void compact(struct top_model *m)
+{
+    size_t live = 0;
+    for (size_t e = 0; e < m->nentries; e++) {
+        const uint64_t *s = m->entries[e].sum;
+        live += (s[0] | s[1] | s[2] | s[3]) != 0;
+    }
+    if (m->nentries < COMPACT_MIN || live * 2 > m->nentries)
+        return;
+    size_t per_thread = (size_t)m->nbuckets * 2, nt = 0;
+    uint32_t *remap = xmalloc((m->nthreads + 1) * sizeof(*remap));
+    for (size_t t = 0; t < m->nthreads; t++) {
+        if (!(m->threads[t].sum[0] | m->threads[t].sum[1]))
+            continue;
+        remap[t] = (uint32_t)nt;
+        m->threads[nt] = m->threads[t];
+        memmove(thread_counts(m, nt, 0), thread_counts(m, t, 0),
+                per_thread * sizeof(*m->thread_counts));
+        nt++;
+    }
+    m->nthreads = nt;
+    size_t per_entry = (size_t)m->nbuckets * NCOUNT, ne = 0;
+    for (size_t e = 0; e < m->nentries; e++) {
+        const uint64_t *s = m->entries[e].sum;
+        if (!(s[0] | s[1] | s[2] | s[3]))
+            continue;
+        m->entries[ne] = m->entries[e];
+        m->entries[ne].thread = remap[m->entries[e].thread];
+        memmove(entry_counts(m, ne, 0), entry_counts(m, e, 0), per_entry * sizeof(*m->counts));
+        ne++;
+    }
+    m->nentries = ne;
+    free(remap);
+    memset(m->index, 0, m->index_cap * sizeof(*m->index));
+    for (size_t e = 0; e < m->nentries; e++)
+        index_insert(m, e);
+}
+
+/* Empties one bucket, taking its counts out of the window sums. */
+static void clear_bucket(struct top_model *m, unsigned b)
+{
+    for (size_t e = 0; e < m->nentries; e++) {
+        uint32_t *c = entry_counts(m, e, b);
+        for (int k = 0; k < NCOUNT; k++) {
+            m->entries[e].sum[k] -= c[k];
+            c[k] = 0;
+        }
+    }
+    for (size_t t = 0; t < m->nthreads; t++) {
+        uint32_t *c = thread_counts(m, t, b);
+        m->threads[t].sum[0] -= c[0];
+        m->threads[t].sum[1] -= c[1];
+        c[0] = c[1] = 0;
+    }
+    m->ticks -= m->bucket_ticks[b];
+    m->gil_ticks -= m->bucket_gil[b];
+    m->bucket_ticks[b] = m->bucket_gil[b] = 0;
+}
+
+/* Moves the window so that it ends at now_ns. */
+static void advance(struct top_model *m, uint64_t now_ns)
+{
+    if (m->nbuckets == 1)
+        return;
+    uint64_t target = (now_ns - m->epoch_ns) / m->bucket_ns;
+    if (target <= m->cur)
+        return;
+    uint64_t steps = target - m->cur;
+    if (steps > m->nbuckets)
+        steps = m->nbuckets;
+    for (uint64_t i = 1; i <= steps; i++)
+        clear_bucket(m, (unsigned)((m->cur + i) % m->nbuckets));
+    m->cur = target;
+    compact(m);
+}
+
+void top_model_tick(struct top_model *m, const struct top_tick *t)
+{
+    uint64_t now = t->now_ns;
+    if (!m->started) {
+        m->started = 1;
+        m->epoch_ns = now;
+        m->cur = 0;
+    } else {
+        if (now < m->last_ns)
+            now = m->last_ns;
+        advance(m, now);
+    }
+    m->last_ns = now;
+    unsigned b = (unsigned)(m->cur % m->nbuckets);
+    m->bucket_ticks[b]++;
+    m->ticks++;
+    if (t->gil_held) {
+        m->bucket_gil[b]++;
+        m->gil_ticks++;
+    }
+    m->ticks_since_reset++;
+    m->last_threads = t->threads;
+    m->last_active = t->active;
+}
+
+void top_model_add(struct top_model *m, const struct top_stack *s)
+{
+    if (!m->started || s->depth == 0)
+        return;
+    int idle = s->idle ? 1 : 0;
+    uint32_t th = thread_for(m, s->thread, s->thread_name);
+    uint32_t *tc = thread_counts(m, th, (unsigned)(m->cur % m->nbuckets));
+    if (tc[idle] == UINT32_MAX)
+        return;
+    tc[idle]++;
+    m->threads[th].sum[idle]++;
+    m->stamp++;
+    for (size_t d = 0; d < s->depth; d++) {
+        const struct top_frame *f = &s->frames[d];
+        const char *name = strtab_intern(&m->strings, f->name ? f->name : "?");
+        const char *file = strtab_intern(&m->strings, f->file ? f->file : "");
+        size_t keys[2] = {entry_for(m, th, name, file, f->line, 0), 0};
+        keys[1] = entry_for(m, th, name, file, f->first_line, 1);
+        for (int k = 0; k < 2; k++) {
+            if (d == 0)
+                count_entry(m, keys[k], OWN_ACTIVE + idle);
+            if (m->entries[keys[k]].stamp != m->stamp) {
+                m->entries[keys[k]].stamp = m->stamp; /* recursion counts once */
+                count_entry(m, keys[k], TOTAL_ACTIVE + idle);
+            }
+        }
+    }
+}
+
+void top_model_reset(struct top_model *m)
+{
+    m->nentries = 0;
+    memset(m->index, 0, m->index_cap * sizeof(*m->index));
+    m->nthreads = 0;
+    memset(m->bucket_ticks, 0, sizeof(m->bucket_ticks));
+    memset(m->bucket_gil, 0, sizeof(m->bucket_gil));
+    m->ticks = m->gil_ticks = m->ticks_since_reset = 0;
+    m->last_threads = m->last_active = 0;
+    m->started = 0;
+    m->cur = 0;
+}
+
+void top_snapshot_init(struct top_snapshot *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+void top_snapshot_release(struct top_snapshot *s)
+{
+    free(s->lines);
+    free(s->funcs);
+    free(s->threads);
+    top_snapshot_init(s);
+}
+
+/* Wall time covered by the window: from the start of its oldest bucket (or
+ * the first tick) to the end of the latest tick's period. */
+static uint64_t window_span(const struct top_model *m)
+{
+    if (!m->started)
+        return 0;
+    uint64_t start = m->epoch_ns;
+    if (m->nbuckets > 1 && m->cur >= m->nbuckets)
+        start += (m->cur - m->nbuckets + 1) * m->bucket_ns;
+    return m->last_ns + m->period_ns - start;
+}
+
+void top_model_snapshot(const struct top_model *m, struct top_snapshot *s)
+{
+    s->nlines = s->nfuncs = 0;
+    for (size_t e = 0; e < m->nentries; e++) {
+        const struct entry *en = &m->entries[e];
+        if (!(en->sum[0] | en->sum[1] | en->sum[2] | en->sum[3]))
+            continue;
+        struct top_entry **arr = en->is_func ? &s->funcs : &s->lines;
+        size_t *n = en->is_func ? &s->nfuncs : &s->nlines;
+        size_t *cap = en->is_func ? &s->funcs_cap : &s->lines_cap;
+        *arr = xgrow(*arr, sizeof(**arr), *n + 1, cap);
+        struct top_entry *out = &(*arr)[(*n)++];
+        out->name = en->name;
+        out->file = en->file;
+        out->line = en->line;
+        out->thread = en->thread;
+        out->own[0] = en->sum[OWN_ACTIVE];
+        out->own[1] = en->sum[OWN_IDLE];
+        out->total[0] = en->sum[TOTAL_ACTIVE];
+        out->total[1] = en->sum[TOTAL_IDLE];
+    }
+    s->threads = xgrow(s->threads, sizeof(*s->threads), m->nthreads + 1, &s->threads_cap);
+    s->nthreads = m->nthreads;
+    s->samples[0] = s->samples[1] = 0;
+    for (size_t t = 0; t < m->nthreads; t++) {
+        s->threads[t].key = m->threads[t].key;
+        s->threads[t].name = m->threads[t].name;
+        s->threads[t].samples[0] = m->threads[t].sum[0];
+        s->threads[t].samples[1] = m->threads[t].sum[1];
+        s->samples[0] += m->threads[t].sum[0];
+        s->samples[1] += m->threads[t].sum[1];
+    }
+    s->ticks = m->ticks;
+    s->gil_ticks = m->gil_ticks;
+    s->span_ns = window_span(m);
+    s->ticks_since_reset = m->ticks_since_reset;
+    s->last_threads = m->last_threads;
+    s->last_active = m->last_active;
+    s->window_s = m->window_s;
+}
