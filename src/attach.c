@@ -20,8 +20,7 @@
 
 /* Waits for a freshly spawned child to have an initialised Python runtime. */
 static int wait_for_runtime(const struct attach_options *o, struct attach_target *t,
-                            struct mem_reader *r, struct py_runtime *rt, char *why,
-                            size_t why_size)
+                            struct mem_reader *r, struct py_runtime *rt, char *why, size_t why_size)
 {
     int err = -SG_ENOTPY;
     for (int i = 0; i < 30000 && !*o->stop; i++) {
@@ -32,8 +31,7 @@ static int wait_for_runtime(const struct attach_options *o, struct attach_target
             char detail[512];
             strlcpy_safe(detail, err == -SG_EVERSION ? why : "not a Python program?",
                          sizeof(detail));
-            snprintf(why, why_size, "the command exited before Python started (%.400s)",
-                     detail);
+            snprintf(why, why_size, "the command exited before Python started (%.400s)", detail);
             return -SG_ENOPROC;
         }
         err = detect_runtime(t->child, r, rt, why, why_size);

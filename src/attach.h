@@ -13,19 +13,19 @@
 #include "python/detect.h"
 
 struct attach_options {
-    pid_t pid;                          /* attach to this process, or 0 */
-    char *const *command;               /* else spawn this argv */
-    int quiet_child;                    /* spawn with stdin, stdout, stderr on /dev/null */
-    volatile sig_atomic_t *stop;        /* set by a signal: give up waiting for the runtime */
-    volatile sig_atomic_t *child_pid;   /* set to the child's pid as soon as it exists */
+    pid_t pid;                        /* attach to this process, or 0 */
+    char *const *command;             /* else spawn this argv */
+    int quiet_child;                  /* spawn with stdin, stdout, stderr on /dev/null */
+    volatile sig_atomic_t *stop;      /* set by a signal: give up waiting for the runtime */
+    volatile sig_atomic_t *child_pid; /* set to the child's pid as soon as it exists */
 };
 
 /* The result: where the target is, and in spawn mode the state of our child. */
 struct attach_target {
-    pid_t pid;         /* the process to sample */
-    pid_t child;       /* spawn mode: our child, else 0 */
-    int child_status;  /* its wait status, if child_reaped */
-    int child_reaped;  /* 1 if it already exited (and was reaped) */
+    pid_t pid;        /* the process to sample */
+    pid_t child;      /* spawn mode: our child, else 0 */
+    int child_status; /* its wait status, if child_reaped */
+    int child_reaped; /* 1 if it already exited (and was reaped) */
 };
 
 /* Spawns o->command, or attaches to o->pid, and finds its Python runtime

@@ -49,7 +49,7 @@ struct top_options {
     pid_t pid;
     char **command; /* argv after "--", or NULL */
     double rate, window, interval;
-    size_t rows;    /* rows per plain-text snapshot */
+    size_t rows; /* rows per plain-text snapshot */
     int idle, gil, threads, function, nonblocking, full_filenames;
 };
 
@@ -96,41 +96,40 @@ static void install_signals(void)
 
 static void top_help(void)
 {
-    printf(
-        "usage: spyglass top (--pid PID | -- COMMAND [ARGS...]) [options]\n\n"
-        "A live view of where a running Python program spends its time, like top(1):\n"
-        "functions and lines ranked by the share of samples in which they were running\n"
-        "(%%Own) or on the stack (%%Total), refreshed every second.\n\n"
-        "What to watch:\n"
-        "  -p, --pid PID        attach to a running process\n"
-        "  -- COMMAND ARGS...   run COMMAND and watch it (in the full-screen view its\n"
-        "                       input and output go to /dev/null; q stops it)\n\n"
-        "Sampling:\n"
-        "  -r, --rate HZ        samples per second (default 100)\n"
-        "  -w, --window S       count only the last S seconds, so the view shows what is\n"
-        "                       hot now (to within S/10; default: since the start)\n"
-        "  -i, --idle           start with idle samples shown (threads sleeping, waiting\n"
-        "                       on I/O or locks); the i key toggles them\n"
-        "  -g, --gil            keep only samples of the thread holding the GIL\n"
-        "  -t, --threads        one row per thread and function (a Thread column)\n"
-        "  -F, --function       start with one row per function instead of per line\n"
-        "  -n, --nonblocking    never pause the target (see 'spyglass record --help')\n\n"
-        "Display:\n"
-        "  -I, --interval S     refresh every S seconds (default 1)\n"
-        "  -N, --rows N         rows per snapshot when not on a terminal (default 30)\n"
-        "      --full-filenames show full file paths instead of shortened ones\n"
-        "  -h, --help           show this help\n\n"
-        "Keys: 1-4 sort (own, total, name, file), l lines/functions, i idle,\n"
-        "t cycle threads, space pause, r reset, arrows/PgUp/PgDn scroll, ? help, q quit.\n\n"
-        "When stdout is not a terminal, a plain-text snapshot (header, then the table)\n"
-        "is printed every --interval seconds instead. Quitting, Ctrl-C or the target\n"
-        "exiting restores the terminal and prints a one-line summary to stderr; the\n"
-        "target keeps running (a COMMAND we started is sent SIGTERM on q).\n"
-        "Exit status: 0, or COMMAND's exit status if it exits by itself.\n\n"
-        "Examples:\n"
-        "  spyglass top --pid 12345\n"
-        "  spyglass top --window 10 -- python server.py\n"
-        "  spyglass top --pid 12345 --interval 5 | tee top.log\n");
+    printf("usage: spyglass top (--pid PID | -- COMMAND [ARGS...]) [options]\n\n"
+           "A live view of where a running Python program spends its time, like top(1):\n"
+           "functions and lines ranked by the share of samples in which they were running\n"
+           "(%%Own) or on the stack (%%Total), refreshed every second.\n\n"
+           "What to watch:\n"
+           "  -p, --pid PID        attach to a running process\n"
+           "  -- COMMAND ARGS...   run COMMAND and watch it (in the full-screen view its\n"
+           "                       input and output go to /dev/null; q stops it)\n\n"
+           "Sampling:\n"
+           "  -r, --rate HZ        samples per second (default 100)\n"
+           "  -w, --window S       count only the last S seconds, so the view shows what is\n"
+           "                       hot now (to within S/10; default: since the start)\n"
+           "  -i, --idle           start with idle samples shown (threads sleeping, waiting\n"
+           "                       on I/O or locks); the i key toggles them\n"
+           "  -g, --gil            keep only samples of the thread holding the GIL\n"
+           "  -t, --threads        one row per thread and function (a Thread column)\n"
+           "  -F, --function       start with one row per function instead of per line\n"
+           "  -n, --nonblocking    never pause the target (see 'spyglass record --help')\n\n"
+           "Display:\n"
+           "  -I, --interval S     refresh every S seconds (default 1)\n"
+           "  -N, --rows N         rows per snapshot when not on a terminal (default 30)\n"
+           "      --full-filenames show full file paths instead of shortened ones\n"
+           "  -h, --help           show this help\n\n"
+           "Keys: 1-4 sort (own, total, name, file), l lines/functions, i idle,\n"
+           "t cycle threads, space pause, r reset, arrows/PgUp/PgDn scroll, ? help, q quit.\n\n"
+           "When stdout is not a terminal, a plain-text snapshot (header, then the table)\n"
+           "is printed every --interval seconds instead. Quitting, Ctrl-C or the target\n"
+           "exiting restores the terminal and prints a one-line summary to stderr; the\n"
+           "target keeps running (a COMMAND we started is sent SIGTERM on q).\n"
+           "Exit status: 0, or COMMAND's exit status if it exits by itself.\n\n"
+           "Examples:\n"
+           "  spyglass top --pid 12345\n"
+           "  spyglass top --window 10 -- python server.py\n"
+           "  spyglass top --pid 12345 --interval 5 | tee top.log\n");
 }
 
 /* Parses a positive finite number no larger than max. */
@@ -155,23 +154,28 @@ static int parse_value(int c, const char *arg, struct top_options *o)
         return 0;
     case 'r':
         if (parse_number(arg, 100000, &o->rate))
-            return cmd_usage_error("top", "--rate wants samples per second between 0 and "
-                                   "100000, got '%s'", arg);
+            return cmd_usage_error("top",
+                                   "--rate wants samples per second between 0 and "
+                                   "100000, got '%s'",
+                                   arg);
         return 0;
     case 'w':
         if (parse_number(arg, 1e7, &o->window))
-            return cmd_usage_error("top", "--window wants a positive number of seconds, "
-                                   "got '%s'", arg);
+            return cmd_usage_error("top",
+                                   "--window wants a positive number of seconds, "
+                                   "got '%s'",
+                                   arg);
         return 0;
     case 'I':
         if (parse_number(arg, 86400, &o->interval) || o->interval < 0.05)
-            return cmd_usage_error("top", "--interval wants seconds between 0.05 and 86400, "
-                                   "got '%s'", arg);
+            return cmd_usage_error("top",
+                                   "--interval wants seconds between 0.05 and 86400, "
+                                   "got '%s'",
+                                   arg);
         return 0;
     case 'N':
         if (parse_number(arg, 1e6, &v) || v != floor(v))
-            return cmd_usage_error("top", "--rows wants a positive whole number, got '%s'",
-                                   arg);
+            return cmd_usage_error("top", "--rows wants a positive whole number, got '%s'", arg);
         o->rows = (size_t)v;
         return 0;
     }
@@ -180,20 +184,19 @@ static int parse_value(int c, const char *arg, struct top_options *o)
 
 static int parse(int argc, char **argv, struct top_options *o)
 {
-    static const struct option longopts[] = {
-        {"pid", required_argument, NULL, 'p'},
-        {"rate", required_argument, NULL, 'r'},
-        {"window", required_argument, NULL, 'w'},
-        {"interval", required_argument, NULL, 'I'},
-        {"rows", required_argument, NULL, 'N'},
-        {"idle", no_argument, NULL, 'i'},
-        {"gil", no_argument, NULL, 'g'},
-        {"threads", no_argument, NULL, 't'},
-        {"function", no_argument, NULL, 'F'},
-        {"nonblocking", no_argument, NULL, 'n'},
-        {"full-filenames", no_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"pid", required_argument, NULL, 'p'},
+                                             {"rate", required_argument, NULL, 'r'},
+                                             {"window", required_argument, NULL, 'w'},
+                                             {"interval", required_argument, NULL, 'I'},
+                                             {"rows", required_argument, NULL, 'N'},
+                                             {"idle", no_argument, NULL, 'i'},
+                                             {"gil", no_argument, NULL, 'g'},
+                                             {"threads", no_argument, NULL, 't'},
+                                             {"function", no_argument, NULL, 'F'},
+                                             {"nonblocking", no_argument, NULL, 'n'},
+                                             {"full-filenames", no_argument, NULL, 'L'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->rate = 100;
     o->interval = 1;
@@ -241,8 +244,10 @@ static int parse(int argc, char **argv, struct top_options *o)
     }
     if (optind < argc) {
         if (strcmp(argv[optind - 1], "--") != 0)
-            return cmd_usage_error("top", "unexpected argument '%s' (put the command to run "
-                                   "after --)", argv[optind]);
+            return cmd_usage_error("top",
+                                   "unexpected argument '%s' (put the command to run "
+                                   "after --)",
+                                   argv[optind]);
         o->command = argv + optind;
     }
     if (!o->pid && !o->command)
@@ -258,10 +263,10 @@ struct top_run {
     pthread_mutex_t lock;
     pthread_cond_t parked_cond;
     const struct top_options *opt;
-    struct top_model *model;      /* (lock) */
-    struct sampler_stats shown;   /* (lock) the sampler's statistics as of the last tick */
-    int done;                     /* (lock) the sampler returned */
-    int hold, parked;             /* (lock) Ctrl-Z: park the sampler between samples */
+    struct top_model *model;    /* (lock) */
+    struct sampler_stats shown; /* (lock) the sampler's statistics as of the last tick */
+    int done;                   /* (lock) the sampler returned */
+    int hold, parked;           /* (lock) Ctrl-Z: park the sampler between samples */
     /* sampler thread */
     struct walker *walker;
     struct sampler_options so;
@@ -289,8 +294,8 @@ static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
         run->frames = xgrow(run->frames, sizeof(*run->frames), t->depth, &run->frames_cap);
         for (size_t d = 0; d < t->depth; d++) {
             const struct code_info *code = t->frames[d].code;
-            run->frames[d] = (struct top_frame){code->qualname, code->filename,
-                                                t->frames[d].line, code->firstlineno};
+            run->frames[d] = (struct top_frame){code->qualname, code->filename, t->frames[d].line,
+                                                code->firstlineno};
         }
         struct top_stack s = {.thread = t->tid ? (uint64_t)t->tid : t->ident,
                               .thread_name = t->name,
@@ -341,6 +346,7 @@ struct top_ui {
     const struct py_runtime *rt;
     char command[512];
     uint64_t start_ns;
+    uint64_t reset_ns; /* when r was last pressed, 0: never */
     struct top_snapshot snap;
     struct top_status status;
     struct top_view view;
@@ -359,7 +365,9 @@ static void take_snapshot(struct top_ui *ui)
     ui->status.ticks = run->shown.ticks;
     ui->status.errors = run->shown.errors;
     pthread_mutex_unlock(&run->lock);
-    ui->status.elapsed_s = (double)(sampler_now_ns() - ui->start_ns) / 1e9;
+    uint64_t now = sampler_now_ns();
+    ui->status.elapsed_s = (double)(now - ui->start_ns) / 1e9;
+    ui->status.since_reset_s = ui->reset_ns ? (double)(now - ui->reset_ns) / 1e9 : -1;
 }
 
 static int sampler_done(struct top_run *run)
@@ -375,6 +383,7 @@ static void reset_model(struct top_ui *ui)
     pthread_mutex_lock(&ui->run->lock);
     top_model_reset(ui->run->model);
     pthread_mutex_unlock(&ui->run->lock);
+    ui->reset_ns = sampler_now_ns();
     take_snapshot(ui);
 }
 
@@ -441,8 +450,7 @@ static void draw(struct top_ui *ui)
         strbuf_init(&header[i]);
     build_rows(ui);
     top_header(&ui->status, &ui->snap, &ui->view, header);
-    screen_draw(header, &ui->view, ui->rows, ui->nrows, ui->ascii_only,
-                ui->opt->full_filenames);
+    screen_draw(header, &ui->view, ui->rows, ui->nrows, ui->ascii_only, ui->opt->full_filenames);
     for (int i = 0; i < TOP_HEADER_LINES; i++)
         strbuf_release(&header[i]);
 }
@@ -548,8 +556,8 @@ static void print_summary(const struct top_run *run, const struct top_options *o
     fprintf(stderr,
             "spyglass: top watched pid %d for %.1f s: %" PRIu64 " samples (%.1f Hz of %.0f "
             "asked), errors %" PRIu64 " (%.1f%%), late %" PRIu64 ", sample cost mean %.0f us%s\n",
-            (int)t->pid, secs, st->ok, secs > 0 ? (double)st->ticks / secs : 0, o->rate,
-            st->errors, 100.0 * (double)st->errors / ticks, st->late,
+            (int)t->pid, secs, st->ok, secs > 0 ? (double)st->ticks / secs : 0, o->rate, st->errors,
+            100.0 * (double)st->errors / ticks, st->late,
             st->ticks ? (double)st->cost_ns / ticks / 1000.0 : 0, how);
 }
 
@@ -586,6 +594,7 @@ static void ui_init(struct top_ui *ui, struct top_run *run, const struct top_opt
     ui->status.command = ui->command;
     ui->status.python_version = rt->version;
     ui->status.gil_only = o->gil;
+    ui->status.since_reset_s = -1;
     top_snapshot_init(&ui->snap);
     top_view_init(&ui->view);
     ui->view.idle = o->idle;
@@ -639,8 +648,11 @@ int cmd_top(int argc, char **argv)
     struct py_runtime rt;
     struct attach_target target;
     mem_proc_init(&mp, &reader, o.pid);
-    struct attach_options ao = {.pid = o.pid, .command = o.command, .quiet_child = tui,
-                                .stop = &stop_requested, .child_pid = &child_pid};
+    struct attach_options ao = {.pid = o.pid,
+                                .command = o.command,
+                                .quiet_child = tui,
+                                .stop = &stop_requested,
+                                .child_pid = &child_pid};
     if (attach_or_spawn(&ao, &mp, &reader, &rt, &target)) {
         mem_proc_release(&mp);
         return EXIT_FAILURE_RUN;
@@ -655,8 +667,8 @@ int cmd_top(int argc, char **argv)
     run.opt = &o;
     run.walker = &w;
     run.model = top_model_new(o.window, (uint64_t)(1e9 / o.rate));
-    run.so = (struct sampler_options){.rate_hz = o.rate, .nonblocking = o.nonblocking,
-                                      .child = target.child};
+    run.so = (struct sampler_options){
+        .rate_hz = o.rate, .nonblocking = o.nonblocking, .child = target.child};
     struct top_ui ui;
     ui_init(&ui, &run, &o, &rt, target.pid);
     ui.start_ns = sampler_now_ns();

@@ -150,8 +150,8 @@ static void draw_table(int y0, struct top_view *v, const struct top_row *rows, s
     strbuf_release(&line);
     char footer[128];
     if (nrows)
-        snprintf(footer, sizeof(footer), "rows %zu-%zu of %zu   ? help  q quit",
-                 v->scroll + 1, v->scroll + shown, nrows);
+        snprintf(footer, sizeof(footer), "rows %zu-%zu of %zu   ? help  q quit", v->scroll + 1,
+                 v->scroll + shown, nrows);
     else
         snprintf(footer, sizeof(footer), "no samples yet%s   ? help  q quit",
                  v->idle ? "" : " (idle threads hidden: i shows them)");

@@ -45,9 +45,11 @@ static size_t next_glyph(const char *str, int ascii_only, struct glyph *g)
     const unsigned char *s = (const unsigned char *)str;
     if (!*s)
         return 0;
-    size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
-                                                                  : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
-                                                                                                 : 0;
+    size_t n = s[0] < 0x80                    ? 1
+               : s[0] >= 0xC2 && s[0] <= 0xDF ? 2
+               : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+               : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
+                                              : 0;
     long cp = n == 1 ? s[0] : n ? decode_utf8(s, n) : -1;
     if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0) || (ascii_only && cp >= 0x80)) {
         g->bytes[0] = '?';
@@ -104,8 +106,8 @@ static void pad_to(struct strbuf *out, size_t used, size_t width)
         strbuf_addch(out, ' ');
 }
 
-size_t top_fit(struct strbuf *out, const char *s, size_t width, enum top_trunc how,
-               int ascii_only, int pad)
+size_t top_fit(struct strbuf *out, const char *s, size_t width, enum top_trunc how, int ascii_only,
+               int pad)
 {
     size_t total = top_text_width(s, ascii_only), used;
     if (width == 0 || total <= width) {
@@ -184,12 +186,17 @@ static void view_line(const struct top_status *st, const struct top_snapshot *s,
         strbuf_addf(out, "window %gs", s->window_s);
     else
         strbuf_addstr(out, "all time");
+    if (st->since_reset_s >= 0) {
+        char ago[32];
+        top_format_seconds(st->since_reset_s, ago, sizeof(ago));
+        strbuf_addf(out, ", reset %s ago", ago);
+    }
     if (v->paused)
         strbuf_addstr(out, "  [PAUSED]");
 }
 
-void top_header(const struct top_status *st, const struct top_snapshot *s,
-                const struct top_view *v, struct strbuf lines[TOP_HEADER_LINES])
+void top_header(const struct top_status *st, const struct top_snapshot *s, const struct top_view *v,
+                struct strbuf lines[TOP_HEADER_LINES])
 {
     char elapsed[32];
     for (int i = 0; i < TOP_HEADER_LINES; i++) {
@@ -197,9 +204,9 @@ void top_header(const struct top_status *st, const struct top_snapshot *s,
         strbuf_addstr(&lines[i], "");
     }
     top_format_seconds(st->elapsed_s, elapsed, sizeof(elapsed));
-    strbuf_addf(&lines[0], "spyglass top: pid %d (", st->pid);
+    strbuf_addf(&lines[0], "spyglass top: pid %d, Python %s, elapsed %s: ", st->pid,
+                st->python_version, elapsed);
     top_fit(&lines[0], st->command ? st->command : "", 200, TOP_TRUNC_END, 0, 0);
-    strbuf_addf(&lines[0], "), Python %s, elapsed %s", st->python_version, elapsed);
 
     uint64_t active = s->samples[0], idle = s->samples[1];
     if (v->one_thread) {

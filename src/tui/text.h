@@ -28,8 +28,8 @@ enum top_trunc {
  * cut to at most width columns with an ellipsis ("…", or "..." if
  * ascii_only) at the end or in the middle, then padded with spaces to width
  * if pad. width 0 means no limit. Returns the columns appended. */
-size_t top_fit(struct strbuf *out, const char *s, size_t width, enum top_trunc how,
-               int ascii_only, int pad);
+size_t top_fit(struct strbuf *out, const char *s, size_t width, enum top_trunc how, int ascii_only,
+               int pad);
 /* The number of columns s takes once made safe. */
 size_t top_text_width(const char *s, int ascii_only);
 
@@ -39,25 +39,26 @@ void top_format_seconds(double seconds, char *buf, size_t size);
 /* What the command knows beyond the snapshot, for the header. */
 struct top_status {
     int pid;
-    const char *command;         /* the target's command line */
-    const char *python_version;  /* "3.11.7" */
-    double elapsed_s;            /* since sampling started */
-    uint64_t ticks;              /* sampler ticks attempted since the start */
-    uint64_t errors;             /* of which failed */
-    int gil_only;                /* --gil */
+    const char *command;        /* the target's command line */
+    const char *python_version; /* "3.11.7" */
+    double elapsed_s;           /* since sampling started */
+    uint64_t ticks;             /* sampler ticks attempted since the start */
+    uint64_t errors;            /* of which failed */
+    int gil_only;               /* --gil */
+    double since_reset_s;       /* seconds since the r key reset the counts; < 0: never */
 };
 
 #define TOP_HEADER_LINES 3
 
 /* Writes the header lines (process; samples, rate, threads, GIL, idle,
  * errors; the view) into lines[0..TOP_HEADER_LINES), each reset first. */
-void top_header(const struct top_status *st, const struct top_snapshot *s,
-                const struct top_view *v, struct strbuf lines[TOP_HEADER_LINES]);
+void top_header(const struct top_status *st, const struct top_snapshot *s, const struct top_view *v,
+                struct strbuf lines[TOP_HEADER_LINES]);
 
 /* Where each column goes. Columns with width 0 are not shown. */
 struct top_layout {
-    size_t width;   /* screen width; 0: unlimited (plain text) */
-    int times;      /* OwnTime and TotalTime shown */
+    size_t width; /* screen width; 0: unlimited (plain text) */
+    int times;    /* OwnTime and TotalTime shown */
     size_t thread_w, func_w, file_w;
     int ascii_only;
     int full_paths; /* else paths are shortened (site-packages, stdlib) */

@@ -26,9 +26,9 @@ struct entry {
     const char *name; /* interned: compared by pointer */
     const char *file; /* interned */
     int line;
-    uint32_t thread;  /* index into threads */
-    int is_func;      /* 1: a function row (line = its first line) */
-    uint64_t stamp;   /* the stack that last counted this entry's total */
+    uint32_t thread; /* index into threads */
+    int is_func;     /* 1: a function row (line = its first line) */
+    uint64_t stamp;  /* the stack that last counted this entry's total */
     uint64_t sum[NCOUNT];
 };
 
@@ -44,16 +44,16 @@ struct top_model {
     uint64_t bucket_ns; /* 0 for all time */
     uint64_t period_ns;
     double window_s;
-    int started;        /* a tick has been seen since the start or reset */
-    uint64_t epoch_ns;  /* time of the first tick */
-    uint64_t last_ns;   /* time of the latest tick */
-    uint64_t cur;       /* absolute index of the current bucket */
+    int started;       /* a tick has been seen since the start or reset */
+    uint64_t epoch_ns; /* time of the first tick */
+    uint64_t last_ns;  /* time of the latest tick */
+    uint64_t cur;      /* absolute index of the current bucket */
 
     struct entry *entries;
-    uint32_t *counts;   /* entries_cap * nbuckets * NCOUNT */
+    uint32_t *counts; /* entries_cap * nbuckets * NCOUNT */
     size_t nentries, entries_cap;
-    uint32_t *index;    /* entry index + 1; 0 is an empty slot */
-    size_t index_cap;   /* power of two */
+    uint32_t *index;  /* entry index + 1; 0 is an empty slot */
+    size_t index_cap; /* power of two */
 
     struct thread_slot *threads;
     uint32_t *thread_counts; /* threads_cap * nbuckets * 2 */
@@ -148,8 +148,8 @@ static size_t entry_for(struct top_model *m, uint32_t thread, const char *name, 
     size_t i = (size_t)entry_hash(thread, name, file, line, is_func) & mask;
     for (; m->index[i]; i = (i + 1) & mask) {
         const struct entry *en = &m->entries[m->index[i] - 1];
-        if (en->name == name && en->file == file && en->line == line &&
-            en->thread == thread && en->is_func == is_func)
+        if (en->name == name && en->file == file && en->line == line && en->thread == thread &&
+            en->is_func == is_func)
             return m->index[i] - 1;
     }
     size_t old_cap = m->entries_cap;

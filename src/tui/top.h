@@ -27,27 +27,27 @@ struct top_model;
 
 /* One frame of a stack. Strings need to live only for the call. */
 struct top_frame {
-    const char *name;  /* qualified function name */
+    const char *name; /* qualified function name */
     const char *file;
-    int line;          /* the line executing in this frame */
-    int first_line;    /* the function's first line (keys the function rows) */
+    int line;       /* the line executing in this frame */
+    int first_line; /* the function's first line (keys the function rows) */
 };
 
 /* What is known about a tick as a whole. */
 struct top_tick {
-    uint64_t now_ns;   /* a monotonic clock; ticks must not go backwards */
-    int gil_held;      /* some thread held the GIL */
-    unsigned threads;  /* Python threads seen */
-    unsigned active;   /* of which running (not idle) */
+    uint64_t now_ns;  /* a monotonic clock; ticks must not go backwards */
+    int gil_held;     /* some thread held the GIL */
+    unsigned threads; /* Python threads seen */
+    unsigned active;  /* of which running (not idle) */
 };
 
 /* One thread's stack in the current tick. */
 struct top_stack {
-    uint64_t thread;          /* a stable key for the thread (OS tid, else ident) */
-    const char *thread_name;  /* "" or NULL if unknown; the last non-empty one sticks */
+    uint64_t thread;                /* a stable key for the thread (OS tid, else ident) */
+    const char *thread_name;        /* "" or NULL if unknown; the last non-empty one sticks */
     const struct top_frame *frames; /* leaf (most recent call) first */
-    size_t depth;             /* > 0 */
-    int idle;                 /* the OS says the thread was not running */
+    size_t depth;                   /* > 0 */
+    int idle;                       /* the OS says the thread was not running */
 };
 
 /* A counted row, as copied out by a snapshot. [0] counts active samples,
@@ -63,8 +63,8 @@ struct top_entry {
 
 struct top_thread {
     uint64_t key;
-    const char *name;     /* "" if unknown */
-    uint64_t samples[2];  /* stacks of this thread in the window: active, idle */
+    const char *name;    /* "" if unknown */
+    uint64_t samples[2]; /* stacks of this thread in the window: active, idle */
 };
 
 /* Everything the view needs, copied out under the caller's lock. Entries
@@ -74,13 +74,13 @@ struct top_snapshot {
     size_t nlines, nfuncs, lines_cap, funcs_cap;
     struct top_thread *threads;
     size_t nthreads, threads_cap;
-    uint64_t ticks;           /* ticks in the window */
-    uint64_t gil_ticks;       /* of which some thread held the GIL */
-    uint64_t samples[2];      /* thread stacks in the window: active, idle */
-    uint64_t span_ns;         /* wall time the window covers (one tick = one period) */
+    uint64_t ticks;      /* ticks in the window */
+    uint64_t gil_ticks;  /* of which some thread held the GIL */
+    uint64_t samples[2]; /* thread stacks in the window: active, idle */
+    uint64_t span_ns;    /* wall time the window covers (one tick = one period) */
     uint64_t ticks_since_reset;
     unsigned last_threads, last_active; /* from the latest tick */
-    double window_s;          /* 0: all time */
+    double window_s;                    /* 0: all time */
 };
 
 /* Allocates a model. window_s 0 means all time; period_ns is the sampling

@@ -82,8 +82,7 @@ static int cycle_thread(struct top_view *v, const struct top_snapshot *s)
     return 1;
 }
 
-int top_view_apply(struct top_view *v, enum top_action a, const struct top_snapshot *s,
-                   size_t page)
+int top_view_apply(struct top_view *v, enum top_action a, const struct top_snapshot *s, size_t page)
 {
     if (page == 0)
         page = 1;
@@ -152,8 +151,8 @@ size_t top_help_lines(char (*lines)[128], size_t max)
         size_t len = 0;
         for (size_t j = i; j < top_nkeys; j++) {
             if (top_keys[j].action == top_keys[i].action && len < sizeof(labels))
-                len += (size_t)snprintf(labels + len, sizeof(labels) - len, "%s%s",
-                                        len ? ", " : "", top_keys[j].label);
+                len += (size_t)snprintf(labels + len, sizeof(labels) - len, "%s%s", len ? ", " : "",
+                                        top_keys[j].label);
         }
         snprintf(lines[n++], sizeof(lines[0]), "  %-10s %s", labels, top_keys[i].help);
     }

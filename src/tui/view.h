@@ -24,15 +24,15 @@ enum top_sort {
 
 struct top_view {
     enum top_sort sort;
-    int reverse;         /* sort the other way round */
-    int by_function;     /* one row per function instead of per line */
-    int idle;            /* count idle samples too */
-    int split_threads;   /* one row per (thread, function or line) */
-    int one_thread;      /* show only thread `thread` */
-    uint64_t thread;     /* its key (struct top_thread.key) */
-    int paused;          /* the display is frozen (sampling goes on) */
-    int help;            /* the help screen is up */
-    size_t scroll;       /* first row shown */
+    int reverse;       /* sort the other way round */
+    int by_function;   /* one row per function instead of per line */
+    int idle;          /* count idle samples too */
+    int split_threads; /* one row per (thread, function or line) */
+    int one_thread;    /* show only thread `thread` */
+    uint64_t thread;   /* its key (struct top_thread.key) */
+    int paused;        /* the display is frozen (sampling goes on) */
+    int help;          /* the help screen is up */
+    size_t scroll;     /* first row shown */
 };
 
 /* Keys that are not single characters; the screen maps its key codes to these. */
@@ -53,8 +53,8 @@ enum top_action {
     TOP_ACT_IDLE,
     TOP_ACT_THREADS,
     TOP_ACT_PAUSE,
-    TOP_ACT_RESET,  /* the caller resets the model */
-    TOP_ACT_QUIT,   /* the caller quits */
+    TOP_ACT_RESET, /* the caller resets the model */
+    TOP_ACT_QUIT,  /* the caller quits */
     TOP_ACT_HELP,
     TOP_ACT_UP,
     TOP_ACT_DOWN,
@@ -64,10 +64,10 @@ enum top_action {
 };
 
 struct top_key {
-    int key;            /* a character, or a TOP_KEY_* code */
-    const char *label;  /* how the help screen names it: "space", "PgUp" */
+    int key;           /* a character, or a TOP_KEY_* code */
+    const char *label; /* how the help screen names it: "space", "PgUp" */
     enum top_action action;
-    const char *help;   /* what it does, one line */
+    const char *help; /* what it does, one line */
 };
 
 /* The key table, and its length. Several keys may share an action. */
@@ -94,9 +94,9 @@ struct top_row {
     const char *name;
     const char *file;
     int line;
-    const char *thread;  /* thread name when split by thread, else NULL */
+    const char *thread; /* thread name when split by thread, else NULL */
     uint64_t thread_key;
-    uint64_t own, total; /* samples */
+    uint64_t own, total;       /* samples */
     double own_pct, total_pct; /* of all samples shown */
     double own_s, total_s;     /* seconds */
 };

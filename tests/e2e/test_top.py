@@ -1,0 +1,332 @@
+"""`spyglass top` end to end: the full-screen view driven through tmux, and the
+plain-text snapshots printed when stdout is a pipe, on every interpreter.
+
+The target, tests/targets/hot.py, spends 75% of every 100 ms cycle in hot()
+and 25% in warm() (both on the CPU), while a second thread sleeps: so by
+construction hot is the top row with about 75% own time, warm has about 25%,
+and half of all thread samples are idle.
+"""
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import SPYGLASS, TARGETS, interpreter_params, marked_lines, run_spyglass
+
+ALL = interpreter_params()
+HOT = os.path.join(TARGETS, "hot.py")
+LINES = marked_lines(HOT)
+TOLERANCE = 12  # percentage points, for shares on a loaded 2-core machine
+
+HEADER = re.compile(r"^spyglass top: pid (?P<pid>\d+), Python (?P<version>\S+), "
+                    r"elapsed (?P<elapsed>\S+): (?P<cmd>.*)$")
+FIGURES = re.compile(r"^samples (?P<samples>\d+), (?P<rate>[\d.]+) Hz, threads (?P<active>\d+) "
+                     r"active of (?P<threads>\d+), GIL (?P<gil>[\d.]+)%, idle (?P<idle>[\d.]+)%, "
+                     r"errors (?P<errors>\d+) \((?P<errors_pct>[\d.]+)%\)$")
+HEADING = re.compile(r"^\s*%Own %Total\s+OwnTime TotalTime\s+Function\s+file:(line|first line)$")
+ROW = re.compile(r"^\s*(?P<own>[\d.]+)%\s+(?P<total>[\d.]+)%\s+(?P<own_s>\S+)\s+(?P<total_s>\S+)"
+                 r"\s+(?P<func>\S+)\s+(?P<loc>\S.*?)\s*$")
+
+
+def parse_screen(lines):
+    """Parses the header and rows out of snapshot or screen lines: a dict with
+    the header fields, 'view' (line 3) and 'rows' (dicts)."""
+    lines = [l.rstrip() for l in lines]
+    for i, line in enumerate(lines):
+        m = HEADER.match(line)
+        if m and i + 3 < len(lines):
+            figures = FIGURES.match(lines[i + 1])
+            if not figures or not HEADING.match(lines[i + 3]):
+                return None
+            snap = dict(m.groupdict(), **figures.groupdict())
+            snap["view"] = lines[i + 2]
+            snap["heading"] = lines[i + 3]
+            snap["rows"] = []
+            for row in lines[i + 4:]:
+                r = ROW.match(row)
+                if not r:
+                    break
+                snap["rows"].append(r.groupdict())
+            return snap
+    return None
+
+
+def parse_snapshots(text):
+    """Splits piped output into snapshots (separated by empty lines)."""
+    snaps = []
+    for block in text.split("\n\n"):
+        snap = parse_screen(block.splitlines())
+        if snap:
+            snaps.append(snap)
+    return snaps
+
+
+def check_header(snap, interp, pid):
+    assert int(snap["pid"]) == pid
+    assert snap["version"].startswith("%d.%d." % interp.version), snap["version"]
+    assert int(snap["samples"]) > 0
+    assert 30 < float(snap["rate"]) <= 105, snap["rate"]  # 100 Hz asked, honest under load
+    assert int(snap["active"]) <= int(snap["threads"]) <= 2
+    # One of the two threads sleeps all the time: half the thread samples are idle.
+    assert abs(float(snap["idle"]) - 50) <= TOLERANCE, snap["idle"]
+    # The main thread spins holding the GIL.
+    assert float(snap["gil"]) > 50, snap["gil"]
+    assert float(snap["errors_pct"]) < 10, snap
+
+
+def check_hot_first(rows):
+    """hot() is the top row at ~75% own time, warm() next at ~25%."""
+    assert rows, "no rows"
+    assert rows[0]["func"] == "hot", rows[:3]
+    assert rows[0]["loc"].endswith("hot.py:%d" % LINES["hot"]), rows[0]
+    assert abs(float(rows[0]["own"]) - 75) <= TOLERANCE, rows[0]
+    assert rows[1]["func"] == "warm", rows[:3]
+    assert abs(float(rows[1]["own"]) - 25) <= TOLERANCE, rows[1]
+
+
+# --- plain-text snapshots (stdout is a pipe) ---------------------------------------------
+
+@pytest.mark.parametrize("interp", ALL)
+def test_top_piped_snapshots_until_the_target_exits(interp, start_target):
+    t = start_target(interp, "hot.py", args=["--seconds", "2.5"])
+    proc = run_spyglass(["top", "--pid", str(t.pid), "--interval", "0.5", "--rows", "12"],
+                        timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    snaps = parse_snapshots(proc.stdout)
+    assert len(snaps) >= 3, proc.stdout  # one every 0.5 s, and a last one at the end
+    last = snaps[-1]
+    check_header(last, interp, t.pid)
+    assert "hot.py" in last["cmd"]
+    assert last["view"] == "view: lines, all threads, idle hidden, sort %Own, all time"
+    assert int(last["samples"]) >= 100
+    check_hot_first(last["rows"])
+    owns = [float(r["own"]) for r in last["rows"]]
+    assert owns == sorted(owns, reverse=True)
+    # cycle() calls both from two lines; its own time is ~0, its total ~100%.
+    cycle = {r["loc"].rsplit(":", 1)[1]: r for r in last["rows"] if r["func"] == "cycle"}
+    assert set(cycle) <= {str(LINES["cycle_hot"]), str(LINES["cycle_warm"])}
+    assert abs(float(cycle[str(LINES["cycle_hot"])]["total"]) - 75) <= TOLERANCE
+    # Samples only grow from one snapshot to the next (all-time counts).
+    samples = [int(s["samples"]) for s in snaps]
+    assert samples == sorted(samples)
+    assert "the target exited" in proc.stderr
+    summary = [l for l in proc.stderr.splitlines() if l.startswith("spyglass: top watched")]
+    assert len(summary) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_top_piped_function_view_idle_and_window(interp, start_target):
+    t = start_target(interp, "hot.py", args=["--seconds", "2"])
+    proc = run_spyglass(["top", "--pid", str(t.pid), "--interval", "5", "--function", "--idle",
+                         "--window", "1"], timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    snaps = parse_snapshots(proc.stdout)
+    assert len(snaps) == 1, proc.stdout  # the target ended before the first interval
+    snap = snaps[0]
+    assert snap["view"] == "view: functions, all threads, idle shown, sort %Own, window 1s"
+    assert snap["heading"].endswith("file:first line")
+    rows = {r["func"]: r for r in snap["rows"]}
+    # With idle shown, the sleeping thread's half of the samples counts: hot and warm
+    # halve, and the sleeper's loop is a row with ~50% own time.
+    assert abs(float(rows["hot"]["own"]) - 37.5) <= TOLERANCE, rows["hot"]
+    assert rows["hot"]["loc"].endswith("hot.py:%d" % LINES["hot_def"])
+    assert abs(float(rows["sleeper"]["own"]) - 50) <= TOLERANCE, rows["sleeper"]
+    # A 1 s window: the counts cover about one second, not the whole run.
+    assert 60 <= int(snap["samples"]) and float(rows["hot"]["own_s"].rstrip("s")) <= 1.0
+
+
+def test_top_usage_errors():
+    for args, message in [
+        (["top"], "give --pid PID or -- COMMAND"),
+        (["top", "--pid", "x"], "--pid wants a process id, got 'x'"),
+        (["top", "--pid", "1", "--window", "0"], "--window wants a positive number"),
+        (["top", "--pid", "1", "--interval", "0.001"], "--interval wants seconds"),
+        (["top", "--pid", "1", "--rows", "2.5"], "--rows wants a positive whole number"),
+        (["top", "--pid", "1", "--rate"], "option '--rate' needs a value"),
+        (["top", "--pid", "1", "--", "python3"], "give either --pid or a command"),
+        (["top", "--bogus"], "unknown option '--bogus'"),
+    ]:
+        proc = run_spyglass(args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        first = proc.stderr.splitlines()[0]
+        assert first.startswith("spyglass: error: ") and message in first, (args, proc.stderr)
+        assert "hint: run 'spyglass top --help'" in proc.stderr
+    proc = run_spyglass(["top", "--help"])
+    assert proc.returncode == 0 and "usage: spyglass top" in proc.stdout
+
+
+def test_top_no_such_process():
+    proc = run_spyglass(["top", "--pid", "3999999"])
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("spyglass: error: ")
+    assert "hint: " in proc.stderr
+
+
+# --- the full-screen view, in tmux --------------------------------------------------------
+
+needs_tmux = pytest.mark.skipif(not shutil.which("tmux"), reason="tmux not installed "
+                                "(tools/deps.sh installs it)")
+
+
+class Tmux(object):
+    """A private tmux server (its own socket) running one shell in a 120x30 window."""
+
+    def __init__(self, name):
+        self.socket = "spyglass-%s-%d" % (name, os.getpid())
+        env = dict(os.environ, LANG="C.UTF-8", LC_ALL="C.UTF-8")
+        env.pop("TMUX", None)
+        subprocess.run(self.cmd("new-session", "-d", "-s", "t", "-x", "120", "-y", "30",
+                                # (a non-interactive sh -c drops an inherited PS1)
+                                "PS1='top-test$ ' exec bash --norc --noprofile"),
+                       check=True, env=env)
+
+    def cmd(self, *args):
+        return ["tmux", "-L", self.socket, "-f", "/dev/null"] + list(args)
+
+    def run(self, *args):
+        return subprocess.run(self.cmd(*args), check=True, stdout=subprocess.PIPE,
+                              universal_newlines=True).stdout
+
+    def keys(self, *keys):
+        self.run("send-keys", "-t", "t", *keys)
+
+    def type_line(self, text):
+        self.run("send-keys", "-t", "t", "-l", text)
+        self.keys("Enter")
+
+    def screen(self):
+        return self.run("capture-pane", "-p", "-t", "t").splitlines()
+
+    def alternate_on(self):
+        return self.run("display-message", "-p", "-t", "t", "#{alternate_on}").strip() == "1"
+
+    def resize(self, cols, lines):
+        self.run("resize-window", "-t", "t", "-x", str(cols), "-y", str(lines))
+
+    def wait_for(self, predicate, what, timeout=20):
+        """Polls the screen until predicate(lines) returns something true; returns it."""
+        deadline = time.time() + timeout
+        lines = []
+        while time.time() < deadline:
+            lines = self.screen()
+            got = predicate(lines)
+            if got:
+                return got
+            time.sleep(0.15)
+        raise AssertionError("timed out waiting for %s; screen:\n%s" % (what, "\n".join(lines)))
+
+    def kill(self):
+        subprocess.run(self.cmd("kill-server"), stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def tmux(request):
+    servers = []
+
+    def start():
+        t = Tmux(re.sub(r"\W", "_", request.node.name))
+        servers.append(t)
+        t.wait_for(lambda lines: any("top-test$" in l for l in lines), "the shell prompt")
+        return t
+
+    yield start
+    for t in servers:
+        t.kill()
+
+
+def snapshot_with(predicate):
+    """A wait_for predicate: the parsed screen, once predicate(snap) holds."""
+    def check(lines):
+        snap = parse_screen(lines)
+        return snap if snap and predicate(snap) else None
+    return check
+
+
+def process_state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+@needs_tmux
+@pytest.mark.parametrize("interp", ALL)
+def test_top_screen_keys_and_quit(interp, tmux):
+    term = tmux()
+    term.type_line("%s top -- %s %s; echo TOP-EXIT=$?" % (SPYGLASS, interp.path, HOT))
+    snap = term.wait_for(snapshot_with(lambda s: int(s["samples"]) >= 50 and s["rows"] and
+                                       s["rows"][0]["func"] == "hot"), "hot() at the top")
+    assert term.alternate_on()
+    pid = int(snap["pid"])
+    # Reset: the counts start again from zero, so the interpreter's start-up (imports) that
+    # the first samples saw is forgotten and the shares are the cycle's.
+    term.keys("r")
+    snap = term.wait_for(snapshot_with(lambda s: int(s["samples"]) >= 120 and
+                                       ", reset " in s["view"]),
+                         "1.2 s of samples after the reset")
+    ago = float(re.search(r", reset ([\d.]+)s ago", snap["view"]).group(1))
+    assert int(snap["samples"]) <= (ago + 0.3) * 100  # at most 100 Hz since the reset
+    check_header(snap, interp, pid)
+    check_hot_first(snap["rows"])
+    assert not [r for r in snap["rows"] if "importlib" in r["loc"]], snap["rows"]
+    assert snap["view"].startswith("view: lines, all threads, idle hidden, sort %Own, all time, "
+                                    "reset ")
+
+    term.keys("2")  # sort by total time: <module>, main and cycle are on every stack
+    snap = term.wait_for(snapshot_with(lambda s: "sort %Total" in s["view"]), "sort by total")
+    totals = [float(r["total"]) for r in snap["rows"]]
+    assert totals == sorted(totals, reverse=True) and totals[0] > 90, snap["rows"]
+
+    term.keys("l")  # functions: hot's row points at its def line
+    snap = term.wait_for(snapshot_with(lambda s: s["view"].startswith("view: functions")),
+                         "function view")
+    assert snap["heading"].endswith("file:first line")
+    hot = [r for r in snap["rows"] if r["func"] == "hot"]
+    assert hot and hot[0]["loc"].endswith("hot.py:%d" % LINES["hot_def"]), snap["rows"]
+
+    term.keys("?")  # the help screen comes from the key table
+    term.wait_for(lambda lines: any("cycle threads" in l for l in lines), "the help screen")
+    term.keys("x")  # any key closes it
+    term.wait_for(snapshot_with(lambda s: True), "the table again")
+
+    term.resize(50, 12)  # narrow: the times columns go, the table stays
+    term.wait_for(lambda lines: len(lines) == 12 and re.match(r"^\s*%Own %Total\s+Function",
+                                                               lines[3]), "a narrow table")
+    term.resize(19, 10)
+    term.wait_for(lambda lines: len(lines) == 10 and lines[0] == "spyglass top: te...",
+                  "'terminal too small', cut to 19 columns")
+    term.resize(120, 30)
+
+    term.keys("q")
+    lines = term.wait_for(lambda lines: any(l.startswith("TOP-EXIT=") for l in lines) and lines,
+                          "spyglass to exit")
+    assert not term.alternate_on()
+    text = "\n".join(lines)
+    assert "\nTOP-EXIT=0\n" in text, text
+    summary = [l for l in lines if l.startswith("spyglass: top watched pid %d" % pid)]
+    assert len(summary) == 1, text
+    assert lines[[i for i, l in enumerate(lines) if l.startswith("TOP-EXIT")][0] + 1].startswith(
+        "top-test$")
+    # q ends the command spyglass started.
+    assert not os.path.exists("/proc/%d" % pid) or process_state(pid) == "Z"
+
+
+@needs_tmux
+@pytest.mark.parametrize("interp", ALL)
+def test_top_screen_ctrl_c_restores_terminal_and_target(interp, tmux, start_target):
+    t = start_target(interp, "hot.py")
+    term = tmux()
+    term.type_line("%s top --pid %d; echo TOP-EXIT=$?" % (SPYGLASS, t.pid))
+    term.wait_for(snapshot_with(lambda s: len(s["rows"]) >= 2), "the first rows")
+    assert term.alternate_on()
+    term.keys("C-c")
+    lines = term.wait_for(lambda lines: any(l.startswith("TOP-EXIT=") for l in lines) and lines,
+                          "spyglass to exit")
+    assert not term.alternate_on()
+    assert any(l.startswith("spyglass: top watched pid %d" % t.pid) for l in lines), lines
+    assert "TOP-EXIT=0" in lines, lines
+    # The target we attached to runs on, not stopped.
+    time.sleep(0.1)
+    assert t.proc.poll() is None
+    assert process_state(t.pid) in "RS"
