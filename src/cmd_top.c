@@ -289,9 +289,8 @@ static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
     top_model_tick(run->model, &tick);
     for (size_t i = 0; i < w->nthreads; i++) {
         const struct py_thread *t = &w->threads[i];
-        if ((run->opt->gil && !t->holds_gil) || t->depth == 0)
-            continue;
-        run->frames = xgrow(run->frames, sizeof(*run->frames), t->depth, &run->frames_cap);
+        size_t depth = run->opt->gil && !t->holds_gil ? 0 : t->depth;
+        run->frames = xgrow(run->frames, sizeof(*run->frames), t->depth + 1, &run->frames_cap);
         for (size_t d = 0; d < t->depth; d++) {
             const struct code_info *code = t->frames[d].code;
             run->frames[d] = (struct top_frame){code->qualname, code->filename, t->frames[d].line,
@@ -300,7 +299,7 @@ static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
         struct top_stack s = {.thread = t->tid ? (uint64_t)t->tid : t->ident,
                               .thread_name = t->name,
                               .frames = run->frames,
-                              .depth = t->depth,
+                              .depth = depth,
                               .idle = t->idle};
         top_model_add(run->model, &s);
     }

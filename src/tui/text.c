@@ -173,7 +173,8 @@ static void view_line(const struct top_status *st, const struct top_snapshot *s,
 {
     strbuf_addf(out, "view: %s, ", v->by_function ? "functions" : "lines");
     if (v->one_thread) {
-        strbuf_addstr(out, "thread \"");
+        size_t count, pos = top_thread_position(s, v->thread, &count);
+        strbuf_addf(out, "thread %zu/%zu \"", pos, count);
         top_fit(out, top_thread_name(s, v->thread), 40, TOP_TRUNC_END, 0, 0);
         strbuf_addf(out, "\" (%" PRIu64 ")", v->thread);
     } else {

@@ -1,13 +1,20 @@
 /*
- * top.c - counts per (thread, function, line) over a sliding window.
+ * top.c - counts per function and line, in all and per thread, over a
+ * sliding window.
  *
  * Entries live in one array, found through an open-addressing index keyed by
- * (thread, interned name, interned file, line, granularity). Each entry has a
- * running sum per counter plus one count per window bucket; when the window
- * moves on, the bucket that falls out is subtracted from the sums and zeroed.
- * Entries whose sums reach zero are dropped in bulk once they are the
- * majority, so a long run of a program with changing threads and code stays
- * bounded by what happened in the window.
+ * (thread, interned name, interned file, line, granularity). The thread is a
+ * slot index, or ALL for the entries that sum every thread: those are what
+ * the default view shows, so it needs no merging and stays exact however many
+ * threads come and go. Each entry has a running sum per counter plus one
+ * count per window bucket; when the window moves on, the bucket that falls
+ * out is subtracted from the sums and zeroed.
+ *
+ * Memory stays bounded by what is alive: when entries double (or a window
+ * bucket empties most of them), entries with nothing left in the window and
+ * the per-thread entries of threads that have gone away are dropped. A
+ * server that starts a thread per request thus keeps only its live threads'
+ * rows, while the all-threads rows keep every sample.
  */
 #include "tui/top.h"
 
@@ -19,8 +26,10 @@
 
 enum { OWN_ACTIVE, OWN_IDLE, TOTAL_ACTIVE, TOTAL_IDLE, NCOUNT };
 
-/* Compact only when there are at least this many entries, most of them dead. */
+/* Compact only past this many entries. */
 #define COMPACT_MIN 4096
+/* The thread of the entries that sum all threads. */
+#define ALL UINT32_MAX
 
 struct entry {
     const char *name; /* interned: compared by pointer */
@@ -34,8 +43,9 @@ struct entry {
 
 struct thread_slot {
     uint64_t key;
-    const char *name; /* interned, "" if unknown */
-    uint64_t sum[2];  /* stacks in the window: active, idle */
+    const char *name;   /* interned, "" if unknown */
+    uint64_t sum[2];    /* stacks in the window: active, idle */
+    uint64_t last_tick; /* the tick that last saw it */
 };
 
 struct top_model {
@@ -60,8 +70,10 @@ struct top_model {
     size_t nthreads, threads_cap;
 
     uint64_t bucket_ticks[TOP_BUCKETS], bucket_gil[TOP_BUCKETS];
-    uint64_t ticks, gil_ticks; /* sums over the window */
-    uint64_t ticks_since_reset;
+    uint64_t bucket_samples[TOP_BUCKETS][2];
+    uint64_t ticks, gil_ticks, samples[2]; /* sums over the window */
+    uint64_t ticks_since_reset;            /* also the serial of the current tick */
+    size_t compact_at;                     /* entries that trigger the next compaction */
     uint64_t stamp;
     unsigned last_threads, last_active;
 };
@@ -80,6 +92,7 @@ struct top_model *top_model_new(double window_s, uint64_t period_ns)
     m->period_ns = period_ns ? period_ns : 1;
     m->index_cap = 1024;
     m->index = xcalloc(m->index_cap, sizeof(*m->index));
+    m->compact_at = COMPACT_MIN;
     return m;
 }
 
@@ -207,38 +220,52 @@ static void count_entry(struct top_model *m, size_t e, int counter)
     m->entries[e].sum[counter]++;
 }
 
-/* Drops entries and threads with nothing in the window (when most are). */
-static void compact(struct top_model *m)
+/* A thread is alive if the previous tick saw it: compaction runs at the start
+ * of a tick, when ticks_since_reset is still the previous tick's serial. */
+static int thread_alive(const struct top_model *m, uint32_t t)
 {
-    size_t live = 0;
-    for (size_t e = 0; e < m->nentries; e++) {
-        const uint64_t *s = m->entries[e].sum;
-        live += (s[0] | s[1] | s[2] | s[3]) != 0;
-    }
-    if (m->nentries < COMPACT_MIN || live * 2 > m->nentries)
+    return m->threads[t].last_tick >= m->ticks_since_reset;
+}
+
+static int droppable(const struct top_model *m, const struct entry *en)
+{
+    const uint64_t *s = en->sum;
+    return !(s[0] | s[1] | s[2] | s[3]) || (en->thread != ALL && !thread_alive(m, en->thread));
+}
+
+/* Drops the entries with nothing in the window and those of threads that are
+ * gone, and the threads with them, if that is most entries (or if force). */
+static void compact(struct top_model *m, int force)
+{
+    size_t drop = 0;
+    for (size_t e = 0; e < m->nentries; e++)
+        drop += droppable(m, &m->entries[e]);
+    if (m->nentries < COMPACT_MIN || (!force && drop * 2 < m->nentries))
         return;
-    size_t per_thread = (size_t)m->nbuckets * 2, nt = 0;
+    /* New thread indexes first (UINT32_MAX: dropped), then entries, then threads. */
     uint32_t *remap = xmalloc((m->nthreads + 1) * sizeof(*remap));
-    for (size_t t = 0; t < m->nthreads; t++) {
-        if (!(m->threads[t].sum[0] | m->threads[t].sum[1]))
-            continue;
-        remap[t] = (uint32_t)nt;
-        m->threads[nt] = m->threads[t];
-        memmove(thread_counts(m, nt, 0), thread_counts(m, t, 0),
-                per_thread * sizeof(*m->thread_counts));
-        nt++;
-    }
-    m->nthreads = nt;
+    size_t nt = 0;
+    for (size_t t = 0; t < m->nthreads; t++)
+        remap[t] = thread_alive(m, (uint32_t)t) ? (uint32_t)nt++ : UINT32_MAX;
     size_t per_entry = (size_t)m->nbuckets * NCOUNT, ne = 0;
     for (size_t e = 0; e < m->nentries; e++) {
-        const uint64_t *s = m->entries[e].sum;
-        if (!(s[0] | s[1] | s[2] | s[3]))
+        if (droppable(m, &m->entries[e]))
             continue;
         m->entries[ne] = m->entries[e];
-        m->entries[ne].thread = remap[m->entries[e].thread];
+        if (m->entries[e].thread != ALL)
+            m->entries[ne].thread = remap[m->entries[e].thread];
         memmove(entry_counts(m, ne, 0), entry_counts(m, e, 0), per_entry * sizeof(*m->counts));
         ne++;
     }
+    size_t per_thread = (size_t)m->nbuckets * 2;
+    for (size_t t = 0; t < m->nthreads; t++) {
+        if (remap[t] == UINT32_MAX)
+            continue;
+        m->threads[remap[t]] = m->threads[t];
+        memmove(thread_counts(m, remap[t], 0), thread_counts(m, t, 0),
+                per_thread * sizeof(*m->thread_counts));
+    }
+    m->nthreads = nt;
     m->nentries = ne;
     free(remap);
     memset(m->index, 0, m->index_cap * sizeof(*m->index));
@@ -264,7 +291,10 @@ static void clear_bucket(struct top_model *m, unsigned b)
     }
     m->ticks -= m->bucket_ticks[b];
     m->gil_ticks -= m->bucket_gil[b];
+    m->samples[0] -= m->bucket_samples[b][0];
+    m->samples[1] -= m->bucket_samples[b][1];
     m->bucket_ticks[b] = m->bucket_gil[b] = 0;
+    m->bucket_samples[b][0] = m->bucket_samples[b][1] = 0;
 }
 
 /* Moves the window so that it ends at now_ns. */
@@ -281,7 +311,7 @@ static void advance(struct top_model *m, uint64_t now_ns)
     for (uint64_t i = 1; i <= steps; i++)
         clear_bucket(m, (unsigned)((m->cur + i) % m->nbuckets));
     m->cur = target;
-    compact(m);
+    compact(m, 0); /* a bucket fell out: most entries may be empty now */
 }
 
 void top_model_tick(struct top_model *m, const struct top_tick *t)
@@ -296,6 +326,10 @@ void top_model_tick(struct top_model *m, const struct top_tick *t)
             now = m->last_ns;
         advance(m, now);
     }
+    if (m->nentries >= m->compact_at) {
+        compact(m, 1);
+        m->compact_at = m->nentries * 2 > COMPACT_MIN ? m->nentries * 2 : COMPACT_MIN;
+    }
     m->last_ns = now;
     unsigned b = (unsigned)(m->cur % m->nbuckets);
     m->bucket_ticks[b]++;
@@ -309,32 +343,43 @@ void top_model_tick(struct top_model *m, const struct top_tick *t)
     m->last_active = t->active;
 }
 
+/* Counts one frame in the entry for (thread, name, file, line, granularity). */
+static void count_frame(struct top_model *m, uint32_t thread, const char *name, const char *file,
+                        int line, int is_func, int leaf, int idle)
+{
+    size_t e = entry_for(m, thread, name, file, line, is_func);
+    if (leaf)
+        count_entry(m, e, OWN_ACTIVE + idle);
+    if (m->entries[e].stamp != m->stamp) {
+        m->entries[e].stamp = m->stamp; /* recursion counts once */
+        count_entry(m, e, TOTAL_ACTIVE + idle);
+    }
+}
+
 void top_model_add(struct top_model *m, const struct top_stack *s)
 {
-    if (!m->started || s->depth == 0)
+    if (!m->started)
         return;
     int idle = s->idle ? 1 : 0;
+    unsigned b = (unsigned)(m->cur % m->nbuckets);
     uint32_t th = thread_for(m, s->thread, s->thread_name);
-    uint32_t *tc = thread_counts(m, th, (unsigned)(m->cur % m->nbuckets));
-    if (tc[idle] == UINT32_MAX)
+    uint32_t *tc = thread_counts(m, th, b);
+    m->threads[th].last_tick = m->ticks_since_reset;
+    if (s->depth == 0 || tc[idle] == UINT32_MAX)
         return;
     tc[idle]++;
     m->threads[th].sum[idle]++;
+    m->bucket_samples[b][idle]++;
+    m->samples[idle]++;
     m->stamp++;
     for (size_t d = 0; d < s->depth; d++) {
         const struct top_frame *f = &s->frames[d];
         const char *name = strtab_intern(&m->strings, f->name ? f->name : "?");
         const char *file = strtab_intern(&m->strings, f->file ? f->file : "");
-        size_t keys[2] = {entry_for(m, th, name, file, f->line, 0), 0};
-        keys[1] = entry_for(m, th, name, file, f->first_line, 1);
-        for (int k = 0; k < 2; k++) {
-            if (d == 0)
-                count_entry(m, keys[k], OWN_ACTIVE + idle);
-            if (m->entries[keys[k]].stamp != m->stamp) {
-                m->entries[keys[k]].stamp = m->stamp; /* recursion counts once */
-                count_entry(m, keys[k], TOTAL_ACTIVE + idle);
-            }
-        }
+        count_frame(m, ALL, name, file, f->line, 0, d == 0, idle);
+        count_frame(m, ALL, name, file, f->first_line, 1, d == 0, idle);
+        count_frame(m, th, name, file, f->line, 0, d == 0, idle);
+        count_frame(m, th, name, file, f->first_line, 1, d == 0, idle);
     }
 }
 
@@ -345,7 +390,10 @@ void top_model_reset(struct top_model *m)
     m->nthreads = 0;
     memset(m->bucket_ticks, 0, sizeof(m->bucket_ticks));
     memset(m->bucket_gil, 0, sizeof(m->bucket_gil));
+    memset(m->bucket_samples, 0, sizeof(m->bucket_samples));
     m->ticks = m->gil_ticks = m->ticks_since_reset = 0;
+    m->samples[0] = m->samples[1] = 0;
+    m->compact_at = COMPACT_MIN;
     m->last_threads = m->last_active = 0;
     m->started = 0;
     m->cur = 0;
@@ -391,7 +439,7 @@ void top_model_snapshot(const struct top_model *m, struct top_snapshot *s)
         out->name = en->name;
         out->file = en->file;
         out->line = en->line;
-        out->thread = en->thread;
+        out->thread = en->thread == ALL ? TOP_ALL_THREADS : en->thread;
         out->own[0] = en->sum[OWN_ACTIVE];
         out->own[1] = en->sum[OWN_IDLE];
         out->total[0] = en->sum[TOTAL_ACTIVE];
@@ -399,15 +447,14 @@ void top_model_snapshot(const struct top_model *m, struct top_snapshot *s)
     }
     s->threads = xgrow(s->threads, sizeof(*s->threads), m->nthreads + 1, &s->threads_cap);
     s->nthreads = m->nthreads;
-    s->samples[0] = s->samples[1] = 0;
     for (size_t t = 0; t < m->nthreads; t++) {
         s->threads[t].key = m->threads[t].key;
         s->threads[t].name = m->threads[t].name;
         s->threads[t].samples[0] = m->threads[t].sum[0];
         s->threads[t].samples[1] = m->threads[t].sum[1];
-        s->samples[0] += m->threads[t].sum[0];
-        s->samples[1] += m->threads[t].sum[1];
     }
+    s->samples[0] = m->samples[0];
+    s->samples[1] = m->samples[1];
     s->ticks = m->ticks;
     s->gil_ticks = m->gil_ticks;
     s->span_ns = window_span(m);

@@ -50,13 +50,16 @@ struct top_stack {
     int idle;                       /* the OS says the thread was not running */
 };
 
+/* The thread index of entries that sum all threads. */
+#define TOP_ALL_THREADS UINT32_MAX
+
 /* A counted row, as copied out by a snapshot. [0] counts active samples,
  * [1] idle ones. Strings stay valid as long as the model lives. */
 struct top_entry {
     const char *name;
     const char *file;
     int line;          /* the line (line entries) or the function's first line */
-    uint32_t thread;   /* index into the snapshot's threads */
+    uint32_t thread;   /* index into the snapshot's threads, or TOP_ALL_THREADS */
     uint64_t own[2];   /* samples with this frame as the leaf */
     uint64_t total[2]; /* samples with this frame anywhere in the stack (counted once) */
 };
@@ -67,8 +70,10 @@ struct top_thread {
     uint64_t samples[2]; /* stacks of this thread in the window: active, idle */
 };
 
-/* Everything the view needs, copied out under the caller's lock. Entries
- * with no samples in the window are left out. */
+/* Everything the view needs, copied out under the caller's lock: each
+ * function and line once for all threads together (thread TOP_ALL_THREADS)
+ * and once per live thread. Entries with no samples in the window are left
+ * out; threads that have gone away may be (see top.c). */
 struct top_snapshot {
     struct top_entry *lines, *funcs;
     size_t nlines, nfuncs, lines_cap, funcs_cap;

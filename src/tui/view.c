@@ -18,6 +18,7 @@ const struct top_key top_keys[] = {
     {'l', "l", TOP_ACT_LINES, "one row per line / one row per function"},
     {'i', "i", TOP_ACT_IDLE, "show / hide idle samples (threads sleeping or waiting)"},
     {'t', "t", TOP_ACT_THREADS, "cycle threads: all, then one thread at a time"},
+    {'T', "T", TOP_ACT_ALL_THREADS, "back to all threads"},
     {' ', "space", TOP_ACT_PAUSE, "pause / resume the display (sampling goes on)"},
     {'r', "r", TOP_ACT_RESET, "reset: forget all counts and start again"},
     {TOP_KEY_UP, "up", TOP_ACT_UP, "scroll up one row"},
@@ -60,25 +61,40 @@ static int set_sort(struct top_view *v, enum top_sort sort)
     return 1;
 }
 
-/* all -> each thread with samples, in the order first seen -> all. */
+static int has_samples(const struct top_thread *t)
+{
+    return (t->samples[0] | t->samples[1]) != 0;
+}
+
+size_t top_thread_position(const struct top_snapshot *s, uint64_t key, size_t *count)
+{
+    size_t before = 0, n = 0;
+    for (size_t i = 0; i < s->nthreads; i++) {
+        if (!has_samples(&s->threads[i]))
+            continue;
+        n++;
+        before += s->threads[i].key < key;
+    }
+    if (count)
+        *count = n;
+    return before + 1;
+}
+
+/* all -> each thread with samples, by key (for OS thread ids: the order they
+ * were created, the main thread first) -> all. */
 static int cycle_thread(struct top_view *v, const struct top_snapshot *s)
 {
-    size_t next = 0;
-    if (v->one_thread) {
-        size_t i = 0;
-        while (i < s->nthreads && s->threads[i].key != v->thread)
-            i++;
-        next = i < s->nthreads ? i + 1 : 0;
+    const struct top_thread *next = NULL;
+    for (size_t i = 0; i < s->nthreads; i++) {
+        const struct top_thread *t = &s->threads[i];
+        if (has_samples(t) && (!v->one_thread || t->key > v->thread) &&
+            (!next || t->key < next->key))
+            next = t;
     }
-    while (next < s->nthreads && !(s->threads[next].samples[0] | s->threads[next].samples[1]))
-        next++;
     v->scroll = 0;
-    if (next >= s->nthreads) {
-        v->one_thread = 0;
-        return 1;
-    }
-    v->one_thread = 1;
-    v->thread = s->threads[next].key;
+    v->one_thread = next != NULL;
+    if (next)
+        v->thread = next->key;
     return 1;
 }
 
@@ -104,6 +120,12 @@ int top_view_apply(struct top_view *v, enum top_action a, const struct top_snaps
         return 1;
     case TOP_ACT_THREADS:
         return cycle_thread(v, s);
+    case TOP_ACT_ALL_THREADS:
+        if (!v->one_thread)
+            return 0;
+        v->one_thread = 0;
+        v->scroll = 0;
+        return 1;
     case TOP_ACT_PAUSE:
         v->paused = !v->paused;
         return 1;
@@ -168,17 +190,6 @@ const char *top_thread_name(const struct top_snapshot *s, uint64_t key)
     return "";
 }
 
-/* Orders rows by identity (interned pointers, line), to merge threads. */
-static int by_identity(const void *pa, const void *pb)
-{
-    const struct top_row *a = pa, *b = pb;
-    if (a->name != b->name)
-        return (uintptr_t)a->name < (uintptr_t)b->name ? -1 : 1;
-    if (a->file != b->file)
-        return (uintptr_t)a->file < (uintptr_t)b->file ? -1 : 1;
-    return (a->line > b->line) - (a->line < b->line);
-}
-
 static int cmp_u64_desc(uint64_t a, uint64_t b)
 {
     return (a < b) - (a > b);
@@ -226,35 +237,19 @@ static int by_view(const void *pa, const void *pb, void *ctx)
     return v->reverse ? -c : c;
 }
 
-/* Sums rows with the same function/line from different threads. */
-static size_t merge_threads(struct top_row *rows, size_t n)
-{
-    if (n < 2)
-        return n;
-    qsort(rows, n, sizeof(*rows), by_identity);
-    size_t out = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (out && by_identity(&rows[out - 1], &rows[i]) == 0) {
-            rows[out - 1].own += rows[i].own;
-            rows[out - 1].total += rows[i].total;
-            continue;
-        }
-        rows[out] = rows[i];
-        rows[out].thread_key = 0;
-        out++;
-    }
-    return out;
-}
-
 size_t top_rows(const struct top_snapshot *s, const struct top_view *v, struct top_row **rows,
                 size_t *cap)
 {
     const struct top_entry *entries = v->by_function ? s->funcs : s->lines;
     size_t nentries = v->by_function ? s->nfuncs : s->nlines, n = 0;
     int idle = v->idle ? 1 : 0;
+    /* All threads together: the summed entries; else the per-thread ones. */
+    int want_all = !v->one_thread && !v->split_threads;
     for (size_t i = 0; i < nentries; i++) {
         const struct top_entry *e = &entries[i];
-        const struct top_thread *t = &s->threads[e->thread];
+        if ((e->thread == TOP_ALL_THREADS) != want_all)
+            continue;
+        const struct top_thread *t = want_all ? NULL : &s->threads[e->thread];
         if (v->one_thread && t->key != v->thread)
             continue;
         uint64_t own = e->own[0] + (idle ? e->own[1] : 0);
@@ -267,18 +262,15 @@ size_t top_rows(const struct top_snapshot *s, const struct top_view *v, struct t
         r->name = e->name;
         r->file = e->file;
         r->line = e->line;
-        r->thread = v->split_threads ? (t->name ? t->name : "") : NULL;
-        r->thread_key = t->key;
+        r->thread = v->split_threads && t ? (t->name ? t->name : "") : NULL;
+        r->thread_key = t ? t->key : 0;
         r->own = own;
         r->total = total;
     }
-    if (!v->split_threads)
-        n = merge_threads(*rows, n);
-
-    uint64_t samples = 0;
-    for (size_t i = 0; i < s->nthreads; i++) {
-        if (!v->one_thread || s->threads[i].key == v->thread)
-            samples += s->threads[i].samples[0] + (idle ? s->threads[i].samples[1] : 0);
+    uint64_t samples = v->one_thread ? 0 : s->samples[0] + (idle ? s->samples[1] : 0);
+    for (size_t i = 0; i < s->nthreads && v->one_thread; i++) {
+        if (s->threads[i].key == v->thread)
+            samples = s->threads[i].samples[0] + (idle ? s->threads[i].samples[1] : 0);
     }
     double per_sample_s = s->ticks ? (double)s->span_ns / 1e9 / (double)s->ticks : 0;
     for (size_t i = 0; i < n; i++) {

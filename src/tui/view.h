@@ -52,6 +52,7 @@ enum top_action {
     TOP_ACT_LINES,
     TOP_ACT_IDLE,
     TOP_ACT_THREADS,
+    TOP_ACT_ALL_THREADS,
     TOP_ACT_PAUSE,
     TOP_ACT_RESET, /* the caller resets the model */
     TOP_ACT_QUIT,  /* the caller quits */
@@ -106,6 +107,10 @@ struct top_row {
  * frees). Returns the number of rows. */
 size_t top_rows(const struct top_snapshot *s, const struct top_view *v, struct top_row **rows,
                 size_t *cap);
+
+/* Where thread key comes in the `t` cycle (1-based), and in *count how many
+ * threads it cycles through (those with samples in the window). */
+size_t top_thread_position(const struct top_snapshot *s, uint64_t key, size_t *count);
 
 /* The name of the thread with key, "" if unknown or absent. */
 const char *top_thread_name(const struct top_snapshot *s, uint64_t key);

@@ -78,13 +78,18 @@ def check_header(snap, interp, pid):
 
 
 def check_hot_first(rows):
-    """hot() is the top row at ~75% own time, warm() next at ~25%."""
+    """hot() is the top row, warm() next, in the 3:1 ratio of the cycle. (Their
+    absolute shares are diluted by anything else counted as active: start-up,
+    and on a loaded machine the sleeping thread caught runnable just after a
+    pause let it go.)"""
     assert rows, "no rows"
     assert rows[0]["func"] == "hot", rows[:3]
     assert rows[0]["loc"].endswith("hot.py:%d" % LINES["hot"]), rows[0]
-    assert abs(float(rows[0]["own"]) - 75) <= TOLERANCE, rows[0]
     assert rows[1]["func"] == "warm", rows[:3]
-    assert abs(float(rows[1]["own"]) - 25) <= TOLERANCE, rows[1]
+    assert rows[1]["loc"].endswith("hot.py:%d" % LINES["warm"]), rows[1]
+    hot, warm = float(rows[0]["own"]), float(rows[1]["own"])
+    assert abs(100 * hot / (hot + warm) - 75) <= 10, rows[:2]
+    assert hot + warm >= 70, rows[:3]
 
 
 # --- plain-text snapshots (stdout is a pipe) ---------------------------------------------
@@ -273,10 +278,24 @@ def test_top_screen_keys_and_quit(interp, tmux):
     assert snap["view"].startswith("view: lines, all threads, idle hidden, sort %Own, all time, "
                                     "reset ")
 
+    term.keys("t")  # one thread at a time, the main thread (the oldest) first
+    snap = term.wait_for(snapshot_with(lambda s: '"MainThread"' in s["view"]), "MainThread alone")
+    assert ', thread 1/2 "MainThread" (' in snap["view"], snap["view"]
+    assert abs(float(snap["rows"][0]["own"]) - 75) <= TOLERANCE, snap["rows"][:2]
+    assert float(snap["idle"]) < 10  # it never sleeps
+    term.keys("t")
+    snap = term.wait_for(snapshot_with(lambda s: '"sleeper"' in s["view"]), "the sleeper alone")
+    assert ', thread 2/2 "sleeper" (' in snap["view"], snap["view"]
+    assert float(snap["idle"]) > 80
+    term.keys("T")
+    term.wait_for(snapshot_with(lambda s: "all threads" in s["view"]), "all threads again")
+
     term.keys("2")  # sort by total time: <module>, main and cycle are on every stack
     snap = term.wait_for(snapshot_with(lambda s: "sort %Total" in s["view"]), "sort by total")
     totals = [float(r["total"]) for r in snap["rows"]]
-    assert totals == sorted(totals, reverse=True) and totals[0] > 90, snap["rows"]
+    assert totals == sorted(totals, reverse=True), snap["rows"]
+    # The main thread's outermost frame is on all of its stacks (ties break by name).
+    assert snap["rows"][0]["func"] == "<module>" and totals[0] > 50, snap["rows"][:3]
 
     term.keys("l")  # functions: hot's row points at its def line
     snap = term.wait_for(snapshot_with(lambda s: s["view"].startswith("view: functions")),

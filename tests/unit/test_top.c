@@ -47,17 +47,25 @@ static void add1(struct top_model *m, const char *frame)
     add(m, 1, 0, &frame, 1);
 }
 
-/* The snapshot entry for name (and line, if line > 0), or NULL. */
-static const struct top_entry *find(const struct top_snapshot *s, int funcs, const char *name,
-                                    int line)
+/* The snapshot entry of thread index `thread` for name (and line, if > 0), or NULL. */
+static const struct top_entry *find_in(const struct top_snapshot *s, uint32_t thread, int funcs,
+                                       const char *name, int line)
 {
     const struct top_entry *e = funcs ? s->funcs : s->lines;
     size_t n = funcs ? s->nfuncs : s->nlines;
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(e[i].name, name) == 0 && (line <= 0 || e[i].line == line))
+        if (e[i].thread == thread && strcmp(e[i].name, name) == 0 &&
+            (line <= 0 || e[i].line == line))
             return &e[i];
     }
     return NULL;
+}
+
+/* The all-threads entry for name (and line, if > 0), or NULL. */
+static const struct top_entry *find(const struct top_snapshot *s, int funcs, const char *name,
+                                    int line)
+{
+    return find_in(s, TOP_ALL_THREADS, funcs, name, line);
 }
 
 static void test_top_own_at_the_leaf_total_once_per_stack(void **state)
@@ -84,6 +92,11 @@ static void test_top_own_at_the_leaf_total_once_per_stack(void **state)
     assert_int_equal(find(&s, 1, "main", 0)->total[0], 1);
     assert_int_equal(s.samples[0], 1);
     assert_int_equal(s.ticks, 1);
+    /* the same again for the one thread */
+    assert_int_equal(s.nlines, 2 * 4);
+    assert_int_equal(s.nfuncs, 2 * 3);
+    assert_int_equal(find_in(&s, 0, 1, "f", 0)->total[0], 1);
+    assert_int_equal(find_in(&s, 0, 0, "f", 10)->own[0], 1);
     top_snapshot_release(&s);
     top_model_free(m);
 }
@@ -215,7 +228,8 @@ static void test_top_reset_forgets_counts_but_not_names(void **state)
     tick(m, 7 * SEC);                               /* a new window starts here */
     add1(m, "g:1");
     top_model_snapshot(m, &after);
-    assert_int_equal(after.nlines, 1);
+    assert_non_null(find(&after, 0, "g", 1));
+    assert_null(find(&after, 0, "f", 1));
     assert_int_equal(after.span_ns, 10 * MS);
     top_snapshot_release(&before);
     top_snapshot_release(&after);
@@ -254,11 +268,12 @@ static void test_top_compaction_keeps_live_entries_exact(void **state)
         snprintf(name, sizeof(name), "dead%d:1", i);
         add(m, (uint64_t)(1000 + i), 0, (const char *const[]){name}, 1);
     }
-    tick(m, 500 * MS);
+    tick(m, 500 * MS); /* 20000 entries: all alive a tick ago, none dropped */
+    assert_int_equal(top_model_entries(m), 4 * 5000);
     add(m, 7, 0, (const char *const[]){"live:3", "main:1"}, 2);
-    assert_int_equal(top_model_entries(m), 2 * 5000 + 4);
+    assert_int_equal(top_model_entries(m), 4 * 5000 + 8);
     tick(m, 1000 * MS); /* bucket 0 falls out: the dead are the majority */
-    assert_int_equal(top_model_entries(m), 4);
+    assert_int_equal(top_model_entries(m), 8);
     add(m, 7, 0, (const char *const[]){"live:3", "main:1"}, 2);
     top_model_snapshot(m, &s);
     assert_int_equal(s.nthreads, 1);
@@ -266,10 +281,38 @@ static void test_top_compaction_keeps_live_entries_exact(void **state)
     assert_int_equal(s.threads[0].samples[0], 2);
     assert_int_equal(find(&s, 0, "live", 3)->own[0], 2);
     assert_int_equal(find(&s, 1, "main", 0)->total[0], 2);
-    assert_int_equal(s.lines[0].thread, 0);
-    tick(m, 2600 * MS); /* and later they expire normally */
+    assert_int_equal(find_in(&s, 0, 0, "live", 3)->own[0], 2); /* thread 7 is now index 0 */
+    tick(m, 2600 * MS);                                        /* and later they expire normally */
     top_model_snapshot(m, &s);
     assert_int_equal(s.nlines, 0);
+    top_snapshot_release(&s);
+    top_model_free(m);
+}
+
+/* A server that starts a thread per request, watched for all time: the
+ * all-threads counts keep every sample, the per-thread rows of threads that
+ * ended are dropped, and memory stays flat. */
+static void test_top_thread_churn_keeps_totals_and_bounded_memory(void **state)
+{
+    struct top_model *m = top_model_new(0, 10 * MS);
+    struct top_snapshot s;
+    top_snapshot_init(&s);
+    size_t most = 0;
+    for (uint64_t i = 0; i < 20000; i++) {
+        tick(m, i * 10 * MS);
+        add(m, 100 + i, 0, (const char *const[]){"handle:5", "serve:1"}, 2);
+        if (top_model_entries(m) > most)
+            most = top_model_entries(m);
+    }
+    assert_true(most <= 2 * 4096 + 8);
+    top_model_snapshot(m, &s);
+    assert_int_equal(find(&s, 0, "handle", 5)->own[0], 20000);
+    assert_int_equal(find(&s, 1, "serve", 0)->total[0], 20000);
+    assert_int_equal(s.samples[0], 20000);
+    assert_true(s.nthreads < 2100);
+    /* the thread alive now is still there, with its own rows */
+    assert_int_equal(s.threads[s.nthreads - 1].key, 100 + 19999);
+    assert_int_equal(find_in(&s, (uint32_t)(s.nthreads - 1), 0, "handle", 5)->own[0], 1);
     top_snapshot_release(&s);
     top_model_free(m);
 }
@@ -412,7 +455,42 @@ static void test_top_rows_split_and_one_thread(void **state)
     assert_float_equal(rows[0].own_pct, 100.0, 1e-9);
     top_view_apply(&v, TOP_ACT_THREADS, &s, 10); /* -> all */
     assert_false(v.one_thread);
+    top_view_apply(&v, TOP_ACT_THREADS, &s, 10);
+    assert_true(top_view_apply(&v, TOP_ACT_ALL_THREADS, &s, 10));
+    assert_false(v.one_thread);
+    assert_false(top_view_apply(&v, TOP_ACT_ALL_THREADS, &s, 10));
     free(rows);
+    top_snapshot_release(&s);
+    top_model_free(m);
+}
+
+static void test_top_view_cycles_threads_by_key_skipping_silent_ones(void **state)
+{
+    struct top_model *m = top_model_new(1.0, 10 * MS);
+    struct top_snapshot s;
+    struct top_view v;
+    top_snapshot_init(&s);
+    top_view_init(&v);
+    tick(m, 0);
+    add(m, 40, 0, (const char *const[]){"gone:1"}, 1);
+    tick(m, 500 * MS); /* seen newest first, as CPython lists threads */
+    add(m, 30, 0, (const char *const[]){"f:1"}, 1);
+    add(m, 10, 1, (const char *const[]){"f:1"}, 1); /* idle only: still a thread to show */
+    add(m, 20, 0, (const char *const[]){"f:1"}, 1);
+    tick(m, 1000 * MS); /* thread 40's sample leaves the window */
+    top_model_snapshot(m, &s);
+    assert_int_equal(s.nthreads, 4);
+    uint64_t want[] = {10, 20, 30};
+    for (size_t i = 0; i < 3; i++) {
+        assert_true(top_view_apply(&v, TOP_ACT_THREADS, &s, 10));
+        assert_true(v.one_thread);
+        assert_int_equal(v.thread, want[i]);
+        size_t count;
+        assert_int_equal(top_thread_position(&s, v.thread, &count), i + 1);
+        assert_int_equal(count, 3);
+    }
+    top_view_apply(&v, TOP_ACT_THREADS, &s, 10);
+    assert_false(v.one_thread);
     top_snapshot_release(&s);
     top_model_free(m);
 }
@@ -472,10 +550,12 @@ int main(void)
         cmocka_unit_test(test_top_reset_forgets_counts_but_not_names),
         cmocka_unit_test(test_top_thread_names_stick_when_unknown_later),
         cmocka_unit_test(test_top_compaction_keeps_live_entries_exact),
+        cmocka_unit_test(test_top_thread_churn_keeps_totals_and_bounded_memory),
         cmocka_unit_test(test_top_add_before_any_tick_is_ignored),
         cmocka_unit_test(test_top_rows_merge_threads_and_sort_by_own),
         cmocka_unit_test(test_top_rows_sort_four_ways_and_reverse),
         cmocka_unit_test(test_top_rows_split_and_one_thread),
+        cmocka_unit_test(test_top_view_cycles_threads_by_key_skipping_silent_ones),
         cmocka_unit_test(test_top_view_scrolls_within_bounds),
         cmocka_unit_test(test_top_key_table_and_help_agree),
     };

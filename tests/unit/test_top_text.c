@@ -155,7 +155,7 @@ static void test_top_header_shows_the_figures(void **state)
     st.since_reset_s = 1.5;
     top_header(&st, &s, &v, lines);
     assert_non_null(strstr(lines[1].buf, "idle 100.0%")); /* the sleeper's own share */
-    assert_string_equal(lines[2].buf, "view: functions, thread \"sleeper\" (12), idle hidden, "
+    assert_string_equal(lines[2].buf, "view: functions, thread 2/2 \"sleeper\" (12), idle hidden, "
                                       "GIL holder only, sort %Total (reversed), window 10s, "
                                       "reset 1.50s ago  [PAUSED]");
     for (int i = 0; i < TOP_HEADER_LINES; i++)
