@@ -155,7 +155,7 @@ static void draw_table(int y0, struct top_view *v, const struct top_row *rows, s
     else
         snprintf(footer, sizeof(footer), "no samples yet%s   ? help  q quit",
                  v->idle ? "" : " (idle threads hidden: i shows them)");
-    put_line(LINES - 1, footer, 1, A_DIM);
+    put_line(LINES - 1, footer, ascii_only, A_DIM);
 }
 
 void screen_draw(struct strbuf header[TOP_HEADER_LINES], struct top_view *v,
@@ -168,7 +168,7 @@ void screen_draw(struct strbuf header[TOP_HEADER_LINES], struct top_view *v,
         char msg[96];
         snprintf(msg, sizeof(msg), "spyglass top: terminal too small (%dx%d, need %dx%d)", COLS,
                  LINES, MIN_COLS, MIN_LINES);
-        put_line(0, msg, 1, A_NORMAL);
+        put_line(0, msg, ascii_only, A_NORMAL);
         refresh();
         return;
     }

@@ -30,7 +30,7 @@ const struct top_key top_keys[] = {
     {TOP_KEY_HOME, "Home", TOP_ACT_HOME, "back to the top row"},
     {'?', "?", TOP_ACT_HELP, "show / close this help"},
     {'h', "h", TOP_ACT_HELP, "show / close this help"},
-    {'q', "q", TOP_ACT_QUIT, "quit (Ctrl-C too): the target runs on"},
+    {'q', "q", TOP_ACT_QUIT, "quit (Ctrl-C too); a --pid target runs on"},
 };
 const size_t top_nkeys = sizeof(top_keys) / sizeof(top_keys[0]);
 

@@ -111,9 +111,12 @@ def test_top_piped_snapshots_until_the_target_exits(interp, start_target):
     owns = [float(r["own"]) for r in last["rows"]]
     assert owns == sorted(owns, reverse=True)
     # cycle() calls both from two lines; its own time is ~0, its total ~100%.
-    cycle = {r["loc"].rsplit(":", 1)[1]: r for r in last["rows"] if r["func"] == "cycle"}
-    assert set(cycle) <= {str(LINES["cycle_hot"]), str(LINES["cycle_warm"])}
-    assert abs(float(cycle[str(LINES["cycle_hot"])]["total"]) - 75) <= TOLERANCE
+    cycle = {int(r["loc"].rsplit(":", 1)[1]): r for r in last["rows"] if r["func"] == "cycle"}
+    assert {LINES["cycle_hot"], LINES["cycle_warm"]} <= set(cycle), cycle
+    calls_hot = float(cycle[LINES["cycle_hot"]]["total"])
+    calls_warm = float(cycle[LINES["cycle_warm"]]["total"])
+    assert abs(100 * calls_hot / (calls_hot + calls_warm) - 75) <= 10, cycle
+    assert all(float(r["own"]) < 2 for r in cycle.values()), cycle
     # Samples only grow from one snapshot to the next (all-time counts).
     samples = [int(s["samples"]) for s in snaps]
     assert samples == sorted(samples)
@@ -193,7 +196,7 @@ class Tmux(object):
 
     def run(self, *args):
         return subprocess.run(self.cmd(*args), check=True, stdout=subprocess.PIPE,
-                              universal_newlines=True).stdout
+                              encoding="utf-8", errors="replace").stdout
 
     def keys(self, *keys):
         self.run("send-keys", "-t", "t", *keys)
@@ -294,8 +297,9 @@ def test_top_screen_keys_and_quit(interp, tmux):
     snap = term.wait_for(snapshot_with(lambda s: "sort %Total" in s["view"]), "sort by total")
     totals = [float(r["total"]) for r in snap["rows"]]
     assert totals == sorted(totals, reverse=True), snap["rows"]
-    # The main thread's outermost frame is on all of its stacks (ties break by name).
-    assert snap["rows"][0]["func"] == "<module>" and totals[0] > 50, snap["rows"][:3]
+    # <module> and main are on all of the main thread's stacks (a tie broken by own time,
+    # then by name).
+    assert snap["rows"][0]["func"] in ("<module>", "main") and totals[0] > 50, snap["rows"][:3]
 
     term.keys("l")  # functions: hot's row points at its def line
     snap = term.wait_for(snapshot_with(lambda s: s["view"].startswith("view: functions")),
@@ -313,7 +317,7 @@ def test_top_screen_keys_and_quit(interp, tmux):
     term.wait_for(lambda lines: len(lines) == 12 and re.match(r"^\s*%Own %Total\s+Function",
                                                                lines[3]), "a narrow table")
     term.resize(19, 10)
-    term.wait_for(lambda lines: len(lines) == 10 and lines[0] == "spyglass top: te...",
+    term.wait_for(lambda lines: len(lines) == 10 and lines[0] == u"spyglass top: term\u2026",
                   "'terminal too small', cut to 19 columns")
     term.resize(120, 30)
 
