@@ -19,14 +19,11 @@
  */
 #include "python/value.h"
 
-#include <inttypes.h>
-#include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "python/pystr.h"
+#include "python/value_impl.h"
 #include "util/util.h"
 
 /* CPython's tp_flags bits (Include/object.h), the same in every version that
@@ -40,63 +37,16 @@
 #define THREADS_BUDGET ((size_t)16 << 20)
 /* Most threads value_thread_names reports. */
 #define MAX_THREADS 4096
-/* Widest int (in CPython digits) converted exactly: about 3,160 decimals. */
-#define INT_MAX_DIGITS 350
-/* Widest int printed in full in a repr. */
-#define INT_REPR_DECIMALS 100
-/* Entries (or set slots) read from the target per read call. */
-#define CHUNK 64
-/* A setentry is {key, hash} (2.7: {hash, key}): two words. */
-#define SETENTRY_SIZE 16
-
-enum kind {
-    K_OTHER,
-    K_NONE,
-    K_BOOL,
-    K_INT,    /* 3.x int (PyLongObject); 2.7 int (PyIntObject) */
-    K_LONG27, /* 2.7 long */
-    K_FLOAT,
-    K_STR,       /* 3.x str; 2.7 str (bytes) */
-    K_UNICODE27, /* 2.7 unicode */
-    K_BYTES,     /* 3.x bytes */
-    K_LIST,
-    K_TUPLE,
-    K_DICT,
-    K_SET,
-    K_FROZENSET,
-    K_INSTANCE27, /* 2.7 old-style instance */
-    K_CLASS27,    /* 2.7 old-style class */
-};
 
 static const struct {
     const char *name;
-    enum kind kind;
+    enum value_kind kind;
 } builtin_kinds[] = {
-    {"NoneType", K_NONE}, {"bool", K_BOOL},     {"int", K_INT},     {"long", K_LONG27},
-    {"float", K_FLOAT},   {"str", K_STR},       {"unicode", K_UNICODE27},
-    {"bytes", K_BYTES},   {"list", K_LIST},     {"tuple", K_TUPLE}, {"dict", K_DICT},
-    {"set", K_SET},       {"frozenset", K_FROZENSET}, {"instance", K_INSTANCE27},
-    {"classobj", K_CLASS27},
-};
-
-/* A type seen during one call: its name and what we take it for. */
-struct type_info {
-    uint64_t addr;
-    enum kind kind;
-    char name[64];
-};
-
-#define TYPE_CACHE 16
-
-/* The state of one public call. */
-struct vctx {
-    struct mem_reader r; /* budgeted: every read goes through here */
-    struct mem_reader *target;
-    const struct py_layout *l;
-    size_t budget;
-    int exhausted;
-    struct type_info types[TYPE_CACHE];
-    size_t ntypes;
+    {"NoneType", K_NONE},       {"bool", K_BOOL},           {"int", K_INT},
+    {"long", K_LONG27},         {"float", K_FLOAT},         {"str", K_STR},
+    {"unicode", K_UNICODE27},   {"bytes", K_BYTES},         {"list", K_LIST},
+    {"tuple", K_TUPLE},         {"dict", K_DICT},           {"set", K_SET},
+    {"frozenset", K_FROZENSET}, {"instance", K_INSTANCE27}, {"classobj", K_CLASS27},
 };
 
 static int budget_read(void *ctx, uint64_t addr, void *buf, size_t size)
@@ -110,8 +60,8 @@ static int budget_read(void *ctx, uint64_t addr, void *buf, size_t size)
     return mem_read(c->target, addr, buf, size);
 }
 
-static void vctx_init(struct vctx *c, struct mem_reader *target, const struct py_layout *l,
-                      size_t budget)
+void value_ctx_init(struct vctx *c, struct mem_reader *target, const struct py_layout *l,
+                    size_t budget)
 {
     memset(c, 0, sizeof(*c));
     c->r.read = budget_read;
@@ -121,28 +71,21 @@ static void vctx_init(struct vctx *c, struct mem_reader *target, const struct py
     c->budget = budget;
 }
 
-static int is_py2(const struct py_layout *l)
-{
-    return l->string_kind == PY_STR_27;
-}
-
-static int read_i64(struct vctx *c, uint64_t addr, int64_t *out)
-{
-    return mem_read(&c->r, addr, out, sizeof(*out));
-}
-
 /* ---- type names ------------------------------------------------------- */
 
 /* Returns 1 if s is non-empty, printable UTF-8. */
-static int name_valid(const char *s)
+int value_name_valid(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     if (!*p)
         return 0;
     while (*p) {
         unsigned char ch = *p;
-        size_t extra = ch < 0x80 ? 0 : (ch & 0xE0) == 0xC0 ? 1 : (ch & 0xF0) == 0xE0 ? 2
-                                     : (ch & 0xF8) == 0xF0 ? 3 : 9;
+        size_t extra = ch < 0x80             ? 0
+                       : (ch & 0xE0) == 0xC0 ? 1
+                       : (ch & 0xF0) == 0xE0 ? 2
+                       : (ch & 0xF8) == 0xF0 ? 3
+                                             : 9;
         if ((ch < 0x20 || ch == 0x7f) || extra == 9 || (ch >= 0xC0 && ch < 0xC2))
             return 0;
         for (size_t k = 1; k <= extra; k++) {
@@ -155,8 +98,8 @@ static int name_valid(const char *s)
 }
 
 /* Reads the tp_name of the type object at type into buf. */
-static int read_type_name(struct mem_reader *r, const struct py_layout *l, uint64_t type,
-                          char *buf, size_t size)
+static int read_type_name(struct mem_reader *r, const struct py_layout *l, uint64_t type, char *buf,
+                          size_t size)
 {
     uint64_t name_ptr;
     if (size == 0)
@@ -167,7 +110,7 @@ static int read_type_name(struct mem_reader *r, const struct py_layout *l, uint6
     int err = mem_read_u64(r, type + l->object.tp_name, &name_ptr);
     if (!err)
         err = mem_read_cstr(r, name_ptr, buf, size);
-    if (!err && !name_valid(buf))
+    if (!err && !value_name_valid(buf))
         err = -SG_ECORRUPT;
     if (err)
         buf[0] = '\0';
@@ -190,7 +133,7 @@ int value_type_name(struct mem_reader *r, const struct py_layout *l, uint64_t ob
 /* Finds (or reads and caches) what the type at addr is. Built-in kinds are
  * only recognised on static types, so a user class named "dict" stays
  * K_OTHER. */
-static int classify_type(struct vctx *c, uint64_t type, const struct type_info **out)
+int value_classify_type(struct vctx *c, uint64_t type, const struct type_info **out)
 {
     for (size_t i = 0; i < c->ntypes; i++) {
         if (c->types[i].addr == type) {
@@ -205,8 +148,8 @@ static int classify_type(struct vctx *c, uint64_t type, const struct type_info *
         err = mem_read_u64(&c->r, type + c->l->object.tp_flags, &flags);
     if (err)
         return err;
-    for (size_t i = 0; !(flags & TPFLAGS_HEAPTYPE) && i < sizeof(builtin_kinds) /
-                                                           sizeof(builtin_kinds[0]); i++) {
+    for (size_t i = 0;
+         !(flags & TPFLAGS_HEAPTYPE) && i < sizeof(builtin_kinds) / sizeof(builtin_kinds[0]); i++) {
         if (strcmp(t.name, builtin_kinds[i].name) == 0)
             t.kind = builtin_kinds[i].kind;
     }
@@ -222,19 +165,19 @@ static int classify_type(struct vctx *c, uint64_t type, const struct type_info *
     return 0;
 }
 
-static int classify(struct vctx *c, uint64_t obj, const struct type_info **out)
+int value_classify(struct vctx *c, uint64_t obj, const struct type_info **out)
 {
     uint64_t type;
     if (!obj)
         return -SG_ECORRUPT;
     int err = mem_read_u64(&c->r, obj + c->l->object.ob_type, &type);
-    return err ? err : classify_type(c, type, out);
+    return err ? err : value_classify_type(c, type, out);
 }
 
-static int is_kind(struct vctx *c, uint64_t obj, enum kind kind)
+int value_is_kind(struct vctx *c, uint64_t obj, enum value_kind kind)
 {
     const struct type_info *t;
-    return classify(c, obj, &t) == 0 && t->kind == kind;
+    return value_classify(c, obj, &t) == 0 && t->kind == kind;
 }
 
 /* ---- comparing str keys ------------------------------------------------ */
@@ -271,7 +214,7 @@ static int key_equals_str3(struct vctx *c, uint64_t key, const char *want, size_
     memcpy(&type, buf + l->object.ob_type, 8);
     memcpy(&length, buf + l->unicode.length, 8);
     memcpy(&state, buf + l->unicode.state, 4);
-    if (classify_type(c, type, &t) || t->kind != K_STR)
+    if (value_classify_type(c, type, &t) || t->kind != K_STR)
         return 0;
     unsigned kind = (state >> 2) & 7, compact = (state >> 5) & 1, ascii = (state >> 6) & 1;
     if (!compact)
@@ -284,7 +227,7 @@ static int key_equals_str3(struct vctx *c, uint64_t key, const char *want, size_
 static int key_equals_str27(struct vctx *c, uint64_t key, const char *want, size_t want_len)
 {
     const struct type_info *t;
-    if (classify(c, key, &t))
+    if (value_classify(c, key, &t))
         return 0;
     if (t->kind == K_UNICODE27)
         return key_equals_decoded(c, key, want, want_len);
@@ -300,7 +243,7 @@ static int key_equals_str27(struct vctx *c, uint64_t key, const char *want, size
 }
 
 /* Returns 1 if the object at key is a str equal to want (UTF-8). */
-static int key_equals(struct vctx *c, uint64_t key, const char *want)
+int value_key_equals(struct vctx *c, uint64_t key, const char *want)
 {
     size_t want_len = strlen(want);
     int want_ascii = 1;
@@ -314,23 +257,6 @@ static int key_equals(struct vctx *c, uint64_t key, const char *want)
 }
 
 /* ---- dicts ------------------------------------------------------------- */
-
-/* Walks a dict's entries (or a split dict's insertion order), reading CHUNK
- * entries at a time. */
-struct dict_iter {
-    uint64_t entries;   /* address of entry 0 */
-    size_t nentries;    /* entries in the table (capped) */
-    size_t entry_size;  /* 24 ({hash, key, value}) or 16 ({key, value}) */
-    size_t key_off;
-    uint64_t values;    /* split dict: address of values[0]; else 0 */
-    int ordered;        /* visit order[] instead of 0 .. nentries */
-    uint8_t order[256]; /* split 3.11+: entry index per insertion position */
-    size_t norder;
-    size_t pos;         /* next position to visit */
-    size_t first, count; /* entries held in chunk[] (and vchunk[]) */
-    uint64_t chunk[CHUNK * 3];
-    uint64_t vchunk[CHUNK];
-};
 
 /* The width of one dk_indices slot for a 3.6 - 3.10 table of size entries. */
 static size_t index_width(uint64_t size)
@@ -393,8 +319,7 @@ static int open_keys36(struct vctx *c, const uint8_t *head, uint64_t keys, struc
 }
 
 /* Reads a 3.11+ PyDictKeysObject header into it. */
-static int open_keys311(struct vctx *c, const uint8_t *head, uint64_t keys,
-                        struct dict_iter *it)
+static int open_keys311(struct vctx *c, const uint8_t *head, uint64_t keys, struct dict_iter *it)
 {
     const struct py_layout *l = c->l;
     uint8_t log2_size = head[l->dict.dk_size], log2_index_bytes = head[l->dict.dk_log2_index_bytes];
@@ -424,7 +349,7 @@ static int open_keys(struct vctx *c, uint64_t keys, uint64_t vp, int want_order,
     int err = mem_read(&c->r, keys, head, l->dict.dk_indices);
     if (!err)
         err = l->dict_kind == PY_DICT_311 ? open_keys311(c, head, keys, it)
-                                           : open_keys36(c, head, keys, it);
+                                          : open_keys36(c, head, keys, it);
     if (err)
         return err;
     if (it->nentries > VALUE_DICT_MAX_ENTRIES)
@@ -438,11 +363,11 @@ static int open_keys(struct vctx *c, uint64_t keys, uint64_t vp, int want_order,
 }
 
 /* Prepares to walk the dict object at dict. */
-static int open_dict(struct vctx *c, uint64_t dict, int want_order, struct dict_iter *it)
+int value_dict_open(struct vctx *c, uint64_t dict, int want_order, struct dict_iter *it)
 {
     const struct py_layout *l = c->l;
     uint64_t keys, values;
-    if (!is_kind(c, dict, K_DICT))
+    if (!value_is_kind(c, dict, K_DICT))
         return -SG_ECORRUPT;
     int err = mem_read_u64(&c->r, dict + l->dict.ma_keys, &keys);
     if (!err)
@@ -479,7 +404,7 @@ static int load_chunk(struct vctx *c, struct dict_iter *it, size_t ix)
 }
 
 /* Sets the next live item; returns 1, 0 at the end, or a negative code. */
-static int dict_next(struct vctx *c, struct dict_iter *it, uint64_t *key, uint64_t *value)
+int value_dict_next(struct vctx *c, struct dict_iter *it, uint64_t *key, uint64_t *value)
 {
     size_t end = it->ordered ? it->norder : it->nentries;
     while (it->pos < end) {
@@ -505,8 +430,8 @@ static int iter_find(struct vctx *c, struct dict_iter *it, const char *want, uin
 {
     uint64_t k, v;
     int more;
-    while ((more = dict_next(c, it, &k, &v)) == 1) {
-        if (key_equals(c, k, want)) {
+    while ((more = value_dict_next(c, it, &k, &v)) == 1) {
+        if (value_key_equals(c, k, want)) {
             *value = v;
             return 0;
         }
@@ -517,7 +442,7 @@ static int iter_find(struct vctx *c, struct dict_iter *it, const char *want, uin
 static int dict_get(struct vctx *c, uint64_t dict, const char *key, uint64_t *value)
 {
     struct dict_iter *it = xmalloc(sizeof(*it));
-    int err = open_dict(c, dict, 0, it);
+    int err = value_dict_open(c, dict, 0, it);
     if (!err)
         err = iter_find(c, it, key, value);
     free(it);
@@ -528,23 +453,22 @@ int value_dict_get_str(struct mem_reader *r, const struct py_layout *l, uint64_t
                        const char *key, uint64_t *value)
 {
     struct vctx *c = xmalloc(sizeof(*c));
-    vctx_init(c, r, l, LOOKUP_BUDGET);
+    value_ctx_init(c, r, l, LOOKUP_BUDGET);
     int err = dict_get(c, dict_addr, key, value);
     free(c);
     return err;
 }
 
 int value_dict_foreach(struct mem_reader *r, const struct py_layout *l, uint64_t dict_addr,
-                       size_t max, int (*fn)(uint64_t key, uint64_t value, void *ctx),
-                       void *ctx)
+                       size_t max, int (*fn)(uint64_t key, uint64_t value, void *ctx), void *ctx)
 {
     struct vctx *c = xmalloc(sizeof(*c));
     struct dict_iter *it = xmalloc(sizeof(*it));
-    vctx_init(c, r, l, LOOKUP_BUDGET);
-    int err = open_dict(c, dict_addr, 1, it);
+    value_ctx_init(c, r, l, LOOKUP_BUDGET);
+    int err = value_dict_open(c, dict_addr, 1, it);
     uint64_t k, v;
     for (size_t n = 0; !err && n < max; n++) {
-        int more = dict_next(c, it, &k, &v);
+        int more = value_dict_next(c, it, &k, &v);
         if (more <= 0) {
             err = more;
             break;
@@ -583,9 +507,9 @@ static int read_type_attrs(struct vctx *c, uint64_t obj, struct type_attrs *ta)
     if (!err && (ta->flags & TPFLAGS_HEAPTYPE) && l->object.ht_cached_keys != PY_NO_FIELD &&
         l->object.ht_cached_keys)
         err = mem_read_u64(&c->r, type + l->object.ht_cached_keys, &ta->cached_keys);
-    if (!err && (ta->basicsize < 0 || ta->basicsize > (1 << 20) || ta->itemsize < 0 ||
-                 ta->itemsize > (1 << 20) || ta->dictoffset < -(1 << 20) ||
-                 ta->dictoffset > (1 << 20)))
+    if (!err &&
+        (ta->basicsize < 0 || ta->basicsize > (1 << 20) || ta->itemsize < 0 ||
+         ta->itemsize > (1 << 20) || ta->dictoffset < -(1 << 20) || ta->dictoffset > (1 << 20)))
         err = -SG_ECORRUPT;
     return err;
 }
@@ -630,8 +554,8 @@ static int dictoffset_dict(struct vctx *c, uint64_t obj, const struct type_attrs
 /* 3.11+ managed dicts. Sets *dict, or answers from split values directly
  * (*done = 1). The three shapes are told apart by the layout: 3.11 has a
  * separate values pointer, 3.13 has inline values, 3.12 tags the word. */
-static int managed_dict(struct vctx *c, uint64_t obj, const struct type_attrs *ta,
-                        const char *name, uint64_t *value, uint64_t *dict, int *done)
+static int managed_dict(struct vctx *c, uint64_t obj, const struct type_attrs *ta, const char *name,
+                        uint64_t *value, uint64_t *dict, int *done)
 {
     const struct py_layout *l = c->l;
     uint64_t word, vp = 0;
@@ -685,27 +609,17 @@ static int getattr(struct vctx *c, uint64_t obj, const char *name, uint64_t *val
     return dict ? dict_get(c, dict, name, value) : -SG_ENOTPY;
 }
 
-int value_getattr(struct mem_reader *r, const struct py_layout *l, uint64_t obj,
-                  const char *name, uint64_t *value)
+int value_getattr(struct mem_reader *r, const struct py_layout *l, uint64_t obj, const char *name,
+                  uint64_t *value)
 {
     struct vctx *c = xmalloc(sizeof(*c));
-    vctx_init(c, r, l, LOOKUP_BUDGET);
+    value_ctx_init(c, r, l, LOOKUP_BUDGET);
     int err = getattr(c, obj, name, value);
     free(c);
     return err;
 }
 
 /* ---- ints ---------------------------------------------------------------- */
-
-/* An int as read: sign and magnitude in CPython digits (least significant
- * first). ndigits is the true count; only the first INT_MAX_DIGITS are read. */
-struct bigint {
-    int negative;
-    size_t ndigits;
-    size_t nread;
-    uint32_t top; /* the most significant digit, also when not all were read */
-    uint32_t digits[INT_MAX_DIGITS];
-};
 
 /* Reads a PyLongObject (3.x int, 2.7 long). */
 static int read_long(struct vctx *c, uint64_t obj, struct bigint *b)
@@ -758,7 +672,7 @@ static int read_long(struct vctx *c, uint64_t obj, struct bigint *b)
 }
 
 /* Reads any int-like object as a bigint. */
-static int read_bigint(struct vctx *c, uint64_t obj, enum kind kind, struct bigint *b)
+int value_read_bigint(struct vctx *c, uint64_t obj, enum value_kind kind, struct bigint *b)
 {
     memset(b, 0, offsetof(struct bigint, digits));
     if (kind == K_LONG27 || (!is_py2(c->l) && (kind == K_INT || kind == K_BOOL)))
@@ -781,7 +695,7 @@ static int read_bigint(struct vctx *c, uint64_t obj, enum kind kind, struct bigi
 }
 
 /* Converts b to int64 if it fits (digits in base 2^30 for 2.7 ints). */
-static int bigint_to_i64(const struct bigint *b, unsigned bits, int64_t *out)
+int value_bigint_to_i64(const struct bigint *b, unsigned bits, int64_t *out)
 {
     uint64_t mag = 0;
     if (b->nread < b->ndigits)
@@ -798,7 +712,7 @@ static int bigint_to_i64(const struct bigint *b, unsigned bits, int64_t *out)
 }
 
 /* The digit width of a bigint read from an object of this kind. */
-static unsigned bigint_bits(const struct py_layout *l, enum kind kind)
+unsigned value_bigint_bits(const struct py_layout *l, enum value_kind kind)
 {
     return is_py2(l) && kind != K_LONG27 ? 30 : l->obj.digit_bits;
 }
@@ -807,11 +721,11 @@ static int read_int(struct vctx *c, uint64_t obj, int64_t *out)
 {
     const struct type_info *t;
     struct bigint *b = xmalloc(sizeof(*b));
-    int err = classify(c, obj, &t);
+    int err = value_classify(c, obj, &t);
     if (!err)
-        err = read_bigint(c, obj, t->kind, b);
+        err = value_read_bigint(c, obj, t->kind, b);
     if (!err)
-        err = bigint_to_i64(b, bigint_bits(c->l, t->kind), out);
+        err = value_bigint_to_i64(b, value_bigint_bits(c->l, t->kind), out);
     free(b);
     return err;
 }
@@ -819,592 +733,8 @@ static int read_int(struct vctx *c, uint64_t obj, int64_t *out)
 int value_read_int(struct mem_reader *r, const struct py_layout *l, uint64_t obj, int64_t *out)
 {
     struct vctx *c = xmalloc(sizeof(*c));
-    vctx_init(c, r, l, LOOKUP_BUDGET);
+    value_ctx_init(c, r, l, LOOKUP_BUDGET);
     int err = read_int(c, obj, out);
-    free(c);
-    return err;
-}
-
-/* Writes the magnitude of b in decimal into out (size >= 10 * nread + 2);
- * returns the number of digits written. Works in base 10^9 limbs. */
-static size_t bigint_decimal(const struct bigint *b, unsigned bits, char *out, size_t size)
-{
-    const uint32_t base = 1000000000u;
-    size_t cap = b->nread + b->nread / 16 + 2, nlimbs = 0;
-    uint32_t *limbs = xmalloc(cap * sizeof(*limbs));
-    for (size_t i = b->nread; i-- > 0;) {
-        uint64_t carry = b->digits[i];
-        for (size_t j = 0; j < nlimbs; j++) {
-            uint64_t t = ((uint64_t)limbs[j] << bits) + carry;
-            limbs[j] = (uint32_t)(t % base);
-            carry = t / base;
-        }
-        while (carry && nlimbs < cap) {
-            limbs[nlimbs++] = (uint32_t)(carry % base);
-            carry /= base;
-        }
-    }
-    size_t len = (size_t)snprintf(out, size, "%" PRIu32, nlimbs ? limbs[nlimbs - 1] : 0);
-    for (size_t j = nlimbs - (nlimbs > 0); j-- > 0 && len + 10 <= size;)
-        len += (size_t)snprintf(out + len, size - len, "%09" PRIu32, limbs[j]);
-    free(limbs);
-    return len;
-}
-
-/* ---- repr output -------------------------------------------------------- */
-
-/* A bounded output buffer, written in whole tokens (a character or its
- * escape, a number, a bracket): a token that does not fit is dropped and
- * the output is cut there, so a cut never splits an escape or a number. */
-struct out {
-    char *buf;
-    size_t size; /* including the NUL */
-    size_t len;
-    size_t safe; /* the last token end that leaves room for "..." */
-    int cut;
-};
-
-static void out_add(struct out *o, const char *s, size_t n)
-{
-    if (o->cut)
-        return;
-    if (n > o->size - 1 - o->len) {
-        o->cut = 1;
-        return;
-    }
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-    if (o->len + 3 <= o->size - 1)
-        o->safe = o->len;
-}
-
-static void out_str(struct out *o, const char *s)
-{
-    out_add(o, s, strlen(s));
-}
-
-static void out_fmt(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out_fmt(struct out *o, const char *fmt, ...)
-{
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        out_add(o, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* Terminates the buffer; a cut output ends in "..." after its last whole
- * token (or is empty if not even "..." fits). */
-static void out_finish(struct out *o)
-{
-    if (o->cut) {
-        o->len = o->size >= 4 ? o->safe : 0;
-        if (o->size >= 4) {
-            memcpy(o->buf + o->len, "...", 3);
-            o->len += 3;
-        }
-    }
-    o->buf[o->len] = '\0';
-}
-
-/* Room left, in bytes. */
-static size_t out_room(const struct out *o)
-{
-    return o->cut ? 0 : o->size - 1 - o->len;
-}
-
-/* ---- repr of scalars ------------------------------------------------------ */
-
-static int repr_int(struct vctx *c, struct out *o, uint64_t obj, enum kind kind)
-{
-    struct bigint *b = xmalloc(sizeof(*b));
-    unsigned bits = bigint_bits(c->l, kind);
-    int err = read_bigint(c, obj, kind, b);
-    if (!err && kind == K_BOOL) {
-        int64_t v = 0;
-        err = bigint_to_i64(b, bits, &v);
-        if (!err)
-            out_str(o, v ? "True" : "False");
-    } else if (!err && b->nread < b->ndigits) {
-        /* Too wide to convert: a number of n bits has about 1 + (n - 1) *
-         * log10(2) decimal digits (exact or one short). */
-        uint64_t nbits = (uint64_t)(b->ndigits - 1) * bits;
-        for (uint32_t top = b->top; top; top >>= 1)
-            nbits++;
-        out_fmt(o, "<int of about %.0f digits>",
-                floor((double)(nbits - (nbits > 0)) * 0.30102999566398120) + 1);
-    } else if (!err) {
-        size_t size = 10 * b->nread + 16;
-        char *dec = xmalloc(size);
-        size_t len = bigint_decimal(b, bits, dec, size);
-        if (len <= INT_REPR_DECIMALS)
-            out_fmt(o, "%s%s%s", b->negative ? "-" : "", dec, kind == K_LONG27 ? "L" : "");
-        else
-            out_fmt(o, "<int of %zu digits>", len);
-        free(dec);
-    }
-    free(b);
-    return err;
-}
-
-/* Formats v the way Python's repr(float) does: the shortest digit string
- * that reads back as v, in fixed notation for exponents -4 .. 15, else in
- * scientific notation with at least two exponent digits. */
-static void format_float(double v, char *out, size_t size)
-{
-    char tmp[40], digits[24];
-    if (isnan(v) || isinf(v)) {
-        snprintf(out, size, "%s", isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
-        return;
-    }
-    for (int prec = 0; prec < 17; prec++) {
-        snprintf(tmp, sizeof(tmp), "%.*e", prec, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    /* tmp is "[-]d[.ddd]e[+-]xx". */
-    const char *p = tmp;
-    int negative = *p == '-';
-    p += negative;
-    size_t nd = 0;
-    for (; *p && *p != 'e'; p++) {
-        if (*p != '.')
-            digits[nd++] = *p;
-    }
-    int exp = atoi(p + 1);
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    digits[nd] = '\0';
-    int pos = 0;
-    pos += snprintf(out, size, "%s", negative ? "-" : "");
-    if (exp < -4 || exp >= 16) {
-        snprintf(out + pos, size - (size_t)pos, "%c%s%.*se%c%02d", digits[0], nd > 1 ? "." : "",
-                 (int)nd - 1, digits + 1, exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-    } else if (exp < 0) {
-        snprintf(out + pos, size - (size_t)pos, "0.%.*s%s", -exp - 1, "0000", digits);
-    } else if ((size_t)exp + 1 >= nd) {
-        snprintf(out + pos, size - (size_t)pos, "%s%.*s.0", digits, exp + 1 - (int)nd,
-                 "0000000000000000");
-    } else {
-        snprintf(out + pos, size - (size_t)pos, "%.*s.%s", exp + 1, digits, digits + exp + 1);
-    }
-}
-
-static int repr_float(struct vctx *c, struct out *o, uint64_t obj)
-{
-    double v;
-    char text[48];
-    int err = mem_read(&c->r, obj + c->l->obj.float_fval, &v, sizeof(v));
-    if (err)
-        return err;
-    format_float(v, text, sizeof(text));
-    out_str(o, text);
-    return 0;
-}
-
-/* ---- repr of strings -------------------------------------------------------- */
-
-/* Code points >= 0x80 that Python's str.isprintable() rejects, as ranges:
- * controls, separators other than ' ', format characters, surrogates,
- * private use and non-characters. Unassigned code points are not listed. */
-static const uint32_t unprintable[][2] = {
-    {0x80, 0xa0},       {0xad, 0xad},       {0x600, 0x605},     {0x61c, 0x61c},
-    {0x6dd, 0x6dd},     {0x70f, 0x70f},     {0x1680, 0x1680},   {0x180e, 0x180e},
-    {0x2000, 0x200f},   {0x2028, 0x202f},   {0x205f, 0x2064},   {0x2066, 0x206f},
-    {0x3000, 0x3000},   {0xd800, 0xf8ff},   {0xfdd0, 0xfdef},   {0xfeff, 0xfeff},
-    {0xfff9, 0xfffb},   {0xfffe, 0xffff},   {0x110bd, 0x110bd}, {0x1d173, 0x1d17a},
-    {0xe0001, 0xe0001}, {0xe0020, 0xe007f}, {0xf0000, 0x10ffff},
-};
-
-static int printable(uint32_t cp)
-{
-    if (cp < 0x80)
-        return cp >= 0x20 && cp < 0x7f;
-    if ((cp & 0xfffe) == 0xfffe)
-        return 0;
-    for (size_t i = 0; i < sizeof(unprintable) / sizeof(unprintable[0]); i++) {
-        if (cp >= unprintable[i][0] && cp <= unprintable[i][1])
-            return 0;
-    }
-    return 1;
-}
-
-/* Decodes one UTF-8 character at s (well-formed: pystr output); returns its
- * length. */
-static size_t utf8_next(const unsigned char *s, uint32_t *cp)
-{
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if ((s[0] & 0xE0) == 0xC0 && (s[1] & 0xC0) == 0x80) {
-        *cp = ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
-        return 2;
-    }
-    if ((s[0] & 0xF0) == 0xE0 && (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80) {
-        *cp = ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-        return 3;
-    }
-    if ((s[0] & 0xF8) == 0xF0 && (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 &&
-        (s[3] & 0xC0) == 0x80) {
-        *cp = ((uint32_t)(s[0] & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
-              ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
-        return 4;
-    }
-    *cp = 0xFFFD;
-    return 1;
-}
-
-/* Python picks " when the text has ' but no ". */
-static char pick_quote(int has_single, int has_double)
-{
-    return has_single && !has_double ? '"' : '\'';
-}
-
-/* Writes one code point as Python's repr does inside quote; ascii_only (2.7
- * unicode and bytes) escapes everything from 0x7f up. */
-static void put_escaped(struct out *o, uint32_t cp, char quote, int ascii_only)
-{
-    char tmp[16];
-    if (cp == '\\' || cp == (uint32_t)quote) {
-        tmp[0] = '\\';
-        tmp[1] = (char)cp;
-        out_add(o, tmp, 2);
-    } else if (cp == '\t' || cp == '\n' || cp == '\r') {
-        out_str(o, cp == '\t' ? "\\t" : cp == '\n' ? "\\n" : "\\r");
-    } else if (cp >= 0x20 && cp < 0x7f) {
-        tmp[0] = (char)cp;
-        out_add(o, tmp, 1);
-    } else if (!ascii_only && printable(cp)) {
-        size_t n = 0;
-        pystr_put_utf8(tmp, sizeof(tmp), &n, cp);
-        out_add(o, tmp, n);
-    } else if (cp < 0x100) {
-        out_fmt(o, "\\x%02x", cp);
-    } else if (cp < 0x10000) {
-        out_fmt(o, "\\u%04x", cp);
-    } else {
-        out_fmt(o, "\\U%08x", cp);
-    }
-}
-
-/* The length of a string object in characters (bytes for 2.7 str / bytes). */
-static int text_length(struct vctx *c, uint64_t obj, enum kind kind, int64_t *length)
-{
-    const struct py_layout *l = c->l;
-    uint32_t off = kind == K_UNICODE27 ? l->bytes.u27_length
-                   : kind == K_STR && !is_py2(l) ? l->unicode.length
-                                                 : l->object.ob_size;
-    int err = read_i64(c, obj + off, length);
-    if (!err && (*length < 0 || *length > ((int64_t)1 << 40)))
-        err = -SG_ECORRUPT;
-    return err;
-}
-
-/* Reprs a str (3.x) or unicode (2.7) object: decoded by pystr, then escaped. */
-static int repr_text(struct vctx *c, struct out *o, uint64_t obj, enum kind kind)
-{
-    int64_t length;
-    size_t room = out_room(o);
-    size_t size = (room < PYSTR_MAX_CHARS ? room : PYSTR_MAX_CHARS) * 4 + 8;
-    int err = text_length(c, obj, kind, &length);
-    if (err)
-        return err;
-    unsigned char *text = xmalloc(size);
-    err = pystr_read(&c->r, c->l, obj, (char *)text, size);
-    if (err) {
-        free(text);
-        return err;
-    }
-    char quote = pick_quote(strchr((char *)text, '\'') != NULL, strchr((char *)text, '"') != NULL);
-    int ascii_only = kind == K_UNICODE27;
-    /* A 2.7 narrow build counts characters past U+FFFF as two. */
-    int narrow = ascii_only && c->l->bytes.u27_unicode_size == 2;
-    int64_t shown = 0;
-    out_fmt(o, "%s%c", ascii_only ? "u" : "", quote);
-    for (size_t i = 0; text[i] && !o->cut;) {
-        uint32_t cp;
-        i += utf8_next(text + i, &cp);
-        shown += narrow && cp > 0xFFFF ? 2 : 1;
-        put_escaped(o, cp, quote, ascii_only);
-    }
-    if (shown < length)
-        o->cut = 1; /* the string was longer than we read */
-    out_add(o, &quote, 1);
-    free(text);
-    return 0;
-}
-
-/* Reprs bytes (3.x, with prefix "b") or a 2.7 str (no prefix). */
-static int repr_bytes(struct vctx *c, struct out *o, uint64_t obj, const char *prefix)
-{
-    int64_t length;
-    size_t room = out_room(o);
-    size_t max = room < PYSTR_MAX_CHARS ? room : PYSTR_MAX_CHARS;
-    uint8_t *data;
-    size_t len;
-    int err = text_length(c, obj, K_BYTES, &length);
-    if (!err)
-        err = pystr_read_bytes(&c->r, c->l, obj, max, &data, &len);
-    if (err)
-        return err;
-    char quote = pick_quote(memchr(data, '\'', len) != NULL, memchr(data, '"', len) != NULL);
-    out_fmt(o, "%s%c", prefix, quote);
-    for (size_t i = 0; i < len && !o->cut; i++)
-        put_escaped(o, data[i], quote, 1);
-    if ((int64_t)len < length)
-        o->cut = 1;
-    out_add(o, &quote, 1);
-    free(data);
-    return 0;
-}
-
-/* ---- repr of containers --------------------------------------------------- */
-
-static void repr_item(struct vctx *c, struct out *o, uint64_t obj, int depth);
-
-/* Reads a container's length field at off and checks it. */
-static int read_len(struct vctx *c, uint64_t addr, int64_t *n)
-{
-    int err = read_i64(c, addr, n);
-    if (!err && (*n < 0 || *n > ((int64_t)1 << 40)))
-        err = -SG_ECORRUPT;
-    return err;
-}
-
-/* Closes a container: "..." if items were left out, then the length. */
-static void close_container(struct out *o, int64_t n, size_t shown, const char *close)
-{
-    if ((int64_t)shown < n) {
-        out_str(o, shown ? ", " : "");
-        out_str(o, "...");
-    }
-    out_str(o, close);
-    if ((int64_t)shown < n)
-        out_fmt(o, " (len %" PRId64 ")", n);
-}
-
-static int repr_seq(struct vctx *c, struct out *o, uint64_t obj, enum kind kind, int depth)
-{
-    const struct py_layout *l = c->l;
-    int64_t n;
-    uint64_t items = obj + l->obj.tuple_item, ptrs[VALUE_REPR_ITEMS];
-    int err = read_len(c, obj + l->object.ob_size, &n);
-    if (!err && kind == K_LIST)
-        err = mem_read_u64(&c->r, obj + l->obj.list_item, &items);
-    size_t show = n < VALUE_REPR_ITEMS ? (size_t)n : VALUE_REPR_ITEMS;
-    if (depth > VALUE_REPR_DEPTH)
-        show = 0;
-    if (!err)
-        err = mem_read(&c->r, items, ptrs, show * 8);
-    if (err)
-        return err;
-    out_str(o, kind == K_LIST ? "[" : "(");
-    for (size_t i = 0; i < show && !o->cut; i++) {
-        if (i)
-            out_str(o, ", ");
-        repr_item(c, o, ptrs[i], depth + 1);
-    }
-    if (kind == K_TUPLE && n == 1 && show == 1)
-        out_str(o, ",");
-    close_container(o, n, show, kind == K_LIST ? "]" : ")");
-    return 0;
-}
-
-static int repr_dict(struct vctx *c, struct out *o, uint64_t obj, int depth)
-{
-    int64_t n;
-    struct dict_iter *it = xmalloc(sizeof(*it));
-    int err = read_len(c, obj + c->l->dict.ma_used, &n);
-    if (!err && depth <= VALUE_REPR_DEPTH)
-        err = open_dict(c, obj, 1, it);
-    if (err) {
-        free(it);
-        return err;
-    }
-    size_t shown = 0;
-    uint64_t k, v;
-    out_str(o, "{");
-    while (depth <= VALUE_REPR_DEPTH && shown < VALUE_REPR_ITEMS && !o->cut &&
-           dict_next(c, it, &k, &v) == 1) {
-        out_str(o, shown++ ? ", " : "");
-        repr_item(c, o, k, depth + 1);
-        out_str(o, ": ");
-        repr_item(c, o, v, depth + 1);
-    }
-    close_container(o, n, shown, "}");
-    free(it);
-    return 0;
-}
-
-/* Returns 1 if the set entry {key, hash} is a deleted slot. 3.x marks those
- * with hash -1; 2.7 points them at a str "<dummy key>". */
-static int set_dummy(struct vctx *c, uint64_t key, int64_t hash)
-{
-    if (!is_py2(c->l))
-        return hash == -1;
-    return key_equals(c, key, "<dummy key>");
-}
-
-/* Collects up to VALUE_REPR_ITEMS live keys of the set at obj. */
-static int set_keys(struct vctx *c, uint64_t obj, uint64_t *keys, size_t *nkeys)
-{
-    const struct py_layout *l = c->l;
-    uint64_t table, mask;
-    uint8_t chunk[CHUNK * SETENTRY_SIZE];
-    size_t key_off = l->obj.set_entry_key, hash_off = key_off ? 0 : 8;
-    *nkeys = 0;
-    int err = mem_read_u64(&c->r, obj + l->obj.set_table, &table);
-    if (!err)
-        err = mem_read_u64(&c->r, obj + l->obj.set_mask, &mask);
-    if (err)
-        return err;
-    if (mask >= ((uint64_t)1 << 30) || ((mask + 1) & mask))
-        return -SG_ECORRUPT;
-    size_t slots = mask + 1 < VALUE_DICT_MAX_ENTRIES ? (size_t)mask + 1 : VALUE_DICT_MAX_ENTRIES;
-    for (size_t first = 0; first < slots && *nkeys < VALUE_REPR_ITEMS; first += CHUNK) {
-        size_t n = slots - first < CHUNK ? slots - first : CHUNK;
-        err = mem_read(&c->r, table + first * SETENTRY_SIZE, chunk, n * SETENTRY_SIZE);
-        if (err)
-            return err;
-        for (size_t i = 0; i < n && *nkeys < VALUE_REPR_ITEMS; i++) {
-            uint64_t key;
-            int64_t hash;
-            memcpy(&key, chunk + i * SETENTRY_SIZE + key_off, 8);
-            memcpy(&hash, chunk + i * SETENTRY_SIZE + hash_off, 8);
-            if (key && !set_dummy(c, key, hash))
-                keys[(*nkeys)++] = key;
-        }
-    }
-    return 0;
-}
-
-/* 3.x: {1, 2}, set(), frozenset({1}), frozenset(); 2.7: set([1, 2]), set([]). */
-static int repr_set(struct vctx *c, struct out *o, uint64_t obj, enum kind kind, int depth)
-{
-    int64_t n;
-    uint64_t keys[VALUE_REPR_ITEMS];
-    size_t nkeys = 0;
-    int err = read_len(c, obj + c->l->obj.set_used, &n);
-    if (!err && depth <= VALUE_REPR_DEPTH)
-        err = set_keys(c, obj, keys, &nkeys);
-    if (err)
-        return err;
-    int py2 = is_py2(c->l), named = py2 || kind == K_FROZENSET || n == 0;
-    if (named)
-        out_str(o, kind == K_FROZENSET ? "frozenset(" : "set(");
-    if (n == 0 && !py2) {
-        out_str(o, ")");
-        return 0;
-    }
-    out_str(o, py2 ? "[" : "{");
-    for (size_t i = 0; i < nkeys && !o->cut; i++) {
-        out_str(o, i ? ", " : "");
-        repr_item(c, o, keys[i], depth + 1);
-    }
-    char close[3] = {py2 ? ']' : '}', named ? ')' : '\0', '\0'};
-    close_container(o, n, nkeys, close);
-    return 0;
-}
-
-/* 2.7 old-style instance: "<ClassName instance at 0x...>" (Python adds the
- * module). */
-static int repr_instance27(struct vctx *c, struct out *o, uint64_t obj)
-{
-    uint64_t cls, name_obj;
-    char name[64];
-    int err = mem_read_u64(&c->r, obj + c->l->obj.inst27_class, &cls);
-    if (!err && !is_kind(c, cls, K_CLASS27))
-        err = -SG_ECORRUPT;
-    if (!err)
-        err = mem_read_u64(&c->r, cls + c->l->obj.class27_name, &name_obj);
-    if (!err && !is_kind(c, name_obj, K_STR))
-        err = -SG_ECORRUPT;
-    if (!err)
-        err = pystr_read(&c->r, c->l, name_obj, name, sizeof(name));
-    if (!err && !name_valid(name))
-        err = -SG_ECORRUPT;
-    if (!err)
-        out_fmt(o, "<%s instance at 0x%" PRIx64 ">", name, obj);
-    return err;
-}
-
-/* Writes the repr of obj. Returns a negative code, with nothing written, if
- * the object could not be read as what its type says. */
-static int repr_typed(struct vctx *c, struct out *o, uint64_t obj, const struct type_info *t,
-                      int depth)
-{
-    switch (t->kind) {
-    case K_NONE:
-        out_str(o, "None");
-        return 0;
-    case K_BOOL:
-    case K_INT:
-    case K_LONG27:
-        return repr_int(c, o, obj, t->kind);
-    case K_FLOAT:
-        return repr_float(c, o, obj);
-    case K_STR:
-        return is_py2(c->l) ? repr_bytes(c, o, obj, "") : repr_text(c, o, obj, K_STR);
-    case K_UNICODE27:
-        return repr_text(c, o, obj, K_UNICODE27);
-    case K_BYTES:
-        return repr_bytes(c, o, obj, "b");
-    case K_LIST:
-    case K_TUPLE:
-        return repr_seq(c, o, obj, t->kind, depth);
-    case K_DICT:
-        return repr_dict(c, o, obj, depth);
-    case K_SET:
-    case K_FROZENSET:
-        return repr_set(c, o, obj, t->kind, depth);
-    case K_INSTANCE27:
-        return repr_instance27(c, o, obj);
-    case K_CLASS27:
-    case K_OTHER:
-        break;
-    }
-    return -SG_ENOTPY;
-}
-
-/* Writes the repr of obj, falling back to "<TypeName at 0x...>" when its
- * contents cannot be read, and "<unreadable>" when not even its type can. */
-static void repr_item(struct vctx *c, struct out *o, uint64_t obj, int depth)
-{
-    const struct type_info *t;
-    if (c->exhausted) {
-        o->cut = 1;
-        return;
-    }
-    if (classify(c, obj, &t)) {
-        out_str(o, c->exhausted ? "" : "<unreadable>");
-        o->cut |= c->exhausted;
-        return;
-    }
-    struct out saved = *o;
-    if (repr_typed(c, o, obj, t, depth) == 0)
-        return;
-    *o = saved; /* drop anything half written */
-    out_fmt(o, "<%s at 0x%" PRIx64 ">", t->name, obj);
-}
-
-int value_repr(struct mem_reader *r, const struct py_layout *l, uint64_t obj, char *buf,
-               size_t size)
-{
-    if (size == 0)
-        return -SG_ENOMEM;
-    struct vctx *c = xmalloc(sizeof(*c));
-    struct out o = {.buf = buf, .size = size};
-    const struct type_info *t;
-    vctx_init(c, r, l, VALUE_REPR_BUDGET);
-    int err = classify(c, obj, &t);
-    if (err)
-        out_str(&o, "<unreadable>");
-    else
-        repr_item(c, &o, obj, 0);
-    out_finish(&o);
     free(c);
     return err;
 }
@@ -1439,9 +769,9 @@ static int thread_names(struct vctx *c, uint64_t modules_dict,
     if (err)
         return err == -SG_ENOTPY ? 0 : err;
     struct dict_iter *it = xmalloc(sizeof(*it));
-    err = open_dict(c, active, 0, it);
+    err = value_dict_open(c, active, 0, it);
     for (size_t n = 0; !err && n < MAX_THREADS; n++) {
-        int more = dict_next(c, it, &key, &thread);
+        int more = value_dict_next(c, it, &key, &thread);
         if (more <= 0) {
             err = more;
             break;
@@ -1456,7 +786,7 @@ int value_thread_names(struct mem_reader *r, const struct py_layout *l, uint64_t
                        void (*fn)(uint64_t ident, const char *name, void *ctx), void *ctx)
 {
     struct vctx *c = xmalloc(sizeof(*c));
-    vctx_init(c, r, l, THREADS_BUDGET);
+    value_ctx_init(c, r, l, THREADS_BUDGET);
     int err = thread_names(c, modules_dict, fn, ctx);
     free(c);
     return err;

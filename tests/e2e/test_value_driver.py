@@ -1,4 +1,4 @@
-"""python/value.c against live interpreters, through tests/e2e/value_driver.c.
+"""python/value.c and value_repr.c against live interpreters, through tests/e2e/value_driver.c.
 
 Each test starts an interpreter on TARGET (below), which builds known objects
 and prints their id()s with the repr value.c must produce. Scalars and short
@@ -17,8 +17,8 @@ from conftest import ROOT, interpreter_params
 
 ALL = interpreter_params()
 
-SOURCES = ["tests/e2e/value_driver.c", "src/python/value.c", "src/python/pystr.c",
-           "src/python/layouts.c", "src/proc/mem.c", "src/util/util.c"]
+SOURCES = ["tests/e2e/value_driver.c", "src/python/value.c", "src/python/value_repr.c",
+           "src/python/pystr.c", "src/python/layouts.c", "src/proc/mem.c", "src/util/util.c"]
 FLAGS = ["-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-Wshadow",
          "-Wno-unused-parameter", "-Isrc"]
 BUILDS = {
