@@ -21,8 +21,13 @@ struct pause_set {
     int *signals;    /* a signal that arrived while stopping it, re-delivered on detach */
     char *states;    /* each thread's /proc state ('R', 'S', ...) read just before
                         stopping it: once stopped, every thread reads 't' */
-    size_t count;
+    size_t count;    /* stopped threads: tids[0..count) */
+    size_t unsettled; /* seized but not yet stopped: tids[count..count+unsettled) */
     size_t cap;
+    /* If the process is our child, waiting for a stop may collect its exit
+     * status instead: it is kept here for the caller. */
+    int leader_status;
+    int leader_reaped;
 };
 
 void pause_init(struct pause_set *ps, pid_t pid);

@@ -28,6 +28,7 @@ void walk_init(struct walker *w, struct mem_reader *r, struct py_runtime *rt)
     w->r = r;
     w->rt = rt;
     w->tid_offset = -1;
+    w->names_gap = 1;
     w->want_names = 1;
     code_cache_init(&w->codes);
 }
@@ -297,9 +298,20 @@ static const char *cached_name(const struct walker *w, uint64_t ident)
  * reads. */
 static void name_threads(struct walker *w, uint64_t interp)
 {
-    int stale = ++w->names_age >= WALK_NAMES_REFRESH;
-    for (size_t i = 0; i < w->nthreads && !stale; i++)
-        stale = cached_name(w, w->threads[i].ident) == NULL;
+    /* A thread that just started is in the thread list before threading
+     * registers it: nameless entries are retried sooner. */
+    int nameless = 0, unknown = 0;
+    for (size_t i = 0; i < w->nnames; i++)
+        nameless |= w->names[i].name[0] == '\0';
+    for (size_t i = 0; i < w->nthreads && !unknown; i++)
+        unknown = cached_name(w, w->threads[i].ident) == NULL;
+    if (unknown)
+        w->names_gap = 1;
+    ++w->names_age;
+    int stale = unknown || w->names_age >= WALK_NAMES_REFRESH ||
+                (nameless && w->names_age >= w->names_gap);
+    if (stale && nameless && !unknown && w->names_gap < WALK_NAMES_REFRESH)
+        w->names_gap *= 2; /* retry the nameless after 1, 2, 4, ... samples */
     if (stale) {
         uint64_t modules = 0;
         w->nnames = 0;
@@ -318,7 +330,9 @@ static void name_threads(struct walker *w, uint64_t interp)
             name = NULL;
         /* A program that never imported threading still has a main thread,
          * the one whose OS tid is the pid; threading would name it so. */
-        if (!name && t->tid == w->rt->pid)
+        /* Without a tid, the main thread is the oldest thread state: new
+         * ones are pushed at the head, so it is the last. */
+        if (!name && (t->tid == w->rt->pid || (t->tid == 0 && i + 1 == w->nthreads)))
             name = "MainThread";
         strlcpy_safe(t->name, name ? name : "", sizeof(t->name));
     }

@@ -66,7 +66,9 @@ struct walker {
     struct walk_name *names; /* ident -> threading name, re-read when a thread
                                 appears or every WALK_NAMES_REFRESH samples */
     size_t nnames, names_cap;
-    unsigned names_age;
+    unsigned names_age, names_gap; /* a thread without a name yet (threading
+                                      registers it after its thread state
+                                      exists) is retried with a doubling gap */
     const pid_t *state_tids;
     const char *states;
     size_t nstates;

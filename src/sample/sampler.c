@@ -64,8 +64,14 @@ double sampler_cost_quantile_us(const struct sampler_stats *s, double q)
 }
 
 /* Returns 1 if the target is gone (for a child: reaps it). */
-static int target_gone(const struct sampler_options *opt, pid_t pid, struct sampler_stats *s)
+static int target_gone(const struct sampler_options *opt, const struct pause_set *ps, pid_t pid,
+                       struct sampler_stats *s)
 {
+    if (opt->child && ps->leader_reaped) { /* collected while pausing it */
+        s->child_status = ps->leader_status;
+        s->child_reaped = 1;
+        return 1;
+    }
     if (opt->child) {
         int status;
         pid_t r = waitpid(opt->child, &status, WNOHANG);
@@ -138,7 +144,7 @@ int sampler_run(struct walker *w, const struct sampler_options *opt, volatile si
         } else {
             s->errors++;
             s->last_error = err;
-            if (target_gone(opt, pid, s)) {
+            if (target_gone(opt, &ps, pid, s)) {
                 s->errors--; /* not an error: the end */
                 s->ticks--;
                 s->end = SAMPLER_END_EXITED;
@@ -151,7 +157,7 @@ int sampler_run(struct walker *w, const struct sampler_options *opt, volatile si
             }
         }
         record_cost(s, sampler_now_ns() - now);
-        if (opt->child && target_gone(opt, pid, s)) {
+        if (opt->child && target_gone(opt, &ps, pid, s)) {
             s->end = SAMPLER_END_EXITED;
             break;
         }

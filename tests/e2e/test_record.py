@@ -47,10 +47,12 @@ def record(args, out, timeout=120):
 
 
 @pytest.mark.parametrize("interp", ALL)
-def test_record_idle_shares_match_ground_truth(interp, tmp_path):
+def test_record_idle_shares_match_ground_truth(interp, tmp_path, start_target):
+    # Attached after READY, so interpreter start-up (imports) is not in the
+    # profile: the target's 100 ms cycle is the whole ground truth.
+    t = start_target(interp, "shares.py", args=["--cpu-percent", "60"])
     out = tmp_path / "p.txt"
-    proc = record(["--idle", "--rate", "200", "--", interp.path, SHARES, "--seconds", "4",
-                   "--cpu-percent", "60"], out)
+    proc = record(["--idle", "--rate", "200", "--duration", "3", "--pid", str(t.pid)], out)
     assert proc.returncode == 0, proc.stderr
     stacks = read_collapsed(str(out))
     cpu = share(stacks, lambda f: func(f) == "cpu_burn")
@@ -61,13 +63,18 @@ def test_record_idle_shares_match_ground_truth(interp, tmp_path):
 
 
 @pytest.mark.parametrize("interp", ALL)
-def test_record_drops_idle_by_default(interp, tmp_path):
+def test_record_drops_idle_by_default(interp, tmp_path, start_target):
+    t = start_target(interp, "shares.py")
     out = tmp_path / "p.txt"
-    proc = record(["--rate", "200", "--", interp.path, SHARES, "--seconds", "2"], out)
+    proc = record(["--rate", "200", "--duration", "2", "--pid", str(t.pid)], out)
     assert proc.returncode == 0, proc.stderr
     stacks = read_collapsed(str(out))
-    assert share(stacks, lambda f: func(f) == "cpu_burn") > 90
-    assert share(stacks, lambda f: func(f) == "idle_wait") == 0
+    # The thread sleeps 40% of the time (with --idle, idle_wait is ~40%). A
+    # thread whose sleep just ended is runnable ('R') before it runs again; on
+    # a loaded machine that wait for a CPU lasts milliseconds, and those
+    # samples are truly not idle. Hence a bound, not zero.
+    assert share(stacks, lambda f: func(f) == "cpu_burn") > 85
+    assert share(stacks, lambda f: func(f) == "idle_wait") < 10
 
 
 @pytest.mark.parametrize("interp", ALL)
@@ -83,10 +90,13 @@ def test_record_gil_keeps_only_the_gil_holder(interp, tmp_path):
 
 
 @pytest.mark.parametrize("interp", ALL)
-def test_record_threads_puts_threads_at_the_root(interp, tmp_path):
+def test_record_threads_puts_threads_at_the_root(interp, tmp_path, start_target):
+    # Attached once both threads run: a thread's first moments, before
+    # threading has registered its name, are labelled by ident instead.
+    t = start_target(interp, "shares.py", args=["--gil-thread"])
     out = tmp_path / "p.txt"
-    proc = record(["--idle", "--threads", "--rate", "100", "--", interp.path, SHARES,
-                   "--seconds", "2", "--gil-thread"], out)
+    proc = record(["--idle", "--threads", "--rate", "100", "--duration", "2",
+                   "--pid", str(t.pid)], out)
     assert proc.returncode == 0, proc.stderr
     stacks = read_collapsed(str(out))
     roots = set(frames[0].split(" (tid")[0] for frames, _ in stacks)
@@ -123,7 +133,9 @@ def test_record_attach_stops_when_target_exits(interp, tmp_path, start_target):
     proc = record(["--pid", str(t.pid)], out, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert "the target exited" in proc.stderr
-    assert share(read_collapsed(str(out)), lambda f: func(f) == "cpu_burn") > 90
+    # Most active samples are in cpu_burn (see test_record_drops_idle_by_default
+    # for why not all): the profile up to the exit was kept.
+    assert share(read_collapsed(str(out)), lambda f: func(f) == "cpu_burn") > 80
 
 
 @pytest.mark.parametrize("interp", ALL)
