@@ -242,6 +242,12 @@ def tmux(request):
 
     yield start
     for t in servers:
+        # If a failed test left top running, quit it the normal way first, so that it ends
+        # (and ends a command it started) before the terminal goes away.
+        t.keys("q")
+        deadline = time.time() + 5
+        while time.time() < deadline and not any(l.startswith("TOP-EXIT=") for l in t.screen()):
+            time.sleep(0.1)
         t.kill()
 
 
