@@ -14,12 +14,15 @@ import time
 
 import pytest
 
-from conftest import SPYGLASS, TARGETS, interpreter_params, marked_lines, run_spyglass
+from conftest import (SPYGLASS, SPYGLASS_ASAN, TARGETS, interpreter_params, marked_lines,
+                      run_spyglass)
 
 ALL = interpreter_params()
 HOT = os.path.join(TARGETS, "hot.py")
 LINES = marked_lines(HOT)
 TOLERANCE = 12  # percentage points, for shares on a loaded 2-core machine
+# Two of the tests run the sanitizer build (`make asan`; `make e2e` builds it) when it exists.
+CHECKED = SPYGLASS_ASAN if os.path.exists(SPYGLASS_ASAN) else SPYGLASS
 
 HEADER = re.compile(r"^spyglass top: pid (?P<pid>\d+), Python (?P<version>\S+), "
                     r"elapsed (?P<elapsed>\S+): (?P<cmd>.*)$")
@@ -129,8 +132,9 @@ def test_top_piped_snapshots_until_the_target_exits(interp, start_target):
 def test_top_piped_function_view_idle_and_window(interp, start_target):
     t = start_target(interp, "hot.py", args=["--seconds", "2"])
     proc = run_spyglass(["top", "--pid", str(t.pid), "--interval", "5", "--function", "--idle",
-                         "--window", "1"], timeout=60)
+                         "--window", "1"], timeout=60, binary=CHECKED)
     assert proc.returncode == 0, proc.stderr
+    assert "Sanitizer" not in proc.stderr, proc.stderr
     snaps = parse_snapshots(proc.stdout)
     assert len(snaps) == 1, proc.stdout  # the target ended before the first interval
     snap = snaps[0]
@@ -346,7 +350,7 @@ def test_top_screen_keys_and_quit(interp, tmux):
 def test_top_screen_ctrl_c_restores_terminal_and_target(interp, tmux, start_target):
     t = start_target(interp, "hot.py")
     term = tmux()
-    term.type_line("%s top --pid %d; echo TOP-EXIT=$?" % (SPYGLASS, t.pid))
+    term.type_line("%s top --pid %d; echo TOP-EXIT=$?" % (CHECKED, t.pid))
     term.wait_for(snapshot_with(lambda s: len(s["rows"]) >= 2), "the first rows")
     assert term.alternate_on()
     term.keys("C-c")
@@ -354,6 +358,7 @@ def test_top_screen_ctrl_c_restores_terminal_and_target(interp, tmux, start_targ
                           "spyglass to exit")
     assert not term.alternate_on()
     assert any(l.startswith("spyglass: top watched pid %d" % t.pid) for l in lines), lines
+    assert not [l for l in lines if "Sanitizer" in l], lines
     assert "TOP-EXIT=0" in lines, lines
     # The target we attached to runs on, not stopped.
     time.sleep(0.1)
