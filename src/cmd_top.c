@@ -267,6 +267,7 @@ struct top_run {
     struct sampler_stats shown; /* (lock) the sampler's statistics as of the last tick */
     int done;                   /* (lock) the sampler returned */
     int hold, parked;           /* (lock) Ctrl-Z: park the sampler between samples */
+    uint64_t parked_ns;         /* time spent parked, which st.cost_ns counts too */
     /* sampler thread */
     struct walker *walker;
     struct sampler_options so;
@@ -304,12 +305,16 @@ static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
         top_model_add(run->model, &s);
     }
     run->shown = run->st;
-    while (run->hold) { /* Ctrl-Z: wait here, with the target running */
-        run->parked = 1;
-        pthread_cond_broadcast(&run->parked_cond);
-        pthread_cond_wait(&run->parked_cond, &run->lock);
+    if (run->hold) { /* Ctrl-Z: wait here, with the target running */
+        uint64_t parked_at = sampler_now_ns();
+        while (run->hold) {
+            run->parked = 1;
+            pthread_cond_broadcast(&run->parked_cond);
+            pthread_cond_wait(&run->parked_cond, &run->lock);
+        }
+        run->parked = 0;
+        run->parked_ns += sampler_now_ns() - parked_at; /* not sampling cost */
     }
-    run->parked = 0;
     pthread_mutex_unlock(&run->lock);
 }
 
@@ -557,7 +562,7 @@ static void print_summary(const struct top_run *run, const struct top_options *o
             "asked), errors %" PRIu64 " (%.1f%%), late %" PRIu64 ", sample cost mean %.0f us%s\n",
             (int)t->pid, secs, st->ok, secs > 0 ? (double)st->ticks / secs : 0, o->rate, st->errors,
             100.0 * (double)st->errors / ticks, st->late,
-            st->ticks ? (double)st->cost_ns / ticks / 1000.0 : 0, how);
+            st->ticks ? (double)(st->cost_ns - run->parked_ns) / ticks / 1000.0 : 0, how);
 }
 
 /* Ends a child we spawned that is still running (the user quit): SIGTERM,
