@@ -5,6 +5,11 @@ cpu_burn(), the rest in time.sleep() inside idle_wait(). With --gil-thread a
 second thread sleeps all the time (it never holds the GIL).
 
     python shares.py [--seconds S] [--cpu-percent P] [--exit-code N] [--gil-thread]
+                     [--stats FILE]
+With --stats, FILE always holds "CPU_SECONDS IDLE_SECONDS": the wall time
+really spent in each phase so far. On a loaded machine the target itself runs
+late (cpu_burn ends when it next gets a CPU), so the shares drift from the
+asked percentage; tests compare against these measured totals.
 Prints "READY <pid>" on start; exits with --exit-code after --seconds (0: forever).
 """
 import os
@@ -27,10 +32,22 @@ def background_sleeper():
         time.sleep(1)  # LINE:background
 
 
+TOTALS = [0.0, 0.0]
+
+
 def cycle(cpu_fraction):
     start = time.time()
     cpu_burn(start + 0.1 * cpu_fraction)  # LINE:cycle_cpu
+    mid = time.time()
     idle_wait(max(0.0, start + 0.1 - time.time()))  # LINE:cycle_idle
+    TOTALS[0] += mid - start
+    TOTALS[1] += time.time() - mid
+
+
+def write_stats(path):
+    with open(path + ".tmp", "w") as f:
+        f.write("%.6f %.6f\n" % (TOTALS[0], TOTALS[1]))
+    os.rename(path + ".tmp", path)
 
 
 def main():
@@ -45,8 +62,11 @@ def main():
     sys.stdout.write("READY %d\n" % os.getpid())
     sys.stdout.flush()
     end = time.time() + seconds
+    stats = args[args.index("--stats") + 1] if "--stats" in args else None
     while seconds == 0 or time.time() < end:
         cycle(cpu / 100.0)  # LINE:main_loop
+        if stats:
+            write_stats(stats)
     sys.exit(code)
 
 
