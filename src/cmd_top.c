@@ -113,7 +113,9 @@ static void top_help(void)
            "  -g, --gil            keep only samples of the thread holding the GIL\n"
            "  -t, --threads        one row per thread and function (a Thread column)\n"
            "  -F, --function       start with one row per function instead of per line\n"
-           "  -n, --nonblocking    never pause the target (see 'spyglass record --help')\n\n"
+           "  -b, --blocking       pause the target while each sample is read\n"
+           "  -n, --nonblocking    never pause the target (the default; see\n"
+           "                       'spyglass record --help')\n\n"
            "Display:\n"
            "  -I, --interval S     refresh every S seconds (default 1)\n"
            "  -N, --rows N         rows per snapshot when not on a terminal (default 30)\n"
@@ -194,17 +196,19 @@ static int parse(int argc, char **argv, struct top_options *o)
                                              {"threads", no_argument, NULL, 't'},
                                              {"function", no_argument, NULL, 'F'},
                                              {"nonblocking", no_argument, NULL, 'n'},
+                                             {"blocking", no_argument, NULL, 'b'},
                                              {"full-filenames", no_argument, NULL, 'L'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->rate = 100;
+    o->nonblocking = 1; /* as record: measured in bench/consistency.py */
     o->interval = 1;
     o->rows = 30;
     optind = 1;
     opterr = 0;
     int c, rc;
-    while ((c = getopt_long(argc, argv, "+p:r:w:I:N:igtFnh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+p:r:w:I:N:igtFnbh", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
         case 'r':
@@ -228,6 +232,9 @@ static int parse(int argc, char **argv, struct top_options *o)
             break;
         case 'n':
             o->nonblocking = 1;
+            break;
+        case 'b':
+            o->nonblocking = 0;
             break;
         case 'L':
             o->full_filenames = 1;
@@ -690,7 +697,7 @@ int cmd_top(int argc, char **argv)
 
     rc = EXIT_OK;
     if (run.rc == -SG_EPERM) {
-        cmd_error("use --nonblocking, or run as root / the target's user",
+        cmd_error("drop --blocking, or run as root / the target's user",
                   "not allowed to pause process %d (ptrace)", (int)target.pid);
         rc = EXIT_FAILURE_RUN;
     }
