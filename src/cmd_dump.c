@@ -2,8 +2,11 @@
  * cmd_dump.c - `spyglass dump`: every thread's Python stack, right now.
  *
  * Attaches (reads only), walks every thread once, prints them like a
- * traceback, most recent call first, and leaves. The target is never
- * stopped: a dump is a handful of reads that take well under a millisecond.
+ * traceback, most recent call first, and leaves. A plain dump never stops
+ * the target: it is a handful of reads that take well under a millisecond.
+ * With --locals it reads many objects that a running program keeps
+ * replacing, so (unless --nonblocking) the threads are stopped while the
+ * report is rendered into memory, and run again before it is written out.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -13,6 +16,7 @@
 
 #include "cmd.h"
 #include "proc/mem.h"
+#include "proc/pause.h"
 #include "proc/task.h"
 #include "python/detect.h"
 #include "python/locals.h"
@@ -23,11 +27,12 @@ struct dump_options {
     pid_t pid;
     int json;
     int locals;
+    int nonblocking;
 };
 
 static void dump_help(void)
 {
-    printf("usage: spyglass dump --pid PID [--json] [--locals]\n\n"
+    printf("usage: spyglass dump --pid PID [--json] [--locals [--nonblocking]]\n\n"
            "Print the Python stack of every thread of a running program, most recent\n"
            "call first, like a traceback. The program keeps running; nothing is written\n"
            "to it.\n\n"
@@ -39,6 +44,11 @@ static void dump_help(void)
            "                  Python writes them; the first 5 items and the length of\n"
            "                  lists, tuples, dicts and sets; other objects as\n"
            "                  <TypeName at 0x...>. At most 64 per frame, 255 bytes each.\n"
+           "                  The threads are stopped for the few milliseconds this\n"
+           "                  takes, so all values belong to the same moment.\n"
+           "  -n, --nonblocking\n"
+           "                  with --locals, never stop the target (values of a busy\n"
+           "                  program may then be torn: '<unreadable>' or stale)\n"
            "  -h, --help      show this help\n\n"
            "Each thread is headed by its Python thread id, its state and its name:\n"
            "  Thread 0x7f12c0bff6c0 (idle) \"worker-1\" [tid 4242]\n"
@@ -58,13 +68,13 @@ static int parse(int argc, char **argv, struct dump_options *o)
 {
     static const struct option longopts[] = {
         {"pid", required_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
-        {"locals", no_argument, NULL, 'l'},    {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"locals", no_argument, NULL, 'l'},    {"nonblocking", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
     int c;
     memset(o, 0, sizeof(*o));
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+p:jlh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+p:jlnh", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (cmd_parse_pid(optarg, &o->pid))
@@ -75,6 +85,9 @@ static int parse(int argc, char **argv, struct dump_options *o)
             break;
         case 'l':
             o->locals = 1;
+            break;
+        case 'n':
+            o->nonblocking = 1;
             break;
         case 'h':
             dump_help();
@@ -206,6 +219,45 @@ static void print_json(struct walker *w, const struct dump_options *o, FILE *out
     fputs("\n]}\n", out);
 }
 
+/* Stops the target's threads for a --locals dump and tells the walker the
+ * states they had. Failing to stop them is not fatal: the dump goes on as
+ * --nonblocking would, with a warning. */
+static void pause_for_locals(const struct dump_options *o, struct pause_set *ps, struct walker *w)
+{
+    if (!o->locals || o->nonblocking)
+        return;
+    int err = pause_all(ps);
+    if (err) {
+        if (err != -SG_ENOPROC)
+            cmd_warning("cannot stop process %d to read its variables (%s); values may be torn",
+                        (int)o->pid, sg_strerror(err));
+        return;
+    }
+    w->state_tids = ps->tids;
+    w->states = ps->states;
+    w->nstates = ps->count;
+}
+
+/* Walks every thread (retrying one torn read) and renders the report into
+ * *text, allocated (the caller frees it, also on error). Returns 0 or a
+ * negative SG_E* code. */
+static int render(struct walker *w, const struct dump_options *o, char **text, size_t *len)
+{
+    int err = walk_sample(w);
+    if (err == -SG_ECORRUPT || err == -SG_EFAULT)
+        err = walk_sample(w);
+    if (err)
+        return err;
+    FILE *out = open_memstream(text, len);
+    if (!out)
+        return -SG_ENOMEM;
+    if (o->json)
+        print_json(w, o, out);
+    else
+        print_text(w, o, out);
+    return fclose(out) == 0 ? 0 : -SG_ENOMEM;
+}
+
 int cmd_dump(int argc, char **argv)
 {
     struct dump_options o;
@@ -225,11 +277,15 @@ int cmd_dump(int argc, char **argv)
         return EXIT_FAILURE_RUN;
     }
     struct walker w;
+    struct pause_set ps;
+    char *text = NULL;
+    size_t len = 0;
     walk_init(&w, &reader, &rt);
-    err = walk_sample(&w);
-    /* A racing target can tear one read: one retry before giving up. */
-    if (err == -SG_ECORRUPT || err == -SG_EFAULT)
-        err = walk_sample(&w);
+    pause_init(&ps, o.pid);
+    pause_for_locals(&o, &ps, &w);
+    err = render(&w, &o, &text, &len);
+    pause_resume(&ps); /* before anything is written: stdout may be slow */
+    w.nstates = 0;
     if (err) {
         if (proc_check(o.pid) == -SG_ENOPROC)
             cmd_error(NULL, "process %d exited while being read", (int)o.pid);
@@ -238,12 +294,11 @@ int cmd_dump(int argc, char **argv)
                       (int)o.pid, sg_strerror(err));
         rc = EXIT_FAILURE_RUN;
     } else {
-        if (o.json)
-            print_json(&w, &o, stdout);
-        else
-            print_text(&w, &o, stdout);
-        rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILURE_RUN;
+        int ok = fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0;
+        rc = ok ? EXIT_OK : EXIT_FAILURE_RUN;
     }
+    free(text);
+    pause_release(&ps);
     walk_release(&w);
     mem_proc_release(&mp);
     return rc;

@@ -4,8 +4,10 @@ The target records each parked frame's variables as Python itself sees them
 (f_locals and repr); the dump must show the same names with the same values:
 cells and free variables by their contents, an argument that is also a cell
 once, and no more than 64 variables per frame, saying how many it left out.
+A busy program is stopped while its variables are read, and runs on after.
 """
 import json
+import re
 
 import pytest
 
@@ -82,3 +84,26 @@ def test_locals_text_output(interp, target):
     text = dict(t.expected["outer"])["text"]
     assert "        text = %s\n" % cut(text) in out
     assert "        ... (%d more locals)\n" % (71 - LOCALS_MAX) in out
+
+
+def os_state(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return [l.split()[1] for l in f if l.startswith("State:")][0]
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_locals_of_a_busy_program_belong_to_one_moment(interp, start_target):
+    t = start_target(interp, "busy_locals.py")
+    integer = r"\d+L?"
+    for _ in range(10):
+        frame = thread_named(dump_json(t.pid, locals_=True), "MainThread")["frames"][0]
+        values = dict(shown(frame))
+        assert frame["name"] == "churn"
+        assert re.match(r"^'y*'$", values["text"]), values
+        assert re.match("^%s$" % integer, values["number"]), values
+        assert re.match(r"^\((%s), \1\)$" % integer, values["pair"]), values
+        assert os_state(t.pid) in ("R", "S"), "left stopped"
+    # --nonblocking reads without stopping it (values may then be torn).
+    out = run_spyglass(["dump", "--pid", str(t.pid), "--locals", "--nonblocking"], check=True)
+    assert "    churn (" in out.stdout
+    assert os_state(t.pid) in ("R", "S")
