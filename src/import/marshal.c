@@ -222,7 +222,8 @@ static int read_long(struct reader *r, size_t at, int64_t *out)
         unsigned shift = 15 * (unsigned)i;
         if (d && (shift >= 64 || d > (UINT64_MAX >> shift)))
             return fail(r, "integer at byte %zu does not fit in 64 bits", at);
-        mag |= d << shift;
+        if (d) /* a zero digit may sit past bit 64: shifting it would be undefined */
+            mag |= d << shift;
     }
     r->pos += 2 * digits;
     if (n >= 0 && mag > (uint64_t)INT64_MAX)

@@ -116,6 +116,10 @@ static void test_marshal_long_limits(void **state)
     marshal_release(&doc);
     FAILS("l\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x08\x00", "does not fit in 64 bits");
     FAILS("l\x06\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00", "64 bits");
+    /* Found by fuzz_marshal: zero digits past bit 64 before a non-zero one
+     * (shifting them was undefined behaviour, caught by UBSan). */
+    FAILS("l\x07\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00",
+          "does not fit in 64 bits");
     FAILS("l\x02\x00\x00\x00\x01\x00\x00\x00", "unnormalised long");
     FAILS("l\x01\x00\x00\x00\x00\x80", "digit out of range");
     FAILS("l\x05\x00\x00\x00\x01\x00", "truncated");
