@@ -377,6 +377,31 @@ def test_report_resaves_a_python27_dump_for_python3(interp, tmp_path_factory, tm
     assert ours.count("\n") >= 12
 
 
+# ---- the example Flask app, profiled with cProfile ----
+
+@pytest.mark.parametrize("interp", PY3)
+def test_report_of_the_flask_app_profile_is_pstats_table(interp, tmp_path):
+    """The issue's "done when": a Flask app profiled with cProfile, reported
+    exactly as pstats prints it, and drawn (browser-checked in tests/browser)."""
+    if subprocess.run([interp.path, "-c", "import flask"], stderr=subprocess.DEVNULL).returncode:
+        pytest.skip("Flask is not installed for %s" % interp.path)
+    proc = subprocess.run([interp.path, os.path.join(TARGETS, "flask_cprofile.py"),
+                           "app_profile.prof"], cwd=str(tmp_path), timeout=120,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.returncode == 0, proc.stderr.decode()
+    specs = ["", "cumulative@25", "tottime@10"]
+    for spec, theirs in zip(specs, pstats_tables(interp, str(tmp_path), "app_profile.prof",
+                                                 specs)):
+        assert lines(spyglass_table(str(tmp_path), "app_profile.prof", spec)) == lines(theirs)
+    top = spyglass_table(str(tmp_path), "app_profile.prof", "tottime@3")
+    assert "(heavy_computation)" in top and "sleep}" in top
+    out = tmp_path / "app.svg"
+    proc = run_spyglass(["report", str(tmp_path / "app_profile.prof"), "-o", str(out)])
+    assert proc.returncode == 0, proc.stderr
+    svg = out.read_text(encoding="utf-8")
+    assert "<title>heavy_computation (" in svg and "<title>slow_endpoint (" in svg
+
+
 # ---- content detection and collapsed stacks ----
 
 COLLAPSED = """\
