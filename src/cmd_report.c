@@ -363,7 +363,8 @@ static void calltree_meta(struct profile *p, const char *path, const struct call
     strbuf_addstr(&note, "call tree estimated from cProfile's caller edges: each function's "
                          "time is split over its callers in proportion to the time on each edge");
     if (r->total_s > 0 && r->dropped_s > 0.001 * r->total_s)
-        strbuf_addf(&note, "; %.1f%% of the time (subtrees too small or deep to draw) left out",
+        strbuf_addf(&note,
+                    "; %.1f%% of the time (pieces under a microsecond, or too deep) left out",
                     100.0 * r->dropped_s / r->total_s);
     profile_set_meta_str(p, &m->title, "spyglass report");
     profile_set_meta_str(p, &m->target, target);

@@ -28,7 +28,7 @@
 
 #define CALLTREE_MAX_DEPTH 128
 #define CALLTREE_MAX_NODES 100000
-#define CALLTREE_MIN_SHARE 1e-5 /* of the dump's total time */
+#define CALLTREE_MIN_SHARE 1e-6 /* of the dump's total time */
 
 struct calltree_result {
     double total_s;   /* the dump's total own time (what pstats prints "in T seconds") */

@@ -4,7 +4,8 @@
 //
 // DEMO.svg is the fixture from fixtures.c (total weight 1,000 with known
 // shares), XSS.svg the one made of hostile names, BIG.svg the 100,000-frame
-// one (only timed and smoke-tested). Screenshots go to $SCREENSHOT_DIR
+// one (only timed and smoke-tested), REPORT.svg what `spyglass report` draws
+// from a cProfile dump of the example Flask app (examples/app.py). Screenshots go to $SCREENSHOT_DIR
 // (default /tmp). Chromium comes from $CHROMIUM (default /usr/bin/chromium).
 // Prints one line per check and "N passed, N failed"; exits 1 on failure.
 
@@ -14,9 +15,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const [demoSvg, xssSvg, bigSvg] = process.argv.slice(2);
+const [demoSvg, xssSvg, bigSvg, reportSvg] = process.argv.slice(2);
 if (!demoSvg || !xssSvg) {
-  console.error('usage: node flamegraph.test.mjs DEMO.svg XSS.svg [BIG.svg]');
+  console.error('usage: node flamegraph.test.mjs DEMO.svg XSS.svg [BIG.svg [REPORT.svg]]');
   process.exit(2);
 }
 const shotDir = process.env.SCREENSHOT_DIR || '/tmp';
@@ -330,6 +331,31 @@ async function bigChecks(context) {
   await page.close();
 }
 
+async function reportChecks(context) {
+  const { page, errors } = await openPage(context, reportSvg);
+  await check('report: a cProfile dump drawn as a call tree, and says so', async () => {
+    assert(errors.length === 0, `errors: ${errors.join('; ')}`);
+    assert((await text(page, '#title')).includes('spyglass report'), 'title');
+    assert((await text(page, '#subtitle')).includes('cProfile/pstats dump'), 'subtitle');
+    const note = await text(page, '#note');
+    assert(note.includes('split over its callers in proportion'), `note: ${note}`);
+    assert((await page.locator('#frames g.f').count()) >= 20, 'frames drawn');
+  });
+  await fresh(page);
+  await check('report: heavy_computation zooms and shows microseconds', async () => {
+    await (await rectOf(page, 'slow_endpoint')).click();
+    near((await frame(page, 'slow_endpoint')).w, WIDTH, 'zoomed width');
+    const heavy = await frame(page, 'heavy_computation');
+    assert(heavy && !heavy.hidden, 'heavy_computation shown under slow_endpoint');
+    await (await rectOf(page, 'heavy_computation')).hover();
+    const details = await text(page, '#details');
+    assert(details.includes('microseconds'), `details: ${details}`);
+    assert(errors.length === 0, `errors: ${errors.join('; ')}`);
+    await page.screenshot({ path: `${shotDir}/flamegraph-report.png` });
+  });
+  await page.close();
+}
+
 const userDataDir = mkdtempSync(path.join(tmpdir(), 'spyglass-chromium-'));
 let context;
 try {
@@ -351,6 +377,7 @@ try {
   await demoChecks(context);
   await xssChecks(context);
   if (bigSvg) await bigChecks(context);
+  if (reportSvg) await reportChecks(context);
 } catch (err) {
   failed++;
   console.log(`FAIL harness: ${err.stack || err.message}`);

@@ -38,5 +38,10 @@ ${CC:-gcc} -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-par
     -o "$work/fixtures" tests/browser/fixtures.c \
     $(find src/format src/profile src/util -name '*.c' | sort) -lz -lm
 "$work/fixtures" "$work"
+# A flame graph as `spyglass report` draws it from a cProfile dump of the
+# example Flask app (needs build/spyglass and Debian's python3-flask).
+python3 tests/targets/flask_cprofile.py "$work/app_profile.prof"
+"${SPYGLASS:-$root/build/spyglass}" report "$work/app_profile.prof" -o "$work/report.svg"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}" \
-    node "$here/flamegraph.test.mjs" "$work/demo.svg" "$work/xss.svg" "$work/big.svg"
+    node "$here/flamegraph.test.mjs" "$work/demo.svg" "$work/xss.svg" "$work/big.svg" \
+    "$work/report.svg"

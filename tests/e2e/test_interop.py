@@ -331,7 +331,7 @@ def test_report_dump_as_pprof_keeps_own_times(interp, tmp_path_factory, tmp_path
             continue
         flat = rows[func][0]
         # Own time is only moved between callers, never created or lost
-        # (beyond rounding and the 1e-5 share the tree leaves out).
+        # (beyond rounding to microseconds and the 1e-6 share the tree leaves out).
         assert abs(flat - tt * 1e6) <= max(3.0, 0.002 * tt * 1e6), (func, flat, tt)
         checked += 1
     assert checked >= 4
