@@ -229,7 +229,7 @@ def test_record_pstats_loads_in_that_pythons_pstats(interp, tmp_path):
     # business; here, that they reach pstats as own times.
     assert cpu[2] > idle[2] > 0 and cpu[2] + idle[2] >= 0.8 * total, (cpu, idle, total)
     # Interpreter start-up and the loop around cycle() take the rest.
-    assert cycle[3] >= 0.85 * total and main[3] >= 0.85 * total
+    assert main[3] >= cycle[3] >= max(cpu[2], 0.6 * total), (main, cycle, total)
     assert cpu[4] == ["cycle"] and cycle[4] == ["main"]
     assert cpu[0] == cpu[1] == round(cpu[3] / 0.005)  # counts are samples
     # Our own table of that file is the one pstats prints.
@@ -277,12 +277,13 @@ def test_record_pprof_read_by_go_tool_pprof(interp, tmp_path):
     assert "title: spyglass record" in text
     rows = pprof_rows(text)
     assert list(rows)[0] == "cpu_burn", text  # the top row: most flat time
-    # 5 ms per kept sample; idle samples are dropped, so main (outside
-    # interpreter start-up) and cpu_burn hold nearly all of them.
+    # 5 ms per kept sample. Idle samples are dropped, so nearly all are in
+    # main's loop; interpreter start-up takes a share that grows with the
+    # machine's load, hence the loose bounds (shares are test_record's job).
     total = kept * 5000.0
     assert "Total samples = %dus" % total in text
-    assert rows["main"][1] >= 0.85 * total, (rows["main"], total)
-    assert rows["cpu_burn"][0] >= 0.7 * total
+    assert rows["main"][1] >= max(0.6 * total, rows["cpu_burn"][0]), (rows["main"], total)
+    assert rows["cpu_burn"][0] >= 0.5 * total
     raw = go_pprof(["-raw", str(out)], tmp_path)
     assert "PeriodType: wall nanoseconds" in raw and "Period: 5000000" in raw
     assert "samples/count wall/nanoseconds" in raw
