@@ -51,8 +51,7 @@ def record(pid, rate, seconds, nonblocking):
     """Runs spyglass record; returns (cpu seconds, ticks, late, summary text)."""
     args = [SPYGLASS, "record", "--pid", str(pid), "--rate", str(rate), "--duration",
             str(seconds), "-o", "/tmp/spyglass-bench.txt", "--format", "collapsed"]
-    if nonblocking:
-        args.append("--nonblocking")
+    args.append("--nonblocking" if nonblocking else "--blocking")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

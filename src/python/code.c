@@ -43,12 +43,14 @@ void code_cache_release(struct code_cache *cc)
 
 void code_cache_trim(struct code_cache *cc)
 {
+    cc->epoch++;
     if (cc->count <= CODE_CACHE_MAX)
         return;
-    uint64_t serial = cc->next_serial;
+    uint64_t serial = cc->next_serial, epoch = cc->epoch;
     code_cache_release(cc);
     code_cache_init(cc);
     cc->next_serial = serial;
+    cc->epoch = epoch;
 }
 
 static size_t slot_of(const struct code_cache *cc, uint64_t addr)
@@ -105,6 +107,7 @@ static struct code_info *decode(struct code_cache *cc, struct mem_reader *r,
     struct code_info *ci = xcalloc(1, sizeof(*ci));
     ci->addr = addr;
     ci->serial = ++cc->next_serial;
+    ci->epoch = cc->epoch;
     ci->name_ptr = hdr_u64(hdr, l->code.co_name);
     ci->filename_ptr = hdr_u64(hdr, l->code.co_filename);
     ci->firstlineno = hdr_i32(hdr, l->code.co_firstlineno);
@@ -165,17 +168,23 @@ int code_cache_get(struct code_cache *cc, struct mem_reader *r, const struct py_
     uint8_t hdr[CODE_HEADER_MAX] = {0};
     if (addr == 0 || (addr & 7))
         return -SG_ECORRUPT;
+    size_t s = slot_of(cc, addr);
+    while (cc->slots[s] && cc->slots[s]->addr != addr)
+        s = (s + 1) & (cc->cap - 1);
+    if (cc->slots[s] && cc->slots[s]->epoch == cc->epoch) {
+        cc->hits++; /* checked already in this sample */
+        *out = cc->slots[s];
+        return 0;
+    }
     int err = mem_read(r, addr, hdr, header_size(l));
     if (err)
         return err;
     if (code_type && hdr_u64(hdr, l->object.ob_type) != code_type)
         return -SG_ECORRUPT;
-    size_t s = slot_of(cc, addr);
-    while (cc->slots[s] && cc->slots[s]->addr != addr)
-        s = (s + 1) & (cc->cap - 1);
     if (cc->slots[s]) {
         if (still_valid(cc->slots[s], l, hdr)) {
             cc->hits++;
+            cc->slots[s]->epoch = cc->epoch;
             *out = cc->slots[s];
             return 0;
         }

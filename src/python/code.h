@@ -31,6 +31,7 @@ struct code_info {
     int argcount;
     int last_offset;    /* memo of the last (offset -> line) lookup */
     int last_line;
+    uint64_t epoch;     /* the cache epoch in which it was last checked */
 };
 
 struct code_cache {
@@ -39,11 +40,15 @@ struct code_cache {
     size_t count;
     uint64_t hits, misses, evictions;
     uint64_t next_serial;
+    uint64_t epoch;           /* code_cache_trim starts a new one, once per sample */
 };
 
 void code_cache_init(struct code_cache *cc);
 void code_cache_release(struct code_cache *cc);
-/* Empties the cache if it holds more than CODE_CACHE_MAX entries (a program
+/* Starts a new epoch: an entry is checked against the target (one read of
+ * the code object's header) at most once per epoch, since within one sample
+ * an address seen twice is the same object. Also empties the cache if it
+ * holds more than CODE_CACHE_MAX entries (a program
  * that keeps creating code objects must not grow us without bound). Call
  * only between samples: it frees entries that frames may point at. */
 void code_cache_trim(struct code_cache *cc);

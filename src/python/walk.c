@@ -39,6 +39,7 @@ void walk_release(struct walker *w)
         free(w->threads[i].frames);
     free(w->threads);
     free(w->names);
+    free(w->block);
     code_cache_release(&w->codes);
     memset(w, 0, sizeof(*w));
 }
@@ -109,6 +110,51 @@ static int walk_frame_objects(struct walker *w, uint64_t frame, struct py_thread
     return 0;
 }
 
+/* Bytes read at once below a 3.11+ frame: a data-stack chunk is 16 KiB
+ * (more for deep stacks), and callers sit below their callees. */
+#define FRAME_BLOCK (16u * 1024u)
+#define PAGE 4096u
+
+/* Reads size bytes of the frame at addr through the walker's block: served
+ * from the block when it covers them, else a new block that ends with this
+ * frame and reaches down as far as is mapped (tried at FRAME_BLOCK, then
+ * from addr's own page, then the frame alone). */
+static int read_frame(struct walker *w, uint64_t addr, uint8_t *buf, uint32_t size,
+                      uint64_t chunk)
+{
+    if (addr >= w->block_base && addr + size <= w->block_base + w->block_len &&
+        addr + size > addr) {
+        memcpy(buf, w->block + (addr - w->block_base), size);
+        return 0;
+    }
+    if (!w->block)
+        w->block = xmalloc(FRAME_BLOCK + PAGE + FRAME_HEADER_MAX);
+    uint64_t end = addr + size;
+    uint64_t page = addr & ~(uint64_t)(PAGE - 1);
+    uint64_t low = end > FRAME_BLOCK + PAGE ? (end - FRAME_BLOCK) & ~(uint64_t)(PAGE - 1) : page;
+    if (low > page)
+        low = page;
+    /* In the thread's live data-stack chunk, everything from the chunk's
+     * start up to this frame is mapped: one read covers all its callers. */
+    if (chunk && chunk <= addr && addr - chunk < (64u << 20))
+        low = end - chunk > FRAME_BLOCK ? (end - FRAME_BLOCK) : chunk;
+    uint64_t starts[2] = {low, page};
+    for (int i = 0; i < 2; i++) {
+        uint64_t start = starts[i];
+        if (i == 1 && start == starts[0])
+            break; /* the same read again would fail the same way */
+        w->block_reads++;
+        if (mem_read(w->r, start, w->block, end - start) == 0) {
+            w->block_base = start;
+            w->block_len = end - start;
+            memcpy(buf, w->block + (addr - start), size);
+            return 0;
+        }
+    }
+    w->block_len = 0;
+    return mem_read(w->r, addr, buf, size);
+}
+
 /* 3.11+: _PyInterpreterFrame chained by previous. */
 static int walk_interp_frames(struct walker *w, uint64_t frame, struct py_thread *t)
 {
@@ -122,7 +168,7 @@ static int walk_interp_frames(struct walker *w, uint64_t frame, struct py_thread
             t->truncated = 1;
             return 0;
         }
-        int err = mem_read(w->r, frame, buf, size);
+        int err = read_frame(w, frame, buf, size, t->chunk);
         if (err)
             return err;
         uint64_t previous = buf_u64(buf, l->iframe.previous);
@@ -155,26 +201,45 @@ static int walk_interp_frames(struct walker *w, uint64_t frame, struct py_thread
     return 0;
 }
 
-int walk_stack(struct walker *w, uint64_t tstate, struct py_thread *t)
+/* The thread-state field the walk starts from: the frame pointer, or on
+ * 3.11 and 3.12 the _PyCFrame pointer that holds it. */
+static uint32_t thread_top_field(const struct py_layout *l)
+{
+    if (l->frame_kind == PY_FRAME_OBJECT)
+        return l->tstate.frame;
+    if (l->tstate.current_frame != PY_NO_FIELD)
+        return l->tstate.current_frame;
+    return l->tstate.cframe;
+}
+
+/* Walks from t->top, read with the thread list. */
+static int walk_thread(struct walker *w, struct py_thread *t)
 {
     const struct py_layout *l = &w->rt->layout;
-    uint64_t frame = 0;
-    int err;
+    uint64_t frame = t->top;
+    int err = 0;
     t->depth = 0;
     t->truncated = 0;
-    if (l->frame_kind == PY_FRAME_OBJECT) {
-        err = mem_read_u64(w->r, tstate + l->tstate.frame, &frame);
-        return err ? err : walk_frame_objects(w, frame, t);
-    }
-    if (l->tstate.current_frame != PY_NO_FIELD) {
-        err = mem_read_u64(w->r, tstate + l->tstate.current_frame, &frame);
-    } else {
-        uint64_t cframe;
-        err = mem_read_u64(w->r, tstate + l->tstate.cframe, &cframe);
-        if (!err && cframe)
-            err = mem_read_u64(w->r, cframe + l->cframe.current_frame, &frame);
-    }
+    w->block_len = 0; /* the target has moved on since the block was read */
+    if (l->frame_kind == PY_FRAME_OBJECT)
+        return walk_frame_objects(w, frame, t);
+    if (l->tstate.current_frame == PY_NO_FIELD && frame) /* frame is the _PyCFrame */
+        err = mem_read_u64(w->r, frame + l->cframe.current_frame, &frame);
     return err ? err : walk_interp_frames(w, frame, t);
+}
+
+int walk_stack(struct walker *w, uint64_t tstate, struct py_thread *t)
+{
+    uint64_t top;
+    int err = mem_read_u64(w->r, tstate + thread_top_field(&w->rt->layout), &top);
+    if (err)
+        return err;
+    t->top = top;
+    t->chunk = 0;
+    if (w->rt->layout.tstate.datastack_chunk != PY_NO_FIELD &&
+        mem_read_u64(w->r, tstate + w->rt->layout.tstate.datastack_chunk, &t->chunk))
+        t->chunk = 0;
+    return walk_thread(w, t);
 }
 
 /* Returns the thread state holding the GIL, or 0 if none (or unknown). */
@@ -346,6 +411,10 @@ static int read_thread_list(struct walker *w, uint64_t interp)
     int err = mem_read_u64(w->r, interp + l->interp.tstate_head, &tstate);
     if (err)
         return err;
+    uint32_t top_field = thread_top_field(l);
+    uint32_t fields[] = {l->tstate.thread_id, l->tstate.native_thread_id, l->tstate.interp,
+                         l->tstate.next, top_field, l->tstate.datastack_chunk};
+    uint32_t size = span(fields, 6);
     w->nthreads = 0;
     while (tstate && w->nthreads < WALK_MAX_THREADS) {
         if (w->nthreads == w->threads_cap) {
@@ -354,18 +423,19 @@ static int read_thread_list(struct walker *w, uint64_t interp)
             memset(w->threads + old, 0, (w->threads_cap - old) * sizeof(*w->threads));
         }
         struct py_thread *t = &w->threads[w->nthreads];
-        uint64_t ident = 0, tid = 0, next = 0, back = 0;
-        err = mem_read_u64(w->r, tstate + l->tstate.thread_id, &ident);
-        if (!err && l->tstate.native_thread_id != PY_NO_FIELD)
-            err = mem_read_u64(w->r, tstate + l->tstate.native_thread_id, &tid);
-        if (!err)
-            err = mem_read_u64(w->r, tstate + l->tstate.interp, &back);
-        if (!err)
-            err = mem_read_u64(w->r, tstate + l->tstate.next, &next);
+        /* One read for every field we need of the thread state. */
+        uint8_t buf[FRAME_HEADER_MAX];
+        err = mem_read(w->r, tstate, buf, size);
         if (err)
             return err;
+        uint64_t ident = buf_u64(buf, l->tstate.thread_id);
+        uint64_t tid = buf_u64(buf, l->tstate.native_thread_id);
+        uint64_t back = buf_u64(buf, l->tstate.interp);
+        uint64_t next = buf_u64(buf, l->tstate.next);
         if (back != interp)
             return -SG_ECORRUPT;
+        t->top = buf_u64(buf, top_field);
+        t->chunk = buf_u64(buf, l->tstate.datastack_chunk);
         t->tstate = tstate;
         t->ident = ident;
         t->tid = (pid_t)(tid & 0x7fffffff);
@@ -412,7 +482,7 @@ int walk_sample(struct walker *w)
         t->holds_gil = holder && holder == t->tstate;
         if (t->tid && thread_state(w, t->tid, &t->os_state) == 0)
             t->idle = task_state_idle(t->os_state);
-        t->error = walk_stack(w, t->tstate, t);
+        t->error = walk_thread(w, t);
         if (t->error)
             w->errors++;
     }

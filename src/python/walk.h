@@ -37,6 +37,8 @@ struct py_frame {
 
 struct py_thread {
     uint64_t tstate;
+    uint64_t top;        /* where its walk starts: frame, or 3.11/3.12 _PyCFrame */
+    uint64_t chunk;      /* 3.11+: its live data-stack chunk (_PyStackChunk *), or 0 */
     uint64_t ident;      /* threading.get_ident() */
     pid_t tid;           /* OS thread id, 0 if unknown */
     char name[128];      /* threading name, "" if unknown */
@@ -69,6 +71,12 @@ struct walker {
     unsigned names_age, names_gap; /* a thread without a name yet (threading
                                       registers it after its thread state
                                       exists) is retried with a doubling gap */
+    uint8_t *block;          /* 3.11+: a copy of target memory below the last frame
+                                read, so that the callers' frames (lower in the
+                                same data-stack chunk) need no read of their own */
+    uint64_t block_base;
+    size_t block_len;
+    uint64_t block_reads;    /* reads made for blocks (for the benchmark) */
     const pid_t *state_tids;
     const char *states;
     size_t nstates;
