@@ -65,13 +65,13 @@ def test_record_idle_shares_match_ground_truth(interp, tmp_path, start_target):
     proc = record(["--idle", "--rate", "200", "--duration", "3", "--pid", str(t.pid)], out)
     after = totals()
     assert proc.returncode == 0, proc.stderr
-    d_cpu, d_idle = after[0] - before[0], after[1] - before[1]
-    truth = 100.0 * d_cpu / (d_cpu + d_idle)
+    d_cpu, d_idle, d_wall = [a - b for a, b in zip(after, before)]
+    truth_cpu, truth_idle = 100.0 * d_cpu / d_wall, 100.0 * d_idle / d_wall
     stacks = read_collapsed(str(out))
     cpu = share(stacks, lambda f: func(f) == "cpu_burn")
     idle = share(stacks, lambda f: func(f) == "idle_wait")
-    assert abs(cpu - truth) <= 5, (cpu, idle, truth)
-    assert abs(idle - (100 - truth)) <= 5, (cpu, idle, truth)
+    assert abs(cpu - truth_cpu) <= 5, (cpu, idle, truth_cpu, truth_idle)
+    assert abs(idle - truth_idle) <= 5, (cpu, idle, truth_cpu, truth_idle)
     assert "samples" in proc.stderr and "wrote" in proc.stderr
 
 
@@ -87,7 +87,7 @@ def test_record_drops_idle_by_default(interp, tmp_path, start_target):
     # a loaded machine that wait for a CPU lasts milliseconds, and those
     # samples are truly not idle. Hence a bound, not zero.
     assert share(stacks, lambda f: func(f) == "cpu_burn") > 85
-    assert share(stacks, lambda f: func(f) == "idle_wait") < 10
+    assert share(stacks, lambda f: func(f) == "idle_wait") < 15
 
 
 @pytest.mark.parametrize("interp", ALL)

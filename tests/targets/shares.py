@@ -6,8 +6,8 @@ second thread sleeps all the time (it never holds the GIL).
 
     python shares.py [--seconds S] [--cpu-percent P] [--exit-code N] [--gil-thread]
                      [--stats FILE]
-With --stats, FILE always holds "CPU_SECONDS IDLE_SECONDS": the wall time
-really spent in each phase so far. On a loaded machine the target itself runs
+With --stats, FILE always holds "CPU_SECONDS IDLE_SECONDS WALL_SECONDS": the
+wall time really spent in each phase so far, and in all. On a loaded machine the target itself runs
 late (cpu_burn ends when it next gets a CPU), so the shares drift from the
 asked percentage; tests compare against these measured totals.
 Prints "READY <pid>" on start; exits with --exit-code after --seconds (0: forever).
@@ -33,6 +33,7 @@ def background_sleeper():
 
 
 TOTALS = [0.0, 0.0]
+BORN = time.time()
 
 
 def cycle(cpu_fraction):
@@ -46,7 +47,7 @@ def cycle(cpu_fraction):
 
 def write_stats(path):
     with open(path + ".tmp", "w") as f:
-        f.write("%.6f %.6f\n" % (TOTALS[0], TOTALS[1]))
+        f.write("%.6f %.6f %.6f\n" % (TOTALS[0], TOTALS[1], time.time() - BORN))
     os.rename(path + ".tmp", path)
 
 
