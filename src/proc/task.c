@@ -78,6 +78,73 @@ int task_state(pid_t pid, pid_t tid, char *state)
     return stat_state(path, state);
 }
 
+/* The state letter of a stat line in buf. */
+static int parse_state(const char *buf, char *state)
+{
+    const char *paren = strrchr(buf, ')');
+    if (!paren || paren[1] != ' ' || !paren[2])
+        return -SG_ECORRUPT;
+    *state = paren[2];
+    return 0;
+}
+
+void task_stat_cache_init(struct task_stat_cache *c)
+{
+    memset(c, 0, sizeof(*c));
+}
+
+void task_stat_cache_release(struct task_stat_cache *c)
+{
+    for (size_t i = 0; i < c->count; i++)
+        close(c->e[i].fd);
+    free(c->e);
+    memset(c, 0, sizeof(*c));
+}
+
+void task_stat_cache_round(struct task_stat_cache *c)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < c->count; i++) {
+        if (c->e[i].epoch == c->epoch)
+            c->e[kept++] = c->e[i];
+        else
+            close(c->e[i].fd);
+    }
+    c->count = kept;
+    c->epoch++;
+}
+
+int task_state_cached(struct task_stat_cache *c, pid_t pid, pid_t tid, char *state)
+{
+    struct task_stat_fd *e = NULL;
+    for (size_t i = 0; i < c->count && !e; i++) {
+        if (c->e[i].tid == tid)
+            e = &c->e[i];
+    }
+    if (!e) {
+        char path[96];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return errno_code();
+        c->e = xgrow(c->e, sizeof(*c->e), c->count + 1, &c->cap);
+        e = &c->e[c->count++];
+        e->tid = tid;
+        e->fd = fd;
+    }
+    e->epoch = c->epoch;
+    char buf[1024];
+    ssize_t n = pread(e->fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0) { /* the thread is gone (ESRCH); a new one may reuse its tid */
+        int err = n < 0 ? errno_code() : -SG_ENOPROC;
+        close(e->fd);
+        *e = c->e[--c->count];
+        return err;
+    }
+    buf[n] = '\0';
+    return parse_state(buf, state);
+}
+
 int proc_state(pid_t pid, char *state)
 {
     char path[64];

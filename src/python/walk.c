@@ -31,6 +31,7 @@ void walk_init(struct walker *w, struct mem_reader *r, struct py_runtime *rt)
     w->names_gap = 1;
     w->want_names = 1;
     code_cache_init(&w->codes);
+    task_stat_cache_init(&w->stats);
 }
 
 void walk_release(struct walker *w)
@@ -40,6 +41,7 @@ void walk_release(struct walker *w)
     free(w->threads);
     free(w->names);
     free(w->block);
+    task_stat_cache_release(&w->stats);
     code_cache_release(&w->codes);
     memset(w, 0, sizeof(*w));
 }
@@ -451,10 +453,10 @@ static int read_thread_list(struct walker *w, uint64_t interp)
     return 0;
 }
 
-static int thread_state(const struct walker *w, pid_t tid, char *state)
+static int thread_state(struct walker *w, pid_t tid, char *state)
 {
     if (!w->nstates)
-        return task_state(w->rt->pid, tid, state);
+        return task_state_cached(&w->stats, w->rt->pid, tid, state);
     for (size_t i = 0; i < w->nstates; i++) {
         if (w->state_tids[i] == tid) {
             *state = w->states[i];
@@ -476,6 +478,7 @@ int walk_sample(struct walker *w)
         return err;
     }
     resolve_tids(w);
+    task_stat_cache_round(&w->stats);
     uint64_t holder = gil_holder(w, interp);
     for (size_t i = 0; i < w->nthreads; i++) {
         struct py_thread *t = &w->threads[i];

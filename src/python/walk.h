@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "proc/task.h"
 #include "python/code.h"
 #include "python/detect.h"
 
@@ -77,6 +78,7 @@ struct walker {
     uint64_t block_base;
     size_t block_len;
     uint64_t block_reads;    /* reads made for blocks (for the benchmark) */
+    struct task_stat_cache stats; /* open /proc stat files of the threads */
     const pid_t *state_tids;
     const char *states;
     size_t nstates;

@@ -63,6 +63,15 @@ double sampler_cost_quantile_us(const struct sampler_stats *s, double q)
     return 0;
 }
 
+/* This thread's user+sys CPU time: the sampler may run beside a display
+ * thread (top), whose drawing is not sampling cost. */
+static uint64_t cpu_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Returns 1 if the target is gone (for a child: reaps it). */
 static int target_gone(const struct sampler_options *opt, const struct pause_set *ps, pid_t pid,
                        struct sampler_stats *s)
@@ -114,6 +123,7 @@ int sampler_run(struct walker *w, const struct sampler_options *opt, volatile si
     struct pause_set ps;
     pause_init(&ps, pid);
     s->start_ns = sampler_now_ns();
+    uint64_t cpu_start = cpu_now_ns();
     uint64_t end = opt->duration_s > 0 ? s->start_ns + (uint64_t)(opt->duration_s * 1e9) : 0;
     uint64_t deadline = s->start_ns;
     int rc = 0;
@@ -166,5 +176,6 @@ int sampler_run(struct walker *w, const struct sampler_options *opt, volatile si
     }
     pause_release(&ps);
     s->end_ns = sampler_now_ns();
+    s->cpu_ns = cpu_now_ns() - cpu_start;
     return rc;
 }
