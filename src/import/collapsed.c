@@ -2,8 +2,8 @@
  * collapsed.c - the collapsed-stack reader: "frame;frame;frame count" lines
  * back into a struct profile (see import.h for what it accepts).
  *
- * Input is untrusted: a line is read into a fixed buffer of
- * IMPORT_COLLAPSED_MAX_LINE bytes and rejected when longer, a stack may hold
+ * Input is untrusted: a line is read into a buffer that grows up to
+ * IMPORT_COLLAPSED_MAX_LINE bytes and is rejected when longer, a stack may hold
  * at most IMPORT_COLLAPSED_MAX_FRAMES frames, counts are parsed with an
  * overflow check and so is the running total. The line buffer is parsed in
  * place: separators are overwritten by NULs and the pieces handed to the
@@ -23,7 +23,8 @@
 
 struct reader {
     FILE *in;
-    char *buf; /* IMPORT_COLLAPSED_MAX_LINE + 1 bytes */
+    char *buf;      /* the current line; grows up to IMPORT_COLLAPSED_MAX_LINE + 1 bytes */
+    size_t buf_cap; /* bytes allocated at buf */
     size_t line_no;
     uint32_t *ids; /* IMPORT_COLLAPSED_MAX_FRAMES frame ids */
     char *err;
@@ -61,6 +62,8 @@ static long read_line(struct reader *r)
             return LINE_TOO_LONG;
         if (c == '\0')
             nul = 1;
+        if (len + 1 >= r->buf_cap) /* room for this byte and the NUL */
+            r->buf = xgrow(r->buf, 1, len + 2, &r->buf_cap);
         r->buf[len++] = (char)c;
     }
     if (ferror(r->in))
@@ -239,7 +242,9 @@ static int parse_line(struct reader *r, struct profile *p, size_t len)
 int import_collapsed(FILE *in, struct profile *p, char *err, size_t errsize)
 {
     struct reader r = {.in = in, .err = err, .errsize = errsize};
-    r.buf = xmalloc(IMPORT_COLLAPSED_MAX_LINE + 1);
+    /* Lines are short: start small, grow (doubling) for long ones. */
+    r.buf_cap = 4096;
+    r.buf = xmalloc(r.buf_cap);
     r.ids = xmalloc(IMPORT_COLLAPSED_MAX_FRAMES * sizeof(*r.ids));
     if (err && errsize)
         err[0] = '\0';
