@@ -24,7 +24,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, TARGETS, interpreter_params, run_spyglass
+from conftest import SPYGLASS_ASAN, TARGETS, interpreter_params, run_spyglass
 
 ALL = interpreter_params()
 PY3 = interpreter_params((3, 0))
@@ -320,7 +320,8 @@ def test_report_dump_as_pprof_keeps_own_times(interp, tmp_path_factory, tmp_path
     directory, name = profiled(interp, tmp_path_factory)
     dump = os.path.join(directory, name)
     out = tmp_path / "tree.pb.gz"
-    proc = run_spyglass(["report", dump, "-o", str(out)])
+    proc = report_checked(["report", dump, "-o", str(out)])
+    assert report_checked(["report", dump, "--sort", "cumulative"]).returncode == 0
     assert proc.returncode == 0, proc.stderr
     times, total = own_times(interp, dump)
     text = go_pprof(["-top", "-unit=us", "-nodefraction=0", str(out)], tmp_path)
@@ -441,6 +442,19 @@ def test_report_detects_content_not_extension(interp, tmp_path_factory, tmp_path
 
 # ---- errors ----
 
+def report_checked(args):
+    """Runs report, and the sanitizer build the same way when it exists
+    (make asan): same exit status, same messages, no sanitizer report."""
+    proc = run_spyglass(args)
+    if os.path.exists(SPYGLASS_ASAN):
+        asan = run_spyglass(args, binary=SPYGLASS_ASAN,
+                            env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1",
+                                 "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"})
+        assert (asan.returncode, asan.stdout, asan.stderr) == \
+            (proc.returncode, proc.stdout, proc.stderr), asan.stderr
+    return proc
+
+
 def assert_error(proc, *wants):
     assert proc.returncode == 1, (proc.returncode, proc.stderr)
     assert proc.stdout == ""
@@ -459,30 +473,30 @@ def test_report_bad_files_give_one_clear_error(interp, tmp_path_factory, tmp_pat
     for cut in (len(data) // 3, len(data) // 2, len(data) - 1):
         path = tmp_path / ("cut%d.prof" % cut)
         path.write_bytes(data[:cut])
-        msg = assert_error(run_spyglass(["report", str(path)]), str(path), "truncated at byte ")
+        msg = assert_error(report_checked(["report", str(path)]), str(path), "truncated at byte ")
         at = int(re.search(r"truncated at byte (\d+)", msg).group(1))
         assert at <= cut
     corrupt = bytearray(data)
     corrupt[len(data) // 2] = 0x3C  # '<': no marshal type
     path = tmp_path / "corrupt.prof"
     path.write_bytes(bytes(corrupt))
-    proc = run_spyglass(["report", str(path)])
+    proc = report_checked(["report", str(path)])
     if proc.returncode != 0:  # the byte may have sat inside a string
         assert_error(proc, str(path), "at byte")
     empty = tmp_path / "empty.prof"
     empty.write_bytes(b"")
-    assert_error(run_spyglass(["report", str(empty)]), str(empty), "is empty")
-    assert_error(run_spyglass(["report", str(tmp_path)]), "is a directory")
-    assert_error(run_spyglass(["report", str(tmp_path / "none.prof")]), "none.prof",
+    assert_error(report_checked(["report", str(empty)]), str(empty), "is empty")
+    assert_error(report_checked(["report", str(tmp_path)]), "is a directory")
+    assert_error(report_checked(["report", str(tmp_path / "none.prof")]), "none.prof",
                  "No such file")
     text = tmp_path / "notes.txt"
     text.write_text("just some notes\n")
-    assert_error(run_spyglass(["report", str(text)]), "not a pstats or collapsed-stack file")
+    assert_error(report_checked(["report", str(text)]), "not a pstats or collapsed-stack file")
     wrong = tmp_path / "wrong.prof"
     run_python(interp, "import marshal, sys\n"
                "open(sys.argv[1], 'wb').write(marshal.dumps({('a.py', 1, 'f'): (1, 2, 3)}))\n",
                [str(wrong)])
-    assert_error(run_spyglass(["report", str(wrong)]), str(wrong),
+    assert_error(report_checked(["report", str(wrong)]), str(wrong),
                  "expected a (cc, nc, tt, ct, callers) tuple at byte", "of 3 items")
 
 
@@ -490,12 +504,12 @@ def test_report_refuses_huge_and_compressed_files(tmp_path):
     huge = tmp_path / "huge.prof"
     with open(str(huge), "wb") as f:
         f.truncate(300 << 20)  # sparse: takes no disk space
-    assert_error(run_spyglass(["report", str(huge)]), str(huge), "larger than 256 MiB")
+    assert_error(report_checked(["report", str(huge)]), str(huge), "larger than 256 MiB")
     gz = tmp_path / "x.pb.gz"
     folded = tmp_path / "x.folded"
     folded.write_text(COLLAPSED)
-    assert run_spyglass(["report", str(folded), "-o", str(gz)]).returncode == 0
-    assert_error(run_spyglass(["report", str(gz)]), "gzip-compressed")
+    assert report_checked(["report", str(folded), "-o", str(gz)]).returncode == 0
+    assert_error(report_checked(["report", str(gz)]), "gzip-compressed")
 
 
 @pytest.mark.parametrize("args, message", [
