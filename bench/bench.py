@@ -59,7 +59,7 @@ def record(pid, rate, seconds, nonblocking):
     text = proc.stderr.decode()
     ticks = int(re.search(r"spyglass: (\d+) samples", text).group(1))
     late = int(re.search(r"late (\d+)", text).group(1))
-    loop = re.search(r"CPU ([\d.]+) us per sample", text)
+    loop = re.search(r"CPU ([\d.]+) us", text)
     # The sampling loop's own CPU per sample (getrusage-style thread CPU time
     # measured by spyglass around the loop): start-up (ELF symbols, detection)
     # and writing the file are one-off costs, reported apart.
@@ -126,7 +126,7 @@ def main():
                     us, _, _ = cost_per_sample(PYTHONS[v], d, rate, secs, nonblocking)
                     row.append(us)
             print("%-6s %-6d %12.1f %12.1f %12.1f %12.1f" % tuple([v, d] + row))
-    print("\nHighest rate with < 1%% late samples (depth 50, tried up to 20 kHz)")
+    print("\nHighest rate with < 1% late samples (depth 50, tried up to 20 kHz)")
     for v in args.versions.split(","):
         if os.path.exists(PYTHONS[v]):
             print("%-6s blocking %6d Hz   nonblocking %6d Hz" % (

@@ -371,11 +371,12 @@ static void print_summary(const struct sampler_stats *st, const struct aggregate
             st->ok, secs, secs > 0 ? (double)st->ticks / secs : 0, o->rate, ag->thread_samples);
     fprintf(stderr,
             "spyglass: errors %" PRIu64 " (%.1f%%), late %" PRIu64 " (%.1f%%), missed %" PRIu64
-            "; sample cost mean %.0f us, p99 %.0f us, CPU %.1f us per sample\n",
+            "; sample cost mean %.0f us, p99 %.0f us, CPU %.1f us and %.1f reads per sample\n",
             st->errors, 100.0 * (double)st->errors / ticks, st->late,
             100.0 * (double)st->late / ticks, st->missed,
             st->ticks ? (double)st->cost_ns / ticks / 1000.0 : 0,
-            sampler_cost_quantile_us(st, 0.99), (double)st->cpu_ns / ticks / 1000.0);
+            sampler_cost_quantile_us(st, 0.99), (double)st->cpu_ns / ticks / 1000.0,
+            (double)st->reads / ticks);
     if (st->late * 100 > st->ticks && st->ticks > 10)
         cmd_warning("sampling lagged by up to %.0f ms (%" PRIu64 " ticks late): %s",
                     (double)st->max_lag_ns / 1e6, st->late,

@@ -123,7 +123,7 @@ int sampler_run(struct walker *w, const struct sampler_options *opt, volatile si
     struct pause_set ps;
     pause_init(&ps, pid);
     s->start_ns = sampler_now_ns();
-    uint64_t cpu_start = cpu_now_ns();
+    uint64_t cpu_start = cpu_now_ns(), reads_start = w->r->reads;
     uint64_t end = opt->duration_s > 0 ? s->start_ns + (uint64_t)(opt->duration_s * 1e9) : 0;
     uint64_t deadline = s->start_ns;
     int rc = 0;
@@ -177,5 +177,6 @@ int sampler_run(struct walker *w, const struct sampler_options *opt, volatile si
     pause_release(&ps);
     s->end_ns = sampler_now_ns();
     s->cpu_ns = cpu_now_ns() - cpu_start;
+    s->reads = w->r->reads - reads_start;
     return rc;
 }

@@ -38,7 +38,8 @@ struct sampler_stats {
     uint64_t cost_ns;      /* total time spent sampling (pause + walk + resume + callback) */
     uint64_t cost_hist[SAMPLER_COST_BUCKETS]; /* log2 histogram of per-tick cost in ns */
     uint64_t start_ns, end_ns;  /* CLOCK_MONOTONIC */
-    uint64_t cpu_ns;       /* our user+sys CPU time during the loop (getrusage) */
+    uint64_t cpu_ns;       /* our user+sys CPU time during the loop (thread CPU clock) */
+    uint64_t reads;        /* reads of target memory during the loop */
     int child_status;      /* spawn mode: wait status of the child */
     int child_reaped;
     int last_error;        /* SG_E* code of the last failed tick */
