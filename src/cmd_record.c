@@ -27,9 +27,11 @@
 #include "proc/mem.h"
 #include "proc/spawn.h"
 #include "proc/task.h"
+#include "profile/charge.h"
 #include "profile/profile.h"
 #include "python/detect.h"
 #include "python/walk.h"
+#include "sample/rss.h"
 #include "sample/sampler.h"
 #include "util/util.h"
 
@@ -40,7 +42,7 @@ struct record_options {
     const char *format;
     double rate;
     double duration;
-    int idle, gil, threads, function, nonblocking, full_filenames;
+    int idle, gil, threads, function, nonblocking, full_filenames, memory;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -104,12 +106,23 @@ static void record_help(void)
         "  -n, --nonblocking    never pause the target (the default: about 0.5%% of\n"
         "                       samples of a fast-changing stack come out torn, see\n"
         "                       bench/consistency.py; reads are checked, never trusted)\n"
+        "  -m, --memory         also read the target's resident memory (RSS) at every\n"
+        "                       sample and charge each change to the stack of the thread\n"
+        "                       running then: the profile is weighed in bytes of growth\n"
+        "                       (a flame graph of where memory grew), and --format\n"
+        "                       spyglass keeps growth, release and peak RSS per line for\n"
+        "                       `spyglass report FILE --lines FUNCTION`. Changes shorter\n"
+        "                       than one sampling interval are only seen as their net\n"
+        "                       effect (see spyglass(1), MEMORY)\n"
         "  -h, --help           show this help\n\n"
         "At the end a summary goes to stderr: samples, achieved rate, errors, late\n"
-        "samples, and the cost of one sample.\n\n"
+        "samples, and the cost of one sample; with --memory also the RSS at the first\n"
+        "sample, its peak (and when) and at the last sample.\n\n"
         "Examples:\n"
         "  spyglass record --pid 12345 --duration 30 -o profile.svg\n"
-        "  spyglass record --rate 250 -o profile.svg -- python batch_job.py\n",
+        "  spyglass record --rate 250 -o profile.svg -- python batch_job.py\n"
+        "  spyglass record --memory -o mem.spyglass -- python load.py\n"
+        "  spyglass report mem.spyglass --lines load.py\n",
         formats);
 }
 
@@ -140,6 +153,7 @@ static int parse(int argc, char **argv, struct record_options *o)
         {"nonblocking", no_argument, NULL, 'n'},
         {"blocking", no_argument, NULL, 'b'},
         {"full-filenames", no_argument, NULL, 'L'},
+        {"memory", no_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
@@ -148,7 +162,7 @@ static int parse(int argc, char **argv, struct record_options *o)
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+p:o:f:r:d:igtFnbh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+p:o:f:r:d:igtFnbmh", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (cmd_parse_pid(optarg, &o->pid))
@@ -190,6 +204,9 @@ static int parse(int argc, char **argv, struct record_options *o)
             break;
         case 'L':
             o->full_filenames = 1;
+            break;
+        case 'm':
+            o->memory = 1;
             break;
         case 'h':
             record_help();
@@ -237,6 +254,10 @@ struct aggregate {
         uint32_t id;
     } *memo;
     size_t memo_cap;
+    /* --memory */
+    struct rss_reader rss;
+    struct charge charge;
+    uint64_t rss_errors;
 };
 
 static uint32_t frame_for(struct aggregate *ag, const struct py_frame *f)
@@ -263,9 +284,55 @@ static uint32_t thread_frame(struct aggregate *ag, const struct py_thread *t)
     return profile_frame_id(ag->profile, name, "", 0, PF_THREAD);
 }
 
+/* Adds t's stack (thread root with --threads, an (idle) leaf when the
+ * thread is idle) with weight; returns its id. */
+static uint32_t add_thread_stack(struct aggregate *ag, const struct py_thread *t, uint64_t weight)
+{
+    size_t need = t->depth + 2, n = 0;
+    ag->stack = xgrow(ag->stack, sizeof(*ag->stack), need, &ag->stack_cap);
+    if (ag->opt->threads)
+        ag->stack[n++] = thread_frame(ag, t);
+    for (size_t d = t->depth; d-- > 0;)
+        ag->stack[n++] = frame_for(ag, &t->frames[d]);
+    if (t->idle)
+        ag->stack[n++] = ag->idle_frame;
+    return profile_add_stack(ag->profile, ag->stack, n, weight);
+}
+
+/* --memory: charges the RSS change since the last sample (profile/charge.h)
+ * to the thread holding the GIL, else one the OS runs, else the main
+ * thread where it waits. */
+static void charge_rss(struct aggregate *ag, const struct walker *w, uint64_t elapsed_ns,
+                       uint64_t rss)
+{
+    const struct py_thread *gil = NULL, *on_cpu = NULL, *main_thread = NULL, *first = NULL;
+    for (size_t i = 0; i < w->nthreads; i++) {
+        const struct py_thread *t = &w->threads[i];
+        if (t->depth == 0)
+            continue;
+        if (t->holds_gil && !gil)
+            gil = t;
+        if (!t->idle && !on_cpu)
+            on_cpu = t;
+        if (t->tid == ag->opt->pid)
+            main_thread = t;
+        if (!first)
+            first = t;
+    }
+    const struct py_thread *running = gil ? gil : on_cpu;
+    const struct py_thread *waiting = main_thread ? main_thread : first;
+    int64_t active = running ? (int64_t)add_thread_stack(ag, running, 0) : -1;
+    int64_t idle = waiting ? (int64_t)add_thread_stack(ag, waiting, 0) : -1;
+    charge_sample(&ag->charge, elapsed_ns, rss, active, idle);
+}
+
 static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
 {
     struct aggregate *ag = ctx;
+    uint64_t rss = 0;
+    int have_rss = ag->opt->memory && rss_read(&ag->rss, &rss) == 0;
+    if (ag->opt->memory && !have_rss)
+        ag->rss_errors++;
     for (size_t i = 0; i < w->nthreads; i++) {
         const struct py_thread *t = &w->threads[i];
         if (ag->opt->gil && !t->holds_gil) {
@@ -280,15 +347,10 @@ static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
             ag->empty++;
             continue;
         }
-        size_t need = t->depth + 2, n = 0;
-        ag->stack = xgrow(ag->stack, sizeof(*ag->stack), need, &ag->stack_cap);
-        if (ag->opt->threads)
-            ag->stack[n++] = thread_frame(ag, t);
-        for (size_t d = t->depth; d-- > 0;)
-            ag->stack[n++] = frame_for(ag, &t->frames[d]);
-        if (t->idle)
-            ag->stack[n++] = ag->idle_frame;
-        uint32_t id = profile_add_stack(ag->profile, ag->stack, n, 1);
+        /* with --memory the weight is bytes, added by charge_rss */
+        uint32_t id = add_thread_stack(ag, t, ag->opt->memory ? 0 : 1);
+        if (have_rss)
+            profile_add_memory(ag->profile, id, &(struct profile_memory){1, 0, 0, rss});
         if (profile_timeline_enabled(ag->profile)) {
             uint64_t key = t->tid ? (uint64_t)t->tid : t->ident;
             profile_add_event(ag->profile, elapsed_ns, key, id);
@@ -297,6 +359,8 @@ static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
         }
         ag->thread_samples++;
     }
+    if (have_rss)
+        charge_rss(ag, w, elapsed_ns, rss);
 }
 
 /* Waits for a freshly spawned child to have an initialised Python runtime. */
@@ -348,16 +412,43 @@ static void fill_meta(struct profile *p, const struct record_options *o,
     profile_set_meta_str(p, &m->title, "spyglass record");
     profile_set_meta_str(p, &m->target, target);
     profile_set_meta_str(p, &m->python_version, rt->version);
-    profile_set_meta_str(p, &m->unit, "samples");
+    profile_set_meta_str(p, &m->unit, o->memory ? "bytes" : "samples");
     m->rate_hz = o->rate;
     m->duration_s = (double)(st->end_ns - st->start_ns) / 1e9;
     m->samples = st->ok;
     m->errors = st->errors;
     char note[256];
-    snprintf(note, sizeof(note), "%s%s%s%s", o->idle ? "idle included" : "idle dropped",
-             o->gil ? ", GIL holder only" : "", o->function ? ", by function" : "",
-             o->nonblocking ? ", nonblocking" : "");
+    snprintf(note, sizeof(note), "%s%s%s%s%s",
+             o->memory ? "RSS growth charged to the running thread, " : "",
+             o->idle ? "idle included" : "idle dropped", o->gil ? ", GIL holder only" : "",
+             o->function ? ", by function" : "", o->nonblocking ? ", nonblocking" : "");
     profile_set_meta_str(p, &m->note, note);
+}
+
+static double mib(uint64_t bytes)
+{
+    return (double)bytes / (1024.0 * 1024.0);
+}
+
+static void print_memory_summary(const struct aggregate *ag)
+{
+    const struct profile_meta *m = profile_meta_const(ag->profile);
+    const struct charge *c = &ag->charge;
+    if (!c->started) {
+        fprintf(stderr, "spyglass: memory: no RSS read (%" PRIu64 " failed reads)\n",
+                ag->rss_errors);
+        return;
+    }
+    fprintf(stderr,
+            "spyglass: memory: RSS %.1f MiB at the first sample, peak %.1f MiB at %.2f s, "
+            "final %.1f MiB\n",
+            mib(c->first_rss), mib(m->peak_rss), (double)m->peak_rss_ns / 1e9, mib(m->final_rss));
+    fprintf(stderr,
+            "spyglass: memory: charged growth %.1f MiB, release %.1f MiB (changes charged to "
+            "the running thread %" PRIu64 ", to the thread that ran before %" PRIu64
+            ", to a waiting thread %" PRIu64 ")%s\n",
+            mib(c->grown), mib(c->freed), c->by_rule[0], c->by_rule[1], c->by_rule[2],
+            c->uncharged ? "; some not charged: no Python stack" : "");
 }
 
 static void print_summary(const struct sampler_stats *st, const struct aggregate *ag,
@@ -382,6 +473,8 @@ static void print_summary(const struct sampler_stats *st, const struct aggregate
                     (double)st->max_lag_ns / 1e6, st->late,
                     o->nonblocking ? "lower --rate (or the machine is busy)"
                                    : "lower --rate or drop --blocking");
+    if (o->memory)
+        print_memory_summary(ag);
     if (st->errors && st->errors * 10 > st->ticks)
         cmd_warning("%.0f%% of samples failed (last: %s)",
                     100.0 * (double)st->errors / ticks, sg_strerror(st->last_error));
@@ -465,7 +558,23 @@ int cmd_record(int argc, char **argv)
     struct profile *profile = profile_new();
     if (writer->needs_timeline)
         profile_enable_timeline(profile);
-    struct aggregate ag = {.profile = profile, .opt = &o};
+    struct aggregate ag = {.profile = profile, .opt = &o, .rss = {.fd = -1}};
+    if (o.memory) {
+        charge_init(&ag.charge, profile);
+        err = rss_open(&ag.rss, o.pid);
+        if (err) {
+            cmd_error(cmd_attach_hint(err, o.pid), "cannot read /proc/%d/statm: %s", (int)o.pid,
+                      sg_strerror(err));
+            profile_free(profile);
+            output_abort(&out);
+            mem_proc_release(&mp);
+            if (child && !child_reaped) {
+                kill(child, SIGTERM);
+                waitpid(child, &child_status, 0);
+            }
+            return EXIT_FAILURE_RUN;
+        }
+    }
     ag.memo_cap = 4096;
     ag.memo = xcalloc(ag.memo_cap, sizeof(*ag.memo));
     ag.idle_frame = profile_frame_id(profile, "(idle)", "", 0, PF_NATIVE);
@@ -509,6 +618,7 @@ int cmd_record(int argc, char **argv)
     walk_release(&w);
     free(ag.stack);
     free(ag.memo);
+    rss_close(&ag.rss);
     profile_free(profile);
     mem_proc_release(&mp);
     return rc;

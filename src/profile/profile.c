@@ -63,6 +63,10 @@ struct profile {
     struct pool_chunk *pool;
     uint64_t total_weight;
 
+    int memory;
+    struct profile_memory *mem; /* parallel to stacks when memory is on */
+    size_t mem_cap;
+
     int timeline;
     struct profile_event *events;
     size_t event_count, event_cap;
@@ -185,6 +189,7 @@ void profile_free(struct profile *p)
         free(c);
         c = next;
     }
+    free(p->mem);
     free(p->events);
     for (size_t i = 0; i < p->thread_count; i++)
         free(p->threads[i].name);
@@ -338,6 +343,10 @@ uint32_t profile_add_stack(struct profile *p, const uint32_t *frames, size_t dep
         id = (uint32_t)p->stack_count++;
         p->stacks[id] = (struct stack_rec){pool_copy(p, frames, depth), depth, 0, key.hash};
         *slot = id + 1;
+        if (p->memory) {
+            p->mem = xgrow(p->mem, sizeof(*p->mem), p->stack_count, &p->mem_cap);
+            p->mem[id] = (struct profile_memory){0, 0, 0, 0};
+        }
     }
     p->stacks[id].weight = add_saturating(p->stacks[id].weight, weight);
     p->total_weight = add_saturating(p->total_weight, weight);
@@ -364,6 +373,41 @@ const uint32_t *profile_stack(const struct profile *p, uint32_t id, size_t *dept
 uint64_t profile_total_weight(const struct profile *p)
 {
     return p->total_weight;
+}
+
+/* ---- memory weights ---- */
+
+void profile_enable_memory(struct profile *p)
+{
+    if (p->memory)
+        return;
+    p->memory = 1;
+    if (p->stack_count) {
+        p->mem = xgrow(p->mem, sizeof(*p->mem), p->stack_count, &p->mem_cap);
+        memset(p->mem, 0, p->stack_count * sizeof(*p->mem));
+    }
+}
+
+int profile_memory_enabled(const struct profile *p)
+{
+    return p->memory;
+}
+
+void profile_add_memory(struct profile *p, uint32_t stack, const struct profile_memory *w)
+{
+    if (!p->memory || stack >= p->stack_count)
+        return;
+    struct profile_memory *m = &p->mem[stack];
+    m->samples = add_saturating(m->samples, w->samples);
+    m->grown = add_saturating(m->grown, w->grown);
+    m->freed = add_saturating(m->freed, w->freed);
+    if (w->peak_rss > m->peak_rss)
+        m->peak_rss = w->peak_rss;
+}
+
+const struct profile_memory *profile_stack_memory(const struct profile *p, uint32_t stack)
+{
+    return p->memory && stack < p->stack_count ? &p->mem[stack] : NULL;
 }
 
 /* ---- timeline ---- */

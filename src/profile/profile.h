@@ -43,6 +43,19 @@ struct profile_meta {
     uint64_t samples;     /* sampling ticks taken */
     uint64_t errors;      /* ticks that failed */
     char *note;           /* extra subtitle text (e.g. how a call tree was built); may be NULL */
+    /* Resident memory (record --memory); all 0 when not measured. */
+    uint64_t peak_rss;    /* highest RSS seen at a sample, bytes */
+    uint64_t peak_rss_ns; /* when it was first seen, since the start */
+    uint64_t final_rss;   /* RSS at the last sample, bytes */
+};
+
+/* Memory weights of one stack (record --memory): how often it was sampled,
+ * the RSS growth and release attributed to it, and the highest RSS seen at a
+ * sample where it was on a thread. */
+struct profile_memory {
+    uint64_t samples;
+    uint64_t grown, freed; /* bytes */
+    uint64_t peak_rss;     /* bytes */
 };
 
 /* One timeline event: a sample of one thread at one time. */
@@ -87,6 +100,16 @@ void profile_add_event(struct profile *p, uint64_t time_ns, uint64_t thread, uin
 void profile_set_thread_name(struct profile *p, uint64_t thread, const char *name);
 /* Returns the thread's name or NULL. */
 const char *profile_thread_name(const struct profile *p, uint64_t thread);
+
+/* Memory weights: off by default. When enabled, every stack carries a
+ * struct profile_memory (zero until profile_add_memory adds to it). */
+void profile_enable_memory(struct profile *p);
+int profile_memory_enabled(const struct profile *p);
+/* Adds w's samples, grown and freed to the stack's and raises its peak_rss
+ * to w->peak_rss; no-op when memory is off or the id is unknown. */
+void profile_add_memory(struct profile *p, uint32_t stack, const struct profile_memory *w);
+/* The stack's memory weights, or NULL when memory is off or the id unknown. */
+const struct profile_memory *profile_stack_memory(const struct profile *p, uint32_t stack);
 
 /* Reading back. Ids are dense: 0 .. count-1, in insertion order. */
 size_t profile_frame_count(const struct profile *p);

@@ -1,0 +1,51 @@
+"""memory_target.py - a program whose memory shape is known by construction.
+
+For `spyglass record --memory` (tests/e2e/test_memory.py): main() makes
+small, short-lived allocations, then touches ~200 MiB at LINE:alloc (a
+bytearray is zero-filled, so every page is really resident), holds it while
+it sleeps, frees it at LINE:free (one munmap of the whole buffer: RSS drops
+at once, by the kernel's reckoning, while that line runs), sleeps again and
+makes small allocations once more. At the end it prints its own peak RSS
+(VmHWM from /proc/self/status) so the test can compare spyglass's figure
+with the kernel's, read before the process is gone.
+
+Runs on Python 2.7 and 3.x.
+"""
+import sys
+import time
+
+BIG = 200 << 20
+
+
+def small_allocations(seconds):
+    """A few KiB at a time, dropped every 100 items: RSS barely moves."""
+    keep = []
+    end = time.time() + seconds
+    while time.time() < end:
+        keep.append("x" * 1000)  # LINE:small
+        if len(keep) > 100:
+            del keep[:]
+    return len(keep)
+
+
+def vmhwm_kib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return -1
+
+
+def main():
+    small_allocations(0.3)
+    data = bytearray(BIG)  # LINE:alloc
+    time.sleep(0.5)  # LINE:hold
+    del data  # LINE:free
+    time.sleep(0.4)  # LINE:after
+    small_allocations(0.2)
+    sys.stdout.write("VMHWM_KIB %d\n" % vmhwm_kib())
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
