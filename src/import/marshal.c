@@ -241,7 +241,7 @@ static int read_long(struct reader *r, size_t at, int64_t *out)
  * that a caller's setlocale() cannot change the decimal point. */
 static int read_text_float(struct reader *r, size_t at, double *out)
 {
-    uint8_t n;
+    uint8_t n = 0;
     char buf[257];
     int err = read_u8(r, "float length", &n);
     if (!err)
@@ -290,10 +290,10 @@ static void latin1_to_utf8(struct reader *r, struct marshal_value *v, const uint
  * short ASCII kinds) and the bytes. */
 static int read_string(struct reader *r, uint8_t code, size_t at, struct marshal_value **out)
 {
-    size_t n;
+    size_t n = 0;
     int err;
     if (code == 'z' || code == 'Z') {
-        uint8_t n8;
+        uint8_t n8 = 0;
         err = read_u8(r, "string length", &n8);
         n = n8;
         if (!err)
@@ -397,7 +397,7 @@ static int read_container(struct reader *r, uint8_t code, int flag, size_t at,
     size_t count = 0, slot = 0;
     int err = 0;
     if (code == ')') {
-        uint8_t n8;
+        uint8_t n8 = 0;
         err = read_u8(r, "tuple size", &n8);
         count = n8;
         if (!err && count > r->len - r->pos)
@@ -562,7 +562,7 @@ static int read_number(struct reader *r, uint8_t code, size_t at, struct marshal
         new_value(r, code == 'f' || code == 'g' ? MARSHAL_FLOAT : MARSHAL_INT, at);
     int err = 0;
     if (code == 'i') {
-        int32_t i32;
+        int32_t i32 = 0;
         err = read_i32(r, "int", &i32);
         v->i = i32;
     } else if (code == 'I') {
