@@ -91,15 +91,21 @@ def test_record_drops_idle_by_default(interp, tmp_path, start_target):
 
 
 @pytest.mark.parametrize("interp", ALL)
-def test_record_gil_keeps_only_the_gil_holder(interp, tmp_path):
-    out = tmp_path / "p.txt"
-    proc = record(["--idle", "--gil", "--threads", "--rate", "200", "--", interp.path, SHARES,
-                   "--seconds", "2", "--cpu-percent", "100", "--gil-thread"], out)
+def test_record_gil_keeps_only_the_gil_holder(interp, tmp_path, start_target):
+    # The main thread spins (holding the GIL); "sleeper" sleeps in 1 s naps
+    # and takes the GIL only for a moment after each.
+    t = start_target(interp, "shares.py", args=["--cpu-percent", "100", "--gil-thread"])
+    with_gil, without = tmp_path / "gil.txt", tmp_path / "all.txt"
+    base = ["--idle", "--threads", "--rate", "200", "--duration", "2", "--pid", str(t.pid)]
+    proc = record(["--gil"] + base, with_gil)
     assert proc.returncode == 0, proc.stderr
-    stacks = read_collapsed(str(out))
-    roots = set(frames[0] for frames, _ in stacks)
-    assert all(r.startswith('thread "MainThread"') for r in roots), roots
-    assert share(stacks, lambda f: func(f) == "background_sleeper") == 0
+    assert record(base, without).returncode == 0
+    sleeper = lambda f: f.startswith('thread "sleeper"')
+    # Without --gil both threads are in every sample: half the stacks.
+    assert 40 <= share(read_collapsed(str(without)), sleeper) <= 60
+    stacks = read_collapsed(str(with_gil))
+    assert share(stacks, sleeper) < 3
+    assert share(stacks, lambda f: f.startswith('thread "MainThread"')) > 97
 
 
 @pytest.mark.parametrize("interp", ALL)
@@ -217,3 +223,20 @@ def test_record_command_not_found(tmp_path):
     assert proc.returncode == 1
     assert "cannot run 'no-such-cmd-xyz'" in proc.stderr
     assert not os.listdir(str(tmp_path))
+
+
+def test_record_spawn_under_sudo_runs_the_command_as_the_user(tmp_path):
+    """sudo spyglass record -- CMD must not run CMD as root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, as under sudo")
+    python = "/usr/bin/python3"
+    if not os.path.exists(python):
+        pytest.skip("no %s" % python)
+    env = dict(os.environ, SUDO_UID="65534", SUDO_GID="65534")
+    code = "import os, time; print(os.getuid(), os.getgid(), flush=True); time.sleep(0.5)"
+    proc = subprocess.run([SPYGLASS, "record", "-o", str(tmp_path / "p.txt"), "--", python,
+                           "-c", code], env=env, cwd="/", stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["65534", "65534"]
+    assert (tmp_path / "p.txt").exists()
