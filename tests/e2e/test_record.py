@@ -240,3 +240,23 @@ def test_record_spawn_under_sudo_runs_the_command_as_the_user(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["65534", "65534"]
     assert (tmp_path / "p.txt").exists()
+
+
+@pytest.mark.parametrize("interp", [p for p in ALL if p.id in ("py2.7", "py3.8", "py3.12",
+                                                               "debian3.11")])
+def test_record_spawn_forwards_sigterm_and_writes_the_profile(interp, tmp_path):
+    out = tmp_path / "p.txt"
+    rec = subprocess.Popen([SPYGLASS, "record", "-o", str(out), "--", interp.path, SHARES],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True)
+    line = rec.stdout.readline()  # READY <pid>: Python runs and is being sampled
+    assert line.startswith("READY"), line
+    child = int(line.split()[1])
+    time.sleep(1.0)
+    rec.send_signal(signal.SIGTERM)
+    _, err = rec.communicate(timeout=30)
+    # The child got the SIGTERM and died of it; spyglass says so in its exit
+    # status (128 + 15, as a shell would) and still wrote the profile.
+    assert rec.returncode == 128 + signal.SIGTERM, err
+    assert not os.path.exists("/proc/%d" % child) or open("/proc/%d/stat" % child).read().split(") ")[1][0] in "ZX"
+    assert share(read_collapsed(str(out)), lambda f: func(f) == "cpu_burn") > 50
