@@ -531,6 +531,10 @@ int cmd_record(int argc, char **argv)
         o.format ? format_find(o.format) : format_for_path(o.output);
     if (!writer)
         writer = format_find("flamegraph");
+    if (o.memory && writer->time_only)
+        return cmd_usage_error("record", "--memory weighs the profile in bytes, which %s cannot "
+                               "hold (its columns are seconds): use flamegraph, collapsed, "
+                               "speedscope or pprof", writer->name);
     struct output out;
     char why[512];
     if (output_open(&out, o.output, why, sizeof(why))) {

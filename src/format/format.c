@@ -13,21 +13,22 @@
 #include "util/util.h"
 
 static const struct format_writer writers[] = {
-    {"flamegraph", ".svg", "interactive SVG flame graph (open in a browser)", 0, flamegraph_write},
+    {"flamegraph", ".svg", "interactive SVG flame graph (open in a browser)", 0, flamegraph_write,
+     0},
     {"collapsed", ".txt .folded .collapsed",
      "collapsed stacks, one \"frame;frame;frame count\" line per stack (flamegraph.pl, inferno)", 0,
-     collapsed_write},
+     collapsed_write, 0},
     {"speedscope", ".json .speedscope.json",
      "speedscope JSON, one sampled profile per thread (https://www.speedscope.app)", 1,
-     speedscope_write},
+     speedscope_write, 0},
     {"chrometrace", ".trace.json",
      "Trace Event Format JSON, a flame chart per thread (Perfetto, chrome://tracing)", 1,
-     chrometrace_write},
+     chrometrace_write, 0},
     {"pstats", ".prof .pstats",
      "a cProfile/pstats dump: pstats.Stats(FILE), snakeviz; times are samples x interval", 0,
-     pstats_write},
+     pstats_write, 1},
     {"pprof", ".pb.gz .pprof", "gzipped profile.proto: go tool pprof, Pyroscope, Parca, Grafana", 0,
-     pprof_write},
+     pprof_write, 0},
 };
 
 #define WRITER_COUNT (sizeof(writers) / sizeof(writers[0]))

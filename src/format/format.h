@@ -23,6 +23,7 @@ struct format_writer {
     int needs_timeline;      /* 1 if the profile must keep its timeline */
     /* Writes p to out; returns 0, or a negative SG_E* code (write errors: -SG_EIO). */
     int (*write)(const struct profile *p, FILE *out, const struct format_options *opt);
+    int time_only; /* 1 if it holds only samples or times, not bytes (pstats: seconds) */
 };
 
 /* Returns the writer called name, or NULL. */

@@ -10,7 +10,8 @@
  *                      the profile's own weight unit when it is not samples);
  *                      a profile weighed in time (e.g. one rebuilt from a
  *                      cProfile dump, in microseconds) has [wall/nanoseconds]
- *                      alone, since it has no samples to count
+ *                      alone, since it has no samples to count; one weighed
+ *                      in bytes (record --memory) has [space/bytes] alone
  *   sample (2)         one per stack: location ids leaf first, values
  *                      [weight, weight * period] ([weight * unit] for time)
  *   location (4)       one per profile frame (id = frame id + 1), one line
@@ -269,6 +270,9 @@ static void encode(struct encoder *e)
         put_value_type(e, 1, "wall", "nanoseconds");
         put_samples(e, 0, unit_ns);
         period_ns = (uint64_t)unit_ns;
+    } else if (!strcmp(unit, "bytes")) {
+        put_value_type(e, 1, "space", "bytes");
+        put_samples(e, 0, 1);
     } else {
         put_value_type(e, 1, unit, "count");
         put_value_type(e, 1, "wall", "nanoseconds");

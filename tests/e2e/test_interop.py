@@ -529,6 +529,15 @@ def test_report_usage_errors(args, message):
     assert message in proc.stderr and "hint: run 'spyglass report --help'" in proc.stderr
 
 
+def test_record_memory_refuses_pstats(tmp_path):
+    """pstats' columns are seconds; record --memory weighs in bytes."""
+    proc = run_spyglass(["record", "--memory", "-o", str(tmp_path / "m.prof"), "--",
+                         "/bin/true"])
+    assert proc.returncode == 2
+    assert "--memory weighs the profile in bytes, which pstats cannot hold" in proc.stderr
+    assert not os.listdir(str(tmp_path))
+
+
 def test_report_help_teaches():
     proc = run_spyglass(["report", "--help"])
     assert proc.returncode == 0

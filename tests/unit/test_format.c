@@ -53,6 +53,10 @@ static void test_format_for_path_interop_formats(void **state)
     assert_ptr_equal(format_find("pprof")->write, pprof_write);
     assert_int_equal(format_find("pstats")->needs_timeline, 0);
     assert_int_equal(format_find("pprof")->needs_timeline, 0);
+    /* pstats' columns are seconds: it cannot hold record --memory's bytes. */
+    assert_int_equal(format_find("pstats")->time_only, 1);
+    assert_int_equal(format_find("pprof")->time_only, 0);
+    assert_int_equal(format_find("flamegraph")->time_only, 0);
 }
 
 static void test_format_for_path_ignores_case(void **state)

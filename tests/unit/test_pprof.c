@@ -427,6 +427,29 @@ static void test_pprof_time_weighed_profile_has_one_wall_value(void **state)
     profile_free(p);
 }
 
+static void test_pprof_byte_weighed_profile_has_one_space_value(void **state)
+{
+    /* record --memory: weights are bytes of growth, not samples. */
+    struct profile *p = profile_new();
+    profile_set_meta_str(p, &profile_meta(p)->unit, "bytes");
+    profile_meta(p)->rate_hz = 100;
+    uint32_t f = profile_frame_id(p, "grow", "a.py", 3, PF_PYTHON);
+    profile_add_stack(p, &f, 1, 4096);
+    size_t size;
+    char *buf = render(p, &size);
+    struct decoded d;
+    decode(buf, size, &d);
+    assert_int_equal(d.sample_type_count, 1);
+    assert_string_equal(str(&d, d.sample_type[0][0]), "space");
+    assert_string_equal(str(&d, d.sample_type[0][1]), "bytes");
+    assert_int_equal(d.samples[0].value_count, 1);
+    assert_int_equal(d.samples[0].values[0], 4096);
+    assert_int_equal(d.period, 10000000); /* still the sampling period */
+    release(&d);
+    free(buf);
+    profile_free(p);
+}
+
 static void test_pprof_output_is_deterministic(void **state)
 {
     struct profile *p = sample_profile();
@@ -476,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_pprof_locations_share_functions),
         cmocka_unit_test(test_pprof_unknown_rate_uses_one_second),
         cmocka_unit_test(test_pprof_time_weighed_profile_has_one_wall_value),
+        cmocka_unit_test(test_pprof_byte_weighed_profile_has_one_space_value),
         cmocka_unit_test(test_pprof_output_is_deterministic),
         cmocka_unit_test(test_pprof_empty_profile),
         cmocka_unit_test(test_pprof_write_error_is_reported),
