@@ -27,6 +27,7 @@
 #include "proc/mem.h"
 #include "profile/profile.h"
 #include "report/calltree.h"
+#include "report/lines.h"
 #include "report/table.h"
 #include "util/util.h"
 
@@ -42,6 +43,7 @@ struct report_options {
     int sorted, limited; /* --sort / --limit given */
     double rate;         /* for collapsed input */
     int full_filenames;
+    const char *lines; /* --lines: function or file */
 };
 
 /* What was read. */
@@ -57,10 +59,12 @@ static void report_help(void)
 {
     char formats[256];
     format_list(formats, sizeof(formats));
-    printf("usage: spyglass report FILE [-o OUT] [--format F] [--sort KEY] [--limit N]\n\n"
+    printf("usage: spyglass report FILE [-o OUT] [--format F] [--sort KEY] [--limit N]\n"
+           "       spyglass report FILE --lines FUNCTION_OR_FILE\n\n"
            "Render a saved profile: a cProfile/profile dump (python -m cProfile -o FILE,\n"
-           "pstats.Stats.dump_stats, spyglass record --format pstats) or a collapsed-stack\n"
-           "file (\"frame;frame;frame COUNT\" lines). Which one is told from the content.\n\n"
+           "pstats.Stats.dump_stats, spyglass record --format pstats), a collapsed-stack\n"
+           "file (\"frame;frame;frame COUNT\" lines) or spyglass's own format (record\n"
+           "--format spyglass). Which one is told from the content.\n\n"
            "By default it prints the pstats table, the same text and figures as\n"
            "    pstats.Stats(FILE).sort_stats(KEY).print_stats(N)\n"
            "with ncalls (\"total/primitive\" for recursion), tottime, percall, cumtime,\n"
@@ -77,6 +81,14 @@ static void report_help(void)
            "                       Default: the file's order, as print_stats() without\n"
            "                       sort_stats()\n"
            "  -n, --limit N        print at most N rows of the table\n"
+           "  -l, --lines WHAT     a line-by-line table of each function WHAT names (a\n"
+           "                       function, Class.method, or a file: app.py), in\n"
+           "                       memory_profiler's columns: Mem usage (highest RSS seen\n"
+           "                       on the line), Increment (net RSS change charged to it),\n"
+           "                       Occurrences (samples on it), plus Time (share of all\n"
+           "                       samples) and the source line. Memory columns need a\n"
+           "                       profile from record --memory --format spyglass; other\n"
+           "                       sampled profiles give the sample columns only\n"
            "  -r, --rate HZ        the sampling rate of a collapsed file, to turn counts\n"
            "                       into seconds (default 100, that of spyglass record)\n"
            "      --full-filenames show full file paths in flame graphs and other writers\n"
@@ -90,7 +102,9 @@ static void report_help(void)
            "  python -m cProfile -o app.prof app.py\n"
            "  spyglass report app.prof --sort cumulative --limit 20\n"
            "  spyglass report app.prof -o app.svg\n"
-           "  spyglass report app.prof -o app.pb.gz && go tool pprof -top app.pb.gz\n",
+           "  spyglass report app.prof -o app.pb.gz && go tool pprof -top app.pb.gz\n"
+           "  spyglass record --memory -o mem.spyglass -- python load.py\n"
+           "  spyglass report mem.spyglass --lines main\n",
            formats);
 }
 
@@ -143,6 +157,9 @@ static int check_options(struct report_options *o)
         const struct format_writer *w = o->output ? format_for_path(o->output) : NULL;
         o->format = w ? w->name : "table";
     }
+    if (o->lines && (o->sorted || o->limited || strcmp(o->format, "table") != 0))
+        return cmd_usage_error("report", "--lines prints its own table: no --format, --sort "
+                               "or --limit with it");
     if (strcmp(o->format, "table") != 0 && (o->sorted || o->limited))
         return cmd_usage_error("report", "--sort and --limit apply to the table, not to %s",
                                o->format);
@@ -156,14 +173,15 @@ static int parse(int argc, char **argv, struct report_options *o)
         {"output", required_argument, NULL, 'o'}, {"format", required_argument, NULL, 'f'},
         {"sort", required_argument, NULL, 's'},   {"limit", required_argument, NULL, 'n'},
         {"rate", required_argument, NULL, 'r'},   {"full-filenames", no_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+        {"lines", required_argument, NULL, 'l'},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->table.limit = -1;
     o->rate = 100;
     optind = 1;
     opterr = 0;
     int c, rc = 0;
-    while (!rc && (c = getopt_long(argc, argv, "o:f:s:n:r:h", longopts, NULL)) != -1) {
+    while (!rc && (c = getopt_long(argc, argv, "o:f:s:n:r:l:h", longopts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'o':
@@ -189,11 +207,14 @@ static int parse(int argc, char **argv, struct report_options *o)
         case 'L':
             o->full_filenames = 1;
             break;
+        case 'l':
+            o->lines = optarg;
+            break;
         case 'h':
             report_help();
             return -1;
         default:
-            if (optopt && strchr("ofsnr", optopt))
+            if (optopt && strchr("ofsnrl", optopt))
                 return cmd_usage_error("report", "option '%s' needs a value", argv[optind - 1]);
             return cmd_usage_error("report", "unknown option '%s'", argv[optind - 1]);
         }
@@ -376,6 +397,12 @@ static void calltree_meta(struct profile *p, const char *path, const struct call
 
 static int report_pstats(const struct report_options *o, const struct input *in)
 {
+    if (o->lines) {
+        cmd_error("record with spyglass (--format spyglass, or collapsed) to keep line numbers",
+                  "%s is a cProfile/pstats dump: it has figures per function, not per line",
+                  o->input);
+        return EXIT_FAILURE_RUN;
+    }
     struct pstats st;
     int err = pstats_load(&st, in->data, in->len);
     int rc = EXIT_OK;
@@ -436,6 +463,50 @@ static int table_of_profile(const struct report_options *o, const struct input *
     return rc;
 }
 
+/* Prints the --lines table of p. */
+static int write_lines(const struct report_options *o, const struct profile *p)
+{
+    struct output out;
+    if (open_output(o, 0, &out))
+        return EXIT_FAILURE_RUN;
+    char why[512] = "";
+    int err = lines_print(p, o->lines, out.file, why, sizeof(why));
+    if (err == -1) {
+        output_abort(&out);
+        cmd_error("give a function name (main, Class.method) or a file (app.py) from the profile",
+                  "%s: '%s': %s", o->input, o->lines, why);
+        return EXIT_FAILURE_RUN;
+    }
+    return finish_output(o, &out, err);
+}
+
+/* Renders a profile read from a sampled file, as o asks. */
+static int render_profile(const struct report_options *o, const struct input *in,
+                          const struct profile *p)
+{
+    if (o->lines)
+        return write_lines(o, p);
+    return !strcmp(o->format, "table") ? table_of_profile(o, in, p) : write_profile(o, p);
+}
+
+/* ---- spyglass's own format ---- */
+
+static int report_spyglass(const struct report_options *o, const struct input *in)
+{
+    struct profile *p = profile_new();
+    char why[256] = "";
+    int rc;
+    if (import_spyglass((const char *)in->data, in->len, p, why, sizeof(why))) {
+        cmd_error("was the file written by spyglass record --format spyglass, and completely?",
+                  "%s: %s", o->input, why);
+        rc = EXIT_FAILURE_RUN;
+    } else {
+        rc = render_profile(o, in, p);
+    }
+    profile_free(p);
+    return rc;
+}
+
 static int report_collapsed(const struct report_options *o, const struct input *in)
 {
     FILE *f = fmemopen(in->data, in->len, "rb");
@@ -462,7 +533,7 @@ static int report_collapsed(const struct report_options *o, const struct input *
         m->samples = profile_total_weight(p);
         m->duration_s = (double)m->samples / o->rate;
         free(target);
-        rc = !strcmp(o->format, "table") ? table_of_profile(o, in, p) : write_profile(o, p);
+        rc = render_profile(o, in, p);
     }
     profile_free(p);
     return rc;
@@ -488,6 +559,9 @@ int cmd_report(int argc, char **argv)
             break;
         case IMPORT_COLLAPSED:
             rc = report_collapsed(&o, &in);
+            break;
+        case IMPORT_SPYGLASS:
+            rc = report_spyglass(&o, &in);
             break;
         default:
             unknown_content(o.input, &in);

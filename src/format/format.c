@@ -29,6 +29,9 @@ static const struct format_writer writers[] = {
      pstats_write, 1},
     {"pprof", ".pb.gz .pprof", "gzipped profile.proto: go tool pprof, Pyroscope, Parca, Grafana", 0,
      pprof_write, 0},
+    {"spyglass", ".spyglass",
+     "spyglass's own text profile: full paths, lines and memory weights; what report --lines reads",
+     0, spyglass_write, 0},
 };
 
 #define WRITER_COUNT (sizeof(writers) / sizeof(writers[0]))

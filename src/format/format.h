@@ -40,6 +40,7 @@ int speedscope_write(const struct profile *p, FILE *out, const struct format_opt
 int chrometrace_write(const struct profile *p, FILE *out, const struct format_options *opt);
 int pstats_write(const struct profile *p, FILE *out, const struct format_options *opt);
 int pprof_write(const struct profile *p, FILE *out, const struct format_options *opt);
+int spyglass_write(const struct profile *p, FILE *out, const struct format_options *opt);
 
 /* Nanoseconds per weight unit when the profile's unit is a time
  * ("nanoseconds", "ns", "microseconds", "us", "milliseconds", "ms",

@@ -34,4 +34,10 @@
  * "line 12: missing sample count", and p keeps the lines read before it. */
 int import_collapsed(FILE *in, struct profile *p, char *err, size_t errsize);
 
+/* Reads spyglass's own profile file (format/spyglass.c) from the len bytes
+ * at data into p: frames, stacks, weights, memory weights and metadata.
+ * Returns 0 or -SG_ECORRUPT with err holding "line N: WHAT"; p keeps what
+ * was read before the error. */
+int import_spyglass(const char *data, size_t len, struct profile *p, char *err, size_t errsize);
+
 #endif

@@ -439,5 +439,7 @@ enum import_kind import_detect(const uint8_t *data, size_t len)
         if (key == '(' && len >= 6 && !memcmp(data + 2, "\x03\0\0\0", 4))
             return IMPORT_PSTATS;
     }
+    if (len >= 17 && !memcmp(data, "spyglass-profile ", 17))
+        return IMPORT_SPYGLASS;
     return is_collapsed(data, len) ? IMPORT_COLLAPSED : IMPORT_UNKNOWN;
 }

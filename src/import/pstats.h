@@ -89,6 +89,7 @@ enum import_kind {
     IMPORT_UNKNOWN = 0,
     IMPORT_PSTATS,    /* a marshalled dict: a pstats dump */
     IMPORT_COLLAPSED, /* text lines "frame;frame;frame count" */
+    IMPORT_SPYGLASS,  /* spyglass's own format: "spyglass-profile 1" first */
 };
 
 /* Looks at the first bytes of a file. A pstats dump starts with a marshal
