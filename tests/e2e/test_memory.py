@@ -78,19 +78,24 @@ def test_memory_growth_and_release_go_to_their_lines(interp, tmp_path):
     assert abs(peak - vmhwm) <= 0.05 * vmhwm, (peak, vmhwm, proc.stderr)
 
     # the line report of main()
+    # (site.py has a main() too: the table for the target's file is the one)
     rep = run_spyglass(["report", str(prof), "--lines", "main"])
     assert rep.returncode == 0, rep.stderr
+    section = [sec for sec in rep.stdout.split("Function: ")
+               if sec.startswith("main\nFilename: %s\n" % TARGET)]
+    assert len(section) == 1, rep.stdout
     m = re.search(r"Growth charged here [0-9.]+ MiB of ([0-9.]+) MiB, release [0-9.]+ MiB of "
-                  r"([0-9.]+) MiB", rep.stdout)
+                  r"([0-9.]+) MiB", section[0])
     assert m, rep.stdout
     grown, freed = float(m.group(1)) * MIB, float(m.group(2)) * MIB
-    rows = line_table(rep.stdout)
+    rows = line_table(section[0])
     alloc, free = rows.get(LINES["alloc"]), rows.get(LINES["free"])
     assert alloc and free, rep.stdout
     assert alloc[1] >= 0.9 * grown and alloc[1] > 190 * MIB, rep.stdout
     assert -free[1] >= 0.9 * freed and -free[1] > 190 * MIB, rep.stdout
-    # the line's Mem usage is the peak, within the report's 0.1 MiB rounding
-    assert abs(alloc[0] - peak) <= 0.1 * MIB, rep.stdout
+    # the line's Mem usage is the peak, but for the last pages touched after
+    # the last sample that saw the line running (charged to the next line)
+    assert abs(alloc[0] - peak) <= 0.05 * peak, rep.stdout
     # the source text is the target's own
     assert "bytearray(BIG)  # LINE:alloc" in rep.stdout
 
