@@ -24,6 +24,10 @@
  * that unit). The result reads like a flame graph turned into a flame
  * chart; its time axis is not wall time.
  *
+ * A profile from record --memory adds, on a timeline, one process-wide
+ * instant event "peak RSS N MiB" at the time of the peak, and to otherData
+ * peak_rss_bytes, peak_rss_s and final_rss_bytes.
+ *
  * Timestamps are microseconds (with nanosecond decimals) from the start.
  */
 #include <inttypes.h>
@@ -270,8 +274,24 @@ static void write_other_data(FILE *out, const struct profile_meta *m, int timeli
     json_number(out, m->rate_hz);
     fputs(",\"duration_s\":", out);
     json_number(out, m->duration_s);
+    if (m->peak_rss)
+        fprintf(out,
+                ",\"peak_rss_bytes\":%" PRIu64 ",\"peak_rss_s\":%.9f,\"final_rss_bytes\":%" PRIu64,
+                m->peak_rss, (double)m->peak_rss_ns / 1e9, m->final_rss);
     fprintf(out, ",\"samples\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"view\":\"%s\"}", m->samples,
             m->errors, timeline ? "timeline" : "aggregate");
+}
+
+/* record --memory: a process-wide instant event where RSS peaked. */
+static void write_peak_rss(const struct writer *w, const struct profile_meta *m)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "peak RSS %.1f MiB", (double)m->peak_rss / 1048576.0);
+    fputs(",\n{\"name\":", w->out);
+    json_string(w->out, name);
+    fprintf(w->out, ",\"ph\":\"i\",\"s\":\"p\",\"pid\":%" PRIu64 ",\"tid\":0", w->pid);
+    put_time(w->out, "ts", m->peak_rss_ns);
+    fprintf(w->out, ",\"args\":{\"rss_bytes\":%" PRIu64 "}}", m->peak_rss);
 }
 
 /* Writes p as a trace; returns 0 or -SG_EIO when writing fails. */
@@ -293,6 +313,8 @@ int chrometrace_write(const struct profile *p, FILE *out, const struct format_op
     fprintf(out, ",\"pid\":%" PRIu64 ",\"tid\":0,\"args\":{\"name\":", w.pid);
     json_string(out, m->target ? m->target : m->title ? m->title : "spyglass profile");
     fputs("}}", out);
+    if (count > 0 && m->peak_rss)
+        write_peak_rss(&w, m);
     if (count > 0)
         write_threads(&w, &t, events, count);
     else

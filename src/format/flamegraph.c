@@ -462,8 +462,12 @@ static void put_node(struct fg *g, const struct node *n, double y)
             "\"><title>",
             n->x, n->weight, n->depth);
     put_escaped(out, label, strlen(label));
-    fprintf(out, "\n%s ", count);
-    put_escaped(out, g->unit, strlen(g->unit));
+    if (!strcmp(g->unit, "bytes")) /* record --memory: RSS growth */
+        fprintf(out, "\n%.2f MiB (%s bytes)", (double)n->weight / 1048576.0, count);
+    else {
+        fprintf(out, "\n%s ", count);
+        put_escaped(out, g->unit, strlen(g->unit));
+    }
     fprintf(out,
             " (%.2f%%)</title><rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"",
             100.0 * (double)n->weight / (double)g->total, x, y, w, FG_FRAME_H - 1);
@@ -502,8 +506,9 @@ static void put_frames(struct fg *g, const struct tree *t, uint32_t max_depth, d
     free(keys);
 }
 
-/* Builds the subtitle: target, Python version, rate, duration, samples and
- * errors, whichever are known. Returns raw (unsanitised) text to free. */
+/* Builds the subtitle: target, Python version, rate, duration, peak RSS
+ * (record --memory), samples and errors, whichever are known. Returns raw (unsanitised) text to
+ * free. */
 static char *subtitle(const struct profile_meta *m)
 {
     struct strbuf sb;
@@ -517,6 +522,10 @@ static char *subtitle(const struct profile_meta *m)
         strbuf_addf(&sb, "%s%g Hz", sb.len ? sep : "", m->rate_hz);
     if (m->duration_s > 0)
         strbuf_addf(&sb, "%s%.1f s", sb.len ? sep : "", m->duration_s);
+    if (m->peak_rss > 0)
+        strbuf_addf(&sb, "%sRSS growth in MiB, peak RSS %.1f MiB at %.2f s, final %.1f MiB",
+                    sb.len ? sep : "", (double)m->peak_rss / 1048576.0,
+                    (double)m->peak_rss_ns / 1e9, (double)m->final_rss / 1048576.0);
     if (m->samples > 0) {
         char samples[32], errors[32];
         format_count(m->samples, samples);

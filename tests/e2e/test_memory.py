@@ -5,6 +5,7 @@ frees it at LINE:free and makes small allocations elsewhere; it prints its
 own VmHWM at the end. Ground truth is therefore: the growth belongs to the
 alloc line, the release to the free line, and the peak RSS is the kernel's.
 """
+import json
 import os
 import re
 
@@ -107,6 +108,39 @@ def test_memory_growth_and_release_go_to_their_lines(interp, tmp_path):
     weights, total = leaf_line_weights(folded)
     assert abs(weights.get(LINES["alloc"], 0) - 200 * MIB) < 2 * MIB, weights
     assert weights.get(LINES["alloc"], 0) >= 0.9 * total, (weights, total)
+
+    # the flame graph of growth says MiB in its tooltips and the peak in its
+    # subtitle; the saved profile carries the peak into every format
+    svg = tmp_path / "growth.svg"
+    assert run_spyglass(["report", str(prof), "-o", str(svg)]).returncode == 0
+    text = svg.read_text(encoding="utf-8")
+    tips = [(float(mib), int(count.replace(",", "")))
+            for mib, count in re.findall(r"\n([0-9.]+) MiB \(([0-9,]+) bytes\)", text)]
+    assert tips and all(abs(mib - count / MIB) < 0.006 for mib, count in tips), tips
+    assert max(mib for mib, _ in tips) > 190, tips
+    m = re.search(r"peak RSS ([0-9.]+) MiB at [0-9.]+ s, final [0-9.]+ MiB", text)
+    assert m and abs(float(m.group(1)) * MIB - peak) <= 0.1 * MIB, text[:2000]
+
+
+@pytest.mark.parametrize("interp", PY3)
+def test_memory_chrometrace_marks_the_peak(interp, tmp_path):
+    trace = tmp_path / "mem.trace.json"
+    proc, vmhwm = record_memory(interp, trace)
+    with open(str(trace)) as f:
+        doc = json.load(f)
+    other = doc["otherData"]
+    assert abs(other["peak_rss_bytes"] - vmhwm) <= 0.05 * vmhwm, (other, vmhwm)
+    peaks = [e for e in doc["traceEvents"] if e.get("ph") == "i"]
+    assert len(peaks) == 1 and peaks[0]["args"]["rss_bytes"] == other["peak_rss_bytes"], peaks
+    # the peak is reached while main() holds the buffer: between the samples
+    # on the alloc line and those on the free line of the main thread
+    def times_on(line):
+        return [e["ts"] for e in doc["traceEvents"] if e.get("ph") == "X" and
+                e["name"] == "main" and e["args"].get("file") == TARGET and
+                e["args"].get("line") == line]
+    alloc, free = times_on(LINES["alloc"]), times_on(LINES["free"])
+    assert alloc and free, [e["name"] for e in doc["traceEvents"]][:50]
+    assert min(alloc) <= peaks[0]["ts"] <= max(free), (alloc, free, peaks)
 
 
 @pytest.mark.parametrize("text, message", [
