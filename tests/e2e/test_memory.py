@@ -8,6 +8,7 @@ alloc line, the release to the free line, and the peak RSS is the kernel's.
 import json
 import os
 import re
+import subprocess
 
 import pytest
 
@@ -141,6 +142,65 @@ def test_memory_chrometrace_marks_the_peak(interp, tmp_path):
     alloc, free = times_on(LINES["alloc"]), times_on(LINES["free"])
     assert alloc and free, [e["name"] for e in doc["traceEvents"]][:50]
     assert min(alloc) <= peaks[0]["ts"] <= max(free), (alloc, free, peaks)
+
+
+MPROF_ROW = re.compile(r"^ *(?P<line>\d+) +(?P<usage>[-0-9.]+) MiB +(?P<inc>[-0-9.]+) MiB +"
+                       r"(?P<occ>\d+)   ")
+
+
+def mprof_main_table(text):
+    """{line: increment in bytes} of main() from memory_profiler's output."""
+    section = [sec for sec in text.split("Filename: ") if "def main():" in sec]
+    assert len(section) == 1, text
+    return {int(m.group("line")): float(m.group("inc")) * MIB
+            for m in map(MPROF_ROW.match, section[0].splitlines()) if m}
+
+
+def rounds_per_s(stdout):
+    m = re.search(r"^ROUNDS_PER_S (\d+)$", stdout, re.M)
+    assert m, stdout
+    return int(m.group(1))
+
+
+@pytest.mark.parametrize("interp", PY3)
+def test_memory_agrees_with_memory_profiler(interp, tmp_path):
+    # Debian's python3-memory-profiler (tools/deps.sh) serves /usr/bin/python3
+    has = subprocess.run([interp.path, "-c", "import memory_profiler"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if has.returncode != 0:
+        pytest.skip("memory_profiler is not installed for %s" % interp.path)
+    driver = os.path.join(TARGETS, "memory_profiler_driver.py")
+    mp = subprocess.run([interp.path, driver], stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, timeout=120)
+    assert mp.returncode == 0, mp.stderr
+    mp_out = mp.stdout.decode("utf-8", "replace")
+    theirs = mprof_main_table(mp_out)
+
+    prof = tmp_path / "mem.spyglass"
+    proc, _ = record_memory(interp, prof)
+    rep = run_spyglass(["report", str(prof), "--lines", "main"])
+    section = [sec for sec in rep.stdout.split("Function: ")
+               if sec.startswith("main\nFilename: %s\n" % TARGET)]
+    assert len(section) == 1, rep.stdout
+    ours = {line: row[1] for line, row in line_table(section[0]).items()}
+
+    # the same lines rank first for growth and for release
+    for table in (theirs, ours):
+        assert max(table, key=table.get) == LINES["alloc"], (theirs, ours)
+        assert min(table, key=table.get) == LINES["free"], (theirs, ours)
+    # and the figures agree: both read RSS, the buffer is 200 MiB
+    for name in ("alloc", "free"):
+        line = LINES[name]
+        assert abs(ours[line] - theirs[line]) <= 0.05 * abs(theirs[line]), (name, ours, theirs)
+
+    # memory_profiler traces every line; spyglass reads from outside. The
+    # target's small-allocation loop shows the difference.
+    plain = subprocess.run([interp.path, TARGET], stdout=subprocess.PIPE, timeout=60)
+    base = rounds_per_s(plain.stdout.decode())
+    under_mp, under_us = rounds_per_s(mp_out), rounds_per_s(proc.stdout)
+    print("rounds/s: plain %d, spyglass %d (%.2fx slower), memory_profiler %d (%.0fx slower)"
+          % (base, under_us, base / float(under_us), under_mp, base / float(under_mp)))
+    assert under_mp < under_us, (base, under_us, under_mp)
 
 
 @pytest.mark.parametrize("text, message", [
