@@ -11,9 +11,12 @@
 #include "report/lines.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "proc/mem.h"
 #include "util/util.h"
@@ -131,13 +134,22 @@ static struct line_stat *gather(const struct profile *p, const struct function *
     return st;
 }
 
-/* Reads path into src, split into lines. Returns 0 or -1. */
+/* Reads the regular file at path (at most MAX_SOURCE bytes) into src, split
+ * into lines. Returns 0 or -1. */
 static int source_read(struct source *src, const char *path)
 {
     memset(src, 0, sizeof(*src));
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* only a regular file: a profile names the path, and a FIFO or a
+     * device there must not block or feed us forever */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat file_stat;
+    if (fd < 0)
         return -1;
+    FILE *f = fstat(fd, &file_stat) == 0 && S_ISREG(file_stat.st_mode) ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        close(fd);
+        return -1;
+    }
     struct strbuf sb;
     strbuf_init(&sb);
     char chunk[16384];
