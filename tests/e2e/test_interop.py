@@ -227,9 +227,11 @@ def test_record_pstats_loads_in_that_pythons_pstats(interp, tmp_path):
     cpu, idle, cycle, main = (funcs[n] for n in ("cpu_burn", "(idle)", "cycle", "main"))
     # 60% spinning, 40% sleeping: how exact the shares are is test_record's
     # business; here, that they reach pstats as own times.
-    assert cpu[2] > idle[2] > 0 and cpu[2] + idle[2] >= 0.8 * total, (cpu, idle, total)
-    # Interpreter start-up and the loop around cycle() take the rest.
-    assert main[3] >= cycle[3] >= max(cpu[2], 0.6 * total), (main, cycle, total)
+    # Interpreter start-up (spawn mode) and the loop around cycle() take the
+    # rest; start-up grows on a loaded machine, hence only half as a floor.
+    assert cpu[2] > idle[2] > 0 and cpu[2] + idle[2] >= 0.5 * total, (cpu, idle, total)
+    # cycle's cumulative time holds both phases (each sample counted once).
+    assert main[3] >= cycle[3] >= cpu[2] + idle[2] - 1e-9, (main, cycle, total)
     assert cpu[4] == ["cycle"] and cycle[4] == ["main"]
     assert cpu[0] == cpu[1] == round(cpu[3] / 0.005)  # counts are samples
     # Our own table of that file is the one pstats prints.

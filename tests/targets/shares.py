@@ -18,13 +18,21 @@ import threading
 import time
 
 
+TOTALS = [0.0, 0.0]
+BORN = time.time()
+
+
 def cpu_burn(until):
+    start = time.time()
     while time.time() < until:  # LINE:cpu_burn
         pass
+    TOTALS[0] += time.time() - start
 
 
-def idle_wait(seconds):
-    time.sleep(seconds)  # LINE:idle_wait
+def idle_wait(until):
+    start = time.time()
+    time.sleep(max(0.0, until - start))  # LINE:idle_wait
+    TOTALS[1] += time.time() - start
 
 
 def background_sleeper():
@@ -32,17 +40,10 @@ def background_sleeper():
         time.sleep(1)  # LINE:background
 
 
-TOTALS = [0.0, 0.0]
-BORN = time.time()
-
-
 def cycle(cpu_fraction):
     start = time.time()
     cpu_burn(start + 0.1 * cpu_fraction)  # LINE:cycle_cpu
-    mid = time.time()
-    idle_wait(max(0.0, start + 0.1 - time.time()))  # LINE:cycle_idle
-    TOTALS[0] += mid - start
-    TOTALS[1] += time.time() - mid
+    idle_wait(start + 0.1)  # LINE:cycle_idle
 
 
 def write_stats(path):
