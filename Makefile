@@ -41,7 +41,7 @@ Q := @
 say = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-.PHONY: all clean deps test unit unit-asan e2e browser fuzz-replay demo bench fuzz asan lint format
+.PHONY: all clean deps test unit unit-asan e2e browser fuzz-replay fuzz-bins demo bench fuzz asan lint format
 
 all: $(B)/spyglass
 
@@ -94,11 +94,36 @@ e2e: $(B)/spyglass $(B)/spyglass-asan
 browser: $(B)/spyglass
 	bash tests/browser/run.sh
 
+# libFuzzer harnesses: the library is compiled once with clang's
+# instrumentation, then each fuzz/fuzz_*.c is linked against it.
+FUZZ_CC    ?= clang
+FUZZ_SRC   := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN   := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
+FUZZ_LIB   := $(filter-out src/cmd_%.c,$(LIB_SRC))
+FUZZ_OBJ   := $(FUZZ_LIB:%.c=$(B)/fuzzobj/%.o)
+FUZZ_FLAGS := -g -O1 -fno-sanitize-recover=undefined
+
+fuzz-bins: $(FUZZ_BIN)
+
+$(B)/fuzzobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC-FUZZ,$<)
+	$(Q)$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -Isrc -MMD -MP -c -o $@ $<
+
+$(B)/fuzz/%: fuzz/%.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined -Isrc -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+
 fuzz-replay:
 	bash fuzz/run.sh --replay
 
+# Parallel compiles for the build steps of make test (tests themselves pace their own).
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 test: deps
-	$(MAKE) all asan $(UNIT_BIN)
+	$(MAKE) -j$(JOBS) all asan $(UNIT_BIN)
+	$(MAKE) -j$(JOBS) fuzz-bins
 	$(MAKE) unit
 	$(MAKE) unit-asan
 	$(MAKE) fuzz-replay
@@ -125,4 +150,4 @@ format:
 clean:
 	rm -rf build
 
--include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d)
+-include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)

@@ -12,14 +12,12 @@ if ! command -v "$CC" >/dev/null; then
     echo "fuzz: $CC not found (apt-get install clang)" >&2
     exit 1
 fi
-mkdir -p build/fuzz
-LIB_SRC=$(find src -name '*.c' ! -name main.c ! -name 'cmd_*.c' | sort)
+# Builds (or brings up to date) every harness: the library once, then one link each.
+make -s -j"$(nproc 2>/dev/null || echo 2)" fuzz-bins FUZZ_CC="$CC"
 status=0
 for harness in fuzz/fuzz_*.c; do
     name=$(basename "$harness" .c)
     bin=build/fuzz/$name
-    $CC -g -O1 -std=c17 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=undefined "$harness" $LIB_SRC -o "$bin" -lz -lncursesw -lm
     corpus=fuzz/corpus/${name#fuzz_}
     work=build/fuzz/corpus-$name
     mkdir -p "$work"
