@@ -21,14 +21,14 @@ FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 MIB = 1024.0 * 1024.0
 
 
-def record_memory(interp, out, extra=()):
+def record_memory(interp, out, extra=(), target_args=()):
     """Runs the target under record --memory; returns (proc, VmHWM in bytes).
 
     At 1000 Hz: unmapping 200 MiB takes 20-90 ms on this loaded machine but
     only a few on an idle fast one, and a line shorter than the interval can
     have its change charged to the line before it (spyglass(1), MEMORY)."""
     proc = run_spyglass(["record", "--memory", "--rate", "1000", "-o", str(out)] + list(extra) +
-                        ["--", interp.path, TARGET], timeout=120)
+                        ["--", interp.path, TARGET] + list(target_args), timeout=120)
     assert proc.returncode == 0, proc.stderr
     m = re.search(r"^VMHWM_KIB (\d+)$", proc.stdout, re.M)
     assert m, proc.stdout
@@ -37,7 +37,8 @@ def record_memory(interp, out, extra=()):
 
 def leaf_line_weights(path):
     """{line in the target: bytes} from a collapsed file, by the innermost
-    frame of the target's file (the line in main for the big buffer)."""
+    frame of the target's file (the line in load_and_release for the big
+    buffer)."""
     weights, total = {}, 0
     with open(str(path), encoding="utf-8") as f:
         for row in f:
@@ -74,27 +75,36 @@ def line_table(text):
     return rows
 
 
+def function_section(text, name):
+    """The --lines table of function name in the target's file."""
+    section = [sec for sec in text.split("Function: ")
+               if sec.startswith("%s\nFilename: %s\n" % (name, TARGET))]
+    assert len(section) == 1, text
+    return section[0]
+
+
+@pytest.mark.parametrize("mode", ["main", "thread"])
 @pytest.mark.parametrize("interp", PY3)
-def test_memory_growth_and_release_go_to_their_lines(interp, tmp_path):
+def test_memory_growth_and_release_go_to_their_lines(interp, mode, tmp_path):
+    # in thread mode the work runs in a thread while the main thread waits
+    # in join(): the changes belong to the thread that runs
     prof = tmp_path / "mem.spyglass"
-    proc, vmhwm = record_memory(interp, prof)
+    proc, vmhwm = record_memory(interp, prof,
+                                target_args=["--thread"] if mode == "thread" else [])
     # summary: the peak is the kernel's high-water mark (held for 0.5 s, so
     # every sample in that time sees it)
     peak = summary_mib(proc.stderr, "peak")
     assert abs(peak - vmhwm) <= 0.05 * vmhwm, (peak, vmhwm, proc.stderr)
 
-    # the line report of main()
-    # (site.py has a main() too: the table for the target's file is the one)
-    rep = run_spyglass(["report", str(prof), "--lines", "main"])
+    # the line report of load_and_release()
+    rep = run_spyglass(["report", str(prof), "--lines", "load_and_release"])
     assert rep.returncode == 0, rep.stderr
-    section = [sec for sec in rep.stdout.split("Function: ")
-               if sec.startswith("main\nFilename: %s\n" % TARGET)]
-    assert len(section) == 1, rep.stdout
+    section = function_section(rep.stdout, "load_and_release")
     m = re.search(r"Growth charged here [0-9.]+ MiB of ([0-9.]+) MiB, release [0-9.]+ MiB of "
-                  r"([0-9.]+) MiB", section[0])
+                  r"([0-9.]+) MiB", section)
     assert m, rep.stdout
     grown, freed = float(m.group(1)) * MIB, float(m.group(2)) * MIB
-    rows = line_table(section[0])
+    rows = line_table(section)
     alloc, free = rows.get(LINES["alloc"]), rows.get(LINES["free"])
     assert alloc and free, rep.stdout
     assert alloc[1] >= 0.9 * grown and alloc[1] > 190 * MIB, rep.stdout
@@ -104,6 +114,14 @@ def test_memory_growth_and_release_go_to_their_lines(interp, tmp_path):
     assert abs(alloc[0] - peak) <= 0.05 * peak, rep.stdout
     # the source text is the target's own
     assert "bytearray(BIG)  # LINE:alloc" in rep.stdout
+    # main()'s table puts it all on the line that called (or waited for) it
+    rep = run_spyglass(["report", str(prof), "--lines", "main"])
+    caller = line_table(function_section(rep.stdout, "main"))
+    if mode == "main":
+        assert caller[LINES["call"]][0] >= 0.95 * peak, rep.stdout
+        assert abs(caller[LINES["call"]][1] - alloc[1] - free[1]) < 2 * MIB, rep.stdout
+    else:
+        assert LINES["join"] not in caller or abs(caller[LINES["join"]][1]) < 2 * MIB, rep.stdout
 
     # the same profile as collapsed stacks weighs growth in bytes: the
     # buffer is 200 MiB, page granularity leaves a few pages either way
@@ -137,11 +155,11 @@ def test_memory_chrometrace_marks_the_peak(interp, tmp_path):
     assert abs(other["peak_rss_bytes"] - vmhwm) <= 0.05 * vmhwm, (other, vmhwm)
     peaks = [e for e in doc["traceEvents"] if e.get("ph") == "i"]
     assert len(peaks) == 1 and peaks[0]["args"]["rss_bytes"] == other["peak_rss_bytes"], peaks
-    # the peak is reached while main() holds the buffer: between the samples
-    # on the alloc line and those on the free line of the main thread
+    # the peak is reached while the buffer is held: between the samples on
+    # the alloc line and those on the free line
     def times_on(line):
         return [e["ts"] for e in doc["traceEvents"] if e.get("ph") == "X" and
-                e["name"] == "main" and e["args"].get("file") == TARGET and
+                e["name"] == "load_and_release" and e["args"].get("file") == TARGET and
                 e["args"].get("line") == line]
     alloc, free = times_on(LINES["alloc"]), times_on(LINES["free"])
     assert alloc and free, [e["name"] for e in doc["traceEvents"]][:50]
@@ -152,9 +170,9 @@ MPROF_ROW = re.compile(r"^ *(?P<line>\d+) +(?P<usage>[-0-9.]+) MiB +(?P<inc>[-0-
                        r"(?P<occ>\d+)   ")
 
 
-def mprof_main_table(text):
-    """{line: increment in bytes} of main() from memory_profiler's output."""
-    section = [sec for sec in text.split("Filename: ") if "def main():" in sec]
+def mprof_table(text):
+    """{line: increment in bytes} of load_and_release() in memory_profiler's output."""
+    section = [sec for sec in text.split("Filename: ") if "def load_and_release():" in sec]
     assert len(section) == 1, text
     return {int(m.group("line")): float(m.group("inc")) * MIB
             for m in map(MPROF_ROW.match, section[0].splitlines()) if m}
@@ -178,15 +196,13 @@ def test_memory_agrees_with_memory_profiler(interp, tmp_path):
                         stderr=subprocess.PIPE, timeout=120)
     assert mp.returncode == 0, mp.stderr
     mp_out = mp.stdout.decode("utf-8", "replace")
-    theirs = mprof_main_table(mp_out)
+    theirs = mprof_table(mp_out)
 
     prof = tmp_path / "mem.spyglass"
     proc, _ = record_memory(interp, prof)
-    rep = run_spyglass(["report", str(prof), "--lines", "main"])
-    section = [sec for sec in rep.stdout.split("Function: ")
-               if sec.startswith("main\nFilename: %s\n" % TARGET)]
-    assert len(section) == 1, rep.stdout
-    ours = {line: row[1] for line, row in line_table(section[0]).items()}
+    rep = run_spyglass(["report", str(prof), "--lines", "load_and_release"])
+    ours = {line: row[1] for line, row in
+            line_table(function_section(rep.stdout, "load_and_release")).items()}
 
     # the same lines rank first for growth and for release
     for table in (theirs, ours):

@@ -1,7 +1,8 @@
 """memory_target.py - a program whose memory shape is known by construction.
 
 For `spyglass record --memory` (tests/e2e/test_memory.py): main() makes
-small, short-lived allocations, then touches ~200 MiB at LINE:alloc (a
+small, short-lived allocations, then calls load_and_release() (in a thread
+of its own, named "loader", with --thread), which touches ~200 MiB at LINE:alloc (a
 bytearray is zero-filled, so every page is really resident), holds it while
 it sleeps, frees it at LINE:free (one munmap of the whole buffer: RSS drops
 at once, by the kernel's reckoning, while that line runs), sleeps again and
@@ -13,6 +14,7 @@ small allocations it did per second (what a profiler's overhead slows).
 Runs on Python 2.7 and 3.x.
 """
 import sys
+import threading
 import time
 
 BIG = 200 << 20
@@ -41,12 +43,22 @@ def vmhwm_kib():
     return -1
 
 
-def main():
-    rounds = small_allocations(0.3)
+def load_and_release():
     data = bytearray(BIG)  # LINE:alloc
     time.sleep(0.5)  # LINE:hold
     del data  # LINE:free
     time.sleep(0.4)  # LINE:after
+
+
+def main():
+    rounds = small_allocations(0.3)
+    if "--thread" in sys.argv:
+        # the work in a thread of its own while the main thread waits
+        worker = threading.Thread(target=load_and_release, name="loader")
+        worker.start()
+        worker.join()  # LINE:join
+    else:
+        load_and_release()  # LINE:call
     rounds += small_allocations(0.2)
     sys.stdout.write("VMHWM_KIB %d\nROUNDS_PER_S %d\n" % (vmhwm_kib(), rounds / 0.5))
     sys.stdout.flush()
