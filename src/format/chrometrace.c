@@ -24,8 +24,9 @@
  * that unit). The result reads like a flame graph turned into a flame
  * chart; its time axis is not wall time.
  *
- * A profile from record --memory adds, on a timeline, one process-wide
- * instant event "peak RSS N MiB" at the time of the peak, and to otherData
+ * A profile from record --memory adds, on a timeline, an "RSS" counter
+ * track (MiB, one point per change) and one process-wide instant event
+ * "peak RSS N MiB" at the time of the peak, and to otherData
  * peak_rss_bytes, peak_rss_s and final_rss_bytes.
  *
  * Timestamps are microseconds (with nanosecond decimals) from the start.
@@ -282,6 +283,17 @@ static void write_other_data(FILE *out, const struct profile_meta *m, int timeli
             m->errors, timeline ? "timeline" : "aggregate");
 }
 
+/* record --memory: an "RSS" counter track (MiB) from the RSS points. */
+static void write_rss_counter(const struct writer *w, const struct profile *p)
+{
+    for (size_t i = 0; i < profile_rss_point_count(p); i++) {
+        const struct profile_rss_point *pt = profile_rss_point(p, i);
+        fprintf(w->out, ",\n{\"name\":\"RSS\",\"ph\":\"C\",\"pid\":%" PRIu64 ",\"tid\":0", w->pid);
+        put_time(w->out, "ts", pt->time_ns);
+        fprintf(w->out, ",\"args\":{\"MiB\":%.3f}}", (double)pt->rss / 1048576.0);
+    }
+}
+
 /* record --memory: a process-wide instant event where RSS peaked. */
 static void write_peak_rss(const struct writer *w, const struct profile_meta *m)
 {
@@ -313,8 +325,10 @@ int chrometrace_write(const struct profile *p, FILE *out, const struct format_op
     fprintf(out, ",\"pid\":%" PRIu64 ",\"tid\":0,\"args\":{\"name\":", w.pid);
     json_string(out, m->target ? m->target : m->title ? m->title : "spyglass profile");
     fputs("}}", out);
-    if (count > 0 && m->peak_rss)
+    if (count > 0 && m->peak_rss) {
         write_peak_rss(&w, m);
+        write_rss_counter(&w, p);
+    }
     if (count > 0)
         write_threads(&w, &t, events, count);
     else

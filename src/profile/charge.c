@@ -42,6 +42,7 @@ static void track_peak(struct charge *c, uint64_t time_ns, uint64_t rss)
 void charge_sample(struct charge *c, uint64_t time_ns, uint64_t rss, int64_t active, int64_t idle)
 {
     track_peak(c, time_ns, rss);
+    profile_add_rss_point(c->profile, time_ns, rss); /* kept with a timeline only */
     if (!c->started) {
         c->started = 1;
         c->first_rss = c->prev_rss = rss;

@@ -17,7 +17,8 @@
  * Growth adds to the stack's weight (the profile's unit is bytes) and to its
  * struct profile_memory.grown; release adds to .freed. Each charged stack's
  * peak_rss is raised to the RSS after the change. The meta's peak_rss,
- * peak_rss_ns and final_rss follow every sample.
+ * peak_rss_ns and final_rss follow every sample, and a profile with a
+ * timeline gets an RSS point whenever it changes.
  */
 #ifndef SPYGLASS_PROFILE_CHARGE_H
 #define SPYGLASS_PROFILE_CHARGE_H

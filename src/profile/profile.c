@@ -67,6 +67,9 @@ struct profile {
     struct profile_memory *mem; /* parallel to stacks when memory is on */
     size_t mem_cap;
 
+    struct profile_rss_point *rss_points;
+    size_t rss_count, rss_cap;
+
     int timeline;
     struct profile_event *events;
     size_t event_count, event_cap;
@@ -190,6 +193,7 @@ void profile_free(struct profile *p)
         c = next;
     }
     free(p->mem);
+    free(p->rss_points);
     free(p->events);
     for (size_t i = 0; i < p->thread_count; i++)
         free(p->threads[i].name);
@@ -438,6 +442,24 @@ size_t profile_event_count(const struct profile *p)
 const struct profile_event *profile_event(const struct profile *p, size_t index)
 {
     return index < p->event_count ? &p->events[index] : NULL;
+}
+
+void profile_add_rss_point(struct profile *p, uint64_t time_ns, uint64_t rss)
+{
+    if (!p->timeline || (p->rss_count && p->rss_points[p->rss_count - 1].rss == rss))
+        return;
+    p->rss_points = xgrow(p->rss_points, sizeof(*p->rss_points), p->rss_count + 1, &p->rss_cap);
+    p->rss_points[p->rss_count++] = (struct profile_rss_point){time_ns, rss};
+}
+
+size_t profile_rss_point_count(const struct profile *p)
+{
+    return p->rss_count;
+}
+
+const struct profile_rss_point *profile_rss_point(const struct profile *p, size_t index)
+{
+    return index < p->rss_count ? &p->rss_points[index] : NULL;
 }
 
 static int thread_same(const struct profile *p, uint32_t id, const void *key)

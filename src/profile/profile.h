@@ -26,9 +26,9 @@ enum profile_frame_kind {
 };
 
 struct profile_frame {
-    const char *name;  /* function name (qualified where known); never NULL */
-    const char *file;  /* source file; "" for synthetic frames */
-    int line;          /* line number; 0 when aggregated by function or unknown */
+    const char *name; /* function name (qualified where known); never NULL */
+    const char *file; /* source file; "" for synthetic frames */
+    int line;         /* line number; 0 when aggregated by function or unknown */
     enum profile_frame_kind kind;
 };
 
@@ -60,9 +60,9 @@ struct profile_memory {
 
 /* One timeline event: a sample of one thread at one time. */
 struct profile_event {
-    uint64_t time_ns;  /* since the start of the profile */
-    uint64_t thread;   /* thread id (OS tid where known) */
-    uint32_t stack;    /* stack id */
+    uint64_t time_ns; /* since the start of the profile */
+    uint64_t thread;  /* thread id (OS tid where known) */
+    uint32_t stack;   /* stack id */
 };
 
 /* Allocates an empty profile. Never returns NULL. */
@@ -110,6 +110,16 @@ int profile_memory_enabled(const struct profile *p);
 void profile_add_memory(struct profile *p, uint32_t stack, const struct profile_memory *w);
 /* The stack's memory weights, or NULL when memory is off or the id unknown. */
 const struct profile_memory *profile_stack_memory(const struct profile *p, uint32_t stack);
+
+/* RSS over time (record --memory with a timeline format): kept only when
+ * the timeline is enabled, one point per sample at which RSS changed. */
+struct profile_rss_point {
+    uint64_t time_ns; /* since the start of the profile */
+    uint64_t rss;     /* bytes */
+};
+void profile_add_rss_point(struct profile *p, uint64_t time_ns, uint64_t rss);
+size_t profile_rss_point_count(const struct profile *p);
+const struct profile_rss_point *profile_rss_point(const struct profile *p, size_t index);
 
 /* Reading back. Ids are dense: 0 .. count-1, in insertion order. */
 size_t profile_frame_count(const struct profile *p);

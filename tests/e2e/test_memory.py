@@ -155,6 +155,13 @@ def test_memory_chrometrace_marks_the_peak(interp, tmp_path):
     assert abs(other["peak_rss_bytes"] - vmhwm) <= 0.05 * vmhwm, (other, vmhwm)
     peaks = [e for e in doc["traceEvents"] if e.get("ph") == "i"]
     assert len(peaks) == 1 and peaks[0]["args"]["rss_bytes"] == other["peak_rss_bytes"], peaks
+    # the RSS counter track: in time order, its highest point the peak
+    rss = [e for e in doc["traceEvents"] if e.get("ph") == "C" and e["name"] == "RSS"]
+    assert len(rss) > 10, len(rss)
+    assert all(a["ts"] < b["ts"] for a, b in zip(rss, rss[1:]))
+    top = max(rss, key=lambda e: e["args"]["MiB"])
+    assert abs(top["args"]["MiB"] * MIB - other["peak_rss_bytes"]) < 0.001 * MIB, top
+    assert top["ts"] == peaks[0]["ts"], (top, peaks)
     # the peak is reached while the buffer is held: between the samples on
     # the alloc line and those on the free line
     def times_on(line):

@@ -97,6 +97,23 @@ static void test_charge_without_any_stack_counts_uncharged(void **state)
     profile_free(f.p);
 }
 
+static void test_charge_keeps_rss_points_only_with_a_timeline_and_on_change(void **state)
+{
+    struct fixture f;
+    setup(&f);
+    charge_sample(&f.c, 0, 1000, f.a, -1);
+    assert_int_equal(profile_rss_point_count(f.p), 0);
+    profile_enable_timeline(f.p);
+    charge_sample(&f.c, 10, 2000, f.a, -1);
+    charge_sample(&f.c, 20, 2000, f.a, -1);
+    charge_sample(&f.c, 30, 1500, f.a, -1);
+    assert_int_equal(profile_rss_point_count(f.p), 2);
+    assert_int_equal(profile_rss_point(f.p, 0)->time_ns, 10);
+    assert_int_equal(profile_rss_point(f.p, 1)->rss, 1500);
+    assert_null(profile_rss_point(f.p, 2));
+    profile_free(f.p);
+}
+
 static void test_rss_parse_statm_reads_the_second_field(void **state)
 {
     uint64_t pages = 0;
@@ -126,6 +143,7 @@ int main(void)
         cmocka_unit_test(test_charge_change_after_the_runner_stopped_goes_to_it),
         cmocka_unit_test(test_charge_tracks_peak_time_and_final_rss),
         cmocka_unit_test(test_charge_without_any_stack_counts_uncharged),
+        cmocka_unit_test(test_charge_keeps_rss_points_only_with_a_timeline_and_on_change),
         cmocka_unit_test(test_rss_parse_statm_reads_the_second_field),
         cmocka_unit_test(test_rss_read_of_our_own_process_is_plausible),
     };
