@@ -190,6 +190,7 @@ FIELDS = [
                       on("3.0", None, "offsetof(PyDictObject, ma_keys)")]),
     ("dict.ma_values", [on(None, "2.7", "offsetof(PyDictObject, ma_mask)"),
                         on("3.0", None, "offsetof(PyDictObject, ma_values)")]),
+    ("dict.ma_version_tag", [on("3.6", None, "offsetof(PyDictObject, ma_version_tag)")]),
     ("dict.dk_size", [on("3.0", "3.10", "offsetof(struct sg_dictkeys, dk_size)"),
                       on("3.11", None, "offsetof(PyDictKeysObject, dk_log2_size)")]),
     ("dict.dk_log2_index_bytes", [on("3.11", None, "offsetof(PyDictKeysObject, dk_log2_index_bytes)")]),
@@ -751,6 +752,15 @@ check("bytes.ob_sval", ctypes.string_at(id(b) + L["bytes.ob_sval"], 3) == b)
 # Dicts.
 d = {"alpha": 1, "beta": 2}
 check("dict.ma_used", ssize(id(d) + L["dict.ma_used"]) == 2)
+if has("dict.ma_version_tag"):
+    # A global counter: every change of any dict gives it a new, larger tag.
+    vd = {"alpha": 1}
+    tag1 = ctypes.c_uint64.from_address(id(vd) + L["dict.ma_version_tag"]).value
+    vd["gamma"] = 3
+    tag2 = ctypes.c_uint64.from_address(id(vd) + L["dict.ma_version_tag"]).value
+    del vd["gamma"]
+    tag3 = ctypes.c_uint64.from_address(id(vd) + L["dict.ma_version_tag"]).value
+    check("dict.ma_version_tag", tag1 < tag2 < tag3, "%d %d %d" % (tag1, tag2, tag3))
 first = [k for k in d][0]
 if V < (3, 0):
     tab = ptr(id(d) + L["dict.ma_keys"])

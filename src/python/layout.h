@@ -194,6 +194,7 @@ struct py_layout {
         uint32_t ma_used;     /* PyDictObject.ma_used (2.7: ma_used too) */
         uint32_t ma_keys;     /* 3.x: PyDictKeysObject * ; 2.7: ma_table */
         uint32_t ma_values;   /* 3.x: PyObject ** / PyDictValues * ; 2.7: ma_mask */
+        uint32_t ma_version_tag; /* 3.6+: uint64_t, new on every change of the dict */
         uint32_t dk_size;     /* 3.6-3.10: dk_size (Py_ssize_t); 3.11+: dk_log2_size (uint8) */
         uint32_t dk_log2_index_bytes; /* 3.11+ (uint8) */
         uint32_t dk_kind;     /* 3.11+ (uint8): 0 general, 1 unicode, 2 split */
