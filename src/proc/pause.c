@@ -126,7 +126,7 @@ static void add(struct pause_set *ps, pid_t tid, char state)
     ps->unsettled++;
 }
 
-int pause_all(struct pause_set *ps)
+int pause_interrupt(struct pause_set *ps)
 {
     pid_t *tids;
     pause_resume(ps); /* settles anything a previous pause left behind */
@@ -151,14 +151,25 @@ int pause_all(struct pause_set *ps)
         add(ps, tids[i], state);
     }
     free(tids);
+    if (err) {
+        settle(ps, PAUSE_TIMEOUT_NS);
+        pause_resume(ps);
+    }
+    return err;
+}
+
+int pause_wait(struct pause_set *ps)
+{
     /* All interrupted; now collect the stops. A thread that has not stopped
      * within PAUSE_TIMEOUT_NS is sampled as it runs and settled later. */
     settle(ps, PAUSE_TIMEOUT_NS);
-    if (err) {
-        pause_resume(ps);
-        return err;
-    }
     return ps->count ? 0 : -SG_ENOPROC;
+}
+
+int pause_all(struct pause_set *ps)
+{
+    int err = pause_interrupt(ps);
+    return err ? err : pause_wait(ps);
 }
 
 /* Moves the unsettled threads to the front, after the stopped ones went. */
@@ -173,8 +184,27 @@ static void drop_stopped(struct pause_set *ps)
 
 void pause_resume(struct pause_set *ps)
 {
-    for (size_t i = 0; i < ps->count; i++)
-        ptrace(PTRACE_DETACH, ps->tids[i], NULL, (void *)(long)ps->signals[i]);
+    size_t killed = 0;
+    for (size_t i = 0; i < ps->count; i++) {
+        if (ptrace(PTRACE_DETACH, ps->tids[i], NULL, (void *)(long)ps->signals[i]) == 0 ||
+            errno != ESRCH)
+            continue;
+        /* Killed while stopped. Its exit is reported to us, its tracer,
+         * first; its parent (say a gunicorn master waiting to replace a
+         * worker) hears of it only once we have collected it: settle it
+         * with the stragglers below. */
+        ps->tids[killed] = ps->tids[i];
+        ps->states[killed] = ps->states[i];
+        killed++;
+    }
+    for (size_t i = 0; killed && i < ps->unsettled; i++) {
+        ps->tids[killed + i] = ps->tids[ps->count + i];
+        ps->states[killed + i] = ps->states[ps->count + i];
+    }
+    if (killed) {
+        ps->unsettled += killed;
+        ps->count = 0;
+    }
     drop_stopped(ps);
     if (!ps->unsettled)
         return;

@@ -38,6 +38,14 @@ void pause_release(struct pause_set *ps);
  * -SG_ENOPROC if the process is gone. On error nothing stays stopped. */
 int pause_all(struct pause_set *ps);
 
+/* pause_all in two halves, so that several processes can be stopped at once
+ * (their stops overlap instead of adding up): pause_interrupt seizes and
+ * interrupts every thread and returns 0 or -SG_EPERM / -SG_ENOPROC (then
+ * nothing stays stopped); pause_wait collects the stops and returns 0, or
+ * -SG_ENOPROC if no thread stopped. Call pause_resume after either. */
+int pause_interrupt(struct pause_set *ps);
+int pause_wait(struct pause_set *ps);
+
 /* Lets every stopped thread go. Safe to call when nothing is stopped. */
 void pause_resume(struct pause_set *ps);
 
