@@ -100,13 +100,19 @@ static char *read_name(struct mem_reader *r, const struct py_layout *l, uint64_t
     return xstrdup(buf);
 }
 
+/* Serials are unique across every cache in the program, not per cache: with
+ * --subprocesses one profile is fed by a walker per process, and callers key
+ * memos by serial alone. (spyglass samples from one thread.) */
+static uint64_t last_serial;
+
 /* Decodes the code object whose header was read into hdr. */
 static struct code_info *decode(struct code_cache *cc, struct mem_reader *r,
                                 const struct py_layout *l, uint64_t addr, const uint8_t *hdr)
 {
     struct code_info *ci = xcalloc(1, sizeof(*ci));
     ci->addr = addr;
-    ci->serial = ++cc->next_serial;
+    ci->serial = ++last_serial;
+    cc->next_serial = last_serial;
     ci->epoch = cc->epoch;
     ci->name_ptr = hdr_u64(hdr, l->code.co_name);
     ci->filename_ptr = hdr_u64(hdr, l->code.co_filename);

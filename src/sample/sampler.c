@@ -20,6 +20,7 @@
 
 #include "proc/pause.h"
 #include "proc/task.h"
+#include "sample/procset.h"
 
 uint64_t sampler_now_ns(void)
 {
@@ -112,18 +113,113 @@ static int take_sample(struct walker *w, const struct sampler_options *opt, stru
     return err;
 }
 
-int sampler_run(struct walker *w, const struct sampler_options *opt, volatile sig_atomic_t *stop,
-                sampler_fn fn, void *ctx, struct sampler_stats *s)
+/* What the loop samples: one process, or the Python processes of a tree. */
+struct source {
+    struct walker *w;
+    struct pause_set *pause;
+    struct procset *set;
+    pid_t pid; /* the process whose exit ends the recording */
+};
+
+static int tick_single(struct source *src, const struct sampler_options *opt, sampler_fn fn,
+                       void *ctx, struct sampler_stats *s)
+{
+    s->walks++;
+    int err = take_sample(src->w, opt, src->pause);
+    if (err == 0 && fn)
+        fn(src->w, sampler_now_ns() - s->start_ns, ctx);
+    return err;
+}
+
+/* Reads one process of a set whose threads were interrupted (unless
+ * nonblocking) and lets it go. */
+static int read_target(struct proc_target *t, const struct sampler_options *opt)
+{
+    int err = t->pause_err;
+    if (!err && !opt->nonblocking)
+        err = pause_wait(&t->pause);
+    if (!err) {
+        t->w.state_tids = t->pause.tids;
+        t->w.states = t->pause.states;
+        t->w.nstates = opt->nonblocking ? 0 : t->pause.count;
+        err = walk_sample(&t->w);
+    }
+    pause_resume(&t->pause);
+    t->w.nstates = 0;
+    return err;
+}
+
+/* Walks every Python process of the tree once. All are interrupted first,
+ * so their stops overlap instead of adding up; each is released right
+ * after it was read. Processes that exit on the way are dropped, not
+ * counted as errors. Returns 0 if every walk worked, else the error of the
+ * last that failed (-SG_EPERM if the root may not be paused). */
+static int tick_set(struct source *src, const struct sampler_options *opt, sampler_fn fn,
+                    void *ctx, struct sampler_stats *s)
+{
+    struct procset *set = src->set;
+    uint64_t now = sampler_now_ns();
+    int failed = 0;
+    procset_refresh(set, now, 0);
+    for (size_t i = 0; i < set->count; i++) {
+        struct proc_target *t = set->targets[i];
+        if (t->state != PT_PYTHON)
+            continue;
+        t->w.endpoints = set->endpoints;
+        t->pause_err = opt->nonblocking ? 0 : pause_interrupt(&t->pause);
+    }
+    for (size_t i = 0; i < set->count;) {
+        struct proc_target *t = set->targets[i];
+        if (t->state != PT_PYTHON) {
+            i++;
+            continue;
+        }
+        t->walks++;
+        s->walks++;
+        uint64_t reads = t->reader.reads;
+        int err = read_target(t, opt);
+        s->reads += t->reader.reads - reads;
+        if (err == 0) {
+            t->consecutive_errors = 0;
+            if (fn)
+                fn(&t->w, sampler_now_ns() - s->start_ns, ctx);
+            i++;
+            continue;
+        }
+        if (err == -SG_EPERM && !opt->nonblocking) {
+            if (t->pid == set->root && s->ok == 0)
+                failed = err;
+            procset_skip(set, t); /* a process we may not pause: left alone */
+            i++;
+            continue;
+        }
+        if (procset_walk_failed(set, t, now))
+            continue; /* it exited: the array shifted */
+        s->walk_errors++;
+        failed = failed == -SG_EPERM ? failed : err;
+        i++;
+    }
+    return failed;
+}
+
+static int run(struct source *src, const struct sampler_options *opt, volatile sig_atomic_t *stop,
+               sampler_fn fn, void *ctx, struct sampler_stats *s)
 {
     memset(s, 0, sizeof(*s));
-    pid_t pid = w->rt->pid;
+    pid_t pid = src->pid;
     uint64_t period = (uint64_t)(1e9 / opt->rate_hz);
     if (period == 0)
         period = 1;
-    struct pause_set ps;
-    pause_init(&ps, pid);
+    /* A set's pause_sets live in its targets; the root's exit status (spawn
+     * mode) is then collected by waitpid alone. */
+    struct pause_set none;
+    const struct pause_set *ps = src->pause;
+    if (!ps) {
+        pause_init(&none, pid);
+        ps = &none;
+    }
     s->start_ns = sampler_now_ns();
-    uint64_t cpu_start = cpu_now_ns(), reads_start = w->r->reads;
+    uint64_t cpu_start = cpu_now_ns(), reads_start = src->w ? src->w->r->reads : 0;
     uint64_t end = opt->duration_s > 0 ? s->start_ns + (uint64_t)(opt->duration_s * 1e9) : 0;
     uint64_t deadline = s->start_ns;
     int rc = 0;
@@ -145,16 +241,13 @@ int sampler_run(struct walker *w, const struct sampler_options *opt, volatile si
             deadline += behind * period;
         }
         s->ticks++;
-        int err = take_sample(w, opt, &ps);
-        uint64_t after = sampler_now_ns();
+        int err = src->set ? tick_set(src, opt, fn, ctx, s) : tick_single(src, opt, fn, ctx, s);
         if (err == 0) {
             s->ok++;
-            if (fn)
-                fn(w, after - s->start_ns, ctx);
         } else {
             s->errors++;
             s->last_error = err;
-            if (target_gone(opt, &ps, pid, s)) {
+            if (target_gone(opt, ps, pid, s)) {
                 s->errors--; /* not an error: the end */
                 s->ticks--;
                 s->end = SAMPLER_END_EXITED;
@@ -167,16 +260,35 @@ int sampler_run(struct walker *w, const struct sampler_options *opt, volatile si
             }
         }
         record_cost(s, sampler_now_ns() - now);
-        if (opt->child && target_gone(opt, &ps, pid, s)) {
+        if ((opt->child || src->set) && target_gone(opt, ps, pid, s)) {
             s->end = SAMPLER_END_EXITED;
             break;
         }
         deadline += period;
         sleep_until(deadline, stop);
     }
-    pause_release(&ps);
     s->end_ns = sampler_now_ns();
     s->cpu_ns = cpu_now_ns() - cpu_start;
-    s->reads = w->r->reads - reads_start;
+    if (src->w)
+        s->reads = src->w->r->reads - reads_start;
     return rc;
+}
+
+int sampler_run(struct walker *w, const struct sampler_options *opt, volatile sig_atomic_t *stop,
+                sampler_fn fn, void *ctx, struct sampler_stats *s)
+{
+    struct pause_set ps;
+    pause_init(&ps, w->rt->pid);
+    struct source src = {.w = w, .pause = &ps, .pid = w->rt->pid};
+    int rc = run(&src, opt, stop, fn, ctx, s);
+    pause_release(&ps);
+    return rc;
+}
+
+int sampler_run_set(struct procset *set, const struct sampler_options *opt,
+                    volatile sig_atomic_t *stop, sampler_fn fn, void *ctx,
+                    struct sampler_stats *s)
+{
+    struct source src = {.set = set, .pid = set->root};
+    return run(&src, opt, stop, fn, ctx, s);
 }

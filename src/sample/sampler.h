@@ -30,6 +30,8 @@ enum sampler_end {
 
 struct sampler_stats {
     uint64_t ticks;        /* ticks attempted */
+    uint64_t walks;        /* process walks attempted (several per tick with a process set) */
+    uint64_t walk_errors;  /* process walks that failed (a process set's ticks can half fail) */
     uint64_t ok;           /* ticks whose walk succeeded */
     uint64_t errors;       /* ticks whose walk failed (torn read, ...) */
     uint64_t late;         /* ticks that started more than one period after their deadline */
@@ -54,6 +56,19 @@ typedef void (*sampler_fn)(struct walker *w, uint64_t elapsed_ns, void *ctx);
  * permitted (the target is left running). */
 int sampler_run(struct walker *w, const struct sampler_options *opt, volatile sig_atomic_t *stop,
                 sampler_fn fn, void *ctx, struct sampler_stats *stats);
+
+struct procset;
+
+/* Like sampler_run, for every Python process of a process tree
+ * (sample/procset.h): each tick refreshes the tree (at most every
+ * PROCSET_SCAN_MS) and walks each process in turn, pausing only that one
+ * while it is read. fn is called once per process walked, with that process's
+ * walker (w->rt->pid tells which). A tick counts as ok if no walk failed.
+ * Ends when set->root exits. Returns 0, or -SG_EPERM if the root may not be
+ * paused. */
+int sampler_run_set(struct procset *set, const struct sampler_options *opt,
+                    volatile sig_atomic_t *stop, sampler_fn fn, void *ctx,
+                    struct sampler_stats *stats);
 
 /* The q-quantile (0..1) of the per-tick cost, in microseconds (from the histogram). */
 double sampler_cost_quantile_us(const struct sampler_stats *s, double q);

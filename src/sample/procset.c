@@ -1,0 +1,224 @@
+/*
+ * procset.c - the Python processes of a process tree, kept up to date.
+ *
+ * Each refresh lists the tree (proc/ptree.c), matches what it finds against
+ * the targets we hold by (pid, start time), adds new ones and drops those
+ * that left. Detecting a runtime reads the process's maps and ELF symbols
+ * (milliseconds), so it happens once per process, not per sample; a process
+ * that is not Python yet is re-checked for a few seconds after it appears
+ * (multiprocessing's "spawn" forks, then execs a fresh interpreter that
+ * needs a moment to initialise) and whenever its executable changes.
+ */
+#include "sample/procset.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc/ptree.h"
+#include "proc/task.h"
+#include "util/util.h"
+
+void procset_init(struct procset *ps, pid_t root, int follow)
+{
+    memset(ps, 0, sizeof(*ps));
+    ps->root = root;
+    ps->follow = follow;
+}
+
+static void target_stop_sampling(struct proc_target *t)
+{
+    if (t->sampling) {
+        pause_release(&t->pause);
+        walk_release(&t->w);
+        t->sampling = 0;
+    }
+    mem_proc_release(&t->mp);
+}
+
+static void target_free(struct proc_target *t)
+{
+    if (!t)
+        return;
+    target_stop_sampling(t);
+    free(t);
+}
+
+void procset_release(struct procset *ps)
+{
+    for (size_t i = 0; i < ps->count; i++)
+        target_free(ps->targets[i]);
+    free(ps->targets);
+    memset(ps, 0, sizeof(*ps));
+}
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void read_exe(pid_t pid, char *buf, size_t size)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(path, buf, size - 1);
+    buf[n > 0 ? (size_t)n : 0] = '\0';
+}
+
+/* Looks for a usable runtime in t's process; on success t is sampled from
+ * now on. A runtime that is found but not initialised yet leaves t pending. */
+static void target_detect(struct procset *ps, struct proc_target *t, uint64_t now_ns)
+{
+    char why[512];
+    uint64_t interp;
+    read_exe(t->pid, t->exe, sizeof(t->exe));
+    mem_proc_release(&t->mp);
+    mem_proc_init(&t->mp, &t->reader, t->pid);
+    int err = detect_runtime(t->pid, &t->reader, &t->rt, why, sizeof(why));
+    if (!err)
+        err = detect_interp_head(&t->rt, &t->reader, &interp);
+    if (err) {
+        t->state = now_ns < t->retry_until_ns ? PT_PENDING : PT_OTHER;
+        return;
+    }
+    t->state = PT_PYTHON;
+    t->consecutive_errors = 0;
+    walk_init(&t->w, &t->reader, &t->rt);
+    pause_init(&t->pause, t->pid);
+    t->sampling = 1;
+    ps->python_ever++;
+}
+
+/* Re-checks a pending or skipped target if it may have become Python. */
+static void target_recheck(struct procset *ps, struct proc_target *t, uint64_t now_ns)
+{
+    char exe[sizeof(t->exe)];
+    if (t->state == PT_PYTHON)
+        return;
+    read_exe(t->pid, exe, sizeof(exe));
+    if (strcmp(exe, t->exe) != 0)
+        t->retry_until_ns = now_ns + (uint64_t)PROCSET_RETRY_S * 1000000000ull;
+    if (now_ns < t->retry_until_ns)
+        target_detect(ps, t, now_ns);
+    else
+        t->state = PT_OTHER;
+}
+
+static void add_target(struct procset *ps, pid_t pid, uint64_t start_time, uint64_t now_ns)
+{
+    struct proc_target *t = xcalloc(1, sizeof(*t));
+    t->pid = pid;
+    t->start_time = start_time;
+    t->seen = 1;
+    t->retry_until_ns = now_ns + (uint64_t)PROCSET_RETRY_S * 1000000000ull;
+    mem_proc_init(&t->mp, &t->reader, pid);
+    ps->targets = xgrow(ps->targets, sizeof(*ps->targets), ps->count + 1, &ps->cap);
+    ps->targets[ps->count++] = t;
+    target_detect(ps, t, now_ns);
+}
+
+struct proc_target *procset_find(struct procset *ps, pid_t pid)
+{
+    for (size_t i = 0; i < ps->count; i++) {
+        if (ps->targets[i]->pid == pid)
+            return ps->targets[i];
+    }
+    return NULL;
+}
+
+/* Marks pid as part of the tree, adding (or replacing a stale) target. */
+static void see(struct procset *ps, pid_t pid, uint64_t now_ns)
+{
+    uint64_t start = 0;
+    char state;
+    if (ptree_start_time(pid, &start) != 0 || proc_state(pid, &state) != 0 || state == 'Z' ||
+        state == 'X')
+        return; /* gone, or a zombie waiting for its parent */
+    struct proc_target *t = procset_find(ps, pid);
+    if (t && t->start_time == start) {
+        t->seen = 1;
+        target_recheck(ps, t, now_ns);
+        return;
+    }
+    if (t) /* the pid was reused: a different process */
+        t->seen = 0;
+    add_target(ps, pid, start, now_ns);
+}
+
+/* Drops targets not seen in the latest scan. */
+static void drop_unseen(struct procset *ps)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < ps->count; i++) {
+        struct proc_target *t = ps->targets[i];
+        if (t->seen) {
+            ps->targets[kept++] = t;
+            continue;
+        }
+        if (t->state == PT_PYTHON)
+            ps->exited++;
+        target_free(t);
+    }
+    ps->count = kept;
+}
+
+size_t procset_refresh(struct procset *ps, uint64_t now_ns, int force)
+{
+    if (!force && now_ns < ps->next_scan_ns)
+        return procset_python_count(ps);
+    uint64_t began = monotonic_ns();
+    ps->next_scan_ns = now_ns + (uint64_t)PROCSET_SCAN_MS * 1000000ull;
+    ps->scans++;
+    for (size_t i = 0; i < ps->count; i++)
+        ps->targets[i]->seen = 0;
+    see(ps, ps->root, now_ns);
+    if (ps->follow) {
+        pid_t *pids;
+        int n = ptree_descendants(ps->root, &pids);
+        for (int i = 0; i < n; i++)
+            see(ps, pids[i], now_ns);
+        free(pids);
+    }
+    drop_unseen(ps);
+    ps->scan_ns += monotonic_ns() - began;
+    return procset_python_count(ps);
+}
+
+int procset_walk_failed(struct procset *ps, struct proc_target *t, uint64_t now_ns)
+{
+    char state;
+    t->errors++;
+    if (proc_state(t->pid, &state) != 0 || state == 'Z' || state == 'X') {
+        t->seen = 0;
+        drop_unseen(ps); /* frees t */
+        return 1;
+    }
+    if (++t->consecutive_errors >= PROCSET_REDETECT_ERRORS) {
+        /* Perhaps it exec'd a new program: start over with this process. */
+        target_stop_sampling(t);
+        t->state = PT_PENDING;
+        t->retry_until_ns = now_ns + (uint64_t)PROCSET_RETRY_S * 1000000000ull;
+        target_detect(ps, t, now_ns);
+    }
+    return 0;
+}
+
+void procset_skip(struct procset *ps, struct proc_target *t)
+{
+    target_stop_sampling(t);
+    t->state = PT_OTHER;
+    t->retry_until_ns = 0;
+    ps->unreadable++;
+}
+
+size_t procset_python_count(const struct procset *ps)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ps->count; i++)
+        n += ps->targets[i]->state == PT_PYTHON;
+    return n;
+}

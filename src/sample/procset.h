@@ -1,0 +1,96 @@
+/*
+ * procset.h - the Python processes of a process tree, kept up to date.
+ *
+ * `--subprocesses` samples a process and all its descendants. A procset holds
+ * one target per process of the tree: a memory reader, the runtime found by
+ * detect.c, a walker and a pause set. procset_refresh() looks at the tree
+ * again: new processes (workers started or restarted mid-run) are detected,
+ * processes that exited are dropped. Processes that are not Python (a shell,
+ * a compiler) are skipped silently; one that may still become Python (just
+ * forked, about to exec an interpreter, or still initialising one) is looked
+ * at again for PROCSET_RETRY_S seconds, or whenever its executable changes.
+ */
+#ifndef SPYGLASS_SAMPLE_PROCSET_H
+#define SPYGLASS_SAMPLE_PROCSET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proc/mem.h"
+#include "proc/pause.h"
+#include "python/detect.h"
+#include "python/walk.h"
+
+/* How long a new process that is not (yet) Python keeps being re-checked. */
+#define PROCSET_RETRY_S 5
+/* How often the tree is re-read while sampling. */
+#define PROCSET_SCAN_MS 200
+/* Consecutive failed walks after which a process's runtime is looked for
+ * again (it may have exec'd another program). */
+#define PROCSET_REDETECT_ERRORS 3
+
+enum proc_target_state {
+    PT_PENDING = 0, /* not Python yet: re-checked until retry_until_ns */
+    PT_PYTHON = 1,  /* runtime found: sampled */
+    PT_OTHER = 2,   /* not Python: skipped */
+};
+
+struct proc_target {
+    struct walker w;        /* valid while state == PT_PYTHON */
+    pid_t pid;
+    uint64_t start_time;    /* with pid, names the process (pids are reused) */
+    enum proc_target_state state;
+    uint64_t retry_until_ns;
+    char exe[256];          /* /proc/PID/exe when last checked */
+    int consecutive_errors;
+    int sampling;           /* w and pause are initialised */
+    int seen;               /* found in the latest scan */
+    struct mem_proc mp;
+    struct mem_reader reader;
+    struct py_runtime rt;
+    struct pause_set pause;
+    int pause_err;          /* what pause_interrupt said this tick */
+    uint64_t walks, errors; /* for the summary */
+};
+
+struct procset {
+    pid_t root;
+    int follow;             /* 0: only root (the plain single-process case) */
+    struct proc_target **targets;
+    size_t count, cap;
+    uint64_t next_scan_ns;
+    uint64_t scans;
+    uint64_t scan_ns;       /* time spent scanning and detecting */
+    size_t python_ever;     /* Python processes sampled at some point */
+    size_t exited;          /* Python processes that went away */
+    size_t unreadable;      /* descendants we were not allowed to pause */
+    struct endpoint_reader *endpoints; /* given to every walker (walker.endpoints) */
+};
+
+/* Prepares a set for the tree under root (follow = 1) or root alone. */
+void procset_init(struct procset *ps, pid_t root, int follow);
+/* Releases every target (resuming anything paused). */
+void procset_release(struct procset *ps);
+
+/* Re-reads the tree and detects new processes, at most once per
+ * PROCSET_SCAN_MS unless force. now_ns is CLOCK_MONOTONIC. Returns the number
+ * of Python targets. */
+size_t procset_refresh(struct procset *ps, uint64_t now_ns, int force);
+
+/* Notes a failed walk of t: drops it if the process is gone, looks for its
+ * runtime again after PROCSET_REDETECT_ERRORS failures in a row. Returns 1 if
+ * the process is gone. */
+int procset_walk_failed(struct procset *ps, struct proc_target *t, uint64_t now_ns);
+
+/* Stops sampling t for good (e.g. it may not be paused); counted in
+ * ps->unreadable. */
+void procset_skip(struct procset *ps, struct proc_target *t);
+
+/* Number of targets currently sampled. */
+size_t procset_python_count(const struct procset *ps);
+
+/* The target for pid, or NULL. */
+struct proc_target *procset_find(struct procset *ps, pid_t pid);
+
+#endif
