@@ -163,3 +163,73 @@ int locals_read(struct walker *w, const struct py_frame *f,
     free(s);
     return err ? err : more;
 }
+
+/* The names of code ci's variable slots (locals, then on <= 3.10 cell and
+ * free variables) and which ones may hold a cell. Returns the count or a
+ * negative SG_E* code. */
+static int slot_names(struct walker *w, const struct code_info *ci, struct slots *s)
+{
+    const struct py_layout *l = &w->rt->layout;
+    size_t count = (size_t)ci->nlocals < LOCALS_SLOTS_MAX ? (size_t)ci->nlocals : LOCALS_SLOTS_MAX;
+    int got = read_tuple(w->r, l, ci->varnames, s->names, count);
+    if (got < 0)
+        return got;
+    s->count = (size_t)got;
+    memset(s->cell, 0, sizeof(s->cell));
+    if (l->frame_kind == PY_FRAME_OBJECT) {
+        uint64_t tuples[2] = {0, 0};
+        int err = mem_read_u64(w->r, ci->addr + l->code.co_cellvars, &tuples[0]);
+        if (!err)
+            err = mem_read_u64(w->r, ci->addr + l->code.co_freevars, &tuples[1]);
+        for (size_t t = 0; !err && t < 2; t++) {
+            got = read_tuple(w->r, l, tuples[t], s->names + s->count, LOCALS_SLOTS_MAX - s->count);
+            if (got < 0)
+                return got;
+            memset(s->cell + s->count, 1, (size_t)got);
+            s->count += (size_t)got;
+        }
+        return err ? err : (int)s->count;
+    }
+    uint8_t *kinds = NULL;
+    size_t nkinds = 0;
+    if (ci->kinds && pystr_read_bytes(w->r, l, ci->kinds, s->count, &kinds, &nkinds) == 0) {
+        for (size_t i = 0; i < nkinds; i++)
+            s->cell[i] = (kinds[i] & (KIND_CELL | KIND_FREE)) != 0;
+        free(kinds);
+    }
+    return (int)s->count;
+}
+
+int locals_find(struct walker *w, const struct code_info *ci, const char *name, int *cell)
+{
+    struct slots *s = xmalloc(sizeof(*s));
+    int found = -SG_ENOTPY, err = slot_names(w, ci, s);
+    *cell = 0;
+    /* The last match wins: before 3.11 an argument that is also a cell
+     * variable has a slot of each kind, and the cell is the live one. */
+    for (int i = 0; i < err; i++) {
+        char text[64];
+        if (pystr_read(w->r, &w->rt->layout, s->names[i], text, sizeof(text)) == 0 &&
+            strcmp(text, name) == 0) {
+            found = i;
+            *cell = s->cell[i];
+        }
+    }
+    free(s);
+    return err < 0 ? err : found;
+}
+
+int locals_get(struct walker *w, const struct py_frame *f, int index, int cell, uint64_t *value)
+{
+    const struct py_layout *l = &w->rt->layout;
+    uint64_t base = f->frame_addr + (l->frame_kind == PY_FRAME_INTERP ? l->iframe.localsplus
+                                                                      : l->frame.f_localsplus);
+    if (index < 0 || index >= LOCALS_SLOTS_MAX)
+        return -SG_ENOTPY;
+    int err = mem_read_u64(w->r, base + (uint64_t)index * 8, value);
+    if (!err && *value && cell)
+        err = unwrap_cell(w, value);
+    if (!err && !*value)
+        err = -SG_ENOTPY;
+    return err;
+}

@@ -22,4 +22,16 @@
 int locals_read(struct walker *w, const struct py_frame *f,
                 void (*fn)(const char *name, const char *repr, void *ctx), void *ctx);
 
+/* Returns the index of the local variable called name in code ci, or
+ * -SG_ENOTPY if there is none, or another negative SG_E* code. Sets *cell to
+ * 1 if the slot may hold a cell (a cell or free variable). Reads the
+ * code's names: callers cache the answer per code object (code_info.serial). */
+int locals_find(struct walker *w, const struct code_info *ci, const char *name, int *cell);
+
+/* Reads the object bound to local variable index (and cell, from
+ * locals_find) of frame f into *value, looking through a cell. Returns 0,
+ * -SG_ENOTPY if the variable is unbound, or another negative SG_E* code. One
+ * read for a plain variable. */
+int locals_get(struct walker *w, const struct py_frame *f, int index, int cell, uint64_t *value);
+
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "proc/task.h"
+#include "python/endpoint.h"
 #include "python/value.h"
 #include "util/util.h"
 
@@ -491,5 +492,11 @@ int walk_sample(struct walker *w)
     }
     if (w->want_names)
         name_threads(w, interp);
+    for (size_t i = 0; i < w->nthreads; i++) {
+        struct py_thread *t = &w->threads[i];
+        t->endpoint[0] = '\0';
+        if (w->endpoints && t->depth)
+            endpoint_of_thread(w->endpoints, w, t, t->endpoint, sizeof(t->endpoint));
+    }
     return 0;
 }

@@ -21,6 +21,9 @@
 /* Most threads we read per sample. */
 #define WALK_MAX_THREADS 1024
 
+/* Room for a thread's endpoint label ("GET /users/{n}", python/endpoint.h). */
+#define WALK_ENDPOINT_MAX 160
+
 /* Samples after which cached thread names are read again (names can change). */
 #define WALK_NAMES_REFRESH 256
 
@@ -51,7 +54,11 @@ struct py_thread {
     size_t cap;
     int truncated;       /* deeper than WALK_MAX_DEPTH */
     int error;           /* 0, or the SG_E* code that cut the walk short */
+    char endpoint[WALK_ENDPOINT_MAX]; /* the HTTP request it serves, "" if none or
+                                         not asked for (walker.endpoints) */
 };
+
+struct endpoint_reader;
 
 struct walker {
     struct mem_reader *r;
@@ -63,6 +70,9 @@ struct walker {
     size_t nthreads;
     size_t threads_cap;
     uint64_t errors;     /* frames or threads that failed to read */
+    /* If set, walk_sample also finds each thread's HTTP request (while the
+     * target is still paused, so the dicts read are consistent). */
+    struct endpoint_reader *endpoints;
     /* OS thread states read by the caller before it stopped the threads (a
      * stopped thread reads 't'); when nstates is 0, walk_sample reads
      * /proc itself. */
