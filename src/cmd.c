@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "proc/mem.h"
+#include "python/detect.h"
 
 void cmd_error(const char *hint, const char *fmt, ...)
 {
@@ -79,4 +80,25 @@ const char *cmd_attach_hint(int err, pid_t pid)
         return "the interpreter may be starting up or shutting down; try again";
     }
     return NULL;
+}
+
+void cmd_error_no_python_tree(pid_t pid)
+{
+    struct mem_proc mp;
+    struct mem_reader r;
+    struct py_runtime rt;
+    char why[512];
+    mem_proc_init(&mp, &r, pid);
+    int err = detect_runtime(pid, &r, &rt, why, sizeof(why));
+    mem_proc_release(&mp);
+    if (err == 0 || err == -SG_ENOTPY) {
+        if (err == 0)
+            snprintf(why, sizeof(why), "process %d has no running Python interpreter",
+                     (int)pid);
+        cmd_error("point --pid at a Python program or at the parent of its workers "
+                  "(e.g. the gunicorn master)",
+                  "%s, and none of its descendants is a Python process", why);
+        return;
+    }
+    cmd_error(cmd_attach_hint(err, pid), "%s", why);
 }

@@ -31,4 +31,8 @@ int cmd_parse_pid(const char *s, pid_t *pid);
 /* Returns the hint that fits an SG_E* code when attaching to pid, or NULL. */
 const char *cmd_attach_hint(int err, pid_t pid);
 
+/* --subprocesses found no Python process in the tree under pid: prints why
+ * (the root's own detection error, or that nothing in the tree is Python). */
+void cmd_error_no_python_tree(pid_t pid);
+
 #endif

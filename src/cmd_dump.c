@@ -21,6 +21,7 @@
 #include "python/detect.h"
 #include "python/locals.h"
 #include "python/walk.h"
+#include "sample/procset.h"
 #include "util/util.h"
 
 struct dump_options {
@@ -28,11 +29,13 @@ struct dump_options {
     int json;
     int locals;
     int nonblocking;
+    int subprocesses;
 };
 
 static void dump_help(void)
 {
-    printf("usage: spyglass dump --pid PID [--json] [--locals [--nonblocking]]\n\n"
+    printf("usage: spyglass dump --pid PID [--json] [--locals [--nonblocking]] "
+           "[--subprocesses]\n\n"
            "Print the Python stack of every thread of a running program, most recent\n"
            "call first, like a traceback. The program keeps running; nothing is written\n"
            "to it.\n\n"
@@ -49,6 +52,10 @@ static void dump_help(void)
            "  -n, --nonblocking\n"
            "                  with --locals, never stop the target (values of a busy\n"
            "                  program may then be torn: '<unreadable>' or stale)\n"
+           "  -s, --subprocesses\n"
+           "                  also every descendant process that runs Python (server\n"
+           "                  workers, multiprocessing children), one block each, parents\n"
+           "                  first; other descendants are skipped\n"
            "  -h, --help      show this help\n\n"
            "Each thread is headed by its Python thread id, its state and its name:\n"
            "  Thread 0x7f12c0bff6c0 (idle) \"worker-1\" [tid 4242]\n"
@@ -59,7 +66,8 @@ static void dump_help(void)
            "the GIL.\n\n"
            "JSON: {\"pid\", \"python\", \"threads\": [{\"ident\", \"tid\", \"name\", \"active\",\n"
            "\"gil\", \"os_state\", \"frames\": [{\"function\", \"name\", \"file\", \"line\",\n"
-           "\"locals\": [{\"name\", \"value\"}], \"locals_more\"}]}]}\n\n"
+           "\"locals\": [{\"name\", \"value\"}], \"locals_more\"}]}]}; with\n"
+           "--subprocesses: {\"pid\", \"processes\": [one such object per process]}\n\n"
            "Example:\n"
            "  spyglass dump --pid $(pgrep -f 'python app.py') --locals\n");
 }
@@ -69,12 +77,13 @@ static int parse(int argc, char **argv, struct dump_options *o)
     static const struct option longopts[] = {
         {"pid", required_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
         {"locals", no_argument, NULL, 'l'},    {"nonblocking", no_argument, NULL, 'n'},
+        {"subprocesses", no_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
     int c;
     memset(o, 0, sizeof(*o));
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+p:jlnh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+p:jlnsh", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (cmd_parse_pid(optarg, &o->pid))
@@ -85,6 +94,9 @@ static int parse(int argc, char **argv, struct dump_options *o)
             break;
         case 'l':
             o->locals = 1;
+            break;
+        case 's':
+            o->subprocesses = 1;
             break;
         case 'n':
             o->nonblocking = 1;
@@ -230,7 +242,7 @@ static void pause_for_locals(const struct dump_options *o, struct pause_set *ps,
     if (err) {
         if (err != -SG_ENOPROC)
             cmd_warning("cannot stop process %d to read its variables (%s); values may be torn",
-                        (int)o->pid, sg_strerror(err));
+                        (int)ps->pid, sg_strerror(err));
         return;
     }
     w->state_tids = ps->tids;
@@ -258,12 +270,59 @@ static int render(struct walker *w, const struct dump_options *o, char **text, s
     return fclose(out) == 0 ? 0 : -SG_ENOMEM;
 }
 
+/* --subprocesses: every Python process of the tree under o->pid, parents
+ * first, each stopped (with --locals) only while it is rendered. Processes
+ * that exit while being read are left out. */
+static int dump_tree(const struct dump_options *o)
+{
+    struct procset set;
+    size_t printed = 0;
+    int ok = 1;
+    procset_init(&set, o->pid, 1);
+    if (procset_refresh(&set, 0, 1) == 0) {
+        procset_release(&set);
+        cmd_error_no_python_tree(o->pid);
+        return EXIT_FAILURE_RUN;
+    }
+    if (o->json)
+        printf("{\"pid\": %d, \"processes\": [", (int)o->pid);
+    for (size_t i = 0; i < set.count; i++) {
+        struct proc_target *t = set.targets[i];
+        char *text = NULL;
+        size_t len = 0;
+        if (t->state != PT_PYTHON)
+            continue;
+        pause_for_locals(o, &t->pause, &t->w);
+        int err = render(&t->w, o, &text, &len);
+        pause_resume(&t->pause);
+        t->w.nstates = 0;
+        if (err) {
+            if (proc_check(t->pid) != -SG_ENOPROC)
+                cmd_warning("cannot read the threads of process %d: %s", (int)t->pid,
+                            sg_strerror(err));
+        } else {
+            if (o->json && len && text[len - 1] == '\n')
+                len--; /* the object goes into the list */
+            fputs(o->json ? (printed ? ",\n" : "\n") : (printed ? "\n" : ""), stdout);
+            ok &= fwrite(text, 1, len, stdout) == len;
+            printed++;
+        }
+        free(text);
+    }
+    if (o->json)
+        fputs("\n]}\n", stdout);
+    procset_release(&set);
+    return ok && fflush(stdout) == 0 && printed ? EXIT_OK : EXIT_FAILURE_RUN;
+}
+
 int cmd_dump(int argc, char **argv)
 {
     struct dump_options o;
     int rc = parse(argc, argv, &o);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
+    if (o.subprocesses)
+        return dump_tree(&o);
 
     struct mem_proc mp;
     struct mem_reader reader;

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attrib.h"
 #include "cmd.h"
 #include "format/format.h"
 #include "output.h"
@@ -32,6 +33,7 @@
 #include "python/detect.h"
 #include "python/walk.h"
 #include "sample/rss.h"
+#include "sample/procset.h"
 #include "sample/sampler.h"
 #include "util/util.h"
 
@@ -43,6 +45,7 @@ struct record_options {
     double rate;
     double duration;
     int idle, gil, threads, function, nonblocking, full_filenames, memory;
+    int subprocesses, by_endpoint;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -114,14 +117,28 @@ static void record_help(void)
         "                       `spyglass report FILE --lines FUNCTION`. Changes shorter\n"
         "                       than one sampling interval are only seen as their net\n"
         "                       effect (see spyglass(1), MEMORY)\n"
+        "\nWeb services and process trees:\n"
+        "  -s, --subprocesses   also profile every descendant process (server workers,\n"
+        "                       multiprocessing children), including those started or\n"
+        "                       restarted while recording; each stack is rooted at\n"
+        "                       \"process PID (command)\". Non-Python ones are skipped\n"
+        "  -e, --by-endpoint    root each stack at the HTTP request its thread was\n"
+        "                       serving, read from the WSGI environ / ASGI scope dict\n"
+        "                       (no code change): \"GET /users/<int:id>\" where Flask or\n"
+        "                       FastAPI expose the route, else the path with numbers\n"
+        "                       as {n}; \"(no request)\" outside requests. Ends with a\n"
+        "                       table of time by endpoint\n"
         "  -h, --help           show this help\n\n"
         "At the end a summary goes to stderr: samples, achieved rate, errors, late\n"
         "samples, and the cost of one sample; with --memory also the RSS at the first\n"
-        "sample, its peak (and when) and at the last sample.\n\n"
+        "sample, its peak (and when) and at the last sample; with --by-endpoint the\n"
+        "endpoint table: samples, share of all active (on-CPU) samples, and the share\n"
+        "of its own samples spent waiting (sleep, I/O, locks).\n\n"
         "Examples:\n"
         "  spyglass record --pid 12345 --duration 30 -o profile.svg\n"
         "  spyglass record --rate 250 -o profile.svg -- python batch_job.py\n"
         "  spyglass record --memory -o mem.spyglass -- python load.py\n"
+        "  spyglass record --pid $(pgrep -o gunicorn) --subprocesses --by-endpoint -d 10\n"
         "  spyglass report mem.spyglass --lines load.py\n",
         formats);
 }
@@ -154,6 +171,8 @@ static int parse(int argc, char **argv, struct record_options *o)
         {"blocking", no_argument, NULL, 'b'},
         {"full-filenames", no_argument, NULL, 'L'},
         {"memory", no_argument, NULL, 'm'},
+        {"subprocesses", no_argument, NULL, 's'},
+        {"by-endpoint", no_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
@@ -162,7 +181,7 @@ static int parse(int argc, char **argv, struct record_options *o)
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+p:o:f:r:d:igtFnbmh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+p:o:f:r:d:igtFnbmseh", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (cmd_parse_pid(optarg, &o->pid))
@@ -208,6 +227,12 @@ static int parse(int argc, char **argv, struct record_options *o)
         case 'm':
             o->memory = 1;
             break;
+        case 's':
+            o->subprocesses = 1;
+            break;
+        case 'e':
+            o->by_endpoint = 1;
+            break;
         case 'h':
             record_help();
             return -1;
@@ -228,6 +253,9 @@ static int parse(int argc, char **argv, struct record_options *o)
         return cmd_usage_error("record", "what to profile? give --pid PID or -- COMMAND");
     if (o->pid && o->command)
         return cmd_usage_error("record", "give either --pid or a command, not both");
+    if (o->memory && o->subprocesses)
+        return cmd_usage_error("record", "--memory follows one process's RSS: it cannot be "
+                               "combined with --subprocesses yet");
     if (o->format && !format_find(o->format)) {
         char formats[256];
         format_list(formats, sizeof(formats));
@@ -243,6 +271,8 @@ struct aggregate {
     uint32_t *stack;      /* scratch: frame ids, root first */
     size_t stack_cap;
     uint32_t idle_frame;
+    struct attrib attrib;    /* process and endpoint roots (attrib.h) */
+    char versions[64];       /* the Python versions seen, "3.11.2, 2.7.18" */
     uint64_t thread_samples; /* thread stacks added */
     uint64_t idle_dropped;
     uint64_t gil_dropped;
@@ -284,12 +314,16 @@ static uint32_t thread_frame(struct aggregate *ag, const struct py_thread *t)
     return profile_frame_id(ag->profile, name, "", 0, PF_THREAD);
 }
 
-/* Adds t's stack (thread root with --threads, an (idle) leaf when the
- * thread is idle) with weight; returns its id. */
-static uint32_t add_thread_stack(struct aggregate *ag, const struct py_thread *t, uint64_t weight)
+/* Adds t's stack (under roots[0..nroots), then a thread root with
+ * --threads, an (idle) leaf when the thread is idle) with weight; returns its
+ * id. */
+static uint32_t add_thread_stack(struct aggregate *ag, const struct py_thread *t,
+                                 const uint32_t *roots, size_t nroots, uint64_t weight)
 {
-    size_t need = t->depth + 2, n = 0;
+    size_t need = t->depth + 2 + nroots, n = 0;
     ag->stack = xgrow(ag->stack, sizeof(*ag->stack), need, &ag->stack_cap);
+    for (size_t k = 0; k < nroots; k++)
+        ag->stack[n++] = roots[k];
     if (ag->opt->threads)
         ag->stack[n++] = thread_frame(ag, t);
     for (size_t d = t->depth; d-- > 0;)
@@ -321,24 +355,44 @@ static void charge_rss(struct aggregate *ag, const struct walker *w, uint64_t el
     }
     const struct py_thread *running = gil ? gil : on_cpu;
     const struct py_thread *waiting = main_thread ? main_thread : first;
-    int64_t active = running ? (int64_t)add_thread_stack(ag, running, 0) : -1;
-    int64_t idle = waiting ? (int64_t)add_thread_stack(ag, waiting, 0) : -1;
+    int64_t active = running ? (int64_t)add_thread_stack(ag, running, NULL, 0, 0) : -1;
+    int64_t idle = waiting ? (int64_t)add_thread_stack(ag, waiting, NULL, 0, 0) : -1;
     charge_sample(&ag->charge, elapsed_ns, rss, active, idle);
+}
+
+/* Adds w's Python version to the list of versions seen (a process tree may
+ * mix interpreters). */
+static void note_version(struct aggregate *ag, const char *version)
+{
+    const char *at = strstr(ag->versions, version);
+    size_t len = strlen(version);
+    if (at && (at[len] == '\0' || at[len] == ','))
+        return;
+    size_t used = strlen(ag->versions);
+    if (used + len + 3 < sizeof(ag->versions))
+        snprintf(ag->versions + used, sizeof(ag->versions) - used, "%s%s", used ? ", " : "",
+                 version);
 }
 
 static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
 {
     struct aggregate *ag = ctx;
+    uint32_t roots[ATTRIB_MAX_ROOTS];
     uint64_t rss = 0;
+    note_version(ag, w->rt->version);
     int have_rss = ag->opt->memory && rss_read(&ag->rss, &rss) == 0;
     if (ag->opt->memory && !have_rss)
         ag->rss_errors++;
     for (size_t i = 0; i < w->nthreads; i++) {
         const struct py_thread *t = &w->threads[i];
+        size_t nroots = 0;
         if (ag->opt->gil && !t->holds_gil) {
             ag->gil_dropped++;
             continue;
         }
+        /* Before the idle filter: the endpoint table counts waiting too. */
+        if (t->depth > 0)
+            nroots = attrib_roots(&ag->attrib, w, t, roots);
         if (t->idle && !ag->opt->idle) {
             ag->idle_dropped++;
             continue;
@@ -348,7 +402,7 @@ static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
             continue;
         }
         /* with --memory the weight is bytes, added by charge_rss */
-        uint32_t id = add_thread_stack(ag, t, ag->opt->memory ? 0 : 1);
+        uint32_t id = add_thread_stack(ag, t, roots, nroots, ag->opt->memory ? 0 : 1);
         if (have_rss)
             profile_add_memory(ag->profile, id, &(struct profile_memory){1, 0, 0, rss});
         if (profile_timeline_enabled(ag->profile)) {
@@ -396,32 +450,34 @@ static int wait_for_runtime(pid_t child, struct mem_reader *r, struct py_runtime
     return err ? err : -SG_ENOTPY;
 }
 
-static void fill_meta(struct profile *p, const struct record_options *o,
-                      const struct py_runtime *rt, const struct sampler_stats *st)
+static void fill_meta(struct profile *p, const struct record_options *o, pid_t pid,
+                      const char *version, const struct sampler_stats *st)
 {
     struct profile_meta *m = profile_meta(p);
-    char cmdline[512] = "", target[640];
-    proc_cmdline(rt->pid, cmdline, sizeof(cmdline));
+    char cmdline[512] = "", target[700];
+    proc_cmdline(pid, cmdline, sizeof(cmdline));
     if (!cmdline[0] && o->command) {
         size_t pos = 0;
         for (char **a = o->command; *a && pos < sizeof(cmdline) - 1; a++)
             pos += (size_t)snprintf(cmdline + pos, sizeof(cmdline) - pos, "%s%s",
                                     pos ? " " : "", *a);
     }
-    snprintf(target, sizeof(target), "pid %d: %s", (int)rt->pid, cmdline);
+    snprintf(target, sizeof(target), "pid %d: %s%s", (int)pid, cmdline,
+             o->subprocesses ? " (and its subprocesses)" : "");
     profile_set_meta_str(p, &m->title, "spyglass record");
     profile_set_meta_str(p, &m->target, target);
-    profile_set_meta_str(p, &m->python_version, rt->version);
+    profile_set_meta_str(p, &m->python_version, version);
     profile_set_meta_str(p, &m->unit, o->memory ? "bytes" : "samples");
     m->rate_hz = o->rate;
     m->duration_s = (double)(st->end_ns - st->start_ns) / 1e9;
     m->samples = st->ok;
     m->errors = st->errors;
     char note[256];
-    snprintf(note, sizeof(note), "%s%s%s%s%s",
+    snprintf(note, sizeof(note), "%s%s%s%s%s%s",
              o->memory ? "RSS growth charged to the running thread, " : "",
              o->idle ? "idle included" : "idle dropped", o->gil ? ", GIL holder only" : "",
-             o->function ? ", by function" : "", o->nonblocking ? ", nonblocking" : "");
+             o->function ? ", by function" : "", o->nonblocking ? ", nonblocking" : "",
+             o->by_endpoint ? ", by endpoint" : "");
     profile_set_meta_str(p, &m->note, note);
 }
 
@@ -513,6 +569,54 @@ static int attach_or_spawn(struct record_options *o, struct mem_proc *mp, struct
     return err;
 }
 
+/* --subprocesses: attaches to the tree under --pid, or spawns the command and
+ * waits until a process of its tree runs Python. */
+static int start_tree(struct record_options *o, struct procset *set, pid_t *child, int *status,
+                      int *reaped)
+{
+    char why[512];
+    if (!o->command) {
+        procset_init(set, o->pid, 1);
+        if (procset_refresh(set, sampler_now_ns(), 1) > 0)
+            return 0;
+        cmd_error_no_python_tree(o->pid);
+        return -SG_ENOTPY;
+    }
+    int err = spawn_start(o->command, child, why, sizeof(why));
+    if (err) {
+        cmd_error("check the command name and that it is in PATH", "%s", why);
+        return err;
+    }
+    child_pid = *child;
+    o->pid = *child;
+    procset_init(set, *child, 1);
+    for (int i = 0; i < 6000 && !stop_requested; i++) { /* 30 s */
+        if (waitpid(*child, status, WNOHANG) == *child) {
+            *reaped = 1;
+            cmd_error("check that the command runs Python",
+                      "the command exited before any Python process started");
+            return -SG_ENOPROC;
+        }
+        if (procset_refresh(set, sampler_now_ns(), 1) > 0)
+            return 0;
+        struct timespec ts = {0, 5000000}; /* 5 ms */
+        nanosleep(&ts, NULL);
+    }
+    cmd_error("check that the command runs Python", "no Python process started in the "
+              "command's process tree%s", stop_requested ? " (interrupted)" : " in 30 s");
+    return -SG_ENOTPY;
+}
+
+/* One line about the process tree, after a --subprocesses recording. */
+static void print_tree_summary(const struct procset *set)
+{
+    fprintf(stderr, "spyglass: %zu Python processes sampled (%zu still running, %zu exited)",
+            set->python_ever, procset_python_count(set), set->exited);
+    if (set->unreadable)
+        fprintf(stderr, "; %zu not allowed to be paused, skipped", set->unreadable);
+    fprintf(stderr, "; tree scans took %.1f ms in all\n", (double)set->scan_ns / 1e6);
+}
+
 int cmd_record(int argc, char **argv)
 {
     struct record_options o;
@@ -545,13 +649,20 @@ int cmd_record(int argc, char **argv)
     struct mem_proc mp;
     struct mem_reader reader;
     struct py_runtime rt;
+    struct procset set;
     pid_t child = 0;
-    int child_status = 0, child_reaped = 0;
+    int child_status = 0, child_reaped = 0, err;
+    memset(&rt, 0, sizeof(rt));
     mem_proc_init(&mp, &reader, o.pid);
-    int err = attach_or_spawn(&o, &mp, &reader, &rt, &child, &child_status, &child_reaped);
+    if (o.subprocesses)
+        err = start_tree(&o, &set, &child, &child_status, &child_reaped);
+    else
+        err = attach_or_spawn(&o, &mp, &reader, &rt, &child, &child_status, &child_reaped);
     if (err) {
         output_abort(&out);
         mem_proc_release(&mp);
+        if (o.subprocesses)
+            procset_release(&set);
         if (child && !child_reaped) {
             kill(child, SIGTERM);
             waitpid(child, &child_status, 0);
@@ -582,20 +693,30 @@ int cmd_record(int argc, char **argv)
     ag.memo_cap = 4096;
     ag.memo = xcalloc(ag.memo_cap, sizeof(*ag.memo));
     ag.idle_frame = profile_frame_id(profile, "(idle)", "", 0, PF_NATIVE);
+    attrib_init(&ag.attrib, profile, o.subprocesses, o.by_endpoint);
 
     struct walker w;
-    walk_init(&w, &reader, &rt);
     struct sampler_options so = {.rate_hz = o.rate, .duration_s = o.duration,
                                  .nonblocking = o.nonblocking, .child = child};
     struct sampler_stats st;
-    fprintf(stderr, "spyglass: sampling pid %d (Python %s) at %.0f Hz%s; Ctrl-C to stop\n",
-            (int)o.pid, rt.version, o.rate, o.duration > 0 ? "" : " until it exits");
-    err = sampler_run(&w, &so, &stop_requested, on_sample, &ag, &st);
+    if (o.subprocesses) {
+        fprintf(stderr, "spyglass: sampling pid %d and its subprocesses (%zu Python now) at "
+                "%.0f Hz%s; Ctrl-C to stop\n", (int)o.pid, procset_python_count(&set), o.rate,
+                o.duration > 0 ? "" : " until it exits");
+        set.endpoints = o.by_endpoint ? &ag.attrib.endpoints_reader : NULL;
+        err = sampler_run_set(&set, &so, &stop_requested, on_sample, &ag, &st);
+    } else {
+        walk_init(&w, &reader, &rt);
+        w.endpoints = o.by_endpoint ? &ag.attrib.endpoints_reader : NULL;
+        fprintf(stderr, "spyglass: sampling pid %d (Python %s) at %.0f Hz%s; Ctrl-C to stop\n",
+                (int)o.pid, rt.version, o.rate, o.duration > 0 ? "" : " until it exits");
+        err = sampler_run(&w, &so, &stop_requested, on_sample, &ag, &st);
+    }
     if (err == -SG_EPERM) {
         cmd_error("drop --blocking, or run as root / the target's user",
                   "not allowed to pause process %d (ptrace)", (int)o.pid);
     }
-    fill_meta(profile, &o, &rt, &st);
+    fill_meta(profile, &o, o.pid, ag.versions[0] ? ag.versions : rt.version, &st);
     struct format_options fo = {.full_filenames = o.full_filenames};
     int werr = writer->write(profile, out.file, &fo);
     if (werr == 0)
@@ -603,6 +724,9 @@ int cmd_record(int argc, char **argv)
     else
         output_abort(&out);
     print_summary(&st, &ag, &o);
+    if (o.subprocesses)
+        print_tree_summary(&set);
+    attrib_print_endpoints(&ag.attrib, stderr);
     if (werr) {
         cmd_error("check free space and permissions", "could not write %s: %s", o.output,
                   why[0] ? why : sg_strerror(werr));
@@ -619,7 +743,11 @@ int cmd_record(int argc, char **argv)
         if (!werr)
             rc = child_exit_code(st.child_status);
     }
-    walk_release(&w);
+    if (o.subprocesses)
+        procset_release(&set);
+    else
+        walk_release(&w);
+    attrib_release(&ag.attrib);
     free(ag.stack);
     free(ag.memo);
     rss_close(&ag.rss);
