@@ -1,0 +1,160 @@
+"""--subprocesses: a process tree on every interpreter.
+
+tests/targets/proc_tree.py starts a forked multiprocessing child, a "spawn"
+one (3.4+), an exec'd interpreter and a non-Python child (sleep), and on
+SIGUSR1 one more exec'd interpreter: a worker started while we record. Each
+Python child burns CPU in child_burn, so each must show up under its own
+"process PID (...)" root.
+"""
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import SPYGLASS, interpreter_params, run_spyglass
+
+ALL = interpreter_params()
+PROCESS = re.compile(r"^process (\d+) \((.*)\)$")
+
+
+def read_collapsed(path):
+    stacks = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            stack, count = line.rstrip("\n").rsplit(" ", 1)
+            stacks.append((stack.split(";"), int(count)))
+    return stacks
+
+
+def children_of(ready_line):
+    """{"fork": pid, "exec": pid, ...} from the target's READY line."""
+    return dict((k, int(v)) for k, v in (kv.split("=") for kv in ready_line.split()[1:]))
+
+
+def dump_tree(pid):
+    proc = run_spyglass(["dump", "--pid", str(pid), "--subprocesses", "--json"])
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout), proc.stderr
+
+
+def burning(doc):
+    """pids of the processes that have a thread in child_burn."""
+    return set(p["pid"] for p in doc["processes"]
+               if any(f["function"] == "child_burn" for t in p["threads"] for f in t["frames"]))
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_subprocesses_dump_and_record_a_tree(interp, start_target, tmp_path):
+    t = start_target(interp, "proc_tree.py", args=["--seconds", "30"])
+    kids = children_of(t.ready_line)
+    python_kids = set(pid for name, pid in kids.items() if name != "other")
+
+    # dump: an exec'd interpreter needs a moment before it runs child_burn.
+    deadline = time.time() + 20
+    doc, stderr = dump_tree(t.pid)
+    while not python_kids <= burning(doc) and time.time() < deadline:
+        time.sleep(0.2)
+        doc, stderr = dump_tree(t.pid)
+    pids = [p["pid"] for p in doc["processes"]]
+    assert doc["pid"] == t.pid and pids[0] == t.pid
+    assert python_kids <= burning(doc), (kids, pids)
+    assert kids["other"] not in pids  # sleep is not Python: skipped
+    assert stderr == ""  # ... silently
+
+    # record: the late worker starts after the recording did; the recording
+    # ends (Ctrl-C) once that worker is seen burning, however slow the machine.
+    out = tmp_path / "tree.txt"
+    rec = subprocess.Popen([SPYGLASS, "record", "--pid", str(t.pid), "--subprocesses",
+                            "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.5)
+        os.kill(t.pid, signal.SIGUSR1)
+        late = int(t.proc.stdout.readline().split()[1])
+        deadline = time.time() + 20
+        while time.time() < deadline and late not in burning(dump_tree(t.pid)[0]):
+            time.sleep(0.2)
+        time.sleep(0.5)
+        rec.send_signal(signal.SIGINT)
+        _, err = rec.communicate(timeout=60)
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+    err = err.decode()
+    assert rec.returncode == 0, err
+    burn = {}
+    for frames, count in read_collapsed(str(out)):
+        m = PROCESS.match(frames[0])
+        assert m, frames[0]  # every stack is rooted at its process
+        if any(f.startswith("child_burn ") for f in frames[1:]):
+            burn[int(m.group(1))] = burn.get(int(m.group(1)), 0) + count
+    for pid in python_kids | {late}:
+        assert burn.get(pid, 0) > 0, (pid, late, burn, err)
+    assert kids["other"] not in burn
+    m = re.search(r"(\d+) Python processes sampled", err)
+    assert m and int(m.group(1)) >= len(python_kids) + 2, err  # + the parent and the late one
+
+
+def test_child_killed_while_paused_is_reported_to_its_parent(start_target, tmp_path):
+    """A child killed while spyglass has it stopped reports its exit to
+    spyglass (its tracer) first; spyglass must collect it at once, or the
+    parent (a server waiting to replace a worker) would not hear of it until
+    spyglass exits. Sampling at 1000 Hz, each child is stopped a good part of
+    the time, so some of the 20 kills land while it is."""
+    debian = [p for p in interpreter_params() if p.values[0].id == "debian3.11"][0].values[0]
+    t = start_target(debian, "reaper.py", args=["20"])
+    rec = subprocess.Popen([SPYGLASS, "record", "--pid", str(t.pid), "--subprocesses", "--rate",
+                            "1000", "-o", str(tmp_path / "r.txt")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(l.split()) for l in t.proc.stdout])
+    reader.daemon = True
+    reader.start()
+    child = None
+    try:
+        for i in range(20):
+            child = int(lines.get(timeout=30)[1])
+            time.sleep(0.05 + 0.01 * (i % 5))
+            os.kill(child, signal.SIGKILL)
+            try:
+                line = lines.get(timeout=5)  # the parent reaped it
+            except queue.Empty:
+                raise AssertionError("the parent did not hear of killed child %d in 5 s" % child)
+            assert line == [b"REAPED", str(child).encode()], line
+    finally:
+        if child:  # on failure, a child may be left: it holds the target's stdout open
+            try:
+                os.kill(child, signal.SIGKILL)
+            except OSError:
+                pass
+        rec.send_signal(signal.SIGINT)
+        try:
+            _, err = rec.communicate(timeout=30)
+        finally:
+            if rec.poll() is None:
+                rec.kill()
+    assert rec.returncode == 0, err
+
+
+def test_subprocesses_errors(tmp_path):
+    # A tree without Python: one clear error line and a hint.
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        proc = run_spyglass(["record", "--pid", str(sleeper.pid), "--subprocesses", "-d", "1",
+                             "-o", str(tmp_path / "x.svg")])
+        assert proc.returncode == 1
+        assert proc.stderr.startswith("spyglass: error: ") and "none of its descendants" in \
+            proc.stderr and "\nhint: " in proc.stderr, proc.stderr
+        proc = run_spyglass(["dump", "--pid", str(sleeper.pid), "--subprocesses"])
+        assert proc.returncode == 1 and "none of its descendants" in proc.stderr
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    proc = run_spyglass(["record", "--subprocesses", "-o", str(tmp_path / "y.svg"), "--",
+                         "sh", "-c", "exit 3"])
+    assert proc.returncode == 1 and "before any Python process started" in proc.stderr
