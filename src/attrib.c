@@ -80,8 +80,7 @@ static struct attrib_endpoint *endpoint_counts(struct attrib *a, const char *lab
         if (a->endpoints[i].frame == frame)
             return &a->endpoints[i];
     }
-    a->endpoints = xgrow(a->endpoints, sizeof(*a->endpoints), a->nendpoints + 1,
-                         &a->endpoints_cap);
+    a->endpoints = xgrow(a->endpoints, sizeof(*a->endpoints), a->nendpoints + 1, &a->endpoints_cap);
     struct attrib_endpoint *e = &a->endpoints[a->nendpoints++];
     memset(e, 0, sizeof(*e));
     e->frame = frame;
@@ -90,8 +89,8 @@ static struct attrib_endpoint *endpoint_counts(struct attrib *a, const char *lab
 
 static uint32_t endpoint_frame(struct attrib *a, const struct py_thread *t)
 {
-    struct attrib_endpoint *e = endpoint_counts(a, t->endpoint[0] ? t->endpoint
-                                                                  : ATTRIB_NO_REQUEST);
+    struct attrib_endpoint *e =
+        endpoint_counts(a, t->endpoint[0] ? t->endpoint : ATTRIB_NO_REQUEST);
     if (t->idle)
         e->idle++;
     else
@@ -99,8 +98,7 @@ static uint32_t endpoint_frame(struct attrib *a, const struct py_thread *t)
     return e->frame;
 }
 
-size_t attrib_roots(struct attrib *a, struct walker *w, const struct py_thread *t,
-                    uint32_t *roots)
+size_t attrib_roots(struct attrib *a, struct walker *w, const struct py_thread *t, uint32_t *roots)
 {
     size_t n = 0;
     if (a->by_endpoint)

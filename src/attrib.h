@@ -25,9 +25,9 @@
 #define ATTRIB_NO_REQUEST "(no request)"
 
 struct attrib_endpoint {
-    uint32_t frame;   /* profile frame id (PF_ENDPOINT) */
-    uint64_t active;  /* samples of threads the OS had running */
-    uint64_t idle;    /* samples of threads waiting (sleep, I/O, locks) */
+    uint32_t frame;  /* profile frame id (PF_ENDPOINT) */
+    uint64_t active; /* samples of threads the OS had running */
+    uint64_t idle;   /* samples of threads waiting (sleep, I/O, locks) */
 };
 
 struct attrib_proc {
@@ -54,8 +54,7 @@ void attrib_release(struct attrib *a);
  * by_endpoint, also counts the sample (active or idle) for its endpoint
  * (t->endpoint: set w->endpoints = &a->endpoints_reader before sampling):
  * call it for idle threads too, before dropping them. */
-size_t attrib_roots(struct attrib *a, struct walker *w, const struct py_thread *t,
-                    uint32_t *roots);
+size_t attrib_roots(struct attrib *a, struct walker *w, const struct py_thread *t, uint32_t *roots);
 
 /* Prints the per-endpoint table: samples, share of all active samples, and
  * the endpoint's own idle share, busiest first. */

@@ -74,11 +74,13 @@ static void dump_help(void)
 
 static int parse(int argc, char **argv, struct dump_options *o)
 {
-    static const struct option longopts[] = {
-        {"pid", required_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
-        {"locals", no_argument, NULL, 'l'},    {"nonblocking", no_argument, NULL, 'n'},
-        {"subprocesses", no_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"pid", required_argument, NULL, 'p'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"locals", no_argument, NULL, 'l'},
+                                             {"nonblocking", no_argument, NULL, 'n'},
+                                             {"subprocesses", no_argument, NULL, 's'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     int c;
     memset(o, 0, sizeof(*o));
     optind = 1;

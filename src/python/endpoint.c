@@ -57,10 +57,10 @@ struct ep_thread {
     uint64_t thread;     /* tstate address: distinct per live thread of a process */
     uint64_t frame_addr; /* the frame the dict was read from */
     uint64_t dict;
-    uint64_t version;    /* the dict's ma_version_tag when read */
-    uint64_t request;    /* WSGI: werkzeug's request object, while its rule is unknown */
+    uint64_t version; /* the dict's ma_version_tag when read */
+    uint64_t request; /* WSGI: werkzeug's request object, while its rule is unknown */
     uint64_t not_frame, not_dict, not_version; /* the last dict that was no request */
-    int resolved;        /* 0: a route may still appear (Flask before matching) */
+    int resolved; /* 0: a route may still appear (Flask before matching) */
     int valid;
     char method[16];
     char shape[ENDPOINT_PATH_MAX + 1]; /* the collapsed raw path */
@@ -196,8 +196,8 @@ static int dict_text(struct walker *w, uint64_t dict, const char *key, char *out
 }
 
 /* Reads obj.attr.attr2 as text (e.g. request.url_rule.rule). */
-static int attr_text(struct walker *w, uint64_t obj, const char *attr, const char *attr2,
-                     char *out, size_t size)
+static int attr_text(struct walker *w, uint64_t obj, const char *attr, const char *attr2, char *out,
+                     size_t size)
 {
     uint64_t mid, value;
     const struct py_layout *l = &w->rt->layout;
@@ -362,8 +362,16 @@ static int candidate(struct endpoint_reader *er, struct walker *w, const struct 
                      const struct ep_code *c, struct ep_thread *e)
 {
     uint64_t dict;
-    if (locals_get(w, f, c->index, c->cell, &dict) != 0)
+    if (locals_get(w, f, c->index, c->cell, &dict) != 0) {
+        /* Unbound now, yet the stack we read had frames inside this one: a
+         * running target (--nonblocking) finished the request between the
+         * two reads. The stack belonged to the request last seen here. */
+        if (e->valid && e->frame_addr == f->frame_addr) {
+            er->hits++;
+            return 1;
+        }
         return 0;
+    }
     uint64_t version = dict_version(w, dict);
     if (e->valid && e->frame_addr == f->frame_addr && e->dict == dict && version &&
         e->version == version) {
@@ -377,8 +385,7 @@ static int candidate(struct endpoint_reader *er, struct walker *w, const struct 
         return 0;
     er->reads++;
     struct ep_thread fresh = *e;
-    int ok = c->kind == EP_WSGI ? read_wsgi(er, w, dict, &fresh)
-                                : read_asgi(er, w, dict, &fresh);
+    int ok = c->kind == EP_WSGI ? read_wsgi(er, w, dict, &fresh) : read_asgi(er, w, dict, &fresh);
     if (!ok) {
         e->not_frame = f->frame_addr;
         e->not_dict = dict;

@@ -37,16 +37,16 @@
 #define ENDPOINT_MAX_CANDIDATES 8
 
 struct endpoint_reader {
-    struct ep_code *codes;     /* direct-mapped by code serial */
+    struct ep_code *codes; /* direct-mapped by code serial */
     size_t codes_cap;
     struct ep_thread *threads; /* direct-mapped by (pid, thread) */
     size_t threads_cap;
-    struct ep_route *routes;   /* (program, method, path shape) -> routed label */
+    struct ep_route *routes; /* (program, method, path shape) -> routed label */
     size_t routes_cap;
     struct ep_program *programs; /* pid -> command line hash */
-    uint64_t lookups;          /* threads asked about */
-    uint64_t hits;             /* answered from the per-thread cache */
-    uint64_t reads;            /* full reads of a request dict */
+    uint64_t lookups;            /* threads asked about */
+    uint64_t hits;               /* answered from the per-thread cache */
+    uint64_t reads;              /* full reads of a request dict */
 };
 
 void endpoint_init(struct endpoint_reader *er);

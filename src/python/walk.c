@@ -489,14 +489,12 @@ int walk_sample(struct walker *w)
         t->error = walk_thread(w, t);
         if (t->error)
             w->errors++;
-    }
-    if (w->want_names)
-        name_threads(w, interp);
-    for (size_t i = 0; i < w->nthreads; i++) {
-        struct py_thread *t = &w->threads[i];
+        /* Right after its stack: a running thread may leave the request. */
         t->endpoint[0] = '\0';
         if (w->endpoints && t->depth)
             endpoint_of_thread(w->endpoints, w, t, t->endpoint, sizeof(t->endpoint));
     }
+    if (w->want_names)
+        name_threads(w, interp);
     return 0;
 }

@@ -37,15 +37,15 @@ enum proc_target_state {
 };
 
 struct proc_target {
-    struct walker w;        /* valid while state == PT_PYTHON */
+    struct walker w; /* valid while state == PT_PYTHON */
     pid_t pid;
-    uint64_t start_time;    /* with pid, names the process (pids are reused) */
+    uint64_t start_time; /* with pid, names the process (pids are reused) */
     enum proc_target_state state;
     uint64_t retry_until_ns;
-    char exe[256];          /* /proc/PID/exe when last checked */
+    char exe[256]; /* /proc/PID/exe when last checked */
     int consecutive_errors;
-    int sampling;           /* w and pause are initialised */
-    int seen;               /* found in the latest scan */
+    int sampling; /* w and pause are initialised */
+    int seen;     /* found in the latest scan */
     struct mem_proc mp;
     struct mem_reader reader;
     struct py_runtime rt;
@@ -56,15 +56,15 @@ struct proc_target {
 
 struct procset {
     pid_t root;
-    int follow;             /* 0: only root (the plain single-process case) */
+    int follow; /* 0: only root (the plain single-process case) */
     struct proc_target **targets;
     size_t count, cap;
     uint64_t next_scan_ns;
     uint64_t scans;
-    uint64_t scan_ns;       /* time spent scanning and detecting */
-    size_t python_ever;     /* Python processes sampled at some point */
-    size_t exited;          /* Python processes that went away */
-    size_t unreadable;      /* descendants we were not allowed to pause */
+    uint64_t scan_ns;                  /* time spent scanning and detecting */
+    size_t python_ever;                /* Python processes sampled at some point */
+    size_t exited;                     /* Python processes that went away */
+    size_t unreadable;                 /* descendants we were not allowed to pause */
     struct endpoint_reader *endpoints; /* given to every walker (walker.endpoints) */
 };
 

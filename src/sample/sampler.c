@@ -154,8 +154,8 @@ static int read_target(struct proc_target *t, const struct sampler_options *opt)
  * after it was read. Processes that exit on the way are dropped, not
  * counted as errors. Returns 0 if every walk worked, else the error of the
  * last that failed (-SG_EPERM if the root may not be paused). */
-static int tick_set(struct source *src, const struct sampler_options *opt, sampler_fn fn,
-                    void *ctx, struct sampler_stats *s)
+static int tick_set(struct source *src, const struct sampler_options *opt, sampler_fn fn, void *ctx,
+                    struct sampler_stats *s)
 {
     struct procset *set = src->set;
     uint64_t now = sampler_now_ns();
@@ -286,8 +286,7 @@ int sampler_run(struct walker *w, const struct sampler_options *opt, volatile si
 }
 
 int sampler_run_set(struct procset *set, const struct sampler_options *opt,
-                    volatile sig_atomic_t *stop, sampler_fn fn, void *ctx,
-                    struct sampler_stats *s)
+                    volatile sig_atomic_t *stop, sampler_fn fn, void *ctx, struct sampler_stats *s)
 {
     struct source src = {.set = set, .pid = set->root};
     return run(&src, opt, stop, fn, ctx, s);

@@ -101,15 +101,15 @@ def test_subprocesses_dump_and_record_a_tree(interp, start_target, tmp_path):
 
 
 def test_child_killed_while_paused_is_reported_to_its_parent(start_target, tmp_path):
-    """A child killed while spyglass has it stopped reports its exit to
-    spyglass (its tracer) first; spyglass must collect it at once, or the
+    """With --blocking, a child killed while spyglass has it stopped reports
+    its exit to spyglass (its tracer) first; spyglass must collect it at once, or the
     parent (a server waiting to replace a worker) would not hear of it until
     spyglass exits. Sampling at 1000 Hz, each child is stopped a good part of
     the time, so some of the 20 kills land while it is."""
     debian = [p for p in interpreter_params() if p.values[0].id == "debian3.11"][0].values[0]
     t = start_target(debian, "reaper.py", args=["20"])
     rec = subprocess.Popen([SPYGLASS, "record", "--pid", str(t.pid), "--subprocesses", "--rate",
-                            "1000", "-o", str(tmp_path / "r.txt")],
+                            "1000", "--blocking", "-o", str(tmp_path / "r.txt")],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(l.split()) for l in t.proc.stdout])
