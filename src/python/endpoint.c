@@ -100,32 +100,26 @@ void endpoint_release(struct endpoint_reader *er)
 
 void endpoint_collapse_path(const char *path, char *out, size_t size)
 {
-    size_t n = 0, limit = size - 1 < ENDPOINT_PATH_MAX ? size - 1 : ENDPOINT_PATH_MAX;
-    const char *p = path;
     if (size == 0)
         return;
-    while (*p && n < limit) {
+    size_t n = 0, limit = size - 1 < ENDPOINT_PATH_MAX ? size - 1 : ENDPOINT_PATH_MAX;
+    int cut = 0;
+    for (const char *p = path; *p && !cut;) {
         size_t seg = strcspn(p, "/"), digits = strspn(p, "0123456789");
-        if (seg > 0 && digits == seg) {
-            if (n + 3 > limit)
-                break;
-            memcpy(out + n, "{n}", 3);
-            n += 3;
-            p += seg;
-            continue;
+        const char *text = seg > 0 && digits == seg ? "{n}" : p;
+        size_t len = text == p ? seg + (p[seg] == '/') : 3;
+        if (n + len > limit) {
+            len = limit - n;
+            cut = 1;
         }
-        for (size_t i = 0; i < seg && n < limit; i++) {
-            unsigned char c = (unsigned char)p[i];
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)text[i];
             out[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
         }
-        p += seg;
-        if (*p == '/' && n < limit) {
-            out[n++] = '/';
-            p++;
-        }
+        p += text == p ? len : seg;
     }
-    if (*p && limit >= 3) { /* cut: end in "..." on a UTF-8 character boundary */
-        n = n > limit - 3 ? limit - 3 : n;
+    if (cut && limit >= 3) { /* end in "..." on a UTF-8 character boundary */
+        n = limit - 3;
         while (n > 0 && ((unsigned char)out[n] & 0xC0) == 0x80)
             n--;
         memcpy(out + n, "...", 3);
