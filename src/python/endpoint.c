@@ -358,9 +358,10 @@ static int candidate(struct endpoint_reader *er, struct walker *w, const struct 
     uint64_t dict;
     if (locals_get(w, f, c->index, c->cell, &dict) != 0) {
         /* Unbound now, yet the stack we read had frames inside this one: a
-         * running target (--nonblocking) finished the request between the
-         * two reads. The stack belonged to the request last seen here. */
-        if (e->valid && e->frame_addr == f->frame_addr) {
+         * running target (not paused: no thread states handed to the
+         * walker) finished the request between the two reads. The stack
+         * belonged to the request last seen in this frame. */
+        if (!w->nstates && e->valid && e->frame_addr == f->frame_addr) {
             er->hits++;
             return 1;
         }

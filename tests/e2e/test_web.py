@@ -132,10 +132,23 @@ def servers():
         s.stop()
 
 
+def ahead_of_the_load():
+    """Runs the recorder at a higher scheduling priority (we are root in
+    make test; elsewhere this is a no-op). On a machine with more runnable
+    threads than cores, a sampler that waits for a CPU while the target's
+    CPU-bound request runs takes fewer samples of exactly that request: the
+    shares would measure the machine's scheduler, not the profiler."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, -10)
+    except OSError:
+        pass
+
+
 def record(pid, out, seconds, extra=()):
     return subprocess.Popen([SPYGLASS, "record", "--pid", str(pid), "--subprocesses",
                              "--by-endpoint", "--duration", str(seconds), "-o", str(out)]
-                            + list(extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            + list(extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=ahead_of_the_load)
 
 
 def finish(rec):
@@ -384,7 +397,12 @@ def test_by_endpoint_wsgi_and_asgi_dicts(interp, start_target, tmp_path):
         # 20 ms of CPU a request against 2 ms.
         assert table[slow][0] > table[items][0], table
         leaf = "%s_slow" % ("wsgi" if prefix == "/w" else "asgi")
-        roots = set(frames[0] for frames, _ in stacks if leaf in map(func, frames))
-        assert roots == {slow}, roots
+        # All of them, but for a rare sample whose request ended between the
+        # reads of its stack and of its environ (the target runs meanwhile).
+        counts = {}
+        for frames, count in stacks:
+            if leaf in map(func, frames):
+                counts[frames[0]] = counts.get(frames[0], 0) + count
+        assert counts.get(slow, 0) >= 0.95 * sum(counts.values()), counts
     assert all(frames[0] == "(no request)" or frames[0].startswith("GET /")
                for frames, _ in stacks)
