@@ -54,7 +54,7 @@ static uint32_t process_frame(struct attrib *a, struct walker *w)
         proc_comm(pid, cmdline, sizeof(cmdline));
     if (strlen(cmdline) > CMDLINE_SHOWN)
         memcpy(cmdline + CMDLINE_SHOWN - 3, "...", 4);
-    snprintf(name, sizeof(name), "process %d (%s)", (int)pid, cmdline);
+    snprintf(name, sizeof(name), "process %d (%.*s)", (int)pid, CMDLINE_SHOWN, cmdline);
     a->procs = xgrow(a->procs, sizeof(*a->procs), a->nprocs + 1, &a->procs_cap);
     struct attrib_proc *p = &a->procs[a->nprocs++];
     p->pid = pid;
