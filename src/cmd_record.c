@@ -734,7 +734,9 @@ int cmd_record(int argc, char **argv)
     } else {
         fprintf(stderr, "spyglass: wrote %s (%s, %zu distinct stacks)%s\n", o.output,
                 writer->name, profile_stack_count(profile),
-                st.end == SAMPLER_END_EXITED ? "; the target exited" : "");
+                st.end != SAMPLER_END_EXITED ? ""
+                : st.execed                  ? "; the target exec'd another program"
+                                             : "; the target exited");
         rc = err ? EXIT_FAILURE_RUN : EXIT_OK;
     }
     if (child) {

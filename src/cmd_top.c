@@ -563,7 +563,8 @@ static void print_summary(const struct top_run *run, const struct top_options *o
                  WIFEXITED(st->child_status) ? WEXITSTATUS(st->child_status)
                                              : 128 + WTERMSIG(st->child_status));
     else if (st->end == SAMPLER_END_EXITED)
-        snprintf(how, sizeof(how), "; the target exited");
+        snprintf(how, sizeof(how), "; the target %s",
+                 st->execed ? "exec'd another program" : "exited");
     fprintf(stderr,
             "spyglass: top watched pid %d for %.1f s: %" PRIu64 " samples (%.1f Hz of %.0f "
             "asked), errors %" PRIu64 " (%.1f%%), late %" PRIu64 ", sample cost mean %.0f us%s\n",

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "proc/mem.h"
@@ -235,5 +236,17 @@ int proc_rss(pid_t pid, uint64_t *bytes)
     if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
         return -SG_ECORRUPT;
     *bytes = resident * (uint64_t)sysconf(_SC_PAGESIZE);
+    return 0;
+}
+
+int proc_exe_id(pid_t pid, uint64_t *dev, uint64_t *ino)
+{
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    if (stat(path, &st) != 0)
+        return errno == EACCES || errno == EPERM ? -SG_EPERM : -SG_ENOPROC;
+    *dev = (uint64_t)st.st_dev;
+    *ino = (uint64_t)st.st_ino;
     return 0;
 }

@@ -59,6 +59,11 @@ int proc_check(pid_t pid);
 /* Returns the process's real uid, or -1. */
 long proc_uid(pid_t pid);
 
+/* Identifies the program file the process runs (device and inode of
+ * /proc/PID/exe): it changes when the process calls exec. Returns 0 or a
+ * negative SG_E* code. */
+int proc_exe_id(pid_t pid, uint64_t *dev, uint64_t *ino);
+
 /* Reads the resident set size in bytes from /proc/PID/statm. */
 int proc_rss(pid_t pid, uint64_t *bytes);
 

@@ -73,6 +73,25 @@ static uint64_t cpu_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The program file the target ran when sampling started. */
+struct exe_id {
+    uint64_t dev, ino;
+    int known;
+};
+
+/* Returns 1 if the process now runs another program than *exe: it called
+ * exec, so the runtime we found is gone even though the pid lives on. */
+static int target_execed(pid_t pid, const struct exe_id *exe, struct sampler_stats *s)
+{
+    uint64_t dev, ino;
+    if (!exe->known || proc_exe_id(pid, &dev, &ino) != 0)
+        return 0;
+    if (dev == exe->dev && ino == exe->ino)
+        return 0;
+    s->execed = 1;
+    return 1;
+}
+
 /* Returns 1 if the target is gone (for a child: reaps it). */
 static int target_gone(const struct sampler_options *opt, const struct pause_set *ps, pid_t pid,
                        struct sampler_stats *s)
@@ -218,6 +237,8 @@ static int run(struct source *src, const struct sampler_options *opt, volatile s
         pause_init(&none, pid);
         ps = &none;
     }
+    struct exe_id exe = {0};
+    exe.known = proc_exe_id(pid, &exe.dev, &exe.ino) == 0;
     s->start_ns = sampler_now_ns();
     uint64_t cpu_start = cpu_now_ns(), reads_start = src->w ? src->w->r->reads : 0;
     uint64_t end = opt->duration_s > 0 ? s->start_ns + (uint64_t)(opt->duration_s * 1e9) : 0;
@@ -247,7 +268,7 @@ static int run(struct source *src, const struct sampler_options *opt, volatile s
         } else {
             s->errors++;
             s->last_error = err;
-            if (target_gone(opt, ps, pid, s)) {
+            if (target_gone(opt, ps, pid, s) || (!src->set && target_execed(pid, &exe, s))) {
                 s->errors--; /* not an error: the end */
                 s->ticks--;
                 s->end = SAMPLER_END_EXITED;

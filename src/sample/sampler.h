@@ -22,7 +22,7 @@ struct sampler_options {
 enum sampler_end {
     SAMPLER_END_DURATION = 0,
     SAMPLER_END_STOPPED = 1,  /* *stop became non-zero (Ctrl-C, SIGTERM) */
-    SAMPLER_END_EXITED = 2,   /* the target exited */
+    SAMPLER_END_EXITED = 2,   /* the target exited (or exec'd another program: execed) */
     SAMPLER_END_ERROR = 3,    /* could not pause (permission) */
 };
 
@@ -45,6 +45,7 @@ struct sampler_stats {
     int child_status;      /* spawn mode: wait status of the child */
     int child_reaped;
     int last_error;        /* SG_E* code of the last failed tick */
+    int execed;            /* ended because the target exec'd another program */
     enum sampler_end end;
 };
 

@@ -1,0 +1,203 @@
+"""The reliability fault matrix (issue 8): the target is never harmed, no
+profile is lost, spyglass never hangs.
+
+The target, tests/targets/faults.py, spins in its main thread (counting its
+progress in a memory-mapped file we read from outside), keeps a "steady"
+thread spinning in steady_outer() -> steady_inner() for the whole run, and
+can end itself after a delay by exiting, by exec'ing /bin/sleep, or by
+SIGKILL; or churn short threads.
+
+Counts are parameters (environment), so `make soak` runs the same tests
+longer: SPYGLASS_KILL_ROUNDS (spyglass killed and checked, per interpreter),
+SPYGLASS_CHURN_SECONDS (thread churn sampled at 1 kHz).
+"""
+import os
+import random
+import re
+import signal
+import struct
+import subprocess
+import time
+
+import pytest
+
+from conftest import SPYGLASS, Target, interpreter_params, run_spyglass
+
+# The interpreters the matrix runs on: the oldest, a pre-3.11 frame-object
+# one, the first interpreter-frame one, the newest two, and Debian's static build.
+MATRIX = ("py2.7", "py3.8", "py3.11", "py3.12", "py3.13", "debian3.11")
+INTERPS = [p for p in interpreter_params() if p.id in MATRIX]
+KILL_ROUNDS = int(os.environ.get("SPYGLASS_KILL_ROUNDS", "10"))
+CHURN_SECONDS = float(os.environ.get("SPYGLASS_CHURN_SECONDS", "2"))
+HANG = 30  # seconds: anything longer is a hang, whatever the machine load
+
+
+def read_counter(path, slot=0):
+    with open(path, "rb") as f:
+        data = f.read(16)
+    return struct.unpack_from("<Q", data, 8 * slot)[0] if len(data) >= 8 * (slot + 1) else 0
+
+
+def thread_states(pid):
+    """{tid: (state letter, TracerPid)} for every thread of pid still there."""
+    states = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return states
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                tracer = int(re.search(r"^TracerPid:\s*(\d+)", f.read(), re.M).group(1))
+        except (OSError, AttributeError):
+            continue  # the thread went away between the listing and the read
+        states[int(tid)] = (state, tracer)
+    return states
+
+
+def assert_target_free(pid, counter, timeout=10):
+    """The target is not stopped, not traced, and its counter still advances."""
+    before = read_counter(counter)
+    deadline = time.time() + timeout
+    while read_counter(counter) == before:
+        assert time.time() < deadline, "target %d made no progress in %ds" % (pid, timeout)
+        time.sleep(0.01)
+    for tid, (state, tracer) in thread_states(pid).items():
+        assert state not in "tT", "thread %d of %d left stopped (%s)" % (tid, pid, state)
+        assert tracer == 0, "thread %d of %d left traced by %d" % (tid, pid, tracer)
+
+
+def summary_errors(stderr):
+    m = re.search(r"errors (\d+) \(([\d.]+)%\)", stderr)
+    assert m, stderr
+    return int(m.group(1)), float(m.group(2))
+
+
+# 1. The target ends in the middle of record, top and dump.
+
+ENDS = ["exit", "kill", "exec"]
+END_LINE = {"exit": "the target exited", "kill": "the target exited",
+            "exec": "the target exec'd another program"}
+
+
+@pytest.mark.parametrize("interp", INTERPS)
+@pytest.mark.parametrize("end", ENDS)
+@pytest.mark.parametrize("mode", ["nonblocking", "blocking"])
+def test_record_stops_when_the_target_ends(interp, end, mode, tmp_path, start_target):
+    t = start_target(interp, "faults.py", args=["--end-after", "0.5", "--end", end])
+    out = tmp_path / "p.txt"
+    started = time.time()
+    proc = run_spyglass(["record", "--pid", str(t.pid), "--" + mode, "-o", str(out)],
+                        timeout=HANG)
+    assert proc.returncode == 0, proc.stderr
+    assert time.time() - started < HANG
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("spyglass: wrote %s (collapsed" % out), proc.stderr
+    assert last.endswith(END_LINE[end]), last
+    # What was sampled before the end is in the file: the main thread spinning.
+    stacks = out.read_text().splitlines()
+    assert any(";spin (" in line for line in stacks), stacks[:5]
+    assert not [p for p in os.listdir(str(tmp_path)) if "spyglass-tmp" in p]
+
+
+@pytest.mark.parametrize("interp", INTERPS)
+@pytest.mark.parametrize("end", ENDS)
+def test_top_piped_stops_when_the_target_ends(interp, end, start_target):
+    t = start_target(interp, "faults.py", args=["--end-after", "0.5", "--end", end])
+    proc = run_spyglass(["top", "--pid", str(t.pid), "--interval", "0.3"], timeout=HANG)
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("spyglass: top watched pid %d" % t.pid), proc.stderr
+    assert last.endswith(END_LINE[end]), last
+    assert "spin" in proc.stdout
+
+
+@pytest.mark.parametrize("interp", INTERPS)
+@pytest.mark.parametrize("locals_", [False, True], ids=["stacks", "locals"])
+def test_dump_while_the_target_dies(interp, locals_, start_target):
+    """Dumps again and again while the target exits under them: each dump
+    either prints the stacks or says in one line that the process is gone."""
+    t = start_target(interp, "faults.py", args=["--end-after", "0.5", "--end", "exit"])
+    outcomes = {"ok": 0, "gone": 0}
+    deadline = time.time() + HANG
+    while t.proc.poll() is None and time.time() < deadline:
+        args = ["dump", "--pid", str(t.pid)] + (["--locals"] if locals_ else [])
+        proc = run_spyglass(args, timeout=HANG)
+        if proc.returncode == 0:
+            assert "steady_inner" in proc.stdout or t.proc.poll() is not None, proc.stdout
+            outcomes["ok"] += 1
+        else:
+            assert proc.returncode == 1, proc.stderr
+            lines = proc.stderr.strip().splitlines()
+            assert lines[0].startswith("spyglass: error: "), proc.stderr
+            assert len(lines) <= 2, proc.stderr
+            assert "Traceback" not in proc.stderr and "Sanitizer" not in proc.stderr
+            outcomes["gone"] += 1
+    assert t.proc.poll() == 3, "the target did not end as it meant to"
+    assert outcomes["ok"] > 0, outcomes
+
+
+# 2. spyglass killed at random moments while pausing the target.
+
+@pytest.mark.parametrize("interp", INTERPS)
+def test_killing_spyglass_never_leaves_the_target_stopped(interp, tmp_path, start_target):
+    counter = str(tmp_path / "counter")
+    t = start_target(interp, "faults.py", args=["--counter", counter])
+    rnd = random.Random(os.getpid() ^ int(time.time()))
+    tried = {signal.SIGINT: 0, signal.SIGTERM: 0, signal.SIGKILL: 0}
+    for round_ in range(KILL_ROUNDS):
+        sig = list(tried)[round_ % 3]
+        rec = subprocess.Popen([SPYGLASS, "record", "--pid", str(t.pid), "--blocking",
+                                "--rate", "250", "-o", str(tmp_path / "p.txt")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rnd.uniform(0.0, 0.3))
+        rec.send_signal(sig)
+        try:
+            _, err = rec.communicate(timeout=HANG)
+        except subprocess.TimeoutExpired:
+            rec.kill()
+            rec.communicate()
+            pytest.fail("spyglass hung after %s (round %d)" % (sig, round_))
+        if sig != signal.SIGKILL and b"sampling pid" in err:
+            # Stopped by a signal it handles: a normal end, profile written.
+            # (A signal before its handlers are installed ends it at once,
+            # before it touched the target.)
+            assert rec.returncode == 0, (sig, err)
+            assert b"spyglass: wrote" in err, err
+        assert t.proc.poll() is None, "the target died"
+        assert_target_free(t.pid, counter)
+        tried[sig] += 1
+    assert sum(tried.values()) == KILL_ROUNDS
+
+
+# 3. Thread churn sampled at 1 kHz.
+
+@pytest.mark.parametrize("interp", INTERPS)
+def test_thread_churn_at_1khz(interp, tmp_path, start_target):
+    counter = str(tmp_path / "counter")
+    t = start_target(interp, "faults.py", args=["--counter", counter, "--churn", "1000"])
+    out = tmp_path / "p.txt"
+    joined_before = read_counter(counter, 1)
+    proc = run_spyglass(["record", "--pid", str(t.pid), "--rate", "1000", "--threads",
+                         "--duration", str(CHURN_SECONDS), "-o", str(out)],
+                        timeout=CHURN_SECONDS + HANG)
+    joined = read_counter(counter, 1) - joined_before
+    assert proc.returncode == 0, proc.stderr
+    errors, percent = summary_errors(proc.stderr)
+    print("%s: %d threads joined in %.0f s; errors %d (%.1f%%)"
+          % (interp.id, joined, CHURN_SECONDS, errors, percent))
+    assert joined > 50 * CHURN_SECONDS, "the target hardly churned: %d threads" % joined
+    assert percent < 20, proc.stderr
+    # Every sample of the long-lived thread has its one true stack.
+    outer, inner = t.lines["steady_outer"], t.lines["steady_inner"]
+    steady = [l for l in out.read_text().splitlines() if l.startswith('thread "steady"')]
+    assert steady
+    for line in steady:
+        frames = line.rsplit(" ", 1)[0].split(";")
+        assert frames[-2].startswith("steady_outer (") and frames[-2].endswith(":%d)" % outer), line
+        # The leaf is the += line or (2.7-3.9 place the loop's jump there) the while.
+        assert re.match(r"steady_inner \(.*faults\.py:(%d|%d)\)$" % (inner, inner - 1),
+                        frames[-1]), line
+    assert t.proc.poll() is None
