@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -114,6 +115,83 @@ static void settle(struct pause_set *ps, uint64_t timeout_ns)
     }
 }
 
+/*
+ * The exec deadlock. A thread calling execve holds its process's
+ * cred_guard_mutex while it waits for every other thread to be gone; a
+ * thread we trace is only gone once we reap it. PTRACE_SEIZE takes the same
+ * mutex (and the kernel restarts it across signals). So if the target execs
+ * while we trace one of its threads, our next PTRACE_SEIZE would wait for the
+ * exec, which waits for us: both hang for ever (found by tests/e2e/
+ * test_faults.py). While we attach, a timer therefore reaps, from a signal
+ * handler, every traced thread that has exited (waitid with WEXITED only:
+ * stops stay for settle to collect). That lets the exec finish and our
+ * PTRACE_SEIZE return. The leader's status, if reaped there, is kept.
+ */
+static volatile pid_t reap_leader;
+static volatile sig_atomic_t reaped_leader_status, reaped_leader;
+
+static void on_reap_timer(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    siginfo_t si;
+    for (;;) {
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | __WALL) != 0 || si.si_pid == 0)
+            break;
+        if (si.si_pid == reap_leader) {
+            reaped_leader_status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8
+                                                            : (si.si_status & 0x7f);
+            reaped_leader = 1;
+        }
+    }
+    errno = saved;
+}
+
+/* Arms (interval_ns > 0) or disarms the reaping timer. */
+static void reap_timer(pid_t leader, long interval_ns)
+{
+    static int installed;
+    if (!installed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_reap_timer;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, NULL);
+        installed = 1;
+    }
+    reap_leader = leader;
+    struct itimerval it = {{0, interval_ns / 1000}, {0, interval_ns / 1000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* Moves a leader status reaped by the timer into ps. */
+static void collect_reaped_leader(struct pause_set *ps)
+{
+    if (reaped_leader && reap_leader == ps->pid) {
+        ps->leader_status = reaped_leader_status;
+        ps->leader_reaped = 1;
+        reaped_leader = 0;
+    }
+}
+
+/* Returns 1 if thread tid of pid has exited (zombie, dead or gone). */
+static int thread_ended(pid_t pid, pid_t tid)
+{
+    char state;
+    return task_state(pid, tid, &state) != 0 || state == 'Z' || state == 'X';
+}
+
+/* Returns 1 if tid is already in ps (traced by us, not yet settled). */
+static int traced_already(const struct pause_set *ps, pid_t tid)
+{
+    for (size_t i = 0; i < ps->count + ps->unsettled; i++)
+        if (ps->tids[i] == tid)
+            return 1;
+    return 0;
+}
+
 static void add(struct pause_set *ps, pid_t tid, char state)
 {
     size_t n = ps->count + ps->unsettled, cap = ps->cap, cap2 = ps->cap;
@@ -134,11 +212,16 @@ int pause_interrupt(struct pause_set *ps)
     if (n < 0)
         return n;
     int err = 0;
+    reap_timer(ps->pid, 10 * 1000 * 1000);
     for (int i = 0; i < n; i++) {
         char state = '?';
+        if (traced_already(ps, tids[i]))
+            continue; /* an exiting thread resume could not settle */
         task_state(ps->pid, tids[i], &state);
         if (ptrace(PTRACE_SEIZE, tids[i], NULL, NULL) < 0) {
-            if (errno == EPERM && i == 0) {
+            /* EPERM is also what a zombie (an exiting leader) gives:
+             * that is the process ending, not a refusal. */
+            if (errno == EPERM && i == 0 && !thread_ended(ps->pid, tids[i])) {
                 err = -SG_EPERM;
                 break;
             }
@@ -150,6 +233,8 @@ int pause_interrupt(struct pause_set *ps)
         }
         add(ps, tids[i], state);
     }
+    reap_timer(ps->pid, 0);
+    collect_reaped_leader(ps);
     free(tids);
     if (err) {
         settle(ps, PAUSE_TIMEOUT_NS);

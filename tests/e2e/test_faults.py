@@ -69,6 +69,16 @@ def assert_target_free(pid, counter, timeout=10):
         assert tracer == 0, "thread %d of %d left traced by %d" % (tid, pid, tracer)
 
 
+def hang_report(spyglass_pid, target_pid):
+    """What a hung spyglass waits in, and its target's threads, for the failure message."""
+    try:
+        with open("/proc/%d/wchan" % spyglass_pid) as f:
+            wchan = f.read()
+    except OSError:
+        wchan = "?"
+    return "spyglass waits in %s; target threads %r" % (wchan, thread_states(target_pid))
+
+
 def summary_errors(stderr):
     m = re.search(r"errors (\d+) \(([\d.]+)%\)", stderr)
     assert m, stderr
@@ -86,15 +96,25 @@ END_LINE = {"exit": "the target exited", "kill": "the target exited",
 @pytest.mark.parametrize("end", ENDS)
 @pytest.mark.parametrize("mode", ["nonblocking", "blocking"])
 def test_record_stops_when_the_target_ends(interp, end, mode, tmp_path, start_target):
-    t = start_target(interp, "faults.py", args=["--end-after", "0.5", "--end", end])
+    t = start_target(interp, "faults.py", args=["--end", end])
     out = tmp_path / "p.txt"
-    started = time.time()
-    proc = run_spyglass(["record", "--pid", str(t.pid), "--" + mode, "-o", str(out)],
-                        timeout=HANG)
-    assert proc.returncode == 0, proc.stderr
-    assert time.time() - started < HANG
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("spyglass: wrote %s (collapsed" % out), proc.stderr
+    rec = subprocess.Popen([SPYGLASS, "record", "--pid", str(t.pid), "--" + mode, "-o", str(out)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = rec.stderr.readline().decode()
+    assert first.startswith("spyglass: sampling pid"), first
+    time.sleep(0.3)
+    os.kill(t.pid, signal.SIGUSR1)  # the target ends itself, the `end` way
+    try:
+        _, err = rec.communicate(timeout=HANG)
+    except subprocess.TimeoutExpired:
+        report = hang_report(rec.pid, t.pid)
+        rec.kill()
+        rec.communicate()
+        pytest.fail("spyglass hung after the target's %s: %s" % (end, report))
+    stderr = first + err.decode()
+    assert rec.returncode == 0, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("spyglass: wrote %s (collapsed" % out), stderr
     assert last.endswith(END_LINE[end]), last
     # What was sampled before the end is in the file: the main thread spinning.
     stacks = out.read_text().splitlines()
@@ -157,9 +177,10 @@ def test_killing_spyglass_never_leaves_the_target_stopped(interp, tmp_path, star
         try:
             _, err = rec.communicate(timeout=HANG)
         except subprocess.TimeoutExpired:
+            report = hang_report(rec.pid, t.pid)
             rec.kill()
             rec.communicate()
-            pytest.fail("spyglass hung after %s (round %d)" % (sig, round_))
+            pytest.fail("spyglass hung after %s (round %d): %s" % (sig, round_, report))
         if sig != signal.SIGKILL and b"sampling pid" in err:
             # Stopped by a signal it handles: a normal end, profile written.
             # (A signal before its handlers are installed ends it at once,

@@ -12,6 +12,7 @@ whole run: its stack is known by construction.
 
 --end-after S: after S seconds, end by sys.exit(3) ("exit"), by exec'ing
 /bin/sleep ("exec", no longer Python), or by SIGKILL to itself ("kill").
+SIGUSR1: end at once, the --end way.
 --churn N: a third thread starts and joins about N short threads per second
 (the main thread then mostly sleeps, and the GIL switch interval is short).
 Prints "READY <pid>" once the threads run.
@@ -102,6 +103,9 @@ def main():
     if seconds and not end_after:
         end_after = seconds
     how = arg("--end", "exit", str)
+    # SIGUSR1 ends the program the --end way at once (tests send it when
+    # they know the profiler is sampling).
+    signal.signal(signal.SIGUSR1, lambda signum, frame: end_now(how))
     sys.stdout.write("READY %d\n" % os.getpid())
     sys.stdout.flush()
     churning = arg("--churn", 0) > 0
