@@ -235,21 +235,27 @@ static void print_json(struct walker *w, const struct dump_options *o, FILE *out
 
 /* Stops the target's threads for a --locals dump and tells the walker the
  * states they had. Failing to stop them is not fatal: the dump goes on as
- * --nonblocking would, with a warning. */
-static void pause_for_locals(const struct dump_options *o, struct pause_set *ps, struct walker *w)
+ * --nonblocking would, with a warning printed by the caller once the dump
+ * worked (a process that is exiting refuses to be stopped too, and then the
+ * one line to print is that it exited). Returns 0 or the pause error. */
+static int pause_for_locals(const struct dump_options *o, struct pause_set *ps, struct walker *w)
 {
     if (!o->locals || o->nonblocking)
-        return;
+        return 0;
     int err = pause_all(ps);
-    if (err) {
-        if (err != -SG_ENOPROC)
-            cmd_warning("cannot stop process %d to read its variables (%s); values may be torn",
-                        (int)ps->pid, sg_strerror(err));
-        return;
-    }
+    if (err)
+        return err;
     w->state_tids = ps->tids;
     w->states = ps->states;
     w->nstates = ps->count;
+    return 0;
+}
+
+/* Returns 1 if the process is gone or a zombie. */
+static int process_ended(pid_t pid)
+{
+    char state;
+    return proc_state(pid, &state) != 0 || state == 'Z' || state == 'X';
 }
 
 /* Walks every thread (retrying one torn read) and renders the report into
@@ -294,15 +300,18 @@ static int dump_tree(const struct dump_options *o)
         size_t len = 0;
         if (t->state != PT_PYTHON)
             continue;
-        pause_for_locals(o, &t->pause, &t->w);
+        int pause_err = pause_for_locals(o, &t->pause, &t->w);
         int err = render(&t->w, o, &text, &len);
         pause_resume(&t->pause);
         t->w.nstates = 0;
         if (err) {
-            if (proc_check(t->pid) != -SG_ENOPROC)
+            if (!process_ended(t->pid))
                 cmd_warning("cannot read the threads of process %d: %s", (int)t->pid,
                             sg_strerror(err));
         } else {
+            if (pause_err && pause_err != -SG_ENOPROC)
+                cmd_warning("cannot stop process %d to read its variables (%s); values may be "
+                            "torn", (int)t->pid, sg_strerror(pause_err));
             if (o->json && len && text[len - 1] == '\n')
                 len--; /* the object goes into the list */
             fputs(o->json ? (printed ? ",\n" : "\n") : (printed ? "\n" : ""), stdout);
@@ -343,18 +352,21 @@ int cmd_dump(int argc, char **argv)
     size_t len = 0;
     walk_init(&w, &reader, &rt);
     pause_init(&ps, o.pid);
-    pause_for_locals(&o, &ps, &w);
+    int pause_err = pause_for_locals(&o, &ps, &w);
     err = render(&w, &o, &text, &len);
     pause_resume(&ps); /* before anything is written: stdout may be slow */
     w.nstates = 0;
     if (err) {
-        if (proc_check(o.pid) == -SG_ENOPROC)
+        if (process_ended(o.pid))
             cmd_error(NULL, "process %d exited while being read", (int)o.pid);
         else
             cmd_error(cmd_attach_hint(err, o.pid), "cannot read the threads of process %d: %s",
                       (int)o.pid, sg_strerror(err));
         rc = EXIT_FAILURE_RUN;
     } else {
+        if (pause_err && pause_err != -SG_ENOPROC)
+            cmd_warning("cannot stop process %d to read its variables (%s); values may be torn",
+                        (int)o.pid, sg_strerror(pause_err));
         int ok = fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0;
         rc = ok ? EXIT_OK : EXIT_FAILURE_RUN;
     }
