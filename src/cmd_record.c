@@ -722,7 +722,7 @@ int cmd_record(int argc, char **argv)
     if (werr == 0)
         werr = output_commit(&out, why, sizeof(why));
     else
-        output_abort(&out);
+        output_abort_why(&out, errno, why, sizeof(why)); /* disk full: say so */
     print_summary(&st, &ag, &o);
     if (o.subprocesses)
         print_tree_summary(&set);

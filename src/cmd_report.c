@@ -339,7 +339,7 @@ static int finish_output(const struct report_options *o, struct output *out, int
     if (!err)
         err = output_commit(out, why, sizeof(why));
     else
-        output_abort(out);
+        output_abort_why(out, errno, why, sizeof(why)); /* disk full: say so */
     if (err) {
         cmd_error("check free space and permissions", "could not write %s: %s",
                   o->output ? o->output : "standard output", why[0] ? why : sg_strerror(err));

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -96,4 +97,12 @@ void output_abort(struct output *o)
     free(o->tmp_path);
     free(o->path);
     memset(o, 0, sizeof(*o));
+}
+
+void output_abort_why(struct output *o, int write_errno, char *why, size_t why_size)
+{
+    why[0] = '\0';
+    if (o->file && ferror(o->file) && write_errno)
+        snprintf(why, why_size, "%s", strerror(write_errno));
+    output_abort(o);
 }

@@ -24,6 +24,11 @@ int output_open(struct output *o, const char *path, char *why, size_t why_size);
 /* Makes the file visible at its path. Returns 0, or -1 with a reason. */
 int output_commit(struct output *o, char *why, size_t why_size);
 /* Discards the temporary file. */
+/* Like output_abort, after a writer failed with errno write_errno: if the
+ * stream itself had failed (disk full, I/O error), says why in why (the
+ * writer's own SG_E* code only says "input/output error"); else why = "". */
+void output_abort_why(struct output *o, int write_errno, char *why, size_t why_size);
+
 void output_abort(struct output *o);
 
 #endif

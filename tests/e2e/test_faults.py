@@ -229,3 +229,162 @@ def test_thread_churn_at_1khz(interp, tmp_path, start_target):
         assert re.match(r"steady_inner \(.*faults\.py:(%d|%d)\)$" % (inner, inner - 1),
                         frames[-1]), line
     assert t.proc.poll() is None
+
+
+# 4. Bad input on every command: one clear error line, a hint, the documented
+# exit status (1 runtime, 2 usage), and no output file left behind.
+
+def make_zombie():
+    """A child that has exited and is not reaped: a zombie (reap with .wait())."""
+    child = subprocess.Popen(["true"])
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        with open("/proc/%d/stat" % child.pid) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return child
+        time.sleep(0.01)
+    raise RuntimeError("no zombie")
+
+
+def unused_pid():
+    pid = 4000000
+    while os.path.exists("/proc/%d" % pid):
+        pid -= 1
+    return pid
+
+
+def assert_one_error(proc, status, *wanted):
+    assert proc.returncode == status, (proc.returncode, proc.stderr)
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("spyglass: error:")]
+    assert len(lines) == 1, proc.stderr
+    for w in wanted:
+        assert w in lines[0], proc.stderr
+    assert "hint: " in proc.stderr, proc.stderr
+    assert "Sanitizer" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def command_args(command, pid, tmp_path):
+    if command == "record":
+        return ["record", "--pid", str(pid), "-o", str(tmp_path / "p.svg")]
+    return [command, "--pid", str(pid)]
+
+
+@pytest.mark.parametrize("command", ["record", "top", "dump"])
+@pytest.mark.parametrize("what", ["nonexistent", "not-python", "zombie"])
+def test_bad_pid(command, what, tmp_path):
+    proc_ = None
+    if what == "nonexistent":
+        pid, message = unused_pid(), "no such process"
+    elif what == "not-python":
+        proc_ = subprocess.Popen(["sleep", "100"])
+        pid, message = proc_.pid, "is not running Python"
+        time.sleep(0.1)  # exec'd into sleep
+    else:
+        proc_ = make_zombie()
+        pid, message = proc_.pid, str(proc_.pid)
+    try:
+        proc = run_spyglass(command_args(command, pid, tmp_path), timeout=HANG)
+    finally:
+        if proc_:
+            proc_.kill()
+            proc_.wait()
+    assert_one_error(proc, 1, message)
+    assert os.listdir(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("command", ["record", "top"])
+@pytest.mark.parametrize("option,value", [
+    ("--rate", "-5"), ("--rate", "0"), ("--rate", "1e9"), ("--rate", "nan"), ("--rate", "inf"),
+    ("--duration", "-1"), ("--duration", "1e99"), ("--duration", "soon"),
+    ("--interval", "-1"), ("--interval", "1e99"), ("--window", "0"),
+])
+def test_absurd_numbers_are_usage_errors(command, option, value, tmp_path):
+    if (command, option) in (("top", "--duration"), ("record", "--interval"),
+                             ("record", "--window")):
+        pytest.skip("%s has no %s" % (command, option))
+    args = [command, option, value]
+    if command == "record":
+        args += ["-o", str(tmp_path / "p.svg")]
+    proc = run_spyglass(args + ["--", "true"], timeout=HANG)
+    assert_one_error(proc, 2, option)
+    assert os.listdir(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("interp", [p for p in INTERPS if p.id == "debian3.11"])
+def test_output_errors(interp, tmp_path, start_target):
+    t = start_target(interp, "faults.py")
+    cases = [(str(tmp_path), "is a directory"),
+             (str(tmp_path / "missing" / "p.svg"), "directory does not exist"),
+             ("/proc/self/p.svg", "cannot create")]
+    for path, message in cases:
+        proc = run_spyglass(["record", "--pid", str(t.pid), "-d", "0.2", "-o", path],
+                            timeout=HANG)
+        assert_one_error(proc, 1, message)
+        assert "sampling" not in proc.stderr  # refused before touching the target
+    assert os.listdir(str(tmp_path)) == []
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB tmpfs filled to the last byte; skips where mounting is not allowed."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                      stderr=subprocess.PIPE).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN)")
+    try:
+        with open(str(mnt / "filler"), "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 512)
+            except OSError:
+                pass
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
+
+
+@pytest.mark.parametrize("interp", [p for p in INTERPS if p.id == "debian3.11"])
+@pytest.mark.parametrize("name", ["p.svg", "p.txt", "p.json", "p.prof", "p.pb.gz"])
+def test_disk_full(interp, name, full_disk, start_target):
+    t = start_target(interp, "faults.py")
+    proc = run_spyglass(["record", "--pid", str(t.pid), "-d", "0.2", "-o", str(full_disk / name)],
+                        timeout=HANG)
+    assert_one_error(proc, 1, "could not write", "No space left on device")
+    assert sorted(os.listdir(str(full_disk))) == ["filler"]  # no partial file, no temp file
+    assert_target_alive(t)
+
+
+def assert_target_alive(t):
+    assert t.proc.poll() is None
+    for tid, (state, tracer) in thread_states(t.pid).items():
+        assert state not in "tT" and tracer == 0, (tid, state, tracer)
+
+
+def as_user(uid):
+    return ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"]
+
+
+@pytest.mark.parametrize("interp", [p for p in INTERPS if p.id == "debian3.11"])
+@pytest.mark.parametrize("command", ["record", "top", "dump"])
+def test_permission_denied_names_the_fix(interp, command, tmp_path):
+    """Target as nobody, spyglass as daemon: neither may read the other."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to start processes as other users")
+    script = os.path.join(os.path.dirname(SPYGLASS), "..", "tests", "targets", "faults.py")
+    target = subprocess.Popen(as_user(65534) + [interp.path, script], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, cwd="/")
+    try:
+        ready = target.stdout.readline()
+        assert ready.startswith(b"READY"), target.stderr.read()
+        out = "/tmp/spyglass-perm-%d.svg" % target.pid
+        args = [command, "--pid", str(target.pid)] + (["-o", out] if command == "record" else [])
+        proc = subprocess.run(as_user(1) + [SPYGLASS] + args, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=HANG, cwd="/")
+        proc.stderr = proc.stderr.decode()
+        assert_one_error(proc, 1, "permission denied")
+        assert "run spyglass as the target's user or as root" in proc.stderr
+        assert not os.path.exists(out)
+    finally:
+        target.kill()
+        target.wait()
