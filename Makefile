@@ -5,6 +5,7 @@
 #   make test       install what is missing, build, run every test (unit, ASan/UBSan, e2e)
 #   make bench      print benchmark figures (never pass/fail on time)
 #   make fuzz       run the libFuzzer harnesses for a while
+#   make soak       the long reliability runs (30 min; SOAK_SECONDS=120 for a short one)
 #
 # Sources are found by wildcard: a new module is a new file, no Makefile edit.
 
@@ -41,7 +42,7 @@ Q := @
 say = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-.PHONY: all clean deps test unit unit-asan e2e browser fuzz-replay fuzz-bins demo bench fuzz asan lint format
+.PHONY: soak all clean deps test unit unit-asan e2e browser fuzz-replay fuzz-bins demo bench fuzz asan lint format
 
 all: $(B)/spyglass
 
@@ -139,6 +140,9 @@ bench: deps all
 
 fuzz: deps
 	@bash fuzz/run.sh
+
+soak: deps all
+	@bash tools/soak.sh
 
 lint:
 	cppcheck --quiet --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE -Isrc src

@@ -123,28 +123,55 @@ static void settle(struct pause_set *ps, uint64_t timeout_ns)
  * while we trace one of its threads, our next PTRACE_SEIZE would wait for the
  * exec, which waits for us: both hang for ever (found by tests/e2e/
  * test_faults.py). While we attach, a timer therefore reaps, from a signal
- * handler, every traced thread that has exited (waitid with WEXITED only:
- * stops stay for settle to collect). That lets the exec finish and our
+ * handler, every traced thread that has exited (peeking first with WNOWAIT:
+ * a tracee's stops, which waitid(WEXITED) reports too, stay for settle). That lets the exec finish and our
  * PTRACE_SEIZE return. The leader's status, if reaped there, is kept.
  */
 static volatile pid_t reap_leader;
 static volatile sig_atomic_t reaped_leader_status, reaped_leader;
+/* The threads we trace, for the handler (ps->tids may be reallocated
+ * under it): written before reap_count grows, so the handler reads only
+ * filled slots. */
+#define REAP_MAX 4096
+static pid_t reap_tids[REAP_MAX];
+static volatile sig_atomic_t reap_count;
+
+static void reap_track(pid_t tid)
+{
+    if (reap_count < REAP_MAX) {
+        reap_tids[reap_count] = tid;
+        reap_count = reap_count + 1;
+    }
+}
+
+/* Reaps tid if (and only if) it has exited. A plain waitid(WEXITED) would
+ * also consume a tracee's ptrace stop, which settle must see: so peek first
+ * (WNOWAIT), and reap only an exit. */
+static void reap_if_exited(pid_t tid)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    if (waitid(P_PID, (id_t)tid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) != 0 ||
+        si.si_pid != tid)
+        return;
+    if (si.si_code != CLD_EXITED && si.si_code != CLD_KILLED && si.si_code != CLD_DUMPED)
+        return;
+    memset(&si, 0, sizeof(si));
+    if (waitid(P_PID, (id_t)tid, &si, WEXITED | WNOHANG | __WALL) != 0 || si.si_pid != tid)
+        return;
+    if (tid == reap_leader) {
+        reaped_leader_status =
+            si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8 : (si.si_status & 0x7f);
+        reaped_leader = 1;
+    }
+}
 
 static void on_reap_timer(int sig)
 {
     (void)sig;
     int saved = errno;
-    siginfo_t si;
-    for (;;) {
-        memset(&si, 0, sizeof(si));
-        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | __WALL) != 0 || si.si_pid == 0)
-            break;
-        if (si.si_pid == reap_leader) {
-            reaped_leader_status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8
-                                                            : (si.si_status & 0x7f);
-            reaped_leader = 1;
-        }
-    }
+    for (sig_atomic_t i = 0; i < reap_count; i++)
+        reap_if_exited(reap_tids[i]);
     errno = saved;
 }
 
@@ -164,6 +191,8 @@ static void reap_timer(pid_t leader, long interval_ns)
     reap_leader = leader;
     struct itimerval it = {{0, interval_ns / 1000}, {0, interval_ns / 1000}};
     setitimer(ITIMER_REAL, &it, NULL);
+    if (interval_ns == 0)
+        reap_count = 0;
 }
 
 /* Moves a leader status reaped by the timer into ps. */
@@ -212,6 +241,9 @@ int pause_interrupt(struct pause_set *ps)
     if (n < 0)
         return n;
     int err = 0;
+    reap_count = 0;
+    for (size_t i = 0; i < ps->count + ps->unsettled; i++)
+        reap_track(ps->tids[i]);
     reap_timer(ps->pid, 10 * 1000 * 1000);
     for (int i = 0; i < n; i++) {
         char state = '?';
@@ -232,6 +264,7 @@ int pause_interrupt(struct pause_set *ps)
             continue;
         }
         add(ps, tids[i], state);
+        reap_track(tids[i]);
     }
     reap_timer(ps->pid, 0);
     collect_reaped_leader(ps);

@@ -1,0 +1,77 @@
+#!/bin/bash
+# `make soak`: the long reliability runs (issue 8), not part of `make test`.
+#
+#   1. record at 100 Hz for SOAK_SECONDS (default 1800) on a busy target
+#      (tests/targets/hot.py), printing spyglass's RSS every SOAK_EVERY
+#      seconds; fails if RSS grows by more than 10% + 2 MiB after the first
+#      tenth of the run (warm-up: code cache, interned strings, stacks).
+#   2. the fault matrix's long counts: spyglass killed 34 times per
+#      interpreter (6 interpreters: 204 kills) while pausing the target, and
+#      10 s of 1 kHz sampling over 1,000 thread starts per second.
+#   3. valgrind memcheck over one --blocking record run.
+#
+#   SOAK_SECONDS=120 make soak       # a short run
+set -eu
+cd "$(dirname "$0")/.."
+SECONDS_TOTAL=${SOAK_SECONDS:-1800}
+EVERY=${SOAK_EVERY:-10}
+PY=${SOAK_PYTHON:-/usr/bin/python3}
+SPYGLASS=build/spyglass
+OUT=$(mktemp -d /tmp/spyglass-soak.XXXXXX)
+status=0
+
+echo "== soak 1: record at 100 Hz for ${SECONDS_TOTAL}s on tests/targets/hot.py ($PY)"
+"$PY" tests/targets/hot.py > "$OUT/target.out" &
+target=$!
+sleep 1
+"$SPYGLASS" record --pid "$target" --rate 100 --duration "$SECONDS_TOTAL" \
+    -o "$OUT/soak.svg" 2> "$OUT/record.err" &
+rec=$!
+warm_rss=0
+max_after=0
+start=$(date +%s)
+while kill -0 "$rec" 2>/dev/null; do
+    sleep "$EVERY"
+    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$rec/status" 2>/dev/null || true)
+    [ -n "$rss" ] || break
+    elapsed=$(( $(date +%s) - start ))
+    echo "t=${elapsed}s spyglass RSS ${rss} KiB"
+    if [ "$warm_rss" -eq 0 ] && [ "$elapsed" -ge $(( SECONDS_TOTAL / 10 )) ]; then
+        warm_rss=$rss
+    elif [ "$warm_rss" -ne 0 ] && [ "$rss" -gt "$max_after" ]; then
+        max_after=$rss
+    fi
+done
+wait "$rec" || status=1
+kill "$target" 2>/dev/null || true
+wait "$target" 2>/dev/null || true
+cat "$OUT/record.err"
+if [ "$warm_rss" -gt 0 ] && [ "$max_after" -gt 0 ]; then
+    limit=$(( warm_rss + warm_rss / 10 + 2048 ))
+    echo "RSS after warm-up ${warm_rss} KiB, highest later ${max_after} KiB (limit ${limit} KiB)"
+    if [ "$max_after" -gt "$limit" ]; then
+        echo "soak: FAIL: spyglass RSS grew after warm-up" >&2
+        status=1
+    fi
+fi
+
+echo "== soak 2: the fault matrix's long counts"
+SPYGLASS_KILL_ROUNDS=${SOAK_KILL_ROUNDS:-34} SPYGLASS_CHURN_SECONDS=${SOAK_CHURN_SECONDS:-10} \
+    /usr/bin/python3 -m pytest -q -rA -n 2 tests/e2e/test_faults.py -k "killing or churn" \
+    || status=1
+
+echo "== soak 3: valgrind memcheck over one record run"
+if command -v valgrind >/dev/null; then
+    "$PY" tests/targets/faults.py > /dev/null &
+    target=$!
+    sleep 1
+    valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+        "$SPYGLASS" record --pid "$target" --blocking --duration 3 -o "$OUT/vg.svg" || status=1
+    kill "$target"
+    wait "$target" 2>/dev/null || true
+else
+    echo "soak: valgrind not installed (make deps)"
+    status=1
+fi
+rm -rf "$OUT"
+exit $status
