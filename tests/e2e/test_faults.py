@@ -11,13 +11,17 @@ Counts are parameters (environment), so `make soak` runs the same tests
 longer: SPYGLASS_KILL_ROUNDS (spyglass killed and checked, per interpreter),
 SPYGLASS_CHURN_SECONDS (thread churn sampled at 1 kHz).
 """
+import gzip
+import json
 import os
 import random
 import re
 import signal
 import struct
 import subprocess
+import sys
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -388,3 +392,43 @@ def test_permission_denied_names_the_fix(interp, command, tmp_path):
     finally:
         target.kill()
         target.wait()
+
+
+# 5. Hostile names, read live from a target (the writers' own escaping of
+# hand-built names is tested in test_formats_schema.py and tests/browser).
+
+def strict_json(path):
+    def no_constant(c):
+        raise ValueError("non-standard JSON constant " + c)
+    with open(path, encoding="utf-8", errors="strict") as f:
+        return json.load(f, parse_constant=no_constant)
+
+
+@pytest.mark.parametrize("interp", [p for p in interpreter_params((3, 8)) if p.id in MATRIX])
+def test_hostile_names_keep_every_format_valid(interp, tmp_path, start_target):
+    t = start_target(interp, "hostile.py")
+    outputs = {}
+    for name in ("p.svg", "p.txt", "p.json", "p.trace.json", "p.prof", "p.pb.gz"):
+        out = tmp_path / name
+        proc = run_spyglass(["record", "--pid", str(t.pid), "--threads", "-d", "0.3",
+                             "-o", str(out)], timeout=HANG)
+        assert proc.returncode == 0, proc.stderr
+        outputs[name] = out
+    # Collapsed: one stack per line, each ending in its count; the names got through.
+    text = outputs["p.txt"].read_bytes().decode("utf-8")
+    lines = text.splitlines()
+    assert lines and all(re.search(r" \d+$", l) for l in lines), lines[:3]
+    assert "<script>alert(1)</script>" in text and "q\"u'o&te<>" in text
+    assert any(l.count(";") >= 8 and "L" * 1000 in l for l in lines)
+    # SVG: well-formed XML, and the markup in names is text, never elements.
+    svg = outputs["p.svg"].read_bytes()
+    root = ET.fromstring(svg)
+    assert b"<script>alert(1)" not in svg
+    assert not [e for e in root.iter() if e.tag.endswith("script") and "alert(1)" in (e.text or "")]
+    # JSON formats: strict UTF-8, no NaN.
+    strict_json(str(outputs["p.json"]))
+    strict_json(str(outputs["p.trace.json"]))
+    # pstats loads in Python's own reader; pprof is a gzip stream.
+    subprocess.run([sys.executable, "-c", "import pstats,sys; pstats.Stats(sys.argv[1])",
+                    str(outputs["p.prof"])], check=True)
+    gzip.decompress(outputs["p.pb.gz"].read_bytes())
