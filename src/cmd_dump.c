@@ -161,23 +161,46 @@ static const char *state_text(const struct py_thread *t)
     return t->idle ? "idle" : "active";
 }
 
+/* Writes a name from the target with control characters escaped as \xNN
+ * (\n as \n): a name must never move the cursor or recolour the terminal
+ * it is printed on, nor break the one-frame-per-line layout. */
+static void put_name(FILE *out, const char *name)
+{
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+        if (*c == '\n')
+            fputs("\\n", out);
+        else if (*c < 0x20 || *c == 0x7f)
+            fprintf(out, "\\x%02x", *c);
+        else
+            fputc(*c, out);
+    }
+}
+
 static void print_text(struct walker *w, const struct dump_options *o, FILE *out)
 {
     char cmdline[256] = "";
     proc_cmdline(w->rt->pid, cmdline, sizeof(cmdline));
-    fprintf(out, "Process %d: %s\nPython %s (%s)\n", (int)w->rt->pid, cmdline, w->rt->version,
-            w->rt->binary);
+    fprintf(out, "Process %d: ", (int)w->rt->pid);
+    put_name(out, cmdline);
+    fprintf(out, "\nPython %s (%s)\n", w->rt->version, w->rt->binary);
     for (size_t i = 0; i < w->nthreads; i++) {
         struct py_thread *t = &w->threads[i];
         fprintf(out, "\nThread 0x%" PRIx64 " (%s)", t->ident, state_text(t));
-        if (t->name[0])
-            fprintf(out, " \"%s\"", t->name);
+        if (t->name[0]) {
+            fputs(" \"", out);
+            put_name(out, t->name);
+            fputc('"', out);
+        }
         if (t->tid)
             fprintf(out, " [tid %d]", (int)t->tid);
         fputc('\n', out);
         for (size_t d = 0; d < t->depth; d++) {
             struct py_frame *f = &t->frames[d];
-            fprintf(out, "    %s (%s:%d)\n", f->code->qualname, f->code->filename, f->line);
+            fputs("    ", out);
+            put_name(out, f->code->qualname);
+            fputs(" (", out);
+            put_name(out, f->code->filename);
+            fprintf(out, ":%d)\n", f->line);
             if (o->locals) {
                 struct locals_ctx lc = {out, 0, 0};
                 int more = locals_read(w, f, print_local, &lc);

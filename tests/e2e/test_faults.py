@@ -432,3 +432,14 @@ def test_hostile_names_keep_every_format_valid(interp, tmp_path, start_target):
     subprocess.run([sys.executable, "-c", "import pstats,sys; pstats.Stats(sys.argv[1])",
                     str(outputs["p.prof"])], check=True)
     gzip.decompress(outputs["p.pb.gz"].read_bytes())
+    # dump: the text escapes control characters (no terminal escape gets
+    # through, one frame per line); the JSON is strict.
+    proc = run_spyglass(["dump", "--pid", str(t.pid)], timeout=HANG)
+    assert proc.returncode == 0, proc.stderr
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", proc.stdout), repr(proc.stdout[:300])
+    assert "ctl\\x01\\x07\\x1b[31m\\x7f (" in proc.stdout and "new\\nline (" in proc.stdout
+    dumped = run_spyglass(["dump", "--pid", str(t.pid), "--json"], timeout=HANG)
+    assert dumped.returncode == 0, dumped.stderr
+    names = [f["function"] if "function" in f else f.get("name")
+             for th in json.loads(dumped.stdout)["threads"] for f in th["frames"]]
+    assert "new\nline" in names, names
