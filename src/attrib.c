@@ -147,5 +147,12 @@ void attrib_print_endpoints(const struct attrib *a, FILE *out)
         fprintf(out, "  ... %zu more endpoints (all are in the profile)\n", n - TABLE_ROWS);
     fprintf(out, "  active%%: share of all on-CPU samples; idle%%: share of the endpoint's own "
                  "samples spent waiting (sleep, I/O, locks)\n");
+    const struct endpoint_reader *er = &a->endpoints_reader;
+    if (er->in_request)
+        fprintf(out,
+                "spyglass: endpoints: %" PRIu64 " of %" PRIu64 " thread samples in a request, "
+                "%.0f%% of those from the cache; %.1f reads of target memory per sample\n",
+                er->in_request, er->lookups, 100.0 * (double)er->hits / (double)er->in_request,
+                (double)er->target_reads / (double)er->lookups);
     free(rows);
 }

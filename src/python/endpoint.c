@@ -31,10 +31,46 @@
 #define ROUTES_CAP 1024  /* power of two */
 #define PROGRAMS_CAP 256 /* power of two */
 
+#define KEYS_CAP 4096        /* power of two */
+#define SCAN_MAX_ENTRIES 512 /* most dict entries looked at for the request keys */
+
+/* Every dict key we look for, by id. */
+enum ep_key_id {
+    K_REQUEST_METHOD,
+    K_PATH_INFO,
+    K_WERKZEUG_REQUEST, /* WSGI environ */
+    K_TYPE,
+    K_PATH,
+    K_METHOD,
+    K_ROUTE, /* ASGI scope */
+    K_COUNT,
+    K_OTHER = -1
+};
+
+static const char *const key_names[K_COUNT] = {[K_REQUEST_METHOD] = "REQUEST_METHOD",
+                                               [K_PATH_INFO] = "PATH_INFO",
+                                               [K_WERKZEUG_REQUEST] = "werkzeug.request",
+                                               [K_TYPE] = "type",
+                                               [K_PATH] = "path",
+                                               [K_METHOD] = "method",
+                                               [K_ROUTE] = "route"};
+
+/* What the str object at addr in process pid says, as a key id. Most keys
+ * are constants of the server's code (interned, one object for the
+ * process's life), so after the first request a scan reads no key text;
+ * header keys made per request are read each time. */
+struct ep_key {
+    pid_t pid;
+    uint64_t addr;
+    int8_t id; /* enum ep_key_id */
+};
+
 /* pid -> hash of its command line. */
 struct ep_program {
     pid_t pid;
+    uint64_t runtime; /* the runtime's address: a process that exec'd is new */
     uint64_t hash;
+    uint64_t str_types[2]; /* addresses of str (2.7: and unicode) type objects seen */
 };
 
 enum ep_kind {
@@ -87,6 +123,7 @@ void endpoint_init(struct endpoint_reader *er)
     er->routes_cap = ROUTES_CAP;
     er->routes = xcalloc(er->routes_cap, sizeof(*er->routes));
     er->programs = xcalloc(PROGRAMS_CAP, sizeof(*er->programs));
+    er->keys = xcalloc(KEYS_CAP, sizeof(*er->keys));
 }
 
 void endpoint_release(struct endpoint_reader *er)
@@ -95,6 +132,7 @@ void endpoint_release(struct endpoint_reader *er)
     free(er->threads);
     free(er->routes);
     free(er->programs);
+    free(er->keys);
     memset(er, 0, sizeof(*er));
 }
 
@@ -168,37 +206,148 @@ static uint64_t dict_version(struct walker *w, uint64_t dict)
     return version;
 }
 
-/* Reads the str (2.7: str or unicode) at obj into out. */
-static int read_text(struct walker *w, uint64_t obj, char *out, size_t size)
+static uint64_t fnv1a(uint64_t h, const char *s)
 {
-    char type[16];
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        h = (h ^ *c) * 0x100000001b3ull;
+    return h;
+}
+
+/* What we know of the program w reads: made on first use. */
+static struct ep_program *program(struct endpoint_reader *er, struct walker *w)
+{
+    pid_t pid = w->rt->pid;
+    uint64_t runtime = w->rt->runtime_addr ? w->rt->runtime_addr : w->rt->interp_head_addr;
+    struct ep_program *p = &er->programs[(uint64_t)pid & (PROGRAMS_CAP - 1)];
+    if (p->pid != pid || p->runtime != runtime) {
+        char cmdline[1024] = "";
+        proc_cmdline(pid, cmdline, sizeof(cmdline));
+        memset(p, 0, sizeof(*p));
+        p->pid = pid;
+        p->runtime = runtime;
+        p->hash = fnv1a(0xcbf29ce484222325ull ^ (uint64_t)(cmdline[0] ? 0 : pid), cmdline);
+    }
+    return p;
+}
+
+/* Returns 1 if type is a str type of p (2.7: str or unicode), checking it
+ * by name once per type object. */
+static int is_str_type(struct walker *w, struct ep_program *p, uint64_t obj, uint64_t type)
+{
+    char name[16];
+    if (type && (type == p->str_types[0] || type == p->str_types[1]))
+        return 1;
+    if (value_type_name(w->r, &w->rt->layout, obj, name, sizeof(name)) != 0 ||
+        (strcmp(name, "str") != 0 && strcmp(name, "unicode") != 0))
+        return 0;
+    p->str_types[p->str_types[0] ? 1 : 0] = type;
+    return 1;
+}
+
+/* Reads the str (2.7: str or unicode) at obj into out. A compact ASCII str
+ * (3.3+) of up to TEXT_INLINE characters takes one read: its header and its
+ * text; anything else goes through pystr_read. */
+#define TEXT_INLINE 120
+static int read_text(struct endpoint_reader *er, struct walker *w, uint64_t obj, char *out,
+                     size_t size)
+{
+    struct ep_program *p = program(er, w);
     const struct py_layout *l = &w->rt->layout;
-    int err = value_type_name(w->r, l, obj, type, sizeof(type));
-    if (err)
-        return err;
-    if (strcmp(type, "str") != 0 && strcmp(type, "unicode") != 0)
+    uint8_t buf[256];
+    size_t head = l->unicode.ascii_size;
+    uint64_t type;
+    int64_t length = -1;
+    uint32_t state = 0;
+    int fast = l->string_kind == PY_STR_3 && head + TEXT_INLINE <= sizeof(buf) &&
+               mem_read(w->r, obj, buf, head + TEXT_INLINE) == 0;
+    if (fast) {
+        memcpy(&type, buf + l->object.ob_type, 8);
+        memcpy(&length, buf + l->unicode.length, 8);
+        memcpy(&state, buf + l->unicode.state, 4);
+    } else if (mem_read_u64(w->r, obj + l->object.ob_type, &type) != 0) {
+        return -SG_EFAULT;
+    }
+    if (!is_str_type(w, p, obj, type))
         return -SG_ECORRUPT;
+    /* state: kind 1 (bits 2-4), compact (bit 5), ascii (bit 6) */
+    if (fast && ((state >> 2) & 7) == 1 && (state >> 5 & 1) && (state >> 6 & 1) && length >= 0 &&
+        length <= TEXT_INLINE && (size_t)length < size) {
+        memcpy(out, buf + head, (size_t)length);
+        out[length] = '\0';
+        return memchr(out, '\0', (size_t)length) ? -SG_ECORRUPT : 0;
+    }
     return pystr_read(w->r, l, obj, out, size);
 }
 
-/* Reads dict[key] as text. */
-static int dict_text(struct walker *w, uint64_t dict, const char *key, char *out, size_t size)
+struct scan {
+    struct endpoint_reader *er;
+    struct walker *w;
+    uint64_t wanted; /* bit per key id */
+    uint64_t found;
+    uint64_t *values; /* indexed by key id */
+    int use_memo;
+};
+
+/* The key id of the str at addr (K_OTHER if not one of ours). */
+static int key_id(struct scan *sc, uint64_t addr)
 {
-    uint64_t value;
-    int err = value_dict_get_str(w->r, &w->rt->layout, dict, key, &value);
-    return err ? err : read_text(w, value, out, size);
+    pid_t pid = sc->w->rt->pid;
+    uint64_t h = (addr >> 4) * 0x9E3779B97F4A7C15ull ^ (uint64_t)pid;
+    struct ep_key *k = &sc->er->keys[(h >> 40) & (KEYS_CAP - 1)];
+    if (sc->use_memo && k->pid == pid && k->addr == addr)
+        return k->id;
+    char text[ENDPOINT_PATH_MAX + 1];
+    int id = K_OTHER;
+    if (read_text(sc->er, sc->w, addr, text, sizeof(text)) == 0) {
+        for (int i = 0; i < K_COUNT && id == K_OTHER; i++)
+            id = strcmp(text, key_names[i]) == 0 ? i : K_OTHER;
+    }
+    *k = (struct ep_key){.pid = pid, .addr = addr, .id = (int8_t)id};
+    return id;
 }
 
+static int scan_entry(uint64_t key, uint64_t value, void *ctx)
+{
+    struct scan *sc = ctx;
+    int id = key_id(sc, key);
+    if (id != K_OTHER && (sc->wanted >> id & 1) && !(sc->found >> id & 1)) {
+        sc->values[id] = value;
+        sc->found |= 1ull << id;
+    }
+    return sc->found == sc->wanted; /* all found: stop */
+}
+
+/* Looks up every key id in wanted (a bit mask) in one pass over dict;
+ * values[id] is set for those found. If a key of must is missing, scans once
+ * more reading every key's text (the memo may be stale: an address reused).
+ * Returns the mask of keys found, or 0 if dict could not be read. */
+static uint64_t dict_scan(struct endpoint_reader *er, struct walker *w, uint64_t dict,
+                          uint64_t wanted, uint64_t must, uint64_t *values)
+{
+    struct scan sc = {.er = er, .w = w, .wanted = wanted, .values = values, .use_memo = 1};
+    for (int pass = 0; pass < 2; pass++) {
+        sc.found = 0;
+        if (value_dict_foreach(w->r, &w->rt->layout, dict, SCAN_MAX_ENTRIES, scan_entry, &sc))
+            return 0;
+        if ((sc.found & must) == must)
+            break;
+        sc.use_memo = 0;
+    }
+    return sc.found;
+}
+
+#define BIT(id) (1ull << (id))
+
 /* Reads obj.attr.attr2 as text (e.g. request.url_rule.rule). */
-static int attr_text(struct walker *w, uint64_t obj, const char *attr, const char *attr2, char *out,
-                     size_t size)
+static int attr_text(struct endpoint_reader *er, struct walker *w, uint64_t obj, const char *attr,
+                     const char *attr2, char *out, size_t size)
 {
     uint64_t mid, value;
     const struct py_layout *l = &w->rt->layout;
     int err = value_getattr(w->r, l, obj, attr, &mid);
     if (!err)
         err = value_getattr(w->r, l, mid, attr2, &value);
-    return err ? err : read_text(w, value, out, size);
+    return err ? err : read_text(er, w, value, out, size);
 }
 
 /* Keeps an HTTP method short and plain: letters only, else "?". */
@@ -235,30 +384,10 @@ static void set_label(struct ep_thread *e, const char *route)
     snprintf(e->label, sizeof(e->label), "%s %s", e->method, route ? shown : e->shape);
 }
 
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
-        h = (h ^ *c) * 0x100000001b3ull;
-    return h;
-}
-
-/* The hash of pid's command line, read once per pid. */
-static uint64_t program_of(struct endpoint_reader *er, pid_t pid)
-{
-    struct ep_program *p = &er->programs[(uint64_t)pid & (PROGRAMS_CAP - 1)];
-    if (p->pid != pid) {
-        char cmdline[1024] = "";
-        proc_cmdline(pid, cmdline, sizeof(cmdline));
-        p->pid = pid;
-        p->hash = fnv1a(0xcbf29ce484222325ull ^ (uint64_t)(cmdline[0] ? 0 : pid), cmdline);
-    }
-    return p->hash;
-}
-
 /* The memo key of e's method and shape in pid's program; never 0. */
-static uint64_t route_key(struct endpoint_reader *er, pid_t pid, const struct ep_thread *e)
+static uint64_t route_key(struct endpoint_reader *er, struct walker *w, const struct ep_thread *e)
 {
-    uint64_t h = fnv1a(fnv1a(fnv1a(program_of(er, pid), e->method), " "), e->shape);
+    uint64_t h = fnv1a(fnv1a(fnv1a(program(er, w)->hash, e->method), " "), e->shape);
     return h ? h : 1;
 }
 
@@ -268,9 +397,9 @@ static struct ep_route *route_slot(struct endpoint_reader *er, uint64_t key)
 }
 
 /* Labels e from a route seen before for its shape. Returns 1 if known. */
-static int route_recall(struct endpoint_reader *er, pid_t pid, struct ep_thread *e)
+static int route_recall(struct endpoint_reader *er, struct walker *w, struct ep_thread *e)
 {
-    uint64_t key = route_key(er, pid, e);
+    uint64_t key = route_key(er, w, e);
     struct ep_route *r = route_slot(er, key);
     if (r->key != key)
         return 0;
@@ -278,9 +407,9 @@ static int route_recall(struct endpoint_reader *er, pid_t pid, struct ep_thread 
     return 1;
 }
 
-static void route_remember(struct endpoint_reader *er, pid_t pid, const struct ep_thread *e)
+static void route_remember(struct endpoint_reader *er, struct walker *w, const struct ep_thread *e)
 {
-    uint64_t key = route_key(er, pid, e);
+    uint64_t key = route_key(er, w, e);
     struct ep_route *r = route_slot(er, key);
     r->key = key;
     strlcpy_safe(r->label, e->label, sizeof(r->label));
@@ -290,10 +419,10 @@ static void route_remember(struct endpoint_reader *er, pid_t pid, const struct e
 static int wsgi_route(struct endpoint_reader *er, struct walker *w, struct ep_thread *e)
 {
     char rule[ENDPOINT_PATH_MAX + 1];
-    if (!e->request || attr_text(w, e->request, "url_rule", "rule", rule, sizeof(rule)) != 0)
+    if (!e->request || attr_text(er, w, e->request, "url_rule", "rule", rule, sizeof(rule)) != 0)
         return 0;
     set_label(e, rule);
-    route_remember(er, w->rt->pid, e);
+    route_remember(er, w, e);
     e->resolved = 1;
     return 1;
 }
@@ -303,18 +432,19 @@ static int read_wsgi(struct endpoint_reader *er, struct walker *w, uint64_t dict
                      struct ep_thread *e)
 {
     char method[32], path[512];
-    if (dict_text(w, dict, "REQUEST_METHOD", method, sizeof(method)) ||
-        dict_text(w, dict, "PATH_INFO", path, sizeof(path)) || set_shape(e, path, 1))
+    uint64_t v[K_COUNT], must = BIT(K_REQUEST_METHOD) | BIT(K_PATH_INFO);
+    uint64_t found = dict_scan(er, w, dict, must | BIT(K_WERKZEUG_REQUEST), must, v);
+    if ((found & must) != must || read_text(er, w, v[K_REQUEST_METHOD], method, sizeof(method)) ||
+        read_text(er, w, v[K_PATH_INFO], path, sizeof(path)) || set_shape(e, path, 1))
         return 0;
     clean_method(method, e->method, sizeof(e->method));
     set_label(e, NULL);
-    e->request = 0;
+    e->request = found & BIT(K_WERKZEUG_REQUEST) ? v[K_WERKZEUG_REQUEST] : 0;
     e->resolved = 1;
     /* Flask keeps its request object in the environ while it serves it (and
      * sets it to None after). Before routing it has no rule yet: look again
      * in later samples, unless this shape was routed before. */
-    if (value_dict_get_str(w->r, &w->rt->layout, dict, "werkzeug.request", &e->request) == 0 &&
-        !wsgi_route(er, w, e) && !route_recall(er, w->rt->pid, e))
+    if (e->request && !route_recall(er, w, e) && !wsgi_route(er, w, e))
         e->resolved = 0;
     return 1;
 }
@@ -324,26 +454,28 @@ static int read_asgi(struct endpoint_reader *er, struct walker *w, uint64_t dict
                      struct ep_thread *e)
 {
     char type[16], method[32], path[512], route[ENDPOINT_PATH_MAX + 1];
-    uint64_t route_obj;
-    if (dict_text(w, dict, "type", type, sizeof(type)) ||
-        dict_text(w, dict, "path", path, sizeof(path)) || set_shape(e, path, 0))
+    uint64_t v[K_COUNT], route_obj, must = BIT(K_TYPE) | BIT(K_PATH);
+    uint64_t found = dict_scan(er, w, dict, must | BIT(K_METHOD) | BIT(K_ROUTE), must, v);
+    if ((found & must) != must || read_text(er, w, v[K_TYPE], type, sizeof(type)) ||
+        read_text(er, w, v[K_PATH], path, sizeof(path)) || set_shape(e, path, 0))
         return 0;
-    if (strcmp(type, "http") == 0 && dict_text(w, dict, "method", method, sizeof(method)) == 0)
+    if (strcmp(type, "http") == 0 && (found & BIT(K_METHOD)) &&
+        read_text(er, w, v[K_METHOD], method, sizeof(method)) == 0)
         clean_method(method, e->method, sizeof(e->method));
     else if (strcmp(type, "websocket") == 0)
         strlcpy_safe(e->method, "WS", sizeof(e->method));
     else
         return 0;
+    set_label(e, NULL);
     /* The scope gains "route" when FastAPI matches; that changes the dict's
-     * version, so a later sample reads it again. */
-    int routed = value_dict_get_str(w->r, &w->rt->layout, dict, "route", &route_obj) == 0 &&
-                 value_getattr(w->r, &w->rt->layout, route_obj, "path", &route_obj) == 0 &&
-                 read_text(w, route_obj, route, sizeof(route)) == 0;
-    set_label(e, routed ? route : NULL);
-    if (routed)
-        route_remember(er, w->rt->pid, e);
-    else
-        route_recall(er, w->rt->pid, e);
+     * version, so a later sample reads it again. A shape routed before needs
+     * no reading. */
+    if (!route_recall(er, w, e) && (found & BIT(K_ROUTE)) &&
+        value_getattr(w->r, &w->rt->layout, v[K_ROUTE], "path", &route_obj) == 0 &&
+        read_text(er, w, route_obj, route, sizeof(route)) == 0) {
+        set_label(e, route);
+        route_remember(er, w, e);
+    }
     e->request = 0;
     e->resolved = 1;
     return 1;
@@ -371,7 +503,9 @@ static int candidate(struct endpoint_reader *er, struct walker *w, const struct 
     if (e->valid && e->frame_addr == f->frame_addr && e->dict == dict && version &&
         e->version == version) {
         er->hits++;
-        if (!e->resolved)
+        if (!e->resolved && route_recall(er, w, e))
+            e->resolved = 1;
+        else if (!e->resolved)
             wsgi_route(er, w, e);
         return 1;
     }
@@ -395,14 +529,12 @@ static int candidate(struct endpoint_reader *er, struct walker *w, const struct 
     return 1;
 }
 
-int endpoint_of_thread(struct endpoint_reader *er, struct walker *w, const struct py_thread *t,
-                       char *label, size_t size)
+/* endpoint_of_thread without the read count. */
+static int find_request(struct endpoint_reader *er, struct walker *w, const struct py_thread *t,
+                        char *label, size_t size)
 {
     struct ep_thread *e = thread_slot(er, w->rt->pid, t->tstate);
     int tried = 0;
-    if (size)
-        label[0] = '\0';
-    er->lookups++;
     if (e->pid != w->rt->pid || e->thread != t->tstate) {
         memset(e, 0, sizeof(*e));
         e->pid = w->rt->pid;
@@ -420,4 +552,17 @@ int endpoint_of_thread(struct endpoint_reader *er, struct walker *w, const struc
         }
     }
     return 0;
+}
+
+int endpoint_of_thread(struct endpoint_reader *er, struct walker *w, const struct py_thread *t,
+                       char *label, size_t size)
+{
+    uint64_t reads = w->r->reads;
+    if (size)
+        label[0] = '\0';
+    er->lookups++;
+    int found = find_request(er, w, t, label, size);
+    er->in_request += (uint64_t)found;
+    er->target_reads += w->r->reads - reads;
+    return found;
 }
