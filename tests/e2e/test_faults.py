@@ -172,6 +172,13 @@ def test_dump_while_the_target_dies(interp, locals_, start_target):
 
 # 2. spyglass killed at random moments while pausing the target.
 
+def default_sigint():
+    """SIGINT as on a terminal: pytest-xdist workers (like background jobs)
+    ignore it, and an ignored SIGINT that lands before spyglass installs its
+    handler would be lost, leaving spyglass sampling on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("interp", INTERPS)
 def test_killing_spyglass_never_leaves_the_target_stopped(interp, tmp_path, start_target):
     counter = str(tmp_path / "counter")
@@ -182,7 +189,8 @@ def test_killing_spyglass_never_leaves_the_target_stopped(interp, tmp_path, star
         sig = list(tried)[round_ % 3]
         rec = subprocess.Popen([SPYGLASS, "record", "--pid", str(t.pid), "--blocking",
                                 "--rate", "250", "-o", str(tmp_path / "p.txt")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               preexec_fn=default_sigint)
         time.sleep(rnd.uniform(0.0, 0.3))
         rec.send_signal(sig)
         try:
