@@ -129,7 +129,9 @@ def test_record_stops_when_the_target_ends(interp, end, mode, tmp_path, start_ta
 @pytest.mark.parametrize("interp", INTERPS)
 @pytest.mark.parametrize("end", ENDS)
 def test_top_piped_stops_when_the_target_ends(interp, end, start_target):
-    t = start_target(interp, "faults.py", args=["--end-after", "0.5", "--end", end])
+    # 2 s: top must be attached and have drawn a snapshot before the end,
+    # even when start-up is slow on a loaded machine.
+    t = start_target(interp, "faults.py", args=["--end-after", "2", "--end", end])
     proc = run_spyglass(["top", "--pid", str(t.pid), "--interval", "0.3"], timeout=HANG)
     assert proc.returncode == 0, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
