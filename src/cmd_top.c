@@ -33,11 +33,13 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "attrib.h"
 #include "cmd.h"
 #include "proc/mem.h"
 #include "proc/task.h"
 #include "python/detect.h"
 #include "python/walk.h"
+#include "sample/procset.h"
 #include "sample/sampler.h"
 #include "tui/screen.h"
 #include "tui/text.h"
@@ -51,6 +53,7 @@ struct top_options {
     double rate, window, interval;
     size_t rows; /* rows per plain-text snapshot */
     int idle, gil, threads, function, nonblocking, full_filenames;
+    int subprocesses, by_endpoint;
 };
 
 static volatile sig_atomic_t stop_requested, child_pid, suspend_requested;
@@ -115,14 +118,23 @@ static void top_help(void)
            "  -F, --function       start with one row per function instead of per line\n"
            "  -b, --blocking       pause the target while each sample is read\n"
            "  -n, --nonblocking    never pause the target (the default; see\n"
-           "                       'spyglass record --help')\n\n"
+           "                       'spyglass record --help')\n"
+           "  -s, --subprocesses   also watch every descendant process (server workers,\n"
+           "                       multiprocessing children, workers restarted meanwhile);\n"
+           "                       with --pid only. Threads are named \"pid N: name\"\n"
+           "  -e, --by-endpoint    count by the HTTP endpoint each thread serves (WSGI /\n"
+           "                       ASGI, as 'spyglass record --by-endpoint') instead of by\n"
+           "                       thread: t shows one endpoint at a time, e one row per\n"
+           "                       endpoint and function; the endpoint table is printed at\n"
+           "                       the end\n\n"
            "Display:\n"
            "  -I, --interval S     refresh every S seconds (default 1)\n"
            "  -N, --rows N         rows per snapshot when not on a terminal (default 30)\n"
            "      --full-filenames show full file paths instead of shortened ones\n"
            "  -h, --help           show this help\n\n"
            "Keys: 1-4 sort (own, total, name, file), l lines/functions, i idle,\n"
-           "t cycle threads, space pause, r reset, arrows/PgUp/PgDn scroll, ? help, q quit.\n\n"
+           "t cycle threads (endpoints), e rows per endpoint, space pause, r reset,\n"
+           "arrows/PgUp/PgDn scroll, ? help, q quit.\n\n"
            "When stdout is not a terminal, a plain-text snapshot (header, then the table)\n"
            "is printed every --interval seconds instead. Quitting, Ctrl-C or the target\n"
            "exiting restores the terminal and prints a one-line summary to stderr; the\n"
@@ -131,7 +143,8 @@ static void top_help(void)
            "Examples:\n"
            "  spyglass top --pid 12345\n"
            "  spyglass top --window 10 -- python server.py\n"
-           "  spyglass top --pid 12345 --interval 5 | tee top.log\n");
+           "  spyglass top --pid 12345 --interval 5 | tee top.log\n"
+           "  spyglass top --pid $(pgrep -o gunicorn) --subprocesses --by-endpoint\n");
 }
 
 /* Parses a positive finite number no larger than max. */
@@ -198,6 +211,8 @@ static int parse(int argc, char **argv, struct top_options *o)
                                              {"nonblocking", no_argument, NULL, 'n'},
                                              {"blocking", no_argument, NULL, 'b'},
                                              {"full-filenames", no_argument, NULL, 'L'},
+                                             {"subprocesses", no_argument, NULL, 's'},
+                                             {"by-endpoint", no_argument, NULL, 'e'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
@@ -208,7 +223,7 @@ static int parse(int argc, char **argv, struct top_options *o)
     optind = 1;
     opterr = 0;
     int c, rc;
-    while ((c = getopt_long(argc, argv, "+p:r:w:I:N:igtFnbh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+p:r:w:I:N:igtFnbseh", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
         case 'r':
@@ -239,6 +254,12 @@ static int parse(int argc, char **argv, struct top_options *o)
         case 'L':
             o->full_filenames = 1;
             break;
+        case 's':
+            o->subprocesses = 1;
+            break;
+        case 'e':
+            o->by_endpoint = 1;
+            break;
         case 'h':
             top_help();
             return -1;
@@ -261,6 +282,9 @@ static int parse(int argc, char **argv, struct top_options *o)
         return cmd_usage_error("top", "what to watch? give --pid PID or -- COMMAND");
     if (o->pid && o->command)
         return cmd_usage_error("top", "give either --pid or a command, not both");
+    if (o->subprocesses && o->command)
+        return cmd_usage_error("top", "--subprocesses watches a running tree: give --pid "
+                               "(or use 'spyglass record --subprocesses -- COMMAND')");
     return 0;
 }
 
@@ -282,19 +306,52 @@ struct top_run {
     int rc;
     struct top_frame *frames;
     size_t frames_cap;
+    struct procset *set;  /* --subprocesses */
+    uint64_t tick_seen;   /* the sampler tick the model last started */
+    struct attrib attrib; /* --by-endpoint: labels and the endpoint table */
+    struct profile *labels;
 };
+
+/* The key and name a thread's stack is counted under: with --by-endpoint
+ * its endpoint, with --subprocesses "pid N: name", else itself. */
+static uint64_t stack_owner(struct top_run *run, struct walker *w, const struct py_thread *t,
+                            char *name, size_t size)
+{
+    uint32_t roots[ATTRIB_MAX_ROOTS];
+    if (run->opt->by_endpoint) {
+        const char *label = ATTRIB_NO_REQUEST;
+        if (t->depth && attrib_roots(&run->attrib, w, t, roots) > 0)
+            label = profile_frame(run->labels, roots[0])->name;
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (const unsigned char *c = (const unsigned char *)label; *c; c++)
+            h = (h ^ *c) * 0x100000001b3ull;
+        strlcpy_safe(name, label, size);
+        return h ? h : 1;
+    }
+    if (run->set)
+        snprintf(name, size, "pid %d: %s", (int)w->rt->pid, t->name[0] ? t->name : "thread");
+    else
+        strlcpy_safe(name, t->name, size);
+    return t->tid ? (uint64_t)t->tid : t->ident;
+}
 
 /* Folds one tick into the model (sampler thread, target already resumed). */
 static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
 {
     struct top_run *run = ctx;
     struct top_tick tick = {.now_ns = elapsed_ns, .threads = (unsigned)w->nthreads};
+    /* With --subprocesses we are called once per process in a tick. */
+    int new_tick = !run->set || run->st.ticks != run->tick_seen;
+    run->tick_seen = run->st.ticks;
     for (size_t i = 0; i < w->nthreads; i++) {
         tick.gil_held |= w->threads[i].holds_gil;
         tick.active += !w->threads[i].idle;
     }
     pthread_mutex_lock(&run->lock);
-    top_model_tick(run->model, &tick);
+    if (new_tick)
+        top_model_tick(run->model, &tick);
+    else
+        top_model_tick_more(run->model, &tick);
     for (size_t i = 0; i < w->nthreads; i++) {
         const struct py_thread *t = &w->threads[i];
         size_t depth = run->opt->gil && !t->holds_gil ? 0 : t->depth;
@@ -304,8 +361,10 @@ static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
             run->frames[d] = (struct top_frame){code->qualname, code->filename, t->frames[d].line,
                                                 code->firstlineno};
         }
-        struct top_stack s = {.thread = t->tid ? (uint64_t)t->tid : t->ident,
-                              .thread_name = t->name,
+        char name[WALK_ENDPOINT_MAX + 32];
+        uint64_t owner = stack_owner(run, w, t, name, sizeof(name));
+        struct top_stack s = {.thread = owner,
+                              .thread_name = name,
                               .frames = run->frames,
                               .depth = depth,
                               .idle = t->idle};
@@ -328,7 +387,10 @@ static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
 static void *sampler_main(void *arg)
 {
     struct top_run *run = arg;
-    run->rc = sampler_run(run->walker, &run->so, &stop_requested, on_sample, run, &run->st);
+    if (run->set)
+        run->rc = sampler_run_set(run->set, &run->so, &stop_requested, on_sample, run, &run->st);
+    else
+        run->rc = sampler_run(run->walker, &run->so, &stop_requested, on_sample, run, &run->st);
     pthread_mutex_lock(&run->lock);
     run->shown = run->st;
     run->done = 1;
@@ -612,6 +674,7 @@ static void ui_init(struct top_ui *ui, struct top_run *run, const struct top_opt
     ui->view.idle = o->idle;
     ui->view.by_function = o->function;
     ui->view.split_threads = o->threads;
+    ui->view.endpoints = o->by_endpoint;
     const char *codeset = nl_langinfo(CODESET);
     ui->ascii_only = !codeset || strcmp(codeset, "UTF-8") != 0;
 }
@@ -659,13 +722,30 @@ int cmd_top(int argc, char **argv)
     struct mem_reader reader;
     struct py_runtime rt;
     struct attach_target target;
+    struct procset set;
+    const struct py_runtime *shown_rt = &rt;
+    memset(&rt, 0, sizeof(rt)); /* unused with --subprocesses (each process has its own) */
     mem_proc_init(&mp, &reader, o.pid);
     struct attach_options ao = {.pid = o.pid,
                                 .command = o.command,
                                 .quiet_child = tui,
                                 .stop = &stop_requested,
                                 .child_pid = &child_pid};
-    if (attach_or_spawn(&ao, &mp, &reader, &rt, &target)) {
+    if (o.subprocesses) {
+        memset(&target, 0, sizeof(target));
+        target.pid = o.pid;
+        procset_init(&set, o.pid, 1);
+        if (procset_refresh(&set, sampler_now_ns(), 1) == 0) {
+            cmd_error_no_python_tree(o.pid);
+            procset_release(&set);
+            mem_proc_release(&mp);
+            return EXIT_FAILURE_RUN;
+        }
+        for (size_t i = set.count; i-- > 0;) { /* the version shown: the first Python one */
+            if (set.targets[i]->state == PT_PYTHON)
+                shown_rt = &set.targets[i]->rt;
+        }
+    } else if (attach_or_spawn(&ao, &mp, &reader, &rt, &target)) {
         mem_proc_release(&mp);
         return EXIT_FAILURE_RUN;
     }
@@ -674,6 +754,15 @@ int cmd_top(int argc, char **argv)
     walk_init(&w, &reader, &rt);
     struct top_run run;
     memset(&run, 0, sizeof(run));
+    if (o.subprocesses)
+        run.set = &set;
+    if (o.by_endpoint) {
+        run.labels = profile_new();
+        attrib_init(&run.attrib, run.labels, 0, 1);
+        w.endpoints = &run.attrib.endpoints_reader;
+        if (o.subprocesses)
+            set.endpoints = &run.attrib.endpoints_reader;
+    }
     pthread_mutex_init(&run.lock, NULL);
     pthread_cond_init(&run.parked_cond, NULL);
     run.opt = &o;
@@ -682,7 +771,7 @@ int cmd_top(int argc, char **argv)
     run.so = (struct sampler_options){
         .rate_hz = o.rate, .nonblocking = o.nonblocking, .child = target.child};
     struct top_ui ui;
-    ui_init(&ui, &run, &o, &rt, target.pid);
+    ui_init(&ui, &run, &o, shown_rt, target.pid);
     ui.start_ns = sampler_now_ns();
     pthread_t thread;
     if (start_sampler(&run, &thread) != 0) {
@@ -707,6 +796,10 @@ int cmd_top(int argc, char **argv)
                                             : 128 + WTERMSIG(run.st.child_status);
     end_child(&target, &run.st);
     print_summary(&run, &o, &target);
+    if (o.subprocesses)
+        fprintf(stderr, "spyglass: %zu Python processes watched (%zu exited)\n", set.python_ever,
+                set.exited);
+    attrib_print_endpoints(&run.attrib, stderr);
 out:
     wake_write_fd = -1;
     close(wake[0]);
@@ -719,5 +812,11 @@ out:
     pthread_mutex_destroy(&run.lock);
     walk_release(&w);
     mem_proc_release(&mp);
+    if (o.subprocesses)
+        procset_release(&set);
+    if (o.by_endpoint) {
+        attrib_release(&run.attrib);
+        profile_free(run.labels);
+    }
     return rc;
 }

@@ -172,13 +172,17 @@ static void view_line(const struct top_status *st, const struct top_snapshot *s,
                       const struct top_view *v, struct strbuf *out)
 {
     strbuf_addf(out, "view: %s, ", v->by_function ? "functions" : "lines");
+    const char *unit = v->endpoints ? "endpoint" : "thread";
     if (v->one_thread) {
         size_t count, pos = top_thread_position(s, v->thread, &count);
-        strbuf_addf(out, "thread %zu/%zu \"", pos, count);
+        strbuf_addf(out, "%s %zu/%zu \"", unit, pos, count);
         top_fit(out, top_thread_name(s, v->thread), 40, TOP_TRUNC_END, 0, 0);
-        strbuf_addf(out, "\" (%" PRIu64 ")", v->thread);
+        if (v->endpoints)
+            strbuf_addch(out, '"');
+        else
+            strbuf_addf(out, "\" (%" PRIu64 ")", v->thread);
     } else {
-        strbuf_addstr(out, v->split_threads ? "each thread" : "all threads");
+        strbuf_addf(out, v->split_threads ? "each %s" : "all %ss", unit);
     }
     strbuf_addf(out, ", idle %s%s, sort %s%s, ", v->idle ? "shown" : "hidden",
                 st->gil_only ? ", GIL holder only" : "", sort_title(v->sort),
@@ -275,9 +279,10 @@ void top_layout(struct top_layout *l, size_t width, const struct top_view *v,
     size_t fixed = PCT_COLS + (l->times ? TIME_COLS : 0) + SEP;
     size_t rest = width > fixed ? width - fixed : 0;
     if (want_t && rest >= 24) {
-        l->thread_w = want_t < 16 ? want_t : 16;
-        if (l->thread_w > rest / 4)
-            l->thread_w = rest / 4;
+        size_t most = v->endpoints ? 32 : 16; /* "GET /users/<int:user_id>" */
+        l->thread_w = want_t < most ? want_t : most;
+        if (l->thread_w > rest / (v->endpoints ? 3 : 4))
+            l->thread_w = rest / (v->endpoints ? 3 : 4);
         rest -= l->thread_w + SEP;
     }
     if (rest < 30) {
@@ -309,7 +314,8 @@ void top_format_heading(const struct top_layout *l, const struct top_view *v, st
     }
     if (l->thread_w) {
         strbuf_addstr(out, "  ");
-        col += SEP + top_fit(out, "Thread", l->thread_w, TOP_TRUNC_END, 1, 1);
+        col += SEP +
+               top_fit(out, v->endpoints ? "Endpoint" : "Thread", l->thread_w, TOP_TRUNC_END, 1, 1);
     }
     if (l->func_w) {
         strbuf_addstr(out, "  ");

@@ -76,6 +76,7 @@ struct top_model {
     size_t compact_at;                     /* entries that trigger the next compaction */
     uint64_t stamp;
     unsigned last_threads, last_active;
+    int tick_gil; /* the current tick already counted as holding a GIL */
 };
 
 struct top_model *top_model_new(double window_s, uint64_t period_ns)
@@ -341,6 +342,20 @@ void top_model_tick(struct top_model *m, const struct top_tick *t)
     m->ticks_since_reset++;
     m->last_threads = t->threads;
     m->last_active = t->active;
+    m->tick_gil = t->gil_held;
+}
+
+void top_model_tick_more(struct top_model *m, const struct top_tick *t)
+{
+    if (!m->started)
+        return;
+    m->last_threads += t->threads;
+    m->last_active += t->active;
+    if (t->gil_held && !m->tick_gil) {
+        m->bucket_gil[m->cur % m->nbuckets]++;
+        m->gil_ticks++;
+        m->tick_gil = 1;
+    }
 }
 
 /* Counts one frame in the entry for (thread, name, file, line, granularity). */

@@ -96,6 +96,10 @@ void top_model_free(struct top_model *m);
 
 /* Starts a tick: moves the window to t->now_ns and counts the tick. */
 void top_model_tick(struct top_model *m, const struct top_tick *t);
+/* Adds another process's figures to the current tick (top --subprocesses
+ * reads several processes per tick): threads and active add up, and the
+ * tick counts as holding a GIL if any process's did. */
+void top_model_tick_more(struct top_model *m, const struct top_tick *t);
 /* Adds one thread's stack to the current tick. */
 void top_model_add(struct top_model *m, const struct top_stack *s);
 /* Forgets every count and thread; the next tick starts a new window. Names

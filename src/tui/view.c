@@ -19,6 +19,8 @@ const struct top_key top_keys[] = {
     {'i', "i", TOP_ACT_IDLE, "show / hide idle samples (threads sleeping or waiting)"},
     {'t', "t", TOP_ACT_THREADS, "cycle threads: all, then one thread at a time"},
     {'T', "T", TOP_ACT_ALL_THREADS, "back to all threads"},
+    {'e', "e", TOP_ACT_ENDPOINTS,
+     "with --by-endpoint: one row per endpoint and function / all together (t: one at a time)"},
     {' ', "space", TOP_ACT_PAUSE, "pause / resume the display (sampling goes on)"},
     {'r', "r", TOP_ACT_RESET, "reset: forget all counts and start again"},
     {TOP_KEY_UP, "up", TOP_ACT_UP, "scroll up one row"},
@@ -120,6 +122,12 @@ int top_view_apply(struct top_view *v, enum top_action a, const struct top_snaps
         return 1;
     case TOP_ACT_THREADS:
         return cycle_thread(v, s);
+    case TOP_ACT_ENDPOINTS:
+        if (!v->endpoints)
+            return 0;
+        v->split_threads = !v->split_threads;
+        v->scroll = 0;
+        return 1;
     case TOP_ACT_ALL_THREADS:
         if (!v->one_thread)
             return 0;

@@ -29,6 +29,7 @@ struct top_view {
     int idle;          /* count idle samples too */
     int split_threads; /* one row per (thread, function or line) */
     int one_thread;    /* show only thread `thread` */
+    int endpoints;     /* top --by-endpoint: the "threads" are HTTP endpoints */
     uint64_t thread;   /* its key (struct top_thread.key) */
     int paused;        /* the display is frozen (sampling goes on) */
     int help;          /* the help screen is up */
@@ -53,6 +54,7 @@ enum top_action {
     TOP_ACT_IDLE,
     TOP_ACT_THREADS,
     TOP_ACT_ALL_THREADS,
+    TOP_ACT_ENDPOINTS,
     TOP_ACT_PAUSE,
     TOP_ACT_RESET, /* the caller resets the model */
     TOP_ACT_QUIT,  /* the caller quits */

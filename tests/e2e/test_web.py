@@ -414,3 +414,29 @@ def test_by_endpoint_wsgi_and_asgi_dicts(interp, start_target, tmp_path):
         assert counts.get(slow, 0) >= 0.95 * sum(counts.values()), counts
     assert all(frames[0] == "(no request)" or frames[0].startswith("GET /")
                for frames, _ in stacks)
+
+
+@needs_flask
+def test_top_subprocesses_by_endpoint(servers, tmp_path):
+    """top --subprocesses --by-endpoint, piped: rows per endpoint and function, then the
+    endpoint table at the end."""
+    port = free_port()
+    srv = Server([DEBIAN_PY, "-m", "gunicorn", "--workers", "2", "--bind",
+                  "127.0.0.1:%d" % port, "app:app"], port, workers=2)
+    servers.append(srv)
+    top = subprocess.Popen([SPYGLASS, "top", "--pid", str(srv.pid), "--subprocesses",
+                            "--by-endpoint", "--threads", "--interval", "0.5", "--rows", "40"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           preexec_fn=ahead_of_the_load)
+    time.sleep(0.5)
+    load.run(port, MIX, requests=20 * len(MIX), concurrency=2, seconds=30)
+    top.send_signal(signal.SIGINT)
+    out, err = top.communicate(timeout=60)
+    out, err = out.decode(), err.decode()
+    assert top.returncode == 0, err
+    last = out.rsplit("spyglass top: pid", 1)[1]  # the final snapshot
+    assert "view: lines, each endpoint" in last and " Endpoint " in last, last
+    rows = [line for line in last.splitlines() if "heavy_computation" in line]
+    assert rows and "GET /slow_endpoint" in rows[0], last  # the top row of that function
+    assert re.search(r"\b3 Python processes watched", err), err
+    assert "GET /slow_endpoint" in endpoint_table(err), err

@@ -539,6 +539,33 @@ static void test_top_key_table_and_help_agree(void **state)
     assert_non_null(strstr(lines[0], "1"));
 }
 
+/* top --subprocesses reads several processes per tick: their figures add up
+ * in one tick, and a GIL held in any of them counts the tick once. */
+static void test_top_tick_more_adds_processes_to_one_tick(void **state)
+{
+    struct top_model *m = top_model_new(0, 10 * MS);
+    struct top_snapshot s;
+    top_snapshot_init(&s);
+    struct top_tick first = {.now_ns = 0, .gil_held = 0, .threads = 2, .active = 1};
+    struct top_tick second = {.now_ns = 0, .gil_held = 1, .threads = 3, .active = 2};
+    struct top_tick third = {.now_ns = 0, .gil_held = 1, .threads = 1, .active = 0};
+    top_model_tick(m, &first);
+    top_model_tick_more(m, &second);
+    top_model_tick_more(m, &third);
+    top_model_snapshot(m, &s);
+    assert_int_equal(s.ticks, 1);
+    assert_int_equal(s.gil_ticks, 1);
+    assert_int_equal(s.last_threads, 6);
+    assert_int_equal(s.last_active, 3);
+    top_model_tick(m, &first); /* the next tick starts afresh */
+    top_model_snapshot(m, &s);
+    assert_int_equal(s.ticks, 2);
+    assert_int_equal(s.gil_ticks, 1);
+    assert_int_equal(s.last_threads, 2);
+    top_snapshot_release(&s);
+    top_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -558,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_top_view_cycles_threads_by_key_skipping_silent_ones),
         cmocka_unit_test(test_top_view_scrolls_within_bounds),
         cmocka_unit_test(test_top_key_table_and_help_agree),
+        cmocka_unit_test(test_top_tick_more_adds_processes_to_one_tick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
