@@ -2,7 +2,7 @@
 # Installs the Debian packages spyglass needs to build, test and run its demo,
 # but only those missing: a no-op on a machine that has them all.
 set -eu
-PKGS="gcc make clang libcmocka-dev zlib1g-dev libncurses-dev python3 python3-pytest
+PKGS="gcc make clang libclang-rt-dev libcmocka-dev zlib1g-dev libncurses-dev python3 python3-pytest
       python3-pytest-xdist python3-jsonschema python3-flask gunicorn python3-fastapi
       python3-uvicorn python3-requests tmux procps golang-go python3-memory-profiler valgrind"
 missing=""
