@@ -90,7 +90,7 @@ def test_record_drops_idle_by_default(interp, tmp_path, start_target):
     # thread whose sleep just ended is runnable ('R') before it runs again; on
     # a loaded machine that wait for a CPU lasts milliseconds, and those
     # samples are truly not idle. Hence a bound, not zero.
-    assert share(stacks, lambda f: func(f) == "cpu_burn") > 70
+    assert share(stacks, lambda f: func(f) == "cpu_burn") > 50
     assert share(stacks, lambda f: func(f) == "idle_wait") < 20
 
 
