@@ -67,11 +67,26 @@ def parse_snapshots(text):
     return snaps
 
 
+def seconds(text):
+    """Reads top's elapsed-time figure: "7.21s", "12.3s", "2m05s" or "1h02m"."""
+    m = re.match(r"^(?:(\d+)h)?(?:(\d+)m)?(?:([\d.]+)s)?$", text)
+    assert m and text, text
+    h, mins, s = m.groups()
+    return int(h or 0) * 3600 + int(mins or 0) * 60 + float(s or 0)
+
+
 def check_header(snap, interp, pid):
     assert int(snap["pid"]) == pid
     assert snap["version"].startswith("%d.%d." % interp.version), snap["version"]
     assert int(snap["samples"]) > 0
-    assert 30 < float(snap["rate"]) <= 105, snap["rate"]  # 100 Hz asked, honest under load
+    # The achieved rate is ticks over elapsed time. 100 Hz is asked; under load the sampler
+    # honestly falls behind (27.6 Hz seen in CI on a busy 2-core machine), so the floor is low.
+    # What must hold at any load: the rate accounts for at least the samples shown (all
+    # time, or since a reset), give or take the rounding of the two printed figures.
+    rate = float(snap["rate"])
+    assert 10 < rate <= 105, snap["rate"]
+    elapsed = seconds(snap["elapsed"])
+    assert rate * elapsed + 0.05 * elapsed + 2 >= int(snap["samples"]), snap
     assert int(snap["active"]) <= int(snap["threads"]) <= 2
     # One of the two threads sleeps all the time: half the thread samples are idle.
     assert abs(float(snap["idle"]) - 50) <= TOLERANCE, snap["idle"]
