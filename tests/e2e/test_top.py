@@ -4,7 +4,8 @@ plain-text snapshots printed when stdout is a pipe, on every interpreter.
 The target, tests/targets/hot.py, spends 75% of every 100 ms cycle in hot()
 and 25% in warm() (both on the CPU), while a second thread sleeps: so by
 construction hot is the top row with about 75% own time, warm has about 25%,
-and half of all thread samples are idle.
+and half of all thread samples are idle. Under load the split drifts, so the
+target writes the split it measured (--stats) and the tests compare with that.
 """
 import os
 import re
@@ -95,26 +96,36 @@ def check_header(snap, interp, pid):
     assert float(snap["errors_pct"]) < 10, snap
 
 
-def check_hot_first(rows):
-    """hot() is the top row, warm() next, in the 3:1 ratio of the cycle. (Their
-    absolute shares are diluted by anything else counted as active: start-up,
-    and on a loaded machine the sleeping thread caught runnable just after a
-    pause let it go.)"""
+def measured_hot_percent(stats):
+    """hot()'s share of the cycle as the target measured it (hot.py --stats):
+    75% by design, more when the machine is loaded (see hot.py)."""
+    with open(stats) as f:
+        hot, warm = [float(x) for x in f.read().split()]
+    return 100 * hot / (hot + warm)
+
+
+def check_hot_first(rows, stats):
+    """hot() is the top row, warm() next, in the split the target measured.
+    (Their absolute shares are diluted by anything else counted as active:
+    start-up, and on a loaded machine the sleeping thread caught runnable just
+    after a pause let it go.)"""
     assert rows, "no rows"
     assert rows[0]["func"] == "hot", rows[:3]
     assert rows[0]["loc"].endswith("hot.py:%d" % LINES["hot"]), rows[0]
     assert rows[1]["func"] == "warm", rows[:3]
     assert rows[1]["loc"].endswith("hot.py:%d" % LINES["warm"]), rows[1]
     hot, warm = float(rows[0]["own"]), float(rows[1]["own"])
-    assert abs(100 * hot / (hot + warm) - 75) <= 10, rows[:2]
+    expected = measured_hot_percent(stats)
+    assert abs(100 * hot / (hot + warm) - expected) <= 10, (rows[:2], expected)
     assert hot + warm >= 70, rows[:3]
 
 
 # --- plain-text snapshots (stdout is a pipe) ---------------------------------------------
 
 @pytest.mark.parametrize("interp", ALL)
-def test_top_piped_snapshots_until_the_target_exits(interp, start_target):
-    t = start_target(interp, "hot.py", args=["--seconds", "2.5"])
+def test_top_piped_snapshots_until_the_target_exits(interp, start_target, tmp_path):
+    stats = str(tmp_path / "hot.stats")
+    t = start_target(interp, "hot.py", args=["--seconds", "2.5", "--stats", stats])
     proc = run_spyglass(["top", "--pid", str(t.pid), "--interval", "0.5", "--rows", "12"],
                         timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -125,7 +136,7 @@ def test_top_piped_snapshots_until_the_target_exits(interp, start_target):
     assert "hot.py" in last["cmd"]
     assert last["view"] == "view: lines, all threads, idle hidden, sort %Own, all time"
     assert int(last["samples"]) >= 100
-    check_hot_first(last["rows"])
+    check_hot_first(last["rows"], stats)
     owns = [float(r["own"]) for r in last["rows"]]
     assert owns == sorted(owns, reverse=True)
     # cycle() calls both from two lines; its own time is ~0, its total ~100%.
@@ -133,7 +144,7 @@ def test_top_piped_snapshots_until_the_target_exits(interp, start_target):
     assert {LINES["cycle_hot"], LINES["cycle_warm"]} <= set(cycle), cycle
     calls_hot = float(cycle[LINES["cycle_hot"]]["total"])
     calls_warm = float(cycle[LINES["cycle_warm"]]["total"])
-    assert abs(100 * calls_hot / (calls_hot + calls_warm) - 75) <= 10, cycle
+    assert abs(100 * calls_hot / (calls_hot + calls_warm) - measured_hot_percent(stats)) <= 10, cycle
     assert all(float(r["own"]) < 2 for r in cycle.values()), cycle
     # Samples only grow from one snapshot to the next (all-time counts).
     samples = [int(s["samples"]) for s in snaps]
@@ -286,9 +297,11 @@ def process_state(pid):
 
 @needs_tmux
 @pytest.mark.parametrize("interp", ALL)
-def test_top_screen_keys_and_quit(interp, tmux):
+def test_top_screen_keys_and_quit(interp, tmux, tmp_path):
     term = tmux()
-    term.type_line("%s top -- %s %s; echo TOP-EXIT=$?" % (SPYGLASS, interp.path, HOT))
+    stats = str(tmp_path / "hot.stats")
+    term.type_line("%s top -- %s %s --stats %s; echo TOP-EXIT=$?" % (SPYGLASS, interp.path, HOT,
+                                                                      stats))
     snap = term.wait_for(snapshot_with(lambda s: int(s["samples"]) >= 50 and s["rows"] and
                                        s["rows"][0]["func"] == "hot"), "hot() at the top")
     assert term.alternate_on()
@@ -302,7 +315,7 @@ def test_top_screen_keys_and_quit(interp, tmux):
     ago = float(re.search(r", reset ([\d.]+)s ago", snap["view"]).group(1))
     assert int(snap["samples"]) <= (ago + 0.3) * 100  # at most 100 Hz since the reset
     check_header(snap, interp, pid)
-    check_hot_first(snap["rows"])
+    check_hot_first(snap["rows"], stats)
     assert not [r for r in snap["rows"] if "importlib" in r["loc"]], snap["rows"]
     assert snap["view"].startswith("view: lines, all threads, idle hidden, sort %Own, all time, "
                                     "reset ")
@@ -310,7 +323,8 @@ def test_top_screen_keys_and_quit(interp, tmux):
     term.keys("t")  # one thread at a time, the main thread (the oldest) first
     snap = term.wait_for(snapshot_with(lambda s: '"MainThread"' in s["view"]), "MainThread alone")
     assert ', thread 1/2 "MainThread" (' in snap["view"], snap["view"]
-    assert abs(float(snap["rows"][0]["own"]) - 75) <= TOLERANCE, snap["rows"][:2]
+    expected = measured_hot_percent(stats)
+    assert abs(float(snap["rows"][0]["own"]) - expected) <= TOLERANCE, (snap["rows"][:2], expected)
     assert float(snap["idle"]) < 10  # it never sleeps
     term.keys("t")
     snap = term.wait_for(snapshot_with(lambda s: '"sleeper"' in s["view"]), "the sleeper alone")
