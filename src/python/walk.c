@@ -22,6 +22,10 @@
 #define FRAME_HEADER_MAX 512
 /* How far into glibc's struct pthread we look for the thread's tid. */
 #define PTHREAD_SCAN 2048
+/* 3.11+: most frames in a row that are not Python's (C-stack shims, frames
+ * still being set up, non-code executables) before the chain is called torn.
+ * CPython puts at most one entry frame between two Python frames. */
+#define WALK_MAX_SKIPPED 16
 
 void walk_init(struct walker *w, struct mem_reader *r, struct py_runtime *rt)
 {
@@ -74,12 +78,32 @@ static uint32_t span(const uint32_t *fields, size_t n)
     return end < FRAME_HEADER_MAX ? end : FRAME_HEADER_MAX;
 }
 
+/* Brent's cycle detection for the pointer chains we follow (frames, thread
+ * states): a torn read can link a chain back into itself, and a loop is cut
+ * within twice its length instead of running to the depth limit. */
+struct loop_guard {
+    uint64_t mark;
+    size_t power, steps;
+};
+
+static int loop_seen(struct loop_guard *g, uint64_t addr)
+{
+    if (g->power && addr == g->mark)
+        return 1;
+    if (++g->steps >= g->power) {
+        g->mark = addr;
+        g->power = g->power ? g->power * 2 : 1;
+        g->steps = 0;
+    }
+    return 0;
+}
+
 static void push_frame(struct py_thread *t, struct code_info *ci, uint64_t addr, int line,
                        int owner)
 {
     t->frames = xgrow(t->frames, sizeof(*t->frames), t->depth + 1, &t->cap);
-    t->frames[t->depth++] = (struct py_frame){
-        .code = ci, .frame_addr = addr, .line = line, .owner = owner};
+    t->frames[t->depth++] =
+        (struct py_frame){.code = ci, .frame_addr = addr, .line = line, .owner = owner};
 }
 
 /* <= 3.10: PyFrameObject chained by f_back. */
@@ -89,11 +113,14 @@ static int walk_frame_objects(struct walker *w, uint64_t frame, struct py_thread
     uint32_t fields[] = {l->object.ob_type, l->frame.f_back, l->frame.f_code, l->frame.f_lasti};
     uint32_t size = span(fields, 4);
     uint8_t buf[FRAME_HEADER_MAX];
+    struct loop_guard guard = {0};
     while (frame) {
         if (t->depth >= WALK_MAX_DEPTH) {
             t->truncated = 1;
             return 0;
         }
+        if (loop_seen(&guard, frame))
+            return -SG_ECORRUPT;
         int err = mem_read(w->r, frame, buf, size);
         if (err)
             return err;
@@ -122,8 +149,7 @@ static int walk_frame_objects(struct walker *w, uint64_t frame, struct py_thread
  * from the block when it covers them, else a new block that ends with this
  * frame and reaches down as far as is mapped (tried at FRAME_BLOCK, then
  * from addr's own page, then the frame alone). */
-static int read_frame(struct walker *w, uint64_t addr, uint8_t *buf, uint32_t size,
-                      uint64_t chunk)
+static int read_frame(struct walker *w, uint64_t addr, uint8_t *buf, uint32_t size, uint64_t chunk)
 {
     if (addr >= w->block_base && addr + size <= w->block_base + w->block_len &&
         addr + size > addr) {
@@ -165,41 +191,42 @@ static int walk_interp_frames(struct walker *w, uint64_t frame, struct py_thread
     uint32_t fields[] = {l->iframe.code, l->iframe.previous, l->iframe.instr, l->iframe.owner};
     uint32_t size = span(fields, 4);
     uint8_t buf[FRAME_HEADER_MAX];
-    size_t steps = 0;
-    while (frame) {
+    size_t steps = 0, skipped = 0;
+    struct loop_guard guard = {0};
+    for (; frame; frame = buf_u64(buf, l->iframe.previous)) {
         if (t->depth >= WALK_MAX_DEPTH || ++steps > 2 * WALK_MAX_DEPTH) {
             t->truncated = 1;
             return 0;
         }
+        if (loop_seen(&guard, frame))
+            return -SG_ECORRUPT;
+        /* A real stack never has many frames in a row that are not
+         * Python's; a torn chain through garbage would (each a block read). */
+        if (skipped > WALK_MAX_SKIPPED)
+            return -SG_ECORRUPT;
         int err = read_frame(w, frame, buf, size, t->chunk);
         if (err)
             return err;
-        uint64_t previous = buf_u64(buf, l->iframe.previous);
         int owner = buf[l->iframe.owner];
         uint64_t code = buf_u64(buf, l->iframe.code);
         struct code_info *ci;
+        skipped++;
         /* Shim frames (3.12+) belong to C; 3.13 frames may hold non-code executables. */
-        if (owner == PY_OWNED_BY_CSTACK && l->minor >= 12) {
-            frame = previous;
+        if (owner == PY_OWNED_BY_CSTACK && l->minor >= 12)
             continue;
-        }
         err = code_cache_get(&w->codes, w->r, l, w->rt->code_type, code, &ci);
-        if (err == -SG_ECORRUPT && l->minor >= 13) {
-            frame = previous;
+        if (err == -SG_ECORRUPT && l->minor >= 13)
             continue;
-        }
         if (err)
             return err;
-        int64_t offset = (int64_t)(buf_u64(buf, l->iframe.instr) -
-                                   (code + l->code.co_code_adaptive));
+        int64_t offset =
+            (int64_t)(buf_u64(buf, l->iframe.instr) - (code + l->code.co_code_adaptive));
         /* A frame whose first instruction has not run yet is still being
          * set up (CPython calls it incomplete): not part of the stack. */
-        if (offset < 0 && owner != PY_OWNED_BY_GENERATOR) {
-            frame = previous;
+        if (offset < 0 && owner != PY_OWNED_BY_GENERATOR)
             continue;
-        }
+        skipped = 0;
         push_frame(t, ci, frame, code_line(ci, l, offset), owner);
-        frame = previous;
     }
     return 0;
 }
@@ -376,8 +403,8 @@ static void name_threads(struct walker *w, uint64_t interp)
     if (unknown)
         w->names_gap = 1;
     ++w->names_age;
-    int stale = unknown || w->names_age >= WALK_NAMES_REFRESH ||
-                (nameless && w->names_age >= w->names_gap);
+    int stale =
+        unknown || w->names_age >= WALK_NAMES_REFRESH || (nameless && w->names_age >= w->names_gap);
     if (stale && nameless && !unknown && w->names_gap < WALK_NAMES_REFRESH)
         w->names_gap *= 2; /* retry the nameless after 1, 2, 4, ... samples */
     if (stale) {
@@ -415,11 +442,15 @@ static int read_thread_list(struct walker *w, uint64_t interp)
     if (err)
         return err;
     uint32_t top_field = thread_top_field(l);
-    uint32_t fields[] = {l->tstate.thread_id, l->tstate.native_thread_id, l->tstate.interp,
-                         l->tstate.next, top_field, l->tstate.datastack_chunk};
+    uint32_t fields[] = {l->tstate.thread_id, l->tstate.native_thread_id,
+                         l->tstate.interp,    l->tstate.next,
+                         top_field,           l->tstate.datastack_chunk};
     uint32_t size = span(fields, 6);
+    struct loop_guard guard = {0};
     w->nthreads = 0;
     while (tstate && w->nthreads < WALK_MAX_THREADS) {
+        if (loop_seen(&guard, tstate))
+            return -SG_ECORRUPT;
         if (w->nthreads == w->threads_cap) {
             size_t old = w->threads_cap;
             w->threads = xgrow(w->threads, sizeof(*w->threads), old + 1, &w->threads_cap);
