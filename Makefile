@@ -25,6 +25,8 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 OBJ      := $(SRC:%.c=$(B)/obj/%.o)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+TOOL_SRC := $(sort $(wildcard tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tools/%.c=$(B)/tools/%)
 
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_OBJ   := $(SRC:%.c=$(B)/asan/%.o)
@@ -42,7 +44,7 @@ Q := @
 say = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-.PHONY: soak all clean deps test unit unit-asan e2e browser fuzz-replay fuzz-bins demo bench fuzz asan lint format
+.PHONY: tools soak all clean deps test unit unit-asan e2e browser fuzz-replay fuzz-bins demo bench fuzz asan lint format
 
 all: $(B)/spyglass
 
@@ -59,6 +61,14 @@ $(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) -lcmocka $(LDLIBS)
+
+# Developer tools linked against the library (tools/walk_capture: fuzz_walk's corpus).
+tools: $(TOOL_BIN)
+
+$(B)/tools/%: tools/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # The sanitizer build: the same sources, instrumented.
 asan: $(B)/spyglass-asan $(ASAN_UNIT)
@@ -123,7 +133,7 @@ fuzz-replay:
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 test: deps
-	$(MAKE) -j$(JOBS) all asan $(UNIT_BIN)
+	$(MAKE) -j$(JOBS) all asan tools $(UNIT_BIN)
 	$(MAKE) -j$(JOBS) fuzz-bins
 	$(MAKE) unit
 	$(MAKE) unit-asan

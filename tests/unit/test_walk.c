@@ -1,0 +1,191 @@
+/*
+ * test_walk.c - the stack walker over real captured interpreters.
+ *
+ * fuzz/corpus/walk/ holds one capture per interpreter (python/capture.h),
+ * taken by tools/walk_corpus.sh from tests/targets/stacks.py with
+ * SPYGLASS_DEPTH=40. Walking a capture must give that target's threads and
+ * stacks, with no process; and a capture edited into a loop (a frame chain
+ * or the thread list pointing back into itself, as a torn read can) must end
+ * the walk with -SG_ECORRUPT at once, not run to the depth limit.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "python/capture.h"
+#include "python/walk.h"
+#include "util/util.h"
+
+#define CORPUS "fuzz/corpus/walk"
+#define DEPTH 40 /* SPYGLASS_DEPTH the captures were taken with */
+
+struct loaded {
+    uint8_t *data; /* writable: tests edit the image in place */
+    size_t size;
+    struct capture_image img;
+    struct mem_reader reader;
+    struct walker w;
+};
+
+static void load(const char *path, struct loaded *c)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    c->size = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    c->data = xmalloc(c->size);
+    assert_int_equal(fread(c->data, 1, c->size, f), c->size);
+    fclose(f);
+    assert_int_equal(capture_parse(c->data, c->size, &c->img), 0);
+    assert_true(c->img.nstates >= 7); /* else the walker would read /proc */
+    capture_reader_init(&c->img, &c->reader);
+    walk_init(&c->w, &c->reader, &c->img.rt);
+    c->w.tid_offset = c->img.tid_offset;
+    c->w.state_tids = c->img.tids;
+    c->w.states = c->img.states;
+    c->w.nstates = c->img.nstates;
+}
+
+static void unload(struct loaded *c)
+{
+    walk_release(&c->w);
+    capture_image_release(&c->img);
+    free(c->data);
+}
+
+/* Overwrites the 8 bytes at addr in the image (they must have been captured). */
+static void poke(struct loaded *c, uint64_t addr, uint64_t value)
+{
+    for (size_t i = 0; i < c->img.nsegments; i++) {
+        struct capture_segment *s = &c->img.segments[i];
+        if (addr >= s->addr && addr + 8 <= s->addr + s->len) {
+            memcpy((uint8_t *)s->data + (addr - s->addr), &value, 8);
+            return;
+        }
+    }
+    fail_msg("address %#llx is not in the capture", (unsigned long long)addr);
+}
+
+static const struct py_thread *thread_named(const struct walker *w, const char *name)
+{
+    for (size_t i = 0; i < w->nthreads; i++) {
+        if (strcmp(w->threads[i].name, name) == 0)
+            return &w->threads[i];
+    }
+    return NULL;
+}
+
+/* The captures present, as "fuzz/corpus/walk/NAME" strings; at least one. */
+static size_t list_captures(char paths[][512], size_t max)
+{
+    DIR *d = opendir(CORPUS);
+    assert_non_null(d);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        if (str_endswith(e->d_name, ".capt"))
+            snprintf(paths[n++], 512, "%s/%s", CORPUS, e->d_name);
+    }
+    closedir(d);
+    assert_true(n >= 1);
+    return n;
+}
+
+/* What stacks.py's threads are doing, on every captured interpreter. */
+static void test_walk_capture_gives_the_targets_stacks(void **state)
+{
+    (void)state;
+    char paths[32][512];
+    size_t n = list_captures(paths, 32);
+    for (size_t i = 0; i < n; i++) {
+        struct loaded c;
+        load(paths[i], &c);
+        print_message("%s: Python %s\n", paths[i], c.img.rt.version);
+        assert_int_equal(walk_sample(&c.w), 0);
+        assert_true(c.w.nthreads >= 7);
+        const struct py_thread *main = thread_named(&c.w, "MainThread");
+        assert_non_null(main);
+        assert_true(main->depth >= 3);
+        assert_string_equal(main->frames[0].code->name, "spin");
+        assert_true(main->holds_gil);
+        const struct py_thread *deep = thread_named(&c.w, "deep");
+        assert_non_null(deep);
+        size_t recurse = 0;
+        for (size_t d = 0; d < deep->depth; d++)
+            recurse += strcmp(deep->frames[d].code->name, "recurse") == 0;
+        assert_int_equal(recurse, DEPTH);
+        assert_true(deep->idle);
+        const struct py_thread *gen = thread_named(&c.w, "gen-thread");
+        assert_non_null(gen);
+        assert_true(gen->depth >= 2);
+        assert_string_equal(gen->frames[0].code->name, "numbers"); /* sleeping inside it */
+        assert_string_equal(gen->frames[1].code->name, "gen_consumer");
+        for (size_t t = 0; t < c.w.nthreads; t++)
+            assert_int_equal(c.w.threads[t].error, 0);
+        unload(&c);
+    }
+}
+
+/* The deep thread's frame 30 links back to its frame 20: a loop of 10. */
+static void test_walk_frame_loop_is_corrupt_not_deep(void **state)
+{
+    (void)state;
+    char paths[32][512];
+    size_t n = list_captures(paths, 32);
+    for (size_t i = 0; i < n; i++) {
+        struct loaded c;
+        load(paths[i], &c);
+        assert_int_equal(walk_sample(&c.w), 0);
+        const struct py_thread *deep = thread_named(&c.w, "deep");
+        assert_non_null(deep);
+        const struct py_layout *l = &c.img.rt.layout;
+        uint32_t back = l->frame_kind == PY_FRAME_OBJECT ? l->frame.f_back : l->iframe.previous;
+        poke(&c, deep->frames[30].frame_addr + back, deep->frames[20].frame_addr);
+        uint64_t before = c.reader.reads;
+        assert_int_equal(walk_sample(&c.w), 0);
+        deep = thread_named(&c.w, "deep");
+        assert_non_null(deep);
+        assert_int_equal(deep->error, -SG_ECORRUPT);
+        assert_true(deep->depth < 60);
+        /* Cut within a few laps, not after WALK_MAX_DEPTH frames. */
+        assert_true(c.reader.reads - before < 400);
+        unload(&c);
+    }
+}
+
+/* The last thread state links back to the first: the thread list is torn. */
+static void test_walk_thread_list_loop_is_corrupt(void **state)
+{
+    (void)state;
+    char paths[32][512];
+    size_t n = list_captures(paths, 32);
+    for (size_t i = 0; i < n; i++) {
+        struct loaded c;
+        load(paths[i], &c);
+        assert_int_equal(walk_sample(&c.w), 0);
+        size_t count = c.w.nthreads;
+        assert_true(count >= 2);
+        uint64_t first = c.w.threads[0].tstate, last = c.w.threads[count - 1].tstate;
+        poke(&c, last + c.img.rt.layout.tstate.next, first);
+        assert_int_equal(walk_sample(&c.w), -SG_ECORRUPT);
+        assert_int_equal(c.w.nthreads, 0);
+        unload(&c);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_walk_capture_gives_the_targets_stacks),
+        cmocka_unit_test(test_walk_frame_loop_is_corrupt_not_deep),
+        cmocka_unit_test(test_walk_thread_list_loop_is_corrupt),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

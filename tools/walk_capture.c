@@ -1,0 +1,115 @@
+/*
+ * walk_capture.c - capture a real interpreter's walk to a file (python/capture.h).
+ *
+ *   build/tools/walk_capture PID OUT
+ *
+ * Finds the runtime of PID (a Python process you started), stops it, walks
+ * every thread twice (the second walk with warm caches, as in a recording)
+ * and reads the locals of each thread's innermost frames, all through a
+ * recording reader; lets it go; writes what was read as OUT. The result is
+ * the seed corpus of fuzz/fuzz_walk.c and the input of the capture unit
+ * test: tools/walk_corpus.sh runs this against every interpreter.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proc/mem.h"
+#include "proc/pause.h"
+#include "python/capture.h"
+#include "python/detect.h"
+#include "python/locals.h"
+#include "python/walk.h"
+#include "util/util.h"
+
+/* Innermost frames per thread whose locals are read. */
+#define LOCALS_FRAMES 3
+
+static void ignore_local(const char *name, const char *repr, void *ctx)
+{
+    (void)name;
+    (void)repr;
+    (*(size_t *)ctx)++;
+}
+
+/* Walks twice and reads locals through w's (recording) reader. Returns 0 or
+ * a negative SG_E* code; prints what it saw to stderr. */
+static int walk_all(struct walker *w)
+{
+    int err = 0;
+    for (int round = 0; round < 2 && !err; round++)
+        err = walk_sample(w);
+    if (err)
+        return err;
+    size_t frames = 0, locals = 0;
+    for (size_t i = 0; i < w->nthreads; i++) {
+        const struct py_thread *t = &w->threads[i];
+        frames += t->depth;
+        for (size_t d = 0; d < t->depth && d < LOCALS_FRAMES; d++)
+            locals_read(w, &t->frames[d], ignore_local, &locals);
+    }
+    fprintf(stderr, "walk_capture: %zu threads, %zu frames, %zu locals\n", w->nthreads, frames,
+            locals);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s PID OUT\n", argv[0]);
+        return 2;
+    }
+    pid_t pid = (pid_t)atoi(argv[1]);
+    if (pid <= 1) {
+        fprintf(stderr, "walk_capture: not a pid for a process of yours: %s\n", argv[1]);
+        return 2;
+    }
+    struct mem_proc mp;
+    struct mem_reader live, recording;
+    struct py_runtime rt;
+    char why[512];
+    mem_proc_init(&mp, &live, pid);
+    int err = detect_runtime(pid, &live, &rt, why, sizeof(why));
+    if (err) {
+        fprintf(stderr, "walk_capture: %s\n", why);
+        return 1;
+    }
+    struct capture_recorder cr;
+    capture_recorder_init(&cr, &live, &recording);
+    struct walker w;
+    walk_init(&w, &recording, &rt);
+    struct pause_set ps;
+    pause_init(&ps, pid);
+    err = pause_all(&ps);
+    /* The states the threads had before they were stopped (resuming forgets them). */
+    size_t nstates = err ? 0 : ps.count;
+    pid_t *tids = xcalloc(nstates + 1, sizeof(*tids));
+    char *states = xcalloc(nstates + 1, 1);
+    if (!err) {
+        memcpy(tids, ps.tids, nstates * sizeof(*tids));
+        memcpy(states, ps.states, nstates);
+        w.state_tids = tids;
+        w.states = states;
+        w.nstates = nstates;
+        err = walk_all(&w);
+    }
+    pause_resume(&ps);
+    FILE *out = err ? NULL : fopen(argv[2], "wb");
+    if (out) {
+        err = capture_write(&cr, &rt, w.tid_offset, tids, states, nstates, out);
+        if (fclose(out) != 0)
+            err = -SG_EIO;
+    } else if (!err) {
+        perror(argv[2]);
+        err = -SG_EIO;
+    }
+    if (err)
+        fprintf(stderr, "walk_capture: process %d: %s\n", (int)pid, sg_strerror(err));
+    pause_release(&ps);
+    free(tids);
+    free(states);
+    walk_release(&w);
+    capture_recorder_release(&cr);
+    mem_proc_release(&mp);
+    return err ? 1 : 0;
+}
