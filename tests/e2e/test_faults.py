@@ -453,3 +453,16 @@ def test_hostile_names_keep_every_format_valid(interp, tmp_path, start_target):
     names = [f["function"] if "function" in f else f.get("name")
              for th in json.loads(dumped.stdout)["threads"] for f in th["frames"]]
     assert "new\nline" in names, names
+    # top's plain-text snapshots: no control character reaches the terminal, and
+    # every frame stays on its one row (a newline in a name would split it).
+    top = subprocess.Popen([SPYGLASS, "top", "--pid", str(t.pid), "--interval", "0.3",
+                            "--rows", "40"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.5)
+    top.send_signal(signal.SIGINT)
+    out, err = top.communicate(timeout=HANG)
+    assert top.returncode == 0, err
+    text = out.decode("utf-8")  # strict: valid UTF-8 whatever the names held
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", text), repr(text[:300])
+    rows = [l for l in text.splitlines() if re.match(r"^\s*[\d.]+%\s+[\d.]+%", l)]
+    assert rows, text[:500]
+    assert any("new?line" in l for l in rows) and any("ctl???" in l for l in rows), rows
