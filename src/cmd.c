@@ -67,11 +67,10 @@ const char *cmd_attach_hint(int err, pid_t pid)
     case SG_ENOPROC:
         return "check the pid with 'ps -p PID' (the process may have exited)";
     case SG_EPERM:
-        return geteuid() == 0
-                   ? "the kernel refused access; check kernel.yama.ptrace_scope and any "
-                     "seccomp/LSM policy"
-                   : "run spyglass as the target's user or as root (sudo), or set "
-                     "kernel.yama.ptrace_scope=0";
+        return geteuid() == 0 ? "the kernel refused access; check kernel.yama.ptrace_scope and any "
+                                "seccomp/LSM policy"
+                              : "run spyglass as the target's user or as root (sudo), or set "
+                                "kernel.yama.ptrace_scope=0";
     case SG_ENOTPY:
         return "give the pid of a CPython interpreter (python, gunicorn/uvicorn workers, ...)";
     case SG_EVERSION:
@@ -93,8 +92,7 @@ void cmd_error_no_python_tree(pid_t pid)
     mem_proc_release(&mp);
     if (err == 0 || err == -SG_ENOTPY) {
         if (err == 0)
-            snprintf(why, sizeof(why), "process %d has no running Python interpreter",
-                     (int)pid);
+            snprintf(why, sizeof(why), "process %d has no running Python interpreter", (int)pid);
         cmd_error("point --pid at a Python program or at the parent of its workers "
                   "(e.g. the gunicorn master)",
                   "%s, and none of its descendants is a Python process", why);

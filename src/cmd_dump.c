@@ -334,7 +334,8 @@ static int dump_tree(const struct dump_options *o)
         } else {
             if (pause_err && pause_err != -SG_ENOPROC)
                 cmd_warning("cannot stop process %d to read its variables (%s); values may be "
-                            "torn", (int)t->pid, sg_strerror(pause_err));
+                            "torn",
+                            (int)t->pid, sg_strerror(pause_err));
             if (o->json && len && text[len - 1] == '\n')
                 len--; /* the object goes into the list */
             fputs(o->json ? (printed ? ",\n" : "\n") : (printed ? "\n" : ""), stdout);

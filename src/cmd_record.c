@@ -32,14 +32,14 @@
 #include "profile/profile.h"
 #include "python/detect.h"
 #include "python/walk.h"
-#include "sample/rss.h"
 #include "sample/procset.h"
+#include "sample/rss.h"
 #include "sample/sampler.h"
 #include "util/util.h"
 
 struct record_options {
     pid_t pid;
-    char **command;     /* argv after "--", or NULL */
+    char **command; /* argv after "--", or NULL */
     const char *output;
     const char *format;
     double rate;
@@ -77,70 +77,69 @@ static void record_help(void)
 {
     char formats[256];
     format_list(formats, sizeof(formats));
-    printf(
-        "usage: spyglass record (--pid PID | -- COMMAND [ARGS...]) [-o FILE] [options]\n\n"
-        "Sample a running program's Python stacks and write a profile: by default an\n"
-        "interactive flame graph (SVG) you open in a browser.\n\n"
-        "What to profile:\n"
-        "  -p, --pid PID        attach to a running process\n"
-        "  -- COMMAND ARGS...   run COMMAND and profile it from its first Python frame;\n"
-        "                       spyglass exits with COMMAND's exit status\n\n"
-        "Output:\n"
-        "  -o, --output FILE    where to write (default: spyglass-PID.svg)\n"
-        "  -f, --format F       %s\n"
-        "                       (default: from FILE's extension: .svg flamegraph,\n"
-        "                       .txt/.folded collapsed, .json speedscope,\n"
-        "                       .trace.json chrometrace, .prof pstats (cProfile's\n"
-        "                       format: times are samples x interval, call counts are\n"
-        "                       sample counts), .pb.gz/.pprof pprof; else flamegraph)\n"
-        "      --full-filenames show full file paths instead of shortened ones\n\n"
-        "Sampling:\n"
-        "  -r, --rate HZ        samples per second (default 100)\n"
-        "  -d, --duration S     stop after S seconds (default: when the program exits or\n"
-        "                       on Ctrl-C; the profile is written either way)\n"
-        "  -i, --idle           keep samples of threads that are waiting (sleep, I/O,\n"
-        "                       locks); they are shown under an (idle) leaf. Default: dropped\n"
-        "  -g, --gil            keep only samples of the thread holding the GIL\n"
-        "  -t, --threads        put each thread (name and id) at the root of its stacks\n"
-        "  -F, --function       aggregate by function instead of by line\n"
-        "  -b, --blocking       pause the target's threads while each sample is read,\n"
-        "                       so no stack is ever torn by the target moving; costs the\n"
-        "                       target ~1-4 ms per sample (ptrace stop and resume)\n"
-        "  -n, --nonblocking    never pause the target (the default: about 0.5%% of\n"
-        "                       samples of a fast-changing stack come out torn, see\n"
-        "                       bench/consistency.py; reads are checked, never trusted)\n"
-        "  -m, --memory         also read the target's resident memory (RSS) at every\n"
-        "                       sample and charge each change to the stack of the thread\n"
-        "                       running then: the profile is weighed in bytes of growth\n"
-        "                       (a flame graph of where memory grew), and --format\n"
-        "                       spyglass keeps growth, release and peak RSS per line for\n"
-        "                       `spyglass report FILE --lines FUNCTION`. Changes shorter\n"
-        "                       than one sampling interval are only seen as their net\n"
-        "                       effect (see spyglass(1), MEMORY)\n"
-        "\nWeb services and process trees:\n"
-        "  -s, --subprocesses   also profile every descendant process (server workers,\n"
-        "                       multiprocessing children), including those started or\n"
-        "                       restarted while recording; each stack is rooted at\n"
-        "                       \"process PID (command)\". Non-Python ones are skipped\n"
-        "  -e, --by-endpoint    root each stack at the HTTP request its thread was\n"
-        "                       serving, read from the WSGI environ / ASGI scope dict\n"
-        "                       (no code change): \"GET /users/<int:id>\" where Flask or\n"
-        "                       FastAPI expose the route, else the path with numbers\n"
-        "                       as {n}; \"(no request)\" outside requests. Ends with a\n"
-        "                       table of time by endpoint\n"
-        "  -h, --help           show this help\n\n"
-        "At the end a summary goes to stderr: samples, achieved rate, errors, late\n"
-        "samples, and the cost of one sample; with --memory also the RSS at the first\n"
-        "sample, its peak (and when) and at the last sample; with --by-endpoint the\n"
-        "endpoint table: samples, share of all active (on-CPU) samples, and the share\n"
-        "of its own samples spent waiting (sleep, I/O, locks).\n\n"
-        "Examples:\n"
-        "  spyglass record --pid 12345 --duration 30 -o profile.svg\n"
-        "  spyglass record --rate 250 -o profile.svg -- python batch_job.py\n"
-        "  spyglass record --memory -o mem.spyglass -- python load.py\n"
-        "  spyglass record --pid $(pgrep -o gunicorn) --subprocesses --by-endpoint -d 10\n"
-        "  spyglass report mem.spyglass --lines load.py\n",
-        formats);
+    printf("usage: spyglass record (--pid PID | -- COMMAND [ARGS...]) [-o FILE] [options]\n\n"
+           "Sample a running program's Python stacks and write a profile: by default an\n"
+           "interactive flame graph (SVG) you open in a browser.\n\n"
+           "What to profile:\n"
+           "  -p, --pid PID        attach to a running process\n"
+           "  -- COMMAND ARGS...   run COMMAND and profile it from its first Python frame;\n"
+           "                       spyglass exits with COMMAND's exit status\n\n"
+           "Output:\n"
+           "  -o, --output FILE    where to write (default: spyglass-PID.svg)\n"
+           "  -f, --format F       %s\n"
+           "                       (default: from FILE's extension: .svg flamegraph,\n"
+           "                       .txt/.folded collapsed, .json speedscope,\n"
+           "                       .trace.json chrometrace, .prof pstats (cProfile's\n"
+           "                       format: times are samples x interval, call counts are\n"
+           "                       sample counts), .pb.gz/.pprof pprof; else flamegraph)\n"
+           "      --full-filenames show full file paths instead of shortened ones\n\n"
+           "Sampling:\n"
+           "  -r, --rate HZ        samples per second (default 100)\n"
+           "  -d, --duration S     stop after S seconds (default: when the program exits or\n"
+           "                       on Ctrl-C; the profile is written either way)\n"
+           "  -i, --idle           keep samples of threads that are waiting (sleep, I/O,\n"
+           "                       locks); they are shown under an (idle) leaf. Default: dropped\n"
+           "  -g, --gil            keep only samples of the thread holding the GIL\n"
+           "  -t, --threads        put each thread (name and id) at the root of its stacks\n"
+           "  -F, --function       aggregate by function instead of by line\n"
+           "  -b, --blocking       pause the target's threads while each sample is read,\n"
+           "                       so no stack is ever torn by the target moving; costs the\n"
+           "                       target ~1-4 ms per sample (ptrace stop and resume)\n"
+           "  -n, --nonblocking    never pause the target (the default: about 0.5%% of\n"
+           "                       samples of a fast-changing stack come out torn, see\n"
+           "                       bench/consistency.py; reads are checked, never trusted)\n"
+           "  -m, --memory         also read the target's resident memory (RSS) at every\n"
+           "                       sample and charge each change to the stack of the thread\n"
+           "                       running then: the profile is weighed in bytes of growth\n"
+           "                       (a flame graph of where memory grew), and --format\n"
+           "                       spyglass keeps growth, release and peak RSS per line for\n"
+           "                       `spyglass report FILE --lines FUNCTION`. Changes shorter\n"
+           "                       than one sampling interval are only seen as their net\n"
+           "                       effect (see spyglass(1), MEMORY)\n"
+           "\nWeb services and process trees:\n"
+           "  -s, --subprocesses   also profile every descendant process (server workers,\n"
+           "                       multiprocessing children), including those started or\n"
+           "                       restarted while recording; each stack is rooted at\n"
+           "                       \"process PID (command)\". Non-Python ones are skipped\n"
+           "  -e, --by-endpoint    root each stack at the HTTP request its thread was\n"
+           "                       serving, read from the WSGI environ / ASGI scope dict\n"
+           "                       (no code change): \"GET /users/<int:id>\" where Flask or\n"
+           "                       FastAPI expose the route, else the path with numbers\n"
+           "                       as {n}; \"(no request)\" outside requests. Ends with a\n"
+           "                       table of time by endpoint\n"
+           "  -h, --help           show this help\n\n"
+           "At the end a summary goes to stderr: samples, achieved rate, errors, late\n"
+           "samples, and the cost of one sample; with --memory also the RSS at the first\n"
+           "sample, its peak (and when) and at the last sample; with --by-endpoint the\n"
+           "endpoint table: samples, share of all active (on-CPU) samples, and the share\n"
+           "of its own samples spent waiting (sleep, I/O, locks).\n\n"
+           "Examples:\n"
+           "  spyglass record --pid 12345 --duration 30 -o profile.svg\n"
+           "  spyglass record --rate 250 -o profile.svg -- python batch_job.py\n"
+           "  spyglass record --memory -o mem.spyglass -- python load.py\n"
+           "  spyglass record --pid $(pgrep -o gunicorn) --subprocesses --by-endpoint -d 10\n"
+           "  spyglass report mem.spyglass --lines load.py\n",
+           formats);
 }
 
 /* Parses a positive finite number bounded by max. */
@@ -157,24 +156,23 @@ static int parse_number(const char *s, double max, double *out)
 
 static int parse(int argc, char **argv, struct record_options *o)
 {
-    static const struct option longopts[] = {
-        {"pid", required_argument, NULL, 'p'},
-        {"output", required_argument, NULL, 'o'},
-        {"format", required_argument, NULL, 'f'},
-        {"rate", required_argument, NULL, 'r'},
-        {"duration", required_argument, NULL, 'd'},
-        {"idle", no_argument, NULL, 'i'},
-        {"gil", no_argument, NULL, 'g'},
-        {"threads", no_argument, NULL, 't'},
-        {"function", no_argument, NULL, 'F'},
-        {"nonblocking", no_argument, NULL, 'n'},
-        {"blocking", no_argument, NULL, 'b'},
-        {"full-filenames", no_argument, NULL, 'L'},
-        {"memory", no_argument, NULL, 'm'},
-        {"subprocesses", no_argument, NULL, 's'},
-        {"by-endpoint", no_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"pid", required_argument, NULL, 'p'},
+                                             {"output", required_argument, NULL, 'o'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"rate", required_argument, NULL, 'r'},
+                                             {"duration", required_argument, NULL, 'd'},
+                                             {"idle", no_argument, NULL, 'i'},
+                                             {"gil", no_argument, NULL, 'g'},
+                                             {"threads", no_argument, NULL, 't'},
+                                             {"function", no_argument, NULL, 'F'},
+                                             {"nonblocking", no_argument, NULL, 'n'},
+                                             {"blocking", no_argument, NULL, 'b'},
+                                             {"full-filenames", no_argument, NULL, 'L'},
+                                             {"memory", no_argument, NULL, 'm'},
+                                             {"subprocesses", no_argument, NULL, 's'},
+                                             {"by-endpoint", no_argument, NULL, 'e'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->rate = 100;
     o->nonblocking = 1; /* see --blocking in the help: measured, not assumed */
@@ -195,13 +193,17 @@ static int parse(int argc, char **argv, struct record_options *o)
             break;
         case 'r':
             if (parse_number(optarg, 100000, &o->rate))
-                return cmd_usage_error("record", "--rate wants samples per second between 0 "
-                                       "and 100000, got '%s'", optarg);
+                return cmd_usage_error("record",
+                                       "--rate wants samples per second between 0 "
+                                       "and 100000, got '%s'",
+                                       optarg);
             break;
         case 'd':
             if (parse_number(optarg, 1e7, &o->duration))
-                return cmd_usage_error("record", "--duration wants a positive number of "
-                                       "seconds, got '%s'", optarg);
+                return cmd_usage_error("record",
+                                       "--duration wants a positive number of "
+                                       "seconds, got '%s'",
+                                       optarg);
             break;
         case 'i':
             o->idle = 1;
@@ -245,8 +247,10 @@ static int parse(int argc, char **argv, struct record_options *o)
     }
     if (optind < argc) {
         if (strcmp(argv[optind - 1], "--") != 0)
-            return cmd_usage_error("record", "unexpected argument '%s' (put the command to "
-                                   "run after --)", argv[optind]);
+            return cmd_usage_error("record",
+                                   "unexpected argument '%s' (put the command to "
+                                   "run after --)",
+                                   argv[optind]);
         o->command = argv + optind;
     }
     if (!o->pid && !o->command)
@@ -255,7 +259,7 @@ static int parse(int argc, char **argv, struct record_options *o)
         return cmd_usage_error("record", "give either --pid or a command, not both");
     if (o->memory && o->subprocesses)
         return cmd_usage_error("record", "--memory follows one process's RSS: it cannot be "
-                               "combined with --subprocesses yet");
+                                         "combined with --subprocesses yet");
     if (o->format && !format_find(o->format)) {
         char formats[256];
         format_list(formats, sizeof(formats));
@@ -268,7 +272,7 @@ static int parse(int argc, char **argv, struct record_options *o)
 struct aggregate {
     struct profile *profile;
     const struct record_options *opt;
-    uint32_t *stack;      /* scratch: frame ids, root first */
+    uint32_t *stack; /* scratch: frame ids, root first */
     size_t stack_cap;
     uint32_t idle_frame;
     struct attrib attrib;    /* process and endpoint roots (attrib.h) */
@@ -276,13 +280,13 @@ struct aggregate {
     uint64_t thread_samples; /* thread stacks added */
     uint64_t idle_dropped;
     uint64_t gil_dropped;
-    uint64_t empty;          /* threads with no Python frame */
+    uint64_t empty; /* threads with no Python frame */
     /* (code serial, line) -> frame id, to skip hashing strings per frame */
     struct frame_memo {
         uint64_t serial;
         int line;
         uint32_t id;
-    } *memo;
+    } * memo;
     size_t memo_cap;
     /* --memory */
     struct rss_reader rss;
@@ -430,8 +434,7 @@ static int wait_for_runtime(pid_t child, struct mem_reader *r, struct py_runtime
             char detail[512];
             strlcpy_safe(detail, err == -SG_EVERSION ? why : "not a Python program?",
                          sizeof(detail));
-            snprintf(why, why_size, "the command exited before Python started (%.400s)",
-                     detail);
+            snprintf(why, why_size, "the command exited before Python started (%.400s)", detail);
             return -SG_ENOPROC;
         }
         err = detect_runtime(child, r, rt, why, why_size);
@@ -459,8 +462,8 @@ static void fill_meta(struct profile *p, const struct record_options *o, pid_t p
     if (!cmdline[0] && o->command) {
         size_t pos = 0;
         for (char **a = o->command; *a && pos < sizeof(cmdline) - 1; a++)
-            pos += (size_t)snprintf(cmdline + pos, sizeof(cmdline) - pos, "%s%s",
-                                    pos ? " " : "", *a);
+            pos +=
+                (size_t)snprintf(cmdline + pos, sizeof(cmdline) - pos, "%s%s", pos ? " " : "", *a);
     }
     snprintf(target, sizeof(target), "pid %d: %s%s", (int)pid, cmdline,
              o->subprocesses ? " (and its subprocesses)" : "");
@@ -532,8 +535,8 @@ static void print_summary(const struct sampler_stats *st, const struct aggregate
     if (o->memory)
         print_memory_summary(ag);
     if (st->errors && st->errors * 10 > st->ticks)
-        cmd_warning("%.0f%% of samples failed (last: %s)",
-                    100.0 * (double)st->errors / ticks, sg_strerror(st->last_error));
+        cmd_warning("%.0f%% of samples failed (last: %s)", 100.0 * (double)st->errors / ticks,
+                    sg_strerror(st->last_error));
 }
 
 /* Exit status for spawn mode: the child's, shell-style for signals. */
@@ -602,8 +605,10 @@ static int start_tree(struct record_options *o, struct procset *set, pid_t *chil
         struct timespec ts = {0, 5000000}; /* 5 ms */
         nanosleep(&ts, NULL);
     }
-    cmd_error("check that the command runs Python", "no Python process started in the "
-              "command's process tree%s", stop_requested ? " (interrupted)" : " in 30 s");
+    cmd_error("check that the command runs Python",
+              "no Python process started in the "
+              "command's process tree%s",
+              stop_requested ? " (interrupted)" : " in 30 s");
     return -SG_ENOTPY;
 }
 
@@ -636,9 +641,11 @@ int cmd_record(int argc, char **argv)
     if (!writer)
         writer = format_find("flamegraph");
     if (o.memory && writer->time_only)
-        return cmd_usage_error("record", "--memory weighs the profile in bytes, which %s cannot "
+        return cmd_usage_error("record",
+                               "--memory weighs the profile in bytes, which %s cannot "
                                "hold (its columns are seconds): use flamegraph, collapsed, "
-                               "speedscope or pprof", writer->name);
+                               "speedscope or pprof",
+                               writer->name);
     struct output out;
     char why[512];
     if (output_open(&out, o.output, why, sizeof(why))) {
@@ -696,12 +703,14 @@ int cmd_record(int argc, char **argv)
     attrib_init(&ag.attrib, profile, o.subprocesses, o.by_endpoint);
 
     struct walker w;
-    struct sampler_options so = {.rate_hz = o.rate, .duration_s = o.duration,
-                                 .nonblocking = o.nonblocking, .child = child};
+    struct sampler_options so = {
+        .rate_hz = o.rate, .duration_s = o.duration, .nonblocking = o.nonblocking, .child = child};
     struct sampler_stats st;
     if (o.subprocesses) {
-        fprintf(stderr, "spyglass: sampling pid %d and its subprocesses (%zu Python now) at "
-                "%.0f Hz%s; Ctrl-C to stop\n", (int)o.pid, procset_python_count(&set), o.rate,
+        fprintf(stderr,
+                "spyglass: sampling pid %d and its subprocesses (%zu Python now) at "
+                "%.0f Hz%s; Ctrl-C to stop\n",
+                (int)o.pid, procset_python_count(&set), o.rate,
                 o.duration > 0 ? "" : " until it exits");
         set.endpoints = o.by_endpoint ? &ag.attrib.endpoints_reader : NULL;
         err = sampler_run_set(&set, &so, &stop_requested, on_sample, &ag, &st);
@@ -732,8 +741,8 @@ int cmd_record(int argc, char **argv)
                   why[0] ? why : sg_strerror(werr));
         rc = EXIT_FAILURE_RUN;
     } else {
-        fprintf(stderr, "spyglass: wrote %s (%s, %zu distinct stacks)%s\n", o.output,
-                writer->name, profile_stack_count(profile),
+        fprintf(stderr, "spyglass: wrote %s (%s, %zu distinct stacks)%s\n", o.output, writer->name,
+                profile_stack_count(profile),
                 st.end != SAMPLER_END_EXITED ? ""
                 : st.execed                  ? "; the target exec'd another program"
                                              : "; the target exited");

@@ -159,7 +159,7 @@ static int check_options(struct report_options *o)
     }
     if (o->lines && (o->sorted || o->limited || strcmp(o->format, "table") != 0))
         return cmd_usage_error("report", "--lines prints its own table: no --format, --sort "
-                               "or --limit with it");
+                                         "or --limit with it");
     if (strcmp(o->format, "table") != 0 && (o->sorted || o->limited))
         return cmd_usage_error("report", "--sort and --limit apply to the table, not to %s",
                                o->format);
@@ -169,12 +169,15 @@ static int check_options(struct report_options *o)
 /* Returns 0, -1 after --help, or an exit code. */
 static int parse(int argc, char **argv, struct report_options *o)
 {
-    static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'}, {"format", required_argument, NULL, 'f'},
-        {"sort", required_argument, NULL, 's'},   {"limit", required_argument, NULL, 'n'},
-        {"rate", required_argument, NULL, 'r'},   {"full-filenames", no_argument, NULL, 'L'},
-        {"lines", required_argument, NULL, 'l'},  {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"sort", required_argument, NULL, 's'},
+                                             {"limit", required_argument, NULL, 'n'},
+                                             {"rate", required_argument, NULL, 'r'},
+                                             {"full-filenames", no_argument, NULL, 'L'},
+                                             {"lines", required_argument, NULL, 'l'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->table.limit = -1;
     o->rate = 100;

@@ -199,22 +199,15 @@ static int parse_value(int c, const char *arg, struct top_options *o)
 
 static int parse(int argc, char **argv, struct top_options *o)
 {
-    static const struct option longopts[] = {{"pid", required_argument, NULL, 'p'},
-                                             {"rate", required_argument, NULL, 'r'},
-                                             {"window", required_argument, NULL, 'w'},
-                                             {"interval", required_argument, NULL, 'I'},
-                                             {"rows", required_argument, NULL, 'N'},
-                                             {"idle", no_argument, NULL, 'i'},
-                                             {"gil", no_argument, NULL, 'g'},
-                                             {"threads", no_argument, NULL, 't'},
-                                             {"function", no_argument, NULL, 'F'},
-                                             {"nonblocking", no_argument, NULL, 'n'},
-                                             {"blocking", no_argument, NULL, 'b'},
-                                             {"full-filenames", no_argument, NULL, 'L'},
-                                             {"subprocesses", no_argument, NULL, 's'},
-                                             {"by-endpoint", no_argument, NULL, 'e'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"pid", required_argument, NULL, 'p'},    {"rate", required_argument, NULL, 'r'},
+        {"window", required_argument, NULL, 'w'}, {"interval", required_argument, NULL, 'I'},
+        {"rows", required_argument, NULL, 'N'},   {"idle", no_argument, NULL, 'i'},
+        {"gil", no_argument, NULL, 'g'},          {"threads", no_argument, NULL, 't'},
+        {"function", no_argument, NULL, 'F'},     {"nonblocking", no_argument, NULL, 'n'},
+        {"blocking", no_argument, NULL, 'b'},     {"full-filenames", no_argument, NULL, 'L'},
+        {"subprocesses", no_argument, NULL, 's'}, {"by-endpoint", no_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->rate = 100;
     o->nonblocking = 1; /* as record: measured in bench/consistency.py */
@@ -284,7 +277,7 @@ static int parse(int argc, char **argv, struct top_options *o)
         return cmd_usage_error("top", "give either --pid or a command, not both");
     if (o->subprocesses && o->command)
         return cmd_usage_error("top", "--subprocesses watches a running tree: give --pid "
-                               "(or use 'spyglass record --subprocesses -- COMMAND')");
+                                      "(or use 'spyglass record --subprocesses -- COMMAND')");
     return 0;
 }
 

@@ -37,11 +37,12 @@ static void usage(FILE *out)
                  "Commands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nRun 'spyglass COMMAND --help' for a command's options.\n\n"
-                 "Supported Pythons: CPython %s.\n"
-                 "Reading another process needs the same user as the target, or root\n"
-                 "(and kernel.yama.ptrace_scope <= 1 for a non-child process).\n"
-                 "Exit status: 0 success, 1 runtime failure, 2 usage error.\n",
+    fprintf(out,
+            "\nRun 'spyglass COMMAND --help' for a command's options.\n\n"
+            "Supported Pythons: CPython %s.\n"
+            "Reading another process needs the same user as the target, or root\n"
+            "(and kernel.yama.ptrace_scope <= 1 for a non-child process).\n"
+            "Exit status: 0 success, 1 runtime failure, 2 usage error.\n",
             versions);
 }
 

@@ -74,8 +74,8 @@ int elf_open_buffer(struct elf_file *ef, const uint8_t *data, size_t size)
     ef->min_vaddr = 0;
     ef->mapped = 0;
     const Elf64_Ehdr *eh = header(ef);
-    if (!eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
-        eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB)
+    if (!eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_ident[EI_DATA] != ELFDATA2LSB)
         return -SG_ECORRUPT;
     return compute_min_vaddr(ef);
 }

@@ -17,14 +17,14 @@
 /* Error codes shared by proc/ and python/ (returned negated). */
 enum {
     SG_OK = 0,
-    SG_ENOPROC = 1,   /* the process does not exist (or exited) */
-    SG_EPERM = 2,     /* not allowed to read it */
-    SG_EFAULT = 3,    /* address not mapped / short read */
-    SG_ENOTPY = 4,    /* not a Python process */
-    SG_EVERSION = 5,  /* a Python we do not support */
-    SG_ECORRUPT = 6,  /* data read does not validate (torn read, garbage) */
-    SG_EIO = 7,       /* an I/O error on a local file */
-    SG_ENOMEM = 8,    /* a bounded buffer is too small */
+    SG_ENOPROC = 1,  /* the process does not exist (or exited) */
+    SG_EPERM = 2,    /* not allowed to read it */
+    SG_EFAULT = 3,   /* address not mapped / short read */
+    SG_ENOTPY = 4,   /* not a Python process */
+    SG_EVERSION = 5, /* a Python we do not support */
+    SG_ECORRUPT = 6, /* data read does not validate (torn read, garbage) */
+    SG_EIO = 7,      /* an I/O error on a local file */
+    SG_ENOMEM = 8,   /* a bounded buffer is too small */
 };
 
 /* Returns a short static description of an SG_E* code (positive or negative). */
@@ -40,8 +40,8 @@ struct mem_reader {
 /* A live process reader. */
 struct mem_proc {
     pid_t pid;
-    int mem_fd;   /* /proc/PID/mem, opened lazily if process_vm_readv fails */
-    int use_fd;   /* process_vm_readv unavailable: always use mem_fd */
+    int mem_fd; /* /proc/PID/mem, opened lazily if process_vm_readv fails */
+    int use_fd; /* process_vm_readv unavailable: always use mem_fd */
 };
 
 /* Prepares a reader for process pid. Does not touch the process. */

@@ -124,8 +124,8 @@ static void settle(struct pause_set *ps, uint64_t timeout_ns)
  * exec, which waits for us: both hang for ever (found by tests/e2e/
  * test_faults.py). While we attach, a timer therefore reaps, from a signal
  * handler, every traced thread that has exited (peeking first with WNOWAIT:
- * a tracee's stops, which waitid(WEXITED) reports too, stay for settle). That lets the exec finish and our
- * PTRACE_SEIZE return. The leader's status, if reaped there, is kept.
+ * a tracee's stops, which waitid(WEXITED) reports too, stay for settle). That lets the exec finish
+ * and our PTRACE_SEIZE return. The leader's status, if reaped there, is kept.
  */
 static volatile pid_t reap_leader;
 static volatile sig_atomic_t reaped_leader_status, reaped_leader;

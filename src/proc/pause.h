@@ -17,11 +17,11 @@
 
 struct pause_set {
     pid_t pid;
-    pid_t *tids;     /* threads we seized (and must detach) */
-    int *signals;    /* a signal that arrived while stopping it, re-delivered on detach */
-    char *states;    /* each thread's /proc state ('R', 'S', ...) read just before
-                        stopping it: once stopped, every thread reads 't' */
-    size_t count;    /* stopped threads: tids[0..count) */
+    pid_t *tids;      /* threads we seized (and must detach) */
+    int *signals;     /* a signal that arrived while stopping it, re-delivered on detach */
+    char *states;     /* each thread's /proc state ('R', 'S', ...) read just before
+                         stopping it: once stopped, every thread reads 't' */
+    size_t count;     /* stopped threads: tids[0..count) */
     size_t unsettled; /* seized but not yet stopped: tids[count..count+unsettled) */
     size_t cap;
     /* If the process is our child, waiting for a stop may collect its exit

@@ -23,7 +23,7 @@ struct task_stat_cache {
         pid_t tid;
         int fd;
         unsigned epoch; /* the last round it was read in */
-    } *e;
+    } * e;
     size_t count, cap;
     unsigned epoch;
 };

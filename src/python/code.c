@@ -80,10 +80,12 @@ static int hdr_i32(const uint8_t *hdr, uint32_t off)
 
 static uint32_t header_size(const struct py_layout *l)
 {
-    uint32_t fields[] = {l->code.co_filename, l->code.co_name, l->code.co_qualname,
-                         l->code.co_firstlineno, l->code.co_lnotab, l->code.co_linetable,
-                         l->code.co_varnames, l->code.co_localsplusnames, l->code.co_nlocals,
-                         l->code.co_nlocalsplus, l->code.co_argcount, l->code.co_localspluskinds};
+    uint32_t fields[] = {l->code.co_filename, l->code.co_name,
+                         l->code.co_qualname, l->code.co_firstlineno,
+                         l->code.co_lnotab,   l->code.co_linetable,
+                         l->code.co_varnames, l->code.co_localsplusnames,
+                         l->code.co_nlocals,  l->code.co_nlocalsplus,
+                         l->code.co_argcount, l->code.co_localspluskinds};
     uint32_t end = 16;
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         if (fields[i] != PY_NO_FIELD && fields[i] + 8 > end)
@@ -125,9 +127,8 @@ static struct code_info *decode(struct code_cache *cc, struct mem_reader *r,
                                ? l->code.co_linetable
                                : l->code.co_lnotab;
     ci->linetable_ptr = hdr_u64(hdr, table_field);
-    if (ci->linetable_ptr &&
-        pystr_read_bytes(r, l, ci->linetable_ptr, LINETABLE_MAX, &ci->linetable,
-                         &ci->linetable_len)) {
+    if (ci->linetable_ptr && pystr_read_bytes(r, l, ci->linetable_ptr, LINETABLE_MAX,
+                                              &ci->linetable, &ci->linetable_len)) {
         ci->linetable = NULL;
         ci->linetable_len = 0;
     }

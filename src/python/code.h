@@ -17,21 +17,21 @@
 
 struct code_info {
     uint64_t addr;
-    uint64_t serial;  /* unique per decoded object: a safe cache key for callers */
-    char *name;       /* co_name (UTF-8) */
-    char *qualname;   /* co_qualname on 3.11+, else co_name */
-    char *filename;   /* co_filename (UTF-8) */
+    uint64_t serial; /* unique per decoded object: a safe cache key for callers */
+    char *name;      /* co_name (UTF-8) */
+    char *qualname;  /* co_qualname on 3.11+, else co_name */
+    char *filename;  /* co_filename (UTF-8) */
     int firstlineno;
     uint8_t *linetable; /* co_lnotab / co_linetable bytes */
     size_t linetable_len;
     uint64_t name_ptr, filename_ptr, linetable_ptr; /* for validation */
-    uint64_t varnames;  /* tuple of local names: co_varnames / co_localsplusnames */
-    uint64_t kinds;     /* 3.11+: co_localspluskinds bytes object */
-    int nlocals;        /* locals to show: co_nlocals (<= 3.10) or co_nlocalsplus (3.11+) */
+    uint64_t varnames; /* tuple of local names: co_varnames / co_localsplusnames */
+    uint64_t kinds;    /* 3.11+: co_localspluskinds bytes object */
+    int nlocals;       /* locals to show: co_nlocals (<= 3.10) or co_nlocalsplus (3.11+) */
     int argcount;
-    int last_offset;    /* memo of the last (offset -> line) lookup */
+    int last_offset; /* memo of the last (offset -> line) lookup */
     int last_line;
-    uint64_t epoch;     /* the cache epoch in which it was last checked */
+    uint64_t epoch; /* the cache epoch in which it was last checked */
 };
 
 struct code_cache {
@@ -40,7 +40,7 @@ struct code_cache {
     size_t count;
     uint64_t hits, misses, evictions;
     uint64_t next_serial;
-    uint64_t epoch;           /* code_cache_trim starts a new one, once per sample */
+    uint64_t epoch; /* code_cache_trim starts a new one, once per sample */
 };
 
 void code_cache_init(struct code_cache *cc);

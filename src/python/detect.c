@@ -109,8 +109,8 @@ static int version_from_rodata(const struct elf_file *ef, int major, int minor, 
 }
 
 struct candidate {
-    const char *path;   /* as the target sees it */
-    uint64_t base;      /* where offset 0 is mapped */
+    const char *path; /* as the target sees it */
+    uint64_t base;    /* where offset 0 is mapped */
     struct elf_file elf;
 };
 
@@ -134,8 +134,7 @@ static int find_version(struct py_runtime *rt, struct mem_reader *r, struct cand
             rt->major = (int)(hex >> 24);
             rt->minor = (int)((hex >> 16) & 0xff);
             rt->micro = (int)((hex >> 8) & 0xff);
-            snprintf(rt->version, sizeof(rt->version), "%d.%d.%d", rt->major, rt->minor,
-                     rt->micro);
+            snprintf(rt->version, sizeof(rt->version), "%d.%d.%d", rt->major, rt->minor, rt->micro);
             return 0;
         }
     }
@@ -264,8 +263,10 @@ static int pick_layout(struct py_runtime *rt, char *why, size_t why_size)
     if (!l) {
         char list[128];
         layout_list_supported(list, sizeof(list));
-        snprintf(why, why_size, "process %d runs Python %s, which spyglass does not support "
-                 "(supported: %s)", (int)rt->pid, rt->version, list);
+        snprintf(why, why_size,
+                 "process %d runs Python %s, which spyglass does not support "
+                 "(supported: %s)",
+                 (int)rt->pid, rt->version, list);
         return -SG_EVERSION;
     }
     rt->layout = *l;
@@ -300,8 +301,10 @@ static int detect_debug_offsets(struct py_runtime *rt, struct mem_reader *r, cha
     }
     if (free_threaded) {
         free(buf);
-        snprintf(why, why_size, "process %d runs a free-threaded Python %s (3.13t), which "
-                 "spyglass does not support yet", (int)rt->pid, rt->version);
+        snprintf(why, why_size,
+                 "process %d runs a free-threaded Python %s (3.13t), which "
+                 "spyglass does not support yet",
+                 (int)rt->pid, rt->version);
         return -SG_EVERSION;
     }
     for (size_t i = 0; i < map->count; i++) {
@@ -357,8 +360,9 @@ int detect_runtime(pid_t pid, struct mem_reader *r, struct py_runtime *rt, char 
     char who[96];
     int err = proc_check(pid);
     if (err) {
-        snprintf(why, why_size, err == -SG_EPERM ? "permission denied reading process %d"
-                                                  : "no such process: %d", (int)pid);
+        snprintf(why, why_size,
+                 err == -SG_EPERM ? "permission denied reading process %d" : "no such process: %d",
+                 (int)pid);
         return err;
     }
     describe(pid, who, sizeof(who));
@@ -395,8 +399,10 @@ int detect_runtime(pid_t pid, struct mem_reader *r, struct py_runtime *rt, char 
     }
     maps_release(&m);
     if (err == -SG_ENOTPY)
-        snprintf(why, why_size, "process %s is not running Python (no Python runtime found "
-                 "in its executable or libraries)", who);
+        snprintf(why, why_size,
+                 "process %s is not running Python (no Python runtime found "
+                 "in its executable or libraries)",
+                 who);
     else if (err == -SG_EVERSION && !why[0])
         snprintf(why, why_size, "cannot tell which Python version process %s runs", who);
     else if (err && !why[0])

@@ -67,28 +67,28 @@ struct py_layout {
     enum py_string_kind string_kind;
 
     struct {
-        uint32_t interpreters_head;      /* _PyRuntimeState.interpreters.head (3.7+) */
+        uint32_t interpreters_head;       /* _PyRuntimeState.interpreters.head (3.7+) */
         uint32_t gilstate_tstate_current; /* _PyRuntimeState.gilstate.tstate_current (3.7-3.11) */
-        uint32_t ceval_gil;              /* _PyRuntimeState.ceval.gil (3.7-3.11, embedded struct) */
+        uint32_t ceval_gil; /* _PyRuntimeState.ceval.gil (3.7-3.11, embedded struct) */
     } runtime;
 
     struct {
-        uint32_t next;         /* PyInterpreterState.next */
-        uint32_t tstate_head;  /* .tstate_head, or .threads.head on 3.11+ */
-        uint32_t modules;      /* .modules, or .imports.modules on 3.12+ (sys.modules dict) */
-        uint32_t ceval_gil;    /* 3.12+: .ceval.gil (pointer to struct _gil_runtime_state) */
+        uint32_t next;        /* PyInterpreterState.next */
+        uint32_t tstate_head; /* .tstate_head, or .threads.head on 3.11+ */
+        uint32_t modules;     /* .modules, or .imports.modules on 3.12+ (sys.modules dict) */
+        uint32_t ceval_gil;   /* 3.12+: .ceval.gil (pointer to struct _gil_runtime_state) */
     } interp;
 
     struct {
-        uint32_t prev;            /* PyThreadState.prev (3.x) */
-        uint32_t next;            /* PyThreadState.next */
-        uint32_t interp;          /* PyThreadState.interp */
-        uint32_t frame;           /* .frame (<= 3.10), PyFrameObject * */
-        uint32_t cframe;          /* .cframe (3.11, 3.12), _PyCFrame * */
-        uint32_t current_frame;   /* .current_frame (3.13), _PyInterpreterFrame * */
-        uint32_t thread_id;       /* .thread_id (pthread_t, = threading.get_ident()) */
+        uint32_t prev;             /* PyThreadState.prev (3.x) */
+        uint32_t next;             /* PyThreadState.next */
+        uint32_t interp;           /* PyThreadState.interp */
+        uint32_t frame;            /* .frame (<= 3.10), PyFrameObject * */
+        uint32_t cframe;           /* .cframe (3.11, 3.12), _PyCFrame * */
+        uint32_t current_frame;    /* .current_frame (3.13), _PyInterpreterFrame * */
+        uint32_t thread_id;        /* .thread_id (pthread_t, = threading.get_ident()) */
         uint32_t native_thread_id; /* .native_thread_id (3.11+): OS tid */
-        uint32_t datastack_chunk; /* .datastack_chunk (3.11+) */
+        uint32_t datastack_chunk;  /* .datastack_chunk (3.11+) */
     } tstate;
 
     struct {
@@ -100,43 +100,43 @@ struct py_layout {
         uint32_t locked;      /* struct _gil_runtime_state.locked */
     } gil;
 
-    struct {                 /* PyFrameObject (<= 3.10) */
+    struct { /* PyFrameObject (<= 3.10) */
         uint32_t f_back;
         uint32_t f_code;
-        uint32_t f_lasti;     /* int; bytes before 3.10, code units in 3.10 */
+        uint32_t f_lasti; /* int; bytes before 3.10, code units in 3.10 */
         uint32_t f_lineno;
         uint32_t f_localsplus;
     } frame;
 
-    struct {                 /* _PyInterpreterFrame (3.11+) */
-        uint32_t code;        /* f_code, or f_executable on 3.13 */
+    struct {           /* _PyInterpreterFrame (3.11+) */
+        uint32_t code; /* f_code, or f_executable on 3.13 */
         uint32_t previous;
-        uint32_t instr;       /* prev_instr (3.11, 3.12) or instr_ptr (3.13) */
-        uint32_t owner;       /* char */
-        uint32_t is_entry;    /* bool, 3.11 only */
+        uint32_t instr;    /* prev_instr (3.11, 3.12) or instr_ptr (3.13) */
+        uint32_t owner;    /* char */
+        uint32_t is_entry; /* bool, 3.11 only */
         uint32_t localsplus;
-        uint32_t stacktop;    /* int */
+        uint32_t stacktop; /* int */
     } iframe;
 
-    struct {                 /* _PyStackChunk (3.11+) */
+    struct { /* _PyStackChunk (3.11+) */
         uint32_t previous;
         uint32_t size;
         uint32_t top;
         uint32_t data;
     } chunk;
 
-    struct {                 /* PyCodeObject */
+    struct { /* PyCodeObject */
         uint32_t co_argcount;
-        uint32_t co_nlocals;       /* <= 3.10 (3.11+: co_nlocals still present) */
+        uint32_t co_nlocals; /* <= 3.10 (3.11+: co_nlocals still present) */
         uint32_t co_flags;
         uint32_t co_firstlineno;
-        uint32_t co_code;          /* bytes object, <= 3.10 */
-        uint32_t co_varnames;      /* tuple, <= 3.10 */
-        uint32_t co_cellvars;      /* tuple, <= 3.10: names of the cells after the locals */
-        uint32_t co_freevars;      /* tuple, <= 3.10: names of the free variables after those */
+        uint32_t co_code;            /* bytes object, <= 3.10 */
+        uint32_t co_varnames;        /* tuple, <= 3.10 */
+        uint32_t co_cellvars;        /* tuple, <= 3.10: names of the cells after the locals */
+        uint32_t co_freevars;        /* tuple, <= 3.10: names of the free variables after those */
         uint32_t co_localsplusnames; /* tuple, 3.11+ */
         uint32_t co_localspluskinds; /* bytes, 3.11+ */
-        uint32_t co_nlocalsplus;   /* int, 3.11+ */
+        uint32_t co_nlocalsplus;     /* int, 3.11+ */
         uint32_t co_filename;
         uint32_t co_name;
         uint32_t co_qualname;      /* 3.11+ */
@@ -146,9 +146,9 @@ struct py_layout {
     } code;
 
     struct {
-        uint32_t ob_type;     /* PyObject.ob_type */
-        uint32_t ob_size;     /* PyVarObject.ob_size */
-        uint32_t tp_name;     /* PyTypeObject.tp_name (const char *) */
+        uint32_t ob_type; /* PyObject.ob_type */
+        uint32_t ob_size; /* PyVarObject.ob_size */
+        uint32_t tp_name; /* PyTypeObject.tp_name (const char *) */
         uint32_t tp_flags;
         uint32_t tp_basicsize;
         uint32_t tp_dictoffset;
@@ -156,51 +156,51 @@ struct py_layout {
         uint32_t tp_itemsize;    /* PyTypeObject.tp_itemsize (for a negative tp_dictoffset) */
     } object;
 
-    struct {                 /* PEP 393 strings (3.x) */
-        uint32_t length;      /* PyASCIIObject.length */
-        uint32_t state;       /* PyASCIIObject.state (bitfield word) */
-        uint32_t ascii_size;  /* sizeof(PyASCIIObject): ASCII data follows */
+    struct {                   /* PEP 393 strings (3.x) */
+        uint32_t length;       /* PyASCIIObject.length */
+        uint32_t state;        /* PyASCIIObject.state (bitfield word) */
+        uint32_t ascii_size;   /* sizeof(PyASCIIObject): ASCII data follows */
         uint32_t compact_size; /* sizeof(PyCompactUnicodeObject): other kinds follow */
     } unicode;
 
     struct {
-        uint32_t ob_sval;     /* PyBytesObject.ob_sval (3.x) / PyStringObject.ob_sval (2.7) */
-        uint32_t u27_length;  /* 2.7 PyUnicodeObject.length */
-        uint32_t u27_str;     /* 2.7 PyUnicodeObject.str (Py_UNICODE *) */
+        uint32_t ob_sval;          /* PyBytesObject.ob_sval (3.x) / PyStringObject.ob_sval (2.7) */
+        uint32_t u27_length;       /* 2.7 PyUnicodeObject.length */
+        uint32_t u27_str;          /* 2.7 PyUnicodeObject.str (Py_UNICODE *) */
         uint32_t u27_unicode_size; /* 2.7 sizeof(Py_UNICODE) */
     } bytes;
 
     struct {
-        uint32_t int27_ival;  /* 2.7 PyIntObject.ob_ival */
-        uint32_t long_size;   /* ob_size (<= 3.11) or lv_tag (3.12+) */
-        uint32_t long_digit;  /* ob_digit */
-        uint32_t long_tagged; /* 1 on 3.12+: sign/size packed in lv_tag */
-        uint32_t digit_bits;  /* PyLong_SHIFT (30 here) */
-        uint32_t float_fval;  /* PyFloatObject.ob_fval */
-        uint32_t tuple_item;  /* PyTupleObject.ob_item */
-        uint32_t list_item;   /* PyListObject.ob_item (PyObject **) */
-        uint32_t module_dict; /* PyModuleObject.md_dict */
-        uint32_t inst27_class; /* 2.7 PyInstanceObject.in_class (old-style instances) */
-        uint32_t class27_name; /* 2.7 PyClassObject.cl_name (a str) */
-        uint32_t cell_ref;    /* PyCellObject.ob_ref */
-        uint32_t set_used;    /* PySetObject.used */
-        uint32_t set_table;   /* PySetObject.table (setentry *: {key, hash}) */
-        uint32_t set_mask;    /* PySetObject.mask */
+        uint32_t int27_ival;    /* 2.7 PyIntObject.ob_ival */
+        uint32_t long_size;     /* ob_size (<= 3.11) or lv_tag (3.12+) */
+        uint32_t long_digit;    /* ob_digit */
+        uint32_t long_tagged;   /* 1 on 3.12+: sign/size packed in lv_tag */
+        uint32_t digit_bits;    /* PyLong_SHIFT (30 here) */
+        uint32_t float_fval;    /* PyFloatObject.ob_fval */
+        uint32_t tuple_item;    /* PyTupleObject.ob_item */
+        uint32_t list_item;     /* PyListObject.ob_item (PyObject **) */
+        uint32_t module_dict;   /* PyModuleObject.md_dict */
+        uint32_t inst27_class;  /* 2.7 PyInstanceObject.in_class (old-style instances) */
+        uint32_t class27_name;  /* 2.7 PyClassObject.cl_name (a str) */
+        uint32_t cell_ref;      /* PyCellObject.ob_ref */
+        uint32_t set_used;      /* PySetObject.used */
+        uint32_t set_table;     /* PySetObject.table (setentry *: {key, hash}) */
+        uint32_t set_mask;      /* PySetObject.mask */
         uint32_t set_entry_key; /* key within a 16-byte setentry: 8 on 2.7 ({hash, key}),
                                    0 on 3.x ({key, hash}) */
     } obj;
 
     struct {
-        uint32_t ma_used;     /* PyDictObject.ma_used (2.7: ma_used too) */
-        uint32_t ma_keys;     /* 3.x: PyDictKeysObject * ; 2.7: ma_table */
-        uint32_t ma_values;   /* 3.x: PyObject ** / PyDictValues * ; 2.7: ma_mask */
+        uint32_t ma_used;        /* PyDictObject.ma_used (2.7: ma_used too) */
+        uint32_t ma_keys;        /* 3.x: PyDictKeysObject * ; 2.7: ma_table */
+        uint32_t ma_values;      /* 3.x: PyObject ** / PyDictValues * ; 2.7: ma_mask */
         uint32_t ma_version_tag; /* 3.6+: uint64_t, new on every change of the dict */
-        uint32_t dk_size;     /* 3.6-3.10: dk_size (Py_ssize_t); 3.11+: dk_log2_size (uint8) */
+        uint32_t dk_size;        /* 3.6-3.10: dk_size (Py_ssize_t); 3.11+: dk_log2_size (uint8) */
         uint32_t dk_log2_index_bytes; /* 3.11+ (uint8) */
-        uint32_t dk_kind;     /* 3.11+ (uint8): 0 general, 1 unicode, 2 split */
-        uint32_t dk_nentries; /* Py_ssize_t */
-        uint32_t dk_indices;  /* start of the index table */
-        uint32_t values_prefix; /* 3.13: offset of PyDictValues.values; 0 before */
+        uint32_t dk_kind;             /* 3.11+ (uint8): 0 general, 1 unicode, 2 split */
+        uint32_t dk_nentries;         /* Py_ssize_t */
+        uint32_t dk_indices;          /* start of the index table */
+        uint32_t values_prefix;       /* 3.13: offset of PyDictValues.values; 0 before */
         /* A 3.11+ split dict's insertion order, as byte offsets from its
          * PyDictValues pointer (ma_values); both 0 before 3.11, where a split
          * dict's order is its shared keys' order. 3.11, 3.12 keep the bytes
@@ -213,11 +213,11 @@ struct py_layout {
         uint32_t values_valid; /* 3.13: PyDictValues.valid (uint8): inline values in use */
     } dict;
 
-    struct {                 /* 3.11+ managed dicts / inline values */
-        int32_t dict_ptr;     /* offset from the object of the managed dict pointer
-                                 (negative, e.g. -3 * sizeof(void *)) or 0 if none.
-                                 3.12: the word is a dict, or (values - 1) when odd */
-        int32_t values_ptr;   /* 3.11: offset of the values pointer (-4 words); 0 otherwise */
+    struct {                    /* 3.11+ managed dicts / inline values */
+        int32_t dict_ptr;       /* offset from the object of the managed dict pointer
+                                   (negative, e.g. -3 * sizeof(void *)) or 0 if none.
+                                   3.12: the word is a dict, or (values - 1) when odd */
+        int32_t values_ptr;     /* 3.11: offset of the values pointer (-4 words); 0 otherwise */
         uint32_t inline_values; /* 3.13: values live at tp_basicsize inside the object */
     } managed;
 };
@@ -239,8 +239,8 @@ struct py_debug_offset {
 };
 
 struct py_debug_offsets_map {
-    int major, minor;              /* the version it describes: 3, 13 */
-    const char *cookie;            /* "xdebugpy", 8 bytes at cookie_offset */
+    int major, minor;   /* the version it describes: 3, 13 */
+    const char *cookie; /* "xdebugpy", 8 bytes at cookie_offset */
     uint32_t cookie_offset;
     uint32_t version_offset;       /* uint64_t PY_VERSION_HEX: compare major.minor */
     uint32_t free_threaded_offset; /* uint64_t, non-zero on 3.13t: our table does not fit */

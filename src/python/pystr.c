@@ -124,8 +124,11 @@ static int utf8_valid(const uint8_t *buf, size_t len)
     size_t i = 0;
     while (i < len) {
         uint8_t c = buf[i];
-        size_t extra = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2
-                       : (c & 0xF8) == 0xF0 ? 3 : 9;
+        size_t extra = c < 0x80             ? 0
+                       : (c & 0xE0) == 0xC0 ? 1
+                       : (c & 0xF0) == 0xE0 ? 2
+                       : (c & 0xF8) == 0xF0 ? 3
+                                            : 9;
         if (c == 0 || extra == 9 || (c >= 0xC0 && c < 0xC2) || i + extra >= len + (extra ? 0 : 1))
             return 0;
         for (size_t k = 1; k <= extra; k++) {
@@ -192,8 +195,8 @@ int pystr_read(struct mem_reader *r, const struct py_layout *l, uint64_t addr, c
     return read_str3(r, l, addr, out, size);
 }
 
-int pystr_read_bytes(struct mem_reader *r, const struct py_layout *l, uint64_t addr,
-                     size_t max_len, uint8_t **data, size_t *len)
+int pystr_read_bytes(struct mem_reader *r, const struct py_layout *l, uint64_t addr, size_t max_len,
+                     uint8_t **data, size_t *len)
 {
     int64_t size;
     *data = NULL;

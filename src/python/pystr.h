@@ -23,8 +23,8 @@ int pystr_read(struct mem_reader *r, const struct py_layout *l, uint64_t addr, c
 
 /* Reads a bytes object (2.7: str) into a newly allocated buffer (caller
  * frees), at most max_len bytes. Returns 0 and sets *data and *len. */
-int pystr_read_bytes(struct mem_reader *r, const struct py_layout *l, uint64_t addr,
-                     size_t max_len, uint8_t **data, size_t *len);
+int pystr_read_bytes(struct mem_reader *r, const struct py_layout *l, uint64_t addr, size_t max_len,
+                     uint8_t **data, size_t *len);
 
 /* Appends code point cp as UTF-8 to out at *pos if it fits in size-1; returns
  * 0 if it did not fit. */

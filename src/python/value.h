@@ -43,8 +43,7 @@ int value_dict_get_str(struct mem_reader *r, const struct py_layout *l, uint64_t
  * in the dict's order; stops early when fn returns nonzero. Returns 0 or a
  * negative SG_E* code. */
 int value_dict_foreach(struct mem_reader *r, const struct py_layout *l, uint64_t dict_addr,
-                       size_t max, int (*fn)(uint64_t key, uint64_t value, void *ctx),
-                       void *ctx);
+                       size_t max, int (*fn)(uint64_t key, uint64_t value, void *ctx), void *ctx);
 
 /* Reads the instance attribute name of obj from its __dict__: tp_dictoffset
  * (<= 3.10, and types without a managed dict), the 3.11 values/dict
@@ -53,8 +52,8 @@ int value_dict_foreach(struct mem_reader *r, const struct py_layout *l, uint64_t
  * *value. Returns 0, -SG_ENOTPY if obj has no such attribute (or no
  * __dict__), or another negative SG_E* code. Class attributes, slots and
  * 2.7 old-style instances are not looked at. */
-int value_getattr(struct mem_reader *r, const struct py_layout *l, uint64_t obj,
-                  const char *name, uint64_t *value);
+int value_getattr(struct mem_reader *r, const struct py_layout *l, uint64_t obj, const char *name,
+                  uint64_t *value);
 
 /* Reads an int (also bool; 2.7 int and long) into *out. Returns 0,
  * -SG_ENOMEM if the value does not fit in int64_t, -SG_ECORRUPT if obj is not

@@ -36,24 +36,24 @@ struct py_frame {
     struct code_info *code; /* owned by the walker's cache: valid until the next sample */
     uint64_t frame_addr;    /* PyFrameObject or _PyInterpreterFrame address (for locals) */
     int line;
-    int owner;              /* 3.11+ frame owner (PY_OWNED_BY_*), else 0 */
+    int owner; /* 3.11+ frame owner (PY_OWNED_BY_*), else 0 */
 };
 
 struct py_thread {
     uint64_t tstate;
-    uint64_t top;        /* where its walk starts: frame, or 3.11/3.12 _PyCFrame */
-    uint64_t chunk;      /* 3.11+: its live data-stack chunk (_PyStackChunk *), or 0 */
-    uint64_t ident;      /* threading.get_ident() */
-    pid_t tid;           /* OS thread id, 0 if unknown */
-    char name[128];      /* threading name, "" if unknown */
+    uint64_t top;   /* where its walk starts: frame, or 3.11/3.12 _PyCFrame */
+    uint64_t chunk; /* 3.11+: its live data-stack chunk (_PyStackChunk *), or 0 */
+    uint64_t ident; /* threading.get_ident() */
+    pid_t tid;      /* OS thread id, 0 if unknown */
+    char name[128]; /* threading name, "" if unknown */
     int holds_gil;
-    int idle;            /* the OS says it is not running */
-    char os_state;       /* 'R', 'S', ... or '?' */
+    int idle;                /* the OS says it is not running */
+    char os_state;           /* 'R', 'S', ... or '?' */
     struct py_frame *frames; /* leaf (most recent call) first */
     size_t depth;
     size_t cap;
-    int truncated;       /* deeper than WALK_MAX_DEPTH */
-    int error;           /* 0, or the SG_E* code that cut the walk short */
+    int truncated;                    /* deeper than WALK_MAX_DEPTH */
+    int error;                        /* 0, or the SG_E* code that cut the walk short */
     char endpoint[WALK_ENDPOINT_MAX]; /* the HTTP request it serves, "" if none or
                                          not asked for (walker.endpoints) */
 };
@@ -64,12 +64,12 @@ struct walker {
     struct mem_reader *r;
     struct py_runtime *rt;
     struct code_cache codes;
-    int64_t tid_offset;  /* offset of the tid in glibc's struct pthread; -1 unknown */
-    int want_names;      /* read thread names (cached; see names below) */
+    int64_t tid_offset; /* offset of the tid in glibc's struct pthread; -1 unknown */
+    int want_names;     /* read thread names (cached; see names below) */
     struct py_thread *threads;
     size_t nthreads;
     size_t threads_cap;
-    uint64_t errors;     /* frames or threads that failed to read */
+    uint64_t errors; /* frames or threads that failed to read */
     /* If set, walk_sample also finds each thread's HTTP request (while the
      * target is still paused, so the dicts read are consistent). */
     struct endpoint_reader *endpoints;
@@ -82,12 +82,12 @@ struct walker {
     unsigned names_age, names_gap; /* a thread without a name yet (threading
                                       registers it after its thread state
                                       exists) is retried with a doubling gap */
-    uint8_t *block;          /* 3.11+: a copy of target memory below the last frame
-                                read, so that the callers' frames (lower in the
-                                same data-stack chunk) need no read of their own */
+    uint8_t *block;                /* 3.11+: a copy of target memory below the last frame
+                                      read, so that the callers' frames (lower in the
+                                      same data-stack chunk) need no read of their own */
     uint64_t block_base;
     size_t block_len;
-    uint64_t block_reads;    /* reads made for blocks (for the benchmark) */
+    uint64_t block_reads;         /* reads made for blocks (for the benchmark) */
     struct task_stat_cache stats; /* open /proc stat files of the threads */
     const pid_t *state_tids;
     const char *states;

@@ -12,40 +12,40 @@
 #include "python/walk.h"
 
 struct sampler_options {
-    double rate_hz;      /* ticks per second */
-    double duration_s;   /* 0: until the target exits or we are stopped */
-    int nonblocking;     /* never pause the target */
-    pid_t child;         /* spawn mode: our child (reaped by the sampler), else 0 */
+    double rate_hz;    /* ticks per second */
+    double duration_s; /* 0: until the target exits or we are stopped */
+    int nonblocking;   /* never pause the target */
+    pid_t child;       /* spawn mode: our child (reaped by the sampler), else 0 */
 };
 
 /* Why the loop ended. */
 enum sampler_end {
     SAMPLER_END_DURATION = 0,
-    SAMPLER_END_STOPPED = 1,  /* *stop became non-zero (Ctrl-C, SIGTERM) */
-    SAMPLER_END_EXITED = 2,   /* the target exited (or exec'd another program: execed) */
-    SAMPLER_END_ERROR = 3,    /* could not pause (permission) */
+    SAMPLER_END_STOPPED = 1, /* *stop became non-zero (Ctrl-C, SIGTERM) */
+    SAMPLER_END_EXITED = 2,  /* the target exited (or exec'd another program: execed) */
+    SAMPLER_END_ERROR = 3,   /* could not pause (permission) */
 };
 
 #define SAMPLER_COST_BUCKETS 64
 
 struct sampler_stats {
-    uint64_t ticks;        /* ticks attempted */
-    uint64_t walks;        /* process walks attempted (several per tick with a process set) */
-    uint64_t walk_errors;  /* process walks that failed (a process set's ticks can half fail) */
-    uint64_t ok;           /* ticks whose walk succeeded */
-    uint64_t errors;       /* ticks whose walk failed (torn read, ...) */
-    uint64_t late;         /* ticks that started more than one period after their deadline */
-    uint64_t missed;       /* ticks skipped because we fell behind */
-    uint64_t max_lag_ns;   /* worst lateness */
-    uint64_t cost_ns;      /* total time spent sampling (pause + walk + resume + callback) */
+    uint64_t ticks;       /* ticks attempted */
+    uint64_t walks;       /* process walks attempted (several per tick with a process set) */
+    uint64_t walk_errors; /* process walks that failed (a process set's ticks can half fail) */
+    uint64_t ok;          /* ticks whose walk succeeded */
+    uint64_t errors;      /* ticks whose walk failed (torn read, ...) */
+    uint64_t late;        /* ticks that started more than one period after their deadline */
+    uint64_t missed;      /* ticks skipped because we fell behind */
+    uint64_t max_lag_ns;  /* worst lateness */
+    uint64_t cost_ns;     /* total time spent sampling (pause + walk + resume + callback) */
     uint64_t cost_hist[SAMPLER_COST_BUCKETS]; /* log2 histogram of per-tick cost in ns */
-    uint64_t start_ns, end_ns;  /* CLOCK_MONOTONIC */
-    uint64_t cpu_ns;       /* our user+sys CPU time during the loop (thread CPU clock) */
-    uint64_t reads;        /* reads of target memory during the loop */
-    int child_status;      /* spawn mode: wait status of the child */
+    uint64_t start_ns, end_ns;                /* CLOCK_MONOTONIC */
+    uint64_t cpu_ns;  /* our user+sys CPU time during the loop (thread CPU clock) */
+    uint64_t reads;   /* reads of target memory during the loop */
+    int child_status; /* spawn mode: wait status of the child */
     int child_reaped;
-    int last_error;        /* SG_E* code of the last failed tick */
-    int execed;            /* ended because the target exec'd another program */
+    int last_error; /* SG_E* code of the last failed tick */
+    int execed;     /* ended because the target exec'd another program */
     enum sampler_end end;
 };
 

@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,7 +95,8 @@ static void test_pystr_ucs4_emoji(void **state)
     char out[64];
     const uint32_t units[] = {0x1f600, 'a'};
     decode(4, 0, units, 2, out, sizeof(out), 0);
-    assert_string_equal(out, "\xf0\x9f\x98\x80" "a");
+    assert_string_equal(out, "\xf0\x9f\x98\x80"
+                             "a");
 }
 
 static void test_pystr_lone_surrogate_becomes_replacement(void **state)
