@@ -2,7 +2,7 @@
 #
 #   make            build build/spyglass (B=DIR builds elsewhere)
 #   make demo       install what is missing, build, profile the example web app
-#   make test       install what is missing, build, run every test (unit, ASan/UBSan, e2e)
+#   make test       install what is missing, build, run every test (lint, unit, ASan/UBSan, e2e)
 #   make bench      print benchmark figures (never pass/fail on time)
 #   make fuzz       run the libFuzzer harnesses for a while
 #   make soak       the long reliability runs (30 min; SOAK_SECONDS=120 for a short one)
@@ -133,6 +133,7 @@ fuzz-replay:
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 test: deps
+	$(MAKE) lint
 	$(MAKE) -j$(JOBS) all asan tools $(UNIT_BIN)
 	$(MAKE) -j$(JOBS) fuzz-bins
 	$(MAKE) unit
@@ -154,12 +155,18 @@ fuzz: deps
 soak: deps all
 	@bash tools/soak.sh
 
+# Every C file we write: sources, headers, unit tests, fuzz harnesses, tools.
+FORMATTED = $(SRC) $(wildcard src/*/*.h src/*.h) $(UNIT_SRC) $(FUZZ_SRC) $(TOOL_SRC)
+
+# cppcheck reports (it fails nothing); clang-format fails on any unformatted file.
 lint:
-	cppcheck --quiet --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE -Isrc src
-	clang-format --dry-run --Werror $(SRC) $(UNIT_SRC)
+	$(call say,LINT,cppcheck)
+	$(Q)cppcheck --quiet --inline-suppr --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE -Isrc src
+	$(call say,LINT,clang-format)
+	$(Q)clang-format --dry-run --Werror $(FORMATTED)
 
 format:
-	clang-format -i $(SRC) $(UNIT_SRC) $(wildcard src/*/*.h src/*.h)
+	clang-format -i $(FORMATTED)
 
 clean:
 	rm -rf build

@@ -223,10 +223,12 @@ static int traced_already(const struct pause_set *ps, pid_t tid)
 
 static void add(struct pause_set *ps, pid_t tid, char state)
 {
-    size_t n = ps->count + ps->unsettled, cap = ps->cap, cap2 = ps->cap;
+    size_t n = ps->count + ps->unsettled, old_cap = ps->cap;
     ps->tids = xgrow(ps->tids, sizeof(*ps->tids), n + 1, &ps->cap);
-    ps->signals = xgrow(ps->signals, sizeof(*ps->signals), n + 1, &cap);
-    ps->states = xgrow(ps->states, sizeof(*ps->states), n + 1, &cap2);
+    if (ps->cap != old_cap) { /* the other arrays follow tids' capacity */
+        ps->signals = xrealloc(ps->signals, ps->cap * sizeof(*ps->signals));
+        ps->states = xrealloc(ps->states, ps->cap * sizeof(*ps->states));
+    }
     ps->tids[n] = tid;
     ps->signals[n] = 0;
     ps->states[n] = state;
