@@ -4,7 +4,10 @@ Prints figures only; nothing here passes or fails on time. The machine is
 shared and noisy, so every slowdown is a ratio measured in one run with
 interleaved baseline and profiled runs.
 
-    python3 bench/bench.py [--quick] [--versions 3.8,3.11,3.12,3.13] [--depths 10,50,200]
+    python3 bench/bench.py [--quick] [--versions 3.8,3.11,3.12,3.13] [--depths 10,50,200,50d]
+
+A depth is one function recursing that deep; "50d" is 50 distinct functions,
+as in a real service's stack (every code object is then a cache entry to check).
 """
 import argparse
 import os
@@ -32,7 +35,10 @@ PYTHONS = {
 
 
 def start_target(python, depth, seconds=0):
-    proc = subprocess.Popen([python, TARGET, "--depth", str(depth), "--seconds", str(seconds)],
+    """depth: an int, or "50d" for 50 distinct functions."""
+    distinct = str(depth).endswith("d")
+    args = ["--depth", str(depth).rstrip("d"), "--seconds", str(seconds)]
+    proc = subprocess.Popen([python, TARGET] + args + (["--distinct"] if distinct else []),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = proc.stdout.readline().decode()
     if not line.startswith("READY"):
@@ -104,7 +110,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="shorter runs, fewer rounds")
     p.add_argument("--versions", default="3.8,3.11,3.12,3.13")
-    p.add_argument("--depths", default="10,50,200")
+    p.add_argument("--depths", default="10,50,200,50d")
     args = p.parse_args()
     secs = 2 if args.quick else 4
     rounds = 1 if args.quick else 3
@@ -119,13 +125,13 @@ def main():
         if not os.path.exists(PYTHONS[v]):
             print("%-6s (not installed)" % v)
             continue
-        for d in [int(x) for x in args.depths.split(",")]:
+        for d in args.depths.split(","):
             row = []
             for nonblocking in (False, True):
                 for rate in (100, 1000):
                     us, _, _ = cost_per_sample(PYTHONS[v], d, rate, secs, nonblocking)
                     row.append(us)
-            print("%-6s %-6d %12.1f %12.1f %12.1f %12.1f" % tuple([v, d] + row))
+            print("%-6s %-6s %12.1f %12.1f %12.1f %12.1f" % tuple([v, d] + row))
     print("\nHighest rate with < 1% late samples (depth 50, tried up to 20 kHz)")
     for v in args.versions.split(","):
         if os.path.exists(PYTHONS[v]):

@@ -92,12 +92,83 @@ static int proc_read(void *ctx, uint64_t addr, void *buf, size_t size)
     return read_via_fd(mp, addr, buf, size);
 }
 
+/* Most iovecs one process_vm_readv takes (the kernel's UIO_MAXIOV). */
+#define BATCH_IOV_MAX 1024
+
+/* Reads spans[0..count) with one process_vm_readv, at most BATCH_IOV_MAX.
+ * The kernel stops at the first span it cannot read: spans before it are
+ * done, that one is read alone to learn why, and the caller goes on after
+ * it. Returns the spans settled; adds the calls made to *calls. */
+static size_t proc_batch_once(struct mem_proc *mp, struct mem_span *spans, size_t count,
+                              uint64_t *calls)
+{
+    struct iovec local[BATCH_IOV_MAX], remote[BATCH_IOV_MAX];
+    size_t n = count < BATCH_IOV_MAX ? count : BATCH_IOV_MAX;
+    for (size_t i = 0; i < n; i++) {
+        local[i] = (struct iovec){.iov_base = spans[i].buf, .iov_len = spans[i].size};
+        remote[i] =
+            (struct iovec){.iov_base = (void *)(uintptr_t)spans[i].addr, .iov_len = spans[i].size};
+    }
+    ssize_t got = process_vm_readv(mp->pid, local, n, remote, n, 0);
+    ++*calls;
+    if (got < 0 && errno != EFAULT) {
+        int err = errno == ENOSYS ? 0 : errno_to_sg(errno);
+        if (errno == ENOSYS)
+            mp->use_fd = 1;
+        for (size_t i = 0; i < n; i++) {
+            spans[i].err = err ? err : proc_read(mp, spans[i].addr, spans[i].buf, spans[i].size);
+            *calls += !err;
+        }
+        return n;
+    }
+    size_t done = 0, covered = got > 0 ? (size_t)got : 0;
+    while (done < n && spans[done].size <= covered) {
+        covered -= spans[done].size;
+        spans[done++].err = 0;
+    }
+    if (done < n) { /* the span it stopped in */
+        spans[done].err = proc_read(mp, spans[done].addr, spans[done].buf, spans[done].size);
+        ++*calls;
+        done++;
+    }
+    return done;
+}
+
+static uint64_t proc_read_batch(void *ctx, struct mem_span *spans, size_t count)
+{
+    struct mem_proc *mp = ctx;
+    uint64_t calls = 0;
+    for (size_t done = 0; done < count;) {
+        if (mp->use_fd) {
+            spans[done].err = proc_read(mp, spans[done].addr, spans[done].buf, spans[done].size);
+            calls++;
+            done++;
+        } else {
+            done += proc_batch_once(mp, spans + done, count - done, &calls);
+        }
+    }
+    return calls;
+}
+
+void mem_read_batch(struct mem_reader *r, struct mem_span *spans, size_t count)
+{
+    if (count == 0)
+        return;
+    if (r->read_batch) {
+        r->reads += r->read_batch(r->ctx, spans, count);
+        return;
+    }
+    for (size_t i = 0; i < count; i++)
+        spans[i].err = mem_read(r, spans[i].addr, spans[i].buf, spans[i].size);
+}
+
 void mem_proc_init(struct mem_proc *mp, struct mem_reader *reader, pid_t pid)
 {
     mp->pid = pid;
     mp->mem_fd = -1;
     mp->use_fd = 0;
     reader->read = proc_read;
+    reader->read_batch = proc_read_batch;
     reader->ctx = mp;
     reader->reads = 0;
 }
@@ -173,6 +244,7 @@ void mem_snapshot_init(struct mem_snapshot *ms, struct mem_reader *reader, uint6
     ms->data = data;
     ms->size = size;
     reader->read = snapshot_read;
+    reader->read_batch = NULL;
     reader->ctx = ms;
     reader->reads = 0;
 }

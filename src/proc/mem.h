@@ -30,9 +30,20 @@ enum {
 /* Returns a short static description of an SG_E* code (positive or negative). */
 const char *sg_strerror(int err);
 
+/* One read of a batch (mem_read_batch). */
+struct mem_span {
+    uint64_t addr;
+    void *buf;
+    size_t size;
+    int err; /* set by the batch: 0, or a negative SG_E* code */
+};
+
 struct mem_reader {
     /* Reads size bytes at addr into buf; returns 0 or a negative SG_E* code. */
     int (*read)(void *ctx, uint64_t addr, void *buf, size_t size);
+    /* Optional: reads every span, setting each one's err, in as few calls
+     * to the target as it can; returns the calls made. NULL: one read each. */
+    uint64_t (*read_batch)(void *ctx, struct mem_span *spans, size_t count);
     void *ctx;
     uint64_t reads; /* number of read calls made, for statistics */
 };
@@ -54,6 +65,10 @@ static inline int mem_read(struct mem_reader *r, uint64_t addr, void *buf, size_
     r->reads++;
     return r->read(r->ctx, addr, buf, size);
 }
+
+/* Reads count independent spans (one system call for many, where the
+ * reader can), setting each span's err. */
+void mem_read_batch(struct mem_reader *r, struct mem_span *spans, size_t count);
 
 /* Reads one pointer-sized / fixed-size value. */
 int mem_read_u64(struct mem_reader *r, uint64_t addr, uint64_t *out);

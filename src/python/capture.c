@@ -39,6 +39,7 @@ void capture_recorder_init(struct capture_recorder *cr, struct mem_reader *live,
     memset(cr, 0, sizeof(*cr));
     cr->live = live;
     reader->read = recording_read;
+    reader->read_batch = NULL; /* each read is recorded on its own */
     reader->ctx = cr;
     reader->reads = 0;
 }
@@ -319,6 +320,7 @@ static int image_read(void *ctx, uint64_t addr, void *buf, size_t size)
 void capture_reader_init(struct capture_image *img, struct mem_reader *reader)
 {
     reader->read = image_read;
+    reader->read_batch = NULL;
     reader->ctx = img;
     reader->reads = 0;
 }

@@ -38,19 +38,23 @@ void code_cache_release(struct code_cache *cc)
     for (size_t i = 0; i < cc->cap; i++)
         code_info_free(cc->slots[i]);
     free(cc->slots);
+    free(cc->pending);
     memset(cc, 0, sizeof(*cc));
 }
 
 void code_cache_trim(struct code_cache *cc)
 {
     cc->epoch++;
+    cc->npending = 0; /* a sample that ended early: its queue is moot */
     if (cc->count <= CODE_CACHE_MAX)
         return;
     uint64_t serial = cc->next_serial, epoch = cc->epoch;
+    int defer = cc->defer;
     code_cache_release(cc);
     code_cache_init(cc);
     cc->next_serial = serial;
     cc->epoch = epoch;
+    cc->defer = defer;
 }
 
 static size_t slot_of(const struct code_cache *cc, uint64_t addr)
@@ -183,6 +187,14 @@ int code_cache_get(struct code_cache *cc, struct mem_reader *r, const struct py_
         *out = cc->slots[s];
         return 0;
     }
+    if (cc->slots[s] && cc->defer) { /* trusted now, checked by code_cache_verify */
+        cc->pending = xgrow(cc->pending, sizeof(*cc->pending), cc->npending + 1, &cc->pending_cap);
+        cc->pending[cc->npending++] = cc->slots[s];
+        cc->slots[s]->epoch = cc->epoch;
+        cc->hits++;
+        *out = cc->slots[s];
+        return 0;
+    }
     int err = mem_read(r, addr, hdr, header_size(l));
     if (err)
         return err;
@@ -209,6 +221,35 @@ int code_cache_get(struct code_cache *cc, struct mem_reader *r, const struct py_
     if (cc->count * 2 > cc->cap)
         grow(cc);
     return 0;
+}
+
+size_t code_cache_verify(struct code_cache *cc, struct mem_reader *r, const struct py_layout *l,
+                         uint64_t code_type)
+{
+    size_t n = cc->npending, size = header_size(l), failed = 0;
+    if (n == 0)
+        return 0;
+    uint8_t *headers = xcalloc(n, size);
+    struct mem_span *spans = xcalloc(n, sizeof(*spans));
+    for (size_t i = 0; i < n; i++)
+        spans[i] = (struct mem_span){cc->pending[i]->addr, headers + i * size, size, 0};
+    mem_read_batch(r, spans, n);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *hdr = headers + i * size;
+        int ok = spans[i].err == 0 &&
+                 (!code_type || hdr_u64(hdr, l->object.ob_type) == code_type) &&
+                 still_valid(cc->pending[i], l, hdr);
+        if (!ok) {
+            cc->pending[i]->epoch = cc->epoch - 1; /* unchecked: read again when next met */
+            failed++;
+        }
+    }
+    cc->deferred += n;
+    cc->stale += failed;
+    cc->npending = 0;
+    free(spans);
+    free(headers);
+    return failed;
 }
 
 int code_line(struct code_info *ci, const struct py_layout *l, int64_t offset)

@@ -41,6 +41,13 @@ struct code_cache {
     uint64_t hits, misses, evictions;
     uint64_t next_serial;
     uint64_t epoch; /* code_cache_trim starts a new one, once per sample */
+    /* While set, a cached entry not yet checked in this epoch is trusted
+     * and queued instead of read; code_cache_verify checks the queue in one
+     * batch. */
+    int defer;
+    struct code_info **pending;
+    size_t npending, pending_cap;
+    uint64_t deferred, stale; /* entries checked in batches; found changed */
 };
 
 void code_cache_init(struct code_cache *cc);
@@ -61,6 +68,13 @@ void code_cache_trim(struct code_cache *cc);
  * non-zero, is &PyCode_Type and is checked. */
 int code_cache_get(struct code_cache *cc, struct mem_reader *r, const struct py_layout *l,
                    uint64_t code_type, uint64_t addr, struct code_info **out);
+
+/* Checks every entry code_cache_get trusted while cc->defer was set: one
+ * batched read of their headers. An entry whose object is gone or changed is
+ * marked unchecked, so the next lookup reads it again. Returns how many
+ * failed the check (0: everything handed out this epoch was right). */
+size_t code_cache_verify(struct code_cache *cc, struct mem_reader *r, const struct py_layout *l,
+                         uint64_t code_type);
 
 /* Returns the line of the instruction at byte offset `offset` into the
  * bytecode (negative: not started yet, gives the first line). */

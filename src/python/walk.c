@@ -498,6 +498,19 @@ static int thread_state(struct walker *w, pid_t tid, char *state)
     return -1;
 }
 
+/* Walks every listed thread's stack (and finds its request, if asked). */
+static void walk_stacks(struct walker *w)
+{
+    for (size_t i = 0; i < w->nthreads; i++) {
+        struct py_thread *t = &w->threads[i];
+        t->error = walk_thread(w, t);
+        /* Right after its stack: a running thread may leave the request. */
+        t->endpoint[0] = '\0';
+        if (w->endpoints && t->depth)
+            endpoint_of_thread(w->endpoints, w, t, t->endpoint, sizeof(t->endpoint));
+    }
+}
+
 int walk_sample(struct walker *w)
 {
     uint64_t interp;
@@ -517,14 +530,19 @@ int walk_sample(struct walker *w)
         t->holds_gil = holder && holder == t->tstate;
         if (t->tid && thread_state(w, t->tid, &t->os_state) == 0)
             t->idle = task_state_idle(t->os_state);
-        t->error = walk_thread(w, t);
-        if (t->error)
-            w->errors++;
-        /* Right after its stack: a running thread may leave the request. */
-        t->endpoint[0] = '\0';
-        if (w->endpoints && t->depth)
-            endpoint_of_thread(w->endpoints, w, t, t->endpoint, sizeof(t->endpoint));
     }
+    /* Code objects already cached are trusted during the walk and checked
+     * afterwards, all in one batched read, instead of one read each: a
+     * stack of 50 distinct functions costs 50 reads fewer. If one changed
+     * under its address (freed, another object there), walk again reading
+     * each as needed. */
+    w->codes.defer = 1;
+    walk_stacks(w);
+    w->codes.defer = 0;
+    if (code_cache_verify(&w->codes, w->r, &w->rt->layout, w->rt->code_type))
+        walk_stacks(w);
+    for (size_t i = 0; i < w->nthreads; i++)
+        w->errors += w->threads[i].error != 0;
     if (w->want_names)
         name_threads(w, interp);
     return 0;

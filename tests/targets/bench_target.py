@@ -1,8 +1,10 @@
 """A CPU-bound target for benchmarks: recurses to --depth, then does work units
 forever (or for --seconds), printing the rate of work units when it ends.
 
-    python bench_target.py --depth 50 [--seconds S]
+    python bench_target.py --depth 50 [--seconds S] [--distinct]
 Prints "READY <pid>" once at depth; on exit (or SIGTERM) prints "UNITS <n> <seconds>".
+With --distinct every level is a function of its own (level_50 ... level_1), as in
+a real service's stack, instead of one function recursing.
 """
 import os
 import signal
@@ -39,13 +41,27 @@ def descend(n, seconds):
     descend(n - 1, seconds)
 
 
+def distinct_levels(depth):
+    """Returns level_<depth>, the top of a chain of depth distinct functions
+    (compiled from generated source), the last of which calls descend(1)."""
+    lines = ["def level_1(seconds):\n    descend(1, seconds)\n"]
+    for k in range(2, depth + 1):
+        lines.append("def level_%d(seconds):\n    level_%d(seconds)\n" % (k, k - 1))
+    namespace = {"descend": descend}
+    exec(compile("".join(lines), __file__ + "-levels", "exec"), namespace)
+    return namespace["level_%d" % depth]
+
+
 def main():
     args = sys.argv[1:]
     depth = int(args[args.index("--depth") + 1]) if "--depth" in args else 50
     seconds = float(args[args.index("--seconds") + 1]) if "--seconds" in args else 0
     signal.signal(signal.SIGTERM, report)
     sys.setrecursionlimit(depth + 100)
-    descend(depth, seconds)
+    if "--distinct" in args:
+        distinct_levels(depth)(seconds)
+    else:
+        descend(depth, seconds)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,39 @@ static void test_read_cstr_stops_at_unreadable_memory(void **state)
     assert_int_equal(mem_read_cstr(&r, 0x9000, buf, sizeof(buf)), -SG_EFAULT);
 }
 
+/* A batch over our own memory: good spans read in one call, a bad one in
+ * the middle reported alone without losing the spans after it. */
+static void test_batch_read_reports_each_span(void **state)
+{
+    (void)state;
+    static const char first[] = "first span", third[] = "third span", fourth[] = "4th";
+    char out[4][16];
+    memset(out, 0, sizeof(out));
+    struct mem_proc mp;
+    struct mem_reader r;
+    mem_proc_init(&mp, &r, getpid());
+    struct mem_span spans[4] = {
+        {(uint64_t)(uintptr_t)first, out[0], sizeof(first), 1},
+        {16, out[1], 8, 1}, /* page zero: never mapped */
+        {(uint64_t)(uintptr_t)third, out[2], sizeof(third), 1},
+        {(uint64_t)(uintptr_t)fourth, out[3], sizeof(fourth), 1},
+    };
+    mem_read_batch(&r, spans, 4);
+    assert_int_equal(spans[0].err, 0);
+    assert_string_equal(out[0], first);
+    assert_int_equal(spans[1].err, -SG_EFAULT);
+    assert_int_equal(spans[2].err, 0);
+    assert_string_equal(out[2], third);
+    assert_int_equal(spans[3].err, 0);
+    assert_string_equal(out[3], fourth);
+    /* One call up to the bad span, one to learn why, one for the rest. */
+    assert_int_equal(r.reads, 3);
+    r.reads = 0;
+    mem_read_batch(&r, spans + 2, 2);
+    assert_int_equal(r.reads, 1);
+    mem_proc_release(&mp);
+}
+
 static void test_version_from_file_names(void **state)
 {
     (void)state;
@@ -171,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_elf_rejects_non_elf_and_truncated),
         cmocka_unit_test(test_snapshot_reader_bounds),
         cmocka_unit_test(test_read_cstr_stops_at_unreadable_memory),
+        cmocka_unit_test(test_batch_read_reports_each_span),
         cmocka_unit_test(test_version_from_file_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

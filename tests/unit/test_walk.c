@@ -133,6 +133,39 @@ static void test_walk_capture_gives_the_targets_stacks(void **state)
     }
 }
 
+/* Cached code objects are trusted during a walk and checked in one batch
+ * after it: one that changed under its address (here: recurse's co_name
+ * now points at spin's name, as if another code object took its place)
+ * must be read again, not reported from the cache. */
+static void test_walk_rereads_a_code_object_that_changed(void **state)
+{
+    (void)state;
+    char paths[32][512];
+    size_t n = list_captures(paths, 32);
+    for (size_t i = 0; i < n; i++) {
+        struct loaded c;
+        load(paths[i], &c);
+        assert_int_equal(walk_sample(&c.w), 0);
+        assert_int_equal(walk_sample(&c.w), 0); /* warm: every code object cached */
+        const struct py_thread *deep = thread_named(&c.w, "deep");
+        const struct py_thread *main = thread_named(&c.w, "MainThread");
+        assert_non_null(deep);
+        assert_non_null(main);
+        const struct code_info *recurse = deep->frames[1].code, *spin = main->frames[0].code;
+        assert_string_equal(recurse->name, "recurse");
+        assert_string_equal(spin->name, "spin");
+        uint64_t stale = c.w.codes.stale;
+        poke(&c, recurse->addr + c.img.rt.layout.code.co_name, spin->name_ptr);
+        assert_int_equal(walk_sample(&c.w), 0);
+        assert_int_equal(c.w.codes.stale, stale + 1);
+        deep = thread_named(&c.w, "deep");
+        assert_non_null(deep);
+        assert_string_equal(deep->frames[1].code->name, "spin");
+        assert_int_equal(deep->error, 0);
+        unload(&c);
+    }
+}
+
 /* The deep thread's frame 30 links back to its frame 20: a loop of 10. */
 static void test_walk_frame_loop_is_corrupt_not_deep(void **state)
 {
@@ -184,6 +217,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_walk_capture_gives_the_targets_stacks),
+        cmocka_unit_test(test_walk_rereads_a_code_object_that_changed),
         cmocka_unit_test(test_walk_frame_loop_is_corrupt_not_deep),
         cmocka_unit_test(test_walk_thread_list_loop_is_corrupt),
     };
