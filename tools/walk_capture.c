@@ -5,8 +5,10 @@
  *
  * Finds the runtime of PID (a Python process you started), stops it, walks
  * every thread twice (the second walk with warm caches, as in a recording)
- * and reads the locals of each thread's innermost frames, all through a
- * recording reader; lets it go; writes what was read as OUT. The result is
+ * with the HTTP request of each thread looked up (as --by-endpoint does), and
+ * reads the locals of each thread's innermost frames, all through a
+ * recording reader; lets it go; writes what was read as OUT. It prints what
+ * it saw, including each endpoint ("endpoint: GET /w/slow"). The result is
  * the seed corpus of fuzz/fuzz_walk.c and the input of the capture unit
  * test: tools/walk_corpus.sh runs this against every interpreter.
  */
@@ -18,6 +20,7 @@
 #include "proc/pause.h"
 #include "python/capture.h"
 #include "python/detect.h"
+#include "python/endpoint.h"
 #include "python/locals.h"
 #include "python/walk.h"
 #include "util/util.h"
@@ -50,6 +53,10 @@ static int walk_all(struct walker *w)
     }
     fprintf(stderr, "walk_capture: %zu threads, %zu frames, %zu locals\n", w->nthreads, frames,
             locals);
+    for (size_t i = 0; i < w->nthreads; i++) {
+        if (w->threads[i].endpoint[0])
+            fprintf(stderr, "walk_capture: endpoint: %s\n", w->threads[i].endpoint);
+    }
     return 0;
 }
 
@@ -77,7 +84,10 @@ int main(int argc, char **argv)
     struct capture_recorder cr;
     capture_recorder_init(&cr, &live, &recording);
     struct walker w;
+    struct endpoint_reader er;
     walk_init(&w, &recording, &rt);
+    endpoint_init(&er);
+    w.endpoints = &er;
     struct pause_set ps;
     pause_init(&ps, pid);
     err = pause_all(&ps);
@@ -108,6 +118,7 @@ int main(int argc, char **argv)
     pause_release(&ps);
     free(tids);
     free(states);
+    endpoint_release(&er);
     walk_release(&w);
     capture_recorder_release(&cr);
     mem_proc_release(&mp);

@@ -1,9 +1,13 @@
 #!/bin/bash
-# Regenerates fuzz/corpus/walk/: one capture (python/capture.h) per interpreter
-# on this machine, taken by build/tools/walk_capture from tests/targets/stacks.py
-# (named threads, a 40-deep recursion, generator and coroutine frames, unicode
-# names, known locals). Run it after a layout or walker change that alters what
-# is read, and commit the result:
+# Regenerates fuzz/corpus/walk/: captures (python/capture.h) taken by
+# build/tools/walk_capture from two targets on every interpreter here:
+#   stacks-VERSION.capt  tests/targets/stacks.py: named threads, a 40-deep
+#                        recursion, generator and coroutine frames, unicode
+#                        names, known locals
+#   web-VERSION.capt     tests/targets/web_target.py while it serves /w/slow
+#                        (a WSGI environ on the stack, for --by-endpoint)
+# tests/unit/test_walk.c checks what each kind must contain. Run it after a
+# layout or walker change that alters what is read, and commit the result:
 #   make tools && bash tools/walk_corpus.sh
 set -eu
 cd "$(dirname "$0")/.."
@@ -12,28 +16,80 @@ OUT=fuzz/corpus/walk
 TOOL=$B/tools/walk_capture
 [ -x "$TOOL" ] || { echo "walk_corpus: build $TOOL first (make tools)" >&2; exit 1; }
 mkdir -p "$OUT"
-interpreters=(/root/.pyenv/versions/*/bin/python /usr/bin/python3)
 status=0
-for py in "${interpreters[@]}"; do
+
+# Starts "$@" with its stdout on a fifo; sets target (pid) and ready (its first line).
+start() {
+    local fifo
+    fifo=$(mktemp -u)
+    mkfifo "$fifo"
+    PYTHONDONTWRITEBYTECODE=1 "$@" >"$fifo" 2>/dev/null &
+    target=$!
+    ready=""
+    read -r -t 30 ready <"$fifo" || true
+    rm -f "$fifo"
+}
+
+stop() {
+    kill "$target" 2>/dev/null || true
+    wait "$target" 2>/dev/null || true
+}
+
+capture_stacks() { # PYTHON LABEL
+    start env SPYGLASS_DEPTH=40 "$1" tests/targets/stacks.py
+    if [ "$ready" = "READY $target" ] && "$TOOL" "$target" "$OUT/stacks-$2.capt"; then
+        echo "walk_corpus: $OUT/stacks-$2.capt"
+    else
+        echo "walk_corpus: $1: no capture of stacks.py" >&2
+        status=1
+    fi
+    stop
+}
+
+capture_web() { # PYTHON LABEL
+    start "$1" tests/targets/web_target.py
+    local port=${ready#READY wsgi=}
+    port=${port%% *}
+    if [ "${ready#READY }" = "$ready" ]; then
+        echo "walk_corpus: $1: web_target.py did not start" >&2
+        status=1
+        stop
+        return
+    fi
+    # Back-to-back requests for /w/slow (20 ms of CPU each), so that a request
+    # is in flight at most moments; a few tries catch one.
+    /usr/bin/python3 -c '
+import sys, time, urllib.request
+end = time.time() + 20
+while time.time() < end:
+    urllib.request.urlopen("http://127.0.0.1:%s/w/slow" % sys.argv[1]).read()
+' "$port" 2>/dev/null &
+    local load=$! ok=0
+    sleep 0.5
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        if "$TOOL" "$target" "$OUT/web-$2.capt" 2>&1 | grep -q "endpoint: GET /w/slow"; then
+            ok=1
+            break
+        fi
+        sleep 0.2
+    done
+    kill "$load" 2>/dev/null || true
+    wait "$load" 2>/dev/null || true
+    stop
+    if [ "$ok" = 1 ]; then
+        echo "walk_corpus: $OUT/web-$2.capt"
+    else
+        rm -f "$OUT/web-$2.capt"
+        echo "walk_corpus: $1: no capture caught a request to /w/slow" >&2
+        status=1
+    fi
+}
+
+for py in /root/.pyenv/versions/*/bin/python /usr/bin/python3; do
     [ -x "$py" ] || continue
     label=$("$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
     [ "$py" = /usr/bin/python3 ] && label="debian-$label"
-    fifo=$(mktemp -u)
-    mkfifo "$fifo"
-    SPYGLASS_DEPTH=40 PYTHONDONTWRITEBYTECODE=1 "$py" tests/targets/stacks.py >"$fifo" 2>/dev/null &
-    target=$!
-    if read -r -t 30 ready pid <"$fifo" && [ "$ready" = READY ] && [ "$pid" = "$target" ]; then
-        if "$TOOL" "$target" "$OUT/$label.capt"; then
-            echo "walk_corpus: $OUT/$label.capt ($(stat -c %s "$OUT/$label.capt") bytes)"
-        else
-            status=1
-        fi
-    else
-        echo "walk_corpus: $py: the target did not get ready" >&2
-        status=1
-    fi
-    kill "$target" 2>/dev/null || true
-    wait "$target" 2>/dev/null || true
-    rm -f "$fifo"
+    capture_stacks "$py" "$label"
+    capture_web "$py" "$label"
 done
 exit $status
