@@ -111,14 +111,14 @@ static size_t proc_batch_once(struct mem_proc *mp, struct mem_span *spans, size_
     }
     ssize_t got = process_vm_readv(mp->pid, local, n, remote, n, 0);
     ++*calls;
-    if (got < 0 && errno != EFAULT) {
-        int err = errno == ENOSYS ? 0 : errno_to_sg(errno);
-        if (errno == ENOSYS)
-            mp->use_fd = 1;
-        for (size_t i = 0; i < n; i++) {
-            spans[i].err = err ? err : proc_read(mp, spans[i].addr, spans[i].buf, spans[i].size);
-            *calls += !err;
-        }
+    if (got < 0 && errno == ENOSYS) {
+        mp->use_fd = 1; /* the caller goes on span by span through /proc/PID/mem */
+        return 0;
+    }
+    if (got < 0 && errno != EFAULT) { /* the process is gone, or not ours */
+        int err = errno_to_sg(errno);
+        for (size_t i = 0; i < n; i++)
+            spans[i].err = err;
         return n;
     }
     size_t done = 0, covered = got > 0 ? (size_t)got : 0;

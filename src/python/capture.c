@@ -79,55 +79,52 @@ static void put_u64(FILE *out, uint64_t v)
 static void write_patches(const struct py_layout *used, FILE *out)
 {
     const struct py_layout *table = layout_find(used->major, used->minor);
-    size_t first = offsetof(struct py_layout, runtime);
-    uint32_t count = 0;
-    for (size_t off = first; table && off + 4 <= sizeof(*used); off += 4)
-        count += memcmp((const char *)used + off, (const char *)table + off, 4) != 0;
-    put_u32(out, count);
-    for (size_t off = first; table && off + 4 <= sizeof(*used); off += 4) {
+    uint32_t patches[sizeof(*used) / 4][2], count = 0;
+    for (size_t off = offsetof(struct py_layout, runtime); table && off + 4 <= sizeof(*used);
+         off += 4) {
         uint32_t value;
         memcpy(&value, (const char *)used + off, 4);
         if (memcmp((const char *)table + off, &value, 4) != 0) {
-            put_u32(out, (uint32_t)off);
-            put_u32(out, value);
+            patches[count][0] = (uint32_t)off;
+            patches[count++][1] = value;
         }
     }
+    put_u32(out, count);
+    put(out, patches, count * sizeof(patches[0]));
 }
 
-/* Merges the recorded reads (sorted) into disjoint segments and writes them. */
+/* The reads from i on that overlap or touch each other (reads sorted by
+ * address) form one segment ending at *end; returns the first read after it. */
+static size_t merged_run(const struct capture_read *reads, size_t i, size_t n, uint64_t *end)
+{
+    *end = reads[i].addr + reads[i].len;
+    for (i++; i < n && reads[i].addr <= *end; i++) {
+        if (reads[i].addr + reads[i].len > *end)
+            *end = reads[i].addr + reads[i].len;
+    }
+    return i;
+}
+
+/* Merges the recorded reads into disjoint segments and writes them. */
 static void write_segments(struct capture_read *reads, size_t n, FILE *out)
 {
     qsort(reads, n, sizeof(*reads), by_address);
+    uint64_t end;
     uint32_t count = 0;
-    for (size_t i = 0; i < n;) {
-        uint64_t end = reads[i].addr + reads[i].len;
-        size_t j = i + 1;
-        while (j < n && reads[j].addr <= end) {
-            if (reads[j].addr + reads[j].len > end)
-                end = reads[j].addr + reads[j].len;
-            j++;
-        }
+    for (size_t i = 0; i < n; i = merged_run(reads, i, n, &end))
         count++;
-        i = j;
-    }
     put_u32(out, count);
-    for (size_t i = 0; i < n;) {
-        uint64_t start = reads[i].addr, end = start + reads[i].len;
-        size_t j = i + 1;
-        while (j < n && reads[j].addr <= end) {
-            if (reads[j].addr + reads[j].len > end)
-                end = reads[j].addr + reads[j].len;
-            j++;
-        }
+    for (size_t i = 0, next; i < n; i = next) {
+        uint64_t start = reads[i].addr;
+        next = merged_run(reads, i, n, &end);
         /* The target was stopped: overlapping reads hold the same bytes. */
         uint8_t *seg = xcalloc(1, end - start);
-        for (size_t k = i; k < j; k++)
+        for (size_t k = i; k < next; k++)
             memcpy(seg + (reads[k].addr - start), reads[k].bytes, reads[k].len);
         put_u64(out, start);
         put_u32(out, (uint32_t)(end - start));
         put(out, seg, end - start);
         free(seg);
-        i = j;
     }
 }
 

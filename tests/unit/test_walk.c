@@ -85,166 +85,161 @@ static const struct py_thread *thread_named(const struct walker *w, const char *
     return NULL;
 }
 
-/* The captures present whose names start with prefix, as
- * "fuzz/corpus/walk/NAME" strings; at least one. */
-static size_t list_captures(const char *prefix, char paths[][512], size_t max)
+/* Runs check on every capture whose name starts with prefix (at least one),
+ * each loaded afresh and unloaded after. */
+static void each_capture(const char *prefix, void (*check)(struct loaded *c))
 {
     DIR *d = opendir(CORPUS);
     assert_non_null(d);
     size_t n = 0;
     struct dirent *e;
-    while ((e = readdir(d)) && n < max) {
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && str_endswith(e->d_name, ".capt"))
-            snprintf(paths[n++], 512, "%s/%s", CORPUS, e->d_name);
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 || !str_endswith(e->d_name, ".capt"))
+            continue;
+        char path[512];
+        struct loaded c;
+        snprintf(path, sizeof(path), "%s/%s", CORPUS, e->d_name);
+        load(path, &c);
+        print_message("%s: Python %s\n", path, c.img.rt.version);
+        check(&c);
+        unload(&c);
+        n++;
     }
     closedir(d);
     assert_true(n >= 1);
-    return n;
 }
 
 /* What stacks.py's threads are doing, on every captured interpreter. */
+static void check_targets_stacks(struct loaded *c)
+{
+    assert_int_equal(walk_sample(&c->w), 0);
+    assert_true(c->w.nthreads >= 7);
+    const struct py_thread *main = thread_named(&c->w, "MainThread");
+    assert_non_null(main);
+    assert_true(main->depth >= 3);
+    assert_string_equal(main->frames[0].code->name, "spin");
+    assert_true(main->holds_gil);
+    const struct py_thread *deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    size_t recurse = 0;
+    for (size_t d = 0; d < deep->depth; d++)
+        recurse += strcmp(deep->frames[d].code->name, "recurse") == 0;
+    assert_int_equal(recurse, DEPTH);
+    assert_true(deep->idle);
+    const struct py_thread *gen = thread_named(&c->w, "gen-thread");
+    assert_non_null(gen);
+    assert_true(gen->depth >= 2);
+    assert_string_equal(gen->frames[0].code->name, "numbers"); /* sleeping inside it */
+    assert_string_equal(gen->frames[1].code->name, "gen_consumer");
+    for (size_t t = 0; t < c->w.nthreads; t++)
+        assert_int_equal(c->w.threads[t].error, 0);
+}
+
 static void test_walk_capture_gives_the_targets_stacks(void **state)
 {
     (void)state;
-    char paths[32][512];
-    size_t n = list_captures("stacks-", paths, 32);
-    for (size_t i = 0; i < n; i++) {
-        struct loaded c;
-        load(paths[i], &c);
-        print_message("%s: Python %s\n", paths[i], c.img.rt.version);
-        assert_int_equal(walk_sample(&c.w), 0);
-        assert_true(c.w.nthreads >= 7);
-        const struct py_thread *main = thread_named(&c.w, "MainThread");
-        assert_non_null(main);
-        assert_true(main->depth >= 3);
-        assert_string_equal(main->frames[0].code->name, "spin");
-        assert_true(main->holds_gil);
-        const struct py_thread *deep = thread_named(&c.w, "deep");
-        assert_non_null(deep);
-        size_t recurse = 0;
-        for (size_t d = 0; d < deep->depth; d++)
-            recurse += strcmp(deep->frames[d].code->name, "recurse") == 0;
-        assert_int_equal(recurse, DEPTH);
-        assert_true(deep->idle);
-        const struct py_thread *gen = thread_named(&c.w, "gen-thread");
-        assert_non_null(gen);
-        assert_true(gen->depth >= 2);
-        assert_string_equal(gen->frames[0].code->name, "numbers"); /* sleeping inside it */
-        assert_string_equal(gen->frames[1].code->name, "gen_consumer");
-        for (size_t t = 0; t < c.w.nthreads; t++)
-            assert_int_equal(c.w.threads[t].error, 0);
-        unload(&c);
-    }
+    each_capture("stacks-", check_targets_stacks);
 }
 
 /* Cached code objects are trusted during a walk and checked in one batch
  * after it: one that changed under its address (here: recurse's co_name
  * now points at spin's name, as if another code object took its place)
  * must be read again, not reported from the cache. */
+static void check_changed_code_reread(struct loaded *c)
+{
+    assert_int_equal(walk_sample(&c->w), 0);
+    assert_int_equal(walk_sample(&c->w), 0); /* warm: every code object cached */
+    const struct py_thread *deep = thread_named(&c->w, "deep");
+    const struct py_thread *main = thread_named(&c->w, "MainThread");
+    assert_non_null(deep);
+    assert_non_null(main);
+    const struct code_info *recurse = deep->frames[1].code, *spin = main->frames[0].code;
+    assert_string_equal(recurse->name, "recurse");
+    assert_string_equal(spin->name, "spin");
+    uint64_t stale = c->w.codes.stale;
+    poke(c, recurse->addr + c->img.rt.layout.code.co_name, spin->name_ptr);
+    assert_int_equal(walk_sample(&c->w), 0);
+    assert_int_equal(c->w.codes.stale, stale + 1);
+    deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    assert_string_equal(deep->frames[1].code->name, "spin");
+    assert_int_equal(deep->error, 0);
+}
+
 static void test_walk_rereads_a_code_object_that_changed(void **state)
 {
     (void)state;
-    char paths[32][512];
-    size_t n = list_captures("stacks-", paths, 32);
-    for (size_t i = 0; i < n; i++) {
-        struct loaded c;
-        load(paths[i], &c);
-        assert_int_equal(walk_sample(&c.w), 0);
-        assert_int_equal(walk_sample(&c.w), 0); /* warm: every code object cached */
-        const struct py_thread *deep = thread_named(&c.w, "deep");
-        const struct py_thread *main = thread_named(&c.w, "MainThread");
-        assert_non_null(deep);
-        assert_non_null(main);
-        const struct code_info *recurse = deep->frames[1].code, *spin = main->frames[0].code;
-        assert_string_equal(recurse->name, "recurse");
-        assert_string_equal(spin->name, "spin");
-        uint64_t stale = c.w.codes.stale;
-        poke(&c, recurse->addr + c.img.rt.layout.code.co_name, spin->name_ptr);
-        assert_int_equal(walk_sample(&c.w), 0);
-        assert_int_equal(c.w.codes.stale, stale + 1);
-        deep = thread_named(&c.w, "deep");
-        assert_non_null(deep);
-        assert_string_equal(deep->frames[1].code->name, "spin");
-        assert_int_equal(deep->error, 0);
-        unload(&c);
-    }
+    each_capture("stacks-", check_changed_code_reread);
 }
 
 /* The deep thread's frame 30 links back to its frame 20: a loop of 10. */
+static void check_frame_loop_cut(struct loaded *c)
+{
+    assert_int_equal(walk_sample(&c->w), 0);
+    const struct py_thread *deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    const struct py_layout *l = &c->img.rt.layout;
+    uint32_t back = l->frame_kind == PY_FRAME_OBJECT ? l->frame.f_back : l->iframe.previous;
+    poke(c, deep->frames[30].frame_addr + back, deep->frames[20].frame_addr);
+    uint64_t before = c->reader.reads;
+    assert_int_equal(walk_sample(&c->w), 0);
+    deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    assert_int_equal(deep->error, -SG_ECORRUPT);
+    assert_true(deep->depth < 60);
+    /* Cut within a few laps, not after WALK_MAX_DEPTH frames. */
+    assert_true(c->reader.reads - before < 400);
+}
+
 static void test_walk_frame_loop_is_corrupt_not_deep(void **state)
 {
     (void)state;
-    char paths[32][512];
-    size_t n = list_captures("stacks-", paths, 32);
-    for (size_t i = 0; i < n; i++) {
-        struct loaded c;
-        load(paths[i], &c);
-        assert_int_equal(walk_sample(&c.w), 0);
-        const struct py_thread *deep = thread_named(&c.w, "deep");
-        assert_non_null(deep);
-        const struct py_layout *l = &c.img.rt.layout;
-        uint32_t back = l->frame_kind == PY_FRAME_OBJECT ? l->frame.f_back : l->iframe.previous;
-        poke(&c, deep->frames[30].frame_addr + back, deep->frames[20].frame_addr);
-        uint64_t before = c.reader.reads;
-        assert_int_equal(walk_sample(&c.w), 0);
-        deep = thread_named(&c.w, "deep");
-        assert_non_null(deep);
-        assert_int_equal(deep->error, -SG_ECORRUPT);
-        assert_true(deep->depth < 60);
-        /* Cut within a few laps, not after WALK_MAX_DEPTH frames. */
-        assert_true(c.reader.reads - before < 400);
-        unload(&c);
-    }
+    each_capture("stacks-", check_frame_loop_cut);
 }
 
 /* The last thread state links back to the first: the thread list is torn. */
+static void check_thread_loop_cut(struct loaded *c)
+{
+    assert_int_equal(walk_sample(&c->w), 0);
+    size_t count = c->w.nthreads;
+    assert_true(count >= 2);
+    uint64_t first = c->w.threads[0].tstate, last = c->w.threads[count - 1].tstate;
+    poke(c, last + c->img.rt.layout.tstate.next, first);
+    assert_int_equal(walk_sample(&c->w), -SG_ECORRUPT);
+    assert_int_equal(c->w.nthreads, 0);
+}
+
 static void test_walk_thread_list_loop_is_corrupt(void **state)
 {
     (void)state;
-    char paths[32][512];
-    size_t n = list_captures("stacks-", paths, 32);
-    for (size_t i = 0; i < n; i++) {
-        struct loaded c;
-        load(paths[i], &c);
-        assert_int_equal(walk_sample(&c.w), 0);
-        size_t count = c.w.nthreads;
-        assert_true(count >= 2);
-        uint64_t first = c.w.threads[0].tstate, last = c.w.threads[count - 1].tstate;
-        poke(&c, last + c.img.rt.layout.tstate.next, first);
-        assert_int_equal(walk_sample(&c.w), -SG_ECORRUPT);
-        assert_int_equal(c.w.nthreads, 0);
-        unload(&c);
-    }
+    each_capture("stacks-", check_thread_loop_cut);
 }
 
 /* The WSGI thread of web_target.py is inside wsgi_slow, serving GET /w/slow:
  * the endpoint reader finds it from the environ dict in the captured memory. */
+static void check_request_served(struct loaded *c)
+{
+    struct endpoint_reader er;
+    endpoint_init(&er);
+    c->w.endpoints = &er;
+    assert_int_equal(walk_sample(&c->w), 0);
+    const struct py_thread *serving = NULL;
+    for (size_t t = 0; t < c->w.nthreads; t++) {
+        if (strcmp(c->w.threads[t].endpoint, "GET /w/slow") == 0)
+            serving = &c->w.threads[t];
+    }
+    assert_non_null(serving);
+    int in_slow = 0;
+    for (size_t d = 0; d < serving->depth; d++)
+        in_slow |= strcmp(serving->frames[d].code->name, "wsgi_slow") == 0;
+    assert_true(in_slow);
+    endpoint_release(&er);
+}
+
 static void test_walk_capture_finds_the_request_served(void **state)
 {
     (void)state;
-    char paths[32][512];
-    size_t n = list_captures("web-", paths, 32);
-    for (size_t i = 0; i < n; i++) {
-        struct loaded c;
-        struct endpoint_reader er;
-        load(paths[i], &c);
-        endpoint_init(&er);
-        c.w.endpoints = &er;
-        print_message("%s: Python %s\n", paths[i], c.img.rt.version);
-        assert_int_equal(walk_sample(&c.w), 0);
-        const struct py_thread *serving = NULL;
-        for (size_t t = 0; t < c.w.nthreads; t++) {
-            if (strcmp(c.w.threads[t].endpoint, "GET /w/slow") == 0)
-                serving = &c.w.threads[t];
-        }
-        assert_non_null(serving);
-        int in_slow = 0;
-        for (size_t d = 0; d < serving->depth; d++)
-            in_slow |= strcmp(serving->frames[d].code->name, "wsgi_slow") == 0;
-        assert_true(in_slow);
-        endpoint_release(&er);
-        unload(&c);
-    }
+    each_capture("web-", check_request_served);
 }
 
 int main(void)
