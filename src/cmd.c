@@ -1,6 +1,6 @@
 /*
  * cmd.c - what the cmd_*.c commands share: error and warning lines, usage
- * errors, pid parsing and attach hints. Kept out of main.c so tests can link it.
+ * and option errors, pid parsing and attach hints. Kept out of main.c so tests can link it.
  */
 #include "cmd.h"
 
@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "proc/mem.h"
@@ -46,6 +47,14 @@ int cmd_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "hint: run 'spyglass %s --help' for usage\n", cmd);
     return EXIT_USAGE;
+}
+
+int cmd_option_error(const char *cmd, const char *optstring, char **argv)
+{
+    const char *opt = optopt ? strchr(optstring, optopt) : NULL;
+    if (opt && opt[1] == ':')
+        return cmd_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+    return cmd_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 }
 
 int cmd_parse_pid(const char *s, pid_t *pid)

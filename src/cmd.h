@@ -25,6 +25,11 @@ void cmd_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a usage error with "try 'spyglass CMD --help'" and returns EXIT_USAGE. */
 int cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* After getopt_long returned '?' (with opterr 0): the usage error for the
+ * option at argv[optind - 1], "needs a value" if optstring gives it one,
+ * else "unknown option". Returns EXIT_USAGE. */
+int cmd_option_error(const char *cmd, const char *optstring, char **argv);
+
 /* Parses a pid argument. Returns 0 and sets *pid, or -1. */
 int cmd_parse_pid(const char *s, pid_t *pid);
 

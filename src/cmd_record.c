@@ -176,10 +176,11 @@ static int parse(int argc, char **argv, struct record_options *o)
     memset(o, 0, sizeof(*o));
     o->rate = 100;
     o->nonblocking = 1; /* see --blocking in the help: measured, not assumed */
+    static const char optstring[] = "+p:o:f:r:d:igtFnbmseh";
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+p:o:f:r:d:igtFnbmseh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (cmd_parse_pid(optarg, &o->pid))
@@ -240,9 +241,7 @@ static int parse(int argc, char **argv, struct record_options *o)
             return -1;
         case '?':
         default:
-            if (optopt && strchr("pofrd", optopt))
-                return cmd_usage_error("record", "option '%s' needs a value", argv[optind - 1]);
-            return cmd_usage_error("record", "unknown option '%s'", argv[optind - 1]);
+            return cmd_option_error("record", optstring, argv);
         }
     }
     if (optind < argc) {

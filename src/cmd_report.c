@@ -181,10 +181,11 @@ static int parse(int argc, char **argv, struct report_options *o)
     memset(o, 0, sizeof(*o));
     o->table.limit = -1;
     o->rate = 100;
+    static const char optstring[] = "o:f:s:n:r:l:h";
     optind = 1;
     opterr = 0;
     int c, rc = 0;
-    while (!rc && (c = getopt_long(argc, argv, "o:f:s:n:r:l:h", longopts, NULL)) != -1) {
+    while (!rc && (c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'o':
@@ -217,9 +218,7 @@ static int parse(int argc, char **argv, struct report_options *o)
             report_help();
             return -1;
         default:
-            if (optopt && strchr("ofsnrl", optopt))
-                return cmd_usage_error("report", "option '%s' needs a value", argv[optind - 1]);
-            return cmd_usage_error("report", "unknown option '%s'", argv[optind - 1]);
+            return cmd_option_error("report", optstring, argv);
         }
     }
     if (rc)

@@ -213,10 +213,11 @@ static int parse(int argc, char **argv, struct top_options *o)
     o->nonblocking = 1; /* as record: measured in bench/consistency.py */
     o->interval = 1;
     o->rows = 30;
+    static const char optstring[] = "+p:r:w:I:N:igtFnbseh";
     optind = 1;
     opterr = 0;
     int c, rc;
-    while ((c = getopt_long(argc, argv, "+p:r:w:I:N:igtFnbseh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
         case 'r':
@@ -258,9 +259,7 @@ static int parse(int argc, char **argv, struct top_options *o)
             return -1;
         case '?':
         default:
-            if (optopt && strchr("prwIN", optopt))
-                return cmd_usage_error("top", "option '%s' needs a value", argv[optind - 1]);
-            return cmd_usage_error("top", "unknown option '%s'", argv[optind - 1]);
+            return cmd_option_error("top", optstring, argv);
         }
     }
     if (optind < argc) {
