@@ -83,9 +83,10 @@ static int parse(int argc, char **argv, struct dump_options *o)
                                              {NULL, 0, NULL, 0}};
     int c;
     memset(o, 0, sizeof(*o));
+    static const char optstring[] = "+p:jlnsh";
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+p:jlnsh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (cmd_parse_pid(optarg, &o->pid))
@@ -107,7 +108,7 @@ static int parse(int argc, char **argv, struct dump_options *o)
             dump_help();
             return -1;
         default:
-            return cmd_usage_error("dump", "unknown option '%s'", argv[optind - 1]);
+            return cmd_option_error("dump", optstring, argv);
         }
     }
     if (optind < argc)

@@ -48,6 +48,7 @@ def test_dump_help():
     (["dump", "--pid", "abc"], "--pid wants a process id, got 'abc'"),
     (["dump", "--pid", "-5"], "--pid wants a process id"),
     (["dump", "--pid", "1", "--bogus"], "unknown option '--bogus'"),
+    (["dump", "--pid"], "option '--pid' needs a value"),
     (["dump", "--pid", "1", "extra"], "unexpected argument 'extra'"),
 ])
 def test_dump_usage_errors(args, message):
