@@ -134,6 +134,17 @@ def run_spyglass(args, binary=None, timeout=60, check=False, env=None):
     return proc
 
 
+def read_collapsed(path):
+    """Returns [(list of frame strings, count)] from a collapsed-stack file;
+    every line must be "frame;frame;... count"."""
+    stacks = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            stack, count = line.rstrip("\n").rsplit(" ", 1)
+            stacks.append((stack.split(";"), int(count)))
+    return stacks
+
+
 def dump_json(pid, locals_=False, binary=None, env=None):
     args = ["dump", "--pid", str(pid), "--json"] + (["--locals"] if locals_ else [])
     proc = run_spyglass(args, binary=binary, check=True, env=env)

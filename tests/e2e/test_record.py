@@ -10,24 +10,11 @@ import xml.dom.minidom
 
 import pytest
 
-from conftest import SPYGLASS, TARGETS, interpreter_params, run_spyglass
+from conftest import SPYGLASS, TARGETS, interpreter_params, read_collapsed, run_spyglass
 
 ALL = interpreter_params()
 SHARES = os.path.join(TARGETS, "shares.py")
 FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
-
-
-def read_collapsed(path):
-    """Returns [(list of frame strings, count)] from a collapsed-stack file."""
-    stacks = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if not line:
-                continue
-            stack, count = line.rsplit(" ", 1)
-            stacks.append((stack.split(";"), int(count)))
-    return stacks
 
 
 def func(frame):

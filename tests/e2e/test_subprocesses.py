@@ -17,19 +17,10 @@ import time
 
 import pytest
 
-from conftest import SPYGLASS, interpreter_params, run_spyglass
+from conftest import SPYGLASS, interpreter_params, read_collapsed, run_spyglass
 
 ALL = interpreter_params()
 PROCESS = re.compile(r"^process (\d+) \((.*)\)$")
-
-
-def read_collapsed(path):
-    stacks = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            stack, count = line.rstrip("\n").rsplit(" ", 1)
-            stacks.append((stack.split(";"), int(count)))
-    return stacks
 
 
 def children_of(ready_line):
