@@ -12,6 +12,7 @@
  * the seed corpus of fuzz/fuzz_walk.c and the input of the capture unit
  * test: tools/walk_corpus.sh runs this against every interpreter.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,17 +105,16 @@ int main(int argc, char **argv)
         err = walk_all(&w);
     }
     pause_resume(&ps);
-    FILE *out = err ? NULL : fopen(argv[2], "wb");
-    if (out) {
-        err = capture_write(&cr, &rt, w.tid_offset, tids, states, nstates, out);
-        if (fclose(out) != 0)
-            err = -SG_EIO;
-    } else if (!err) {
-        perror(argv[2]);
-        err = -SG_EIO;
-    }
-    if (err)
+    if (err) {
         fprintf(stderr, "walk_capture: process %d: %s\n", (int)pid, sg_strerror(err));
+    } else {
+        FILE *out = fopen(argv[2], "wb");
+        err = out ? capture_write(&cr, &rt, w.tid_offset, tids, states, nstates, out) : -SG_EIO;
+        if (out && fclose(out) != 0)
+            err = -SG_EIO;
+        if (err)
+            fprintf(stderr, "walk_capture: cannot write %s: %s\n", argv[2], strerror(errno));
+    }
     pause_release(&ps);
     free(tids);
     free(states);
