@@ -145,6 +145,25 @@ def read_collapsed(path):
     return stacks
 
 
+def proc_stat(path):
+    """The fields of a /proc/PID/stat (or /proc/PID/task/TID/stat) file after the
+    command name, which may itself hold spaces and parentheses: [0] is the state
+    letter, [1] the parent pid, [11] and [12] user and system time in clock ticks."""
+    with open(path) as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def make_zombie():
+    """A child that has exited and is not reaped: a zombie (reap with .wait())."""
+    child = subprocess.Popen(["true"])
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if proc_stat("/proc/%d/stat" % child.pid)[0] == "Z":
+            return child
+        time.sleep(0.01)
+    raise RuntimeError("no zombie")
+
+
 def dump_json(pid, locals_=False, binary=None, env=None):
     args = ["dump", "--pid", str(pid), "--json"] + (["--locals"] if locals_ else [])
     proc = run_spyglass(args, binary=binary, check=True, env=env)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import run_spyglass
+from conftest import make_zombie, run_spyglass
 
 SUPPORTED = "2.7, 3.6, 3.7, 3.8, 3.9, 3.10, 3.11, 3.12, 3.13"
 
@@ -90,13 +90,7 @@ def test_dump_not_a_python_process():
 
 def test_dump_zombie_process():
     # A child that exits and is not reaped stays a zombie: it has no memory.
-    child = subprocess.Popen(["true"])
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        with open("/proc/%d/stat" % child.pid) as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                break
-        time.sleep(0.02)
+    child = make_zombie()
     try:
         proc = run_spyglass(["dump", "--pid", str(child.pid)])
         assert proc.returncode == 1

@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import SPYGLASS, Target, interpreter_params, run_spyglass
+from conftest import SPYGLASS, Target, interpreter_params, make_zombie, proc_stat, run_spyglass
 
 # The interpreters the matrix runs on: the oldest, a pre-3.11 frame-object
 # one, the first interpreter-frame one, the newest two, and Debian's static build.
@@ -51,8 +51,7 @@ def thread_states(pid):
         return states
     for tid in tids:
         try:
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
+            state = proc_stat("/proc/%d/task/%s/stat" % (pid, tid))[0]
             with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
                 tracer = int(re.search(r"^TracerPid:\s*(\d+)", f.read(), re.M).group(1))
         except (OSError, AttributeError):
@@ -255,18 +254,6 @@ def test_thread_churn_at_1khz(interp, tmp_path, start_target):
 
 # 4. Bad input on every command: one clear error line, a hint, the documented
 # exit status (1 runtime, 2 usage), and no output file left behind.
-
-def make_zombie():
-    """A child that has exited and is not reaped: a zombie (reap with .wait())."""
-    child = subprocess.Popen(["true"])
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        with open("/proc/%d/stat" % child.pid) as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return child
-        time.sleep(0.01)
-    raise RuntimeError("no zombie")
-
 
 def unused_pid():
     pid = 4000000

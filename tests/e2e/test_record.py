@@ -10,7 +10,8 @@ import xml.dom.minidom
 
 import pytest
 
-from conftest import SPYGLASS, TARGETS, interpreter_params, read_collapsed, run_spyglass
+from conftest import (SPYGLASS, TARGETS, interpreter_params, proc_stat, read_collapsed,
+                      run_spyglass)
 
 ALL = interpreter_params()
 SHARES = os.path.join(TARGETS, "shares.py")
@@ -161,8 +162,7 @@ def test_record_attach_sigint_writes_the_profile(interp, tmp_path, start_target)
     assert rec.returncode == 0, err
     assert t.proc.poll() is None  # the target keeps running
     xml.dom.minidom.parse(str(out))
-    with open("/proc/%d/stat" % t.pid) as f:
-        assert f.read().rsplit(")", 1)[1].split()[0] in "RS"
+    assert proc_stat("/proc/%d/stat" % t.pid)[0] in "RS"
 
 
 @pytest.mark.parametrize("interp", [p for p in ALL if p.id in ("py2.7", "py3.11", "py3.13")])

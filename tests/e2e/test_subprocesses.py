@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import SPYGLASS, interpreter_params, read_collapsed, run_spyglass
+from conftest import SPYGLASS, interpreter_params, proc_stat, read_collapsed, run_spyglass
 
 ALL = interpreter_params()
 PROCESS = re.compile(r"^process (\d+) \((.*)\)$")
@@ -36,8 +36,7 @@ def dump_tree(pid):
 
 def cpu_seconds(pid):
     """User + system CPU time pid has used (/proc/PID/stat)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = proc_stat("/proc/%d/stat" % pid)
     return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
 
 
@@ -69,9 +68,9 @@ def test_subprocesses_dump_and_record_a_tree(interp, start_target, tmp_path):
             time.sleep(0.2)
             doc, stderr = dump_tree(t.pid)
         # Then let the late worker burn one more CPU second before the recording
-        # ends: a recorder competing for the same CPUs on a busy machine (a CI run
-        # saw it at a quarter of the rate) gets its share of that time too, where
-        # a fixed 0.3 s of wall time was once not enough to sample the worker.
+        # ends: a recorder competing for the same CPUs on a busy machine gets its
+        # share of that time too. A fixed 0.3 s of wall time was once not enough
+        # (a loaded CI run, whose other children had only 26-54 samples each).
         burnt = cpu_seconds(late) + 1.0
         while cpu_seconds(late) < burnt and time.time() < deadline + 30:
             time.sleep(0.1)

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import (SPYGLASS, SPYGLASS_ASAN, TARGETS, interpreter_params, marked_lines,
-                      run_spyglass)
+                      proc_stat, run_spyglass)
 
 ALL = interpreter_params()
 HOT = os.path.join(TARGETS, "hot.py")
@@ -299,8 +299,7 @@ def snapshot_with(predicate):
 
 
 def process_state(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        return f.read().rsplit(")", 1)[1].split()[0]
+    return proc_stat("/proc/%d/stat" % pid)[0]
 
 
 @needs_tmux

@@ -22,7 +22,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, SPYGLASS, interpreter_params, read_collapsed
+from conftest import ROOT, SPYGLASS, interpreter_params, proc_stat, read_collapsed
 
 EXAMPLES = os.path.join(ROOT, "examples")
 sys.path.insert(0, EXAMPLES)
@@ -81,11 +81,10 @@ def children(pid):
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                with open("/proc/%s/stat" % name) as f:
-                    stat = f.read()
+                ppid = int(proc_stat("/proc/%s/stat" % name)[1])
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            if ppid == pid:
                 kids.append(int(name))
     return sorted(kids)
 
