@@ -372,6 +372,14 @@ def drive(ports, rounds):
                 opener.open("http://127.0.0.1:%d%s/%s" % (port, prefix, path), timeout=10).read()
 
 
+def served_seconds(port):
+    """{endpoint: wall seconds} web_target.py measured serving each (/w/stats)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    text = opener.open("http://127.0.0.1:%d/w/stats" % port, timeout=10).read().decode()
+    return dict((label, float(seconds)) for seconds, label in
+                (line.split(" ", 1) for line in text.splitlines()))
+
+
 @pytest.mark.parametrize("interp", ALL)
 def test_by_endpoint_wsgi_and_asgi_dicts(interp, start_target, tmp_path):
     t = start_target(interp, "web_target.py")
@@ -389,11 +397,17 @@ def test_by_endpoint_wsgi_and_asgi_dicts(interp, start_target, tmp_path):
     err = finish(rec)
     stacks = read_collapsed(str(out))
     table = endpoint_table(err)
+    spent = served_seconds(int(ports["wsgi"]))
     for prefix, _ in servers_:
         slow, items = "GET %s/slow" % prefix, "GET %s/items/{n}" % prefix
         assert slow in table and items in table, table
-        # 20 ms of CPU a request against 2 ms (plus the same small overhead).
-        assert table[slow][0] > 2 * table[items][0], table
+        # 20 ms of CPU a request against 2 ms, plus the same overhead, plus on a
+        # loaded machine however long the scheduler kept each waiting (a CI-like
+        # load once brought the 60 /items requests to 200 samples, against 256):
+        # the samples split the two as the target's own clock did.
+        sampled = 100.0 * table[slow][0] / (table[slow][0] + table[items][0])
+        measured = 100 * spent[slow] / (spent[slow] + spent[items])
+        assert abs(sampled - measured) <= 10, (table, spent)
         leaf = "%s_slow" % ("wsgi" if prefix == "/w" else "asgi")
         # All of them, but for a rare sample whose request ended between the
         # reads of its stack and of its environ (the target runs meanwhile).

@@ -8,11 +8,30 @@ and `scope` dicts alone (raw paths, numeric segments collapsed to {n}).
   ASGI: /a/slow burns CPU for 20 ms in asgi_slow; /a/items/N for 2 ms; /a/fast
 Prints "READY wsgi=PORT asgi=PORT" (asgi=0 where there is no asyncio), then
 serves until killed.
+
+GET /w/stats answers with the wall time each endpoint has taken so far, one
+"SECONDS ENDPOINT" line each (ENDPOINT as spyglass labels it): from the moment
+its `environ` or `scope` dict is bound to the end of the frame that holds it,
+which is when spyglass attributes samples to it. On a loaded machine every
+request also takes however long the scheduler keeps it waiting, the 2 ms ones
+too, so tests compare spyglass's split between endpoints with this one.
 """
+import re
 import sys
 import threading
 import time
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+
+spent = {}  # endpoint label -> wall seconds, for /w/stats
+spent_lock = threading.Lock()  # the WSGI and ASGI servers run in two threads
+
+
+def account(method, path, started):
+    """Adds the wall time since started to the endpoint of method and path."""
+    label = "%s %s" % (method, re.sub(r"/[0-9]+(?=/|$)", "/{n}", path))
+    with spent_lock:
+        spent[label] = spent.get(label, 0.0) + time.time() - started
 
 
 def burn(seconds):
@@ -33,12 +52,19 @@ def wsgi_items():
 
 
 def wsgi_app(environ, start_response):
+    started = time.time()
     path = environ.get("PATH_INFO", "")
     if path == "/w/slow":
         wsgi_slow()
     elif path.startswith("/w/items/"):
         wsgi_items()
-    body = b"ok\n"
+    if path == "/w/stats":
+        with spent_lock:
+            body = "".join("%.6f %s\n" % (s, label) for label, s in sorted(spent.items()))
+        body = body.encode("ascii")
+    else:
+        body = b"ok\n"
+        account(environ["REQUEST_METHOD"], path, started)
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body)))])
     return [body]
@@ -57,7 +83,7 @@ def main():
     asgi = None
     if sys.version_info >= (3, 6):
         import web_target_asgi
-        asgi = web_target_asgi.Server(burn)
+        asgi = web_target_asgi.Server(burn, account)
     sys.stdout.write("READY wsgi=%d asgi=%d\n" % (server.server_port, asgi.port if asgi else 0))
     sys.stdout.flush()
     if asgi:

@@ -3,8 +3,10 @@ that builds an ASGI scope dict per request and awaits asgi_app(scope,
 receive, send), the way uvicorn does."""
 import asyncio
 import socket
+import time
 
 BURN = None
+ACCOUNT = None
 
 
 def asgi_slow():
@@ -31,6 +33,7 @@ async def handle(reader, writer):
     while (await reader.readline()) not in (b"\r\n", b"\n", b""):
         pass
     method, path = request_line.decode("latin-1").split(" ")[:2]
+    started = time.time()
     scope = {"type": "http", "method": method, "path": path.split("?")[0],
              "query_string": b"", "headers": []}
 
@@ -49,12 +52,13 @@ async def handle(reader, writer):
     await asgi_app(scope, receive, send)
     await writer.drain()
     writer.close()
+    ACCOUNT(method, scope["path"], started)
 
 
 class Server(object):
-    def __init__(self, burn):
-        global BURN
-        BURN = burn
+    def __init__(self, burn, account):
+        global ACCOUNT, BURN
+        BURN, ACCOUNT = burn, account
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.sock = socket.socket()
