@@ -7,9 +7,7 @@ The tests only ever point spyglass at processes they started themselves.
 import json
 import os
 import re
-import signal
 import subprocess
-import sys
 import time
 
 import pytest

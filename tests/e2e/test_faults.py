@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import SPYGLASS, Target, interpreter_params, make_zombie, proc_stat, run_spyglass
+from conftest import SPYGLASS, interpreter_params, make_zombie, proc_stat, run_spyglass
 
 # The interpreters the matrix runs on: the oldest, a pre-3.11 frame-object
 # one, the first interpreter-frame one, the newest two, and Debian's static build.
