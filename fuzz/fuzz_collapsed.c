@@ -24,8 +24,8 @@
 #include "format/format.h"
 #include "import/import.h"
 #include "import/pstats.h"
-#include "proc/mem.h"
 #include "profile/profile.h"
+#include "util/err.h"
 
 static FILE *sink;
 

@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc/mem.h"
 #include "python/linetable.h"
+#include "util/err.h"
 
 #define HEADER_LEN 9
 

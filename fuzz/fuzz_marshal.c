@@ -31,10 +31,10 @@
 
 #include "import/marshal.h"
 #include "import/pstats.h"
-#include "proc/mem.h"
 #include "profile/profile.h"
 #include "report/calltree.h"
 #include "report/table.h"
+#include "util/err.h"
 
 static FILE *sink;
 

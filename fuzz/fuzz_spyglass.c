@@ -22,9 +22,9 @@
 
 #include "format/format.h"
 #include "import/import.h"
-#include "proc/mem.h"
 #include "profile/profile.h"
 #include "report/lines.h"
+#include "util/err.h"
 
 static FILE *sink;
 

@@ -24,11 +24,11 @@
 #include "import/import.h"
 #include "import/pstats.h"
 #include "output.h"
-#include "proc/mem.h"
 #include "profile/profile.h"
 #include "report/calltree.h"
 #include "report/lines.h"
 #include "report/table.h"
+#include "util/err.h"
 #include "util/util.h"
 
 /* Larger inputs are refused: a dump's values take several times its size

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "proc/mem.h"
 #include "python/layout.h"
+#include "util/err.h"
 
 struct command {
     const char *name;

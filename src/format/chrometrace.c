@@ -38,7 +38,7 @@
 #include "format/format.h"
 #include "format/json.h"
 #include "format/timeline.h"
-#include "proc/mem.h"
+#include "util/err.h"
 #include "util/util.h"
 
 #define DEFAULT_PERIOD_NS 1000000 /* one sample's length when the rate is unknown */

@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "format/format.h"
-#include "proc/mem.h"
+#include "util/err.h"
 #include "util/util.h"
 
 struct line {

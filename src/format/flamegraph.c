@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "format/format.h"
-#include "proc/mem.h" /* SG_E* error codes */
+#include "util/err.h"
 #include "util/util.h"
 
 #define FG_WIDTH 1200      /* image width, px */

@@ -37,7 +37,7 @@
 #include <zlib.h>
 
 #include "format/format.h"
-#include "proc/mem.h" /* SG_E* error codes */
+#include "util/err.h" /* SG_E* error codes */
 #include "util/util.h"
 
 enum { WIRE_VARINT = 0, WIRE_LEN = 2 };

@@ -30,7 +30,7 @@
 #include <string.h>
 
 #include "format/format.h"
-#include "proc/mem.h" /* SG_E* error codes */
+#include "util/err.h" /* SG_E* error codes */
 #include "util/marshal_out.h"
 #include "util/util.h"
 

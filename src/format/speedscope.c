@@ -23,7 +23,7 @@
 #include "format/format.h"
 #include "format/json.h"
 #include "format/timeline.h"
-#include "proc/mem.h"
+#include "util/err.h"
 #include "util/util.h"
 
 /* A run of consecutive samples of one stack in a thread's timeline. */

@@ -24,7 +24,7 @@
 #include <stdio.h>
 
 #include "format/format.h"
-#include "proc/mem.h"
+#include "util/err.h"
 
 static const char *const kind_names[] = {"python", "thread", "process", "endpoint", "native"};
 

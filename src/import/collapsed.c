@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc/mem.h"
+#include "util/err.h"
 #include "util/util.h"
 
 struct reader {

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc/mem.h" /* SG_E* error codes */
+#include "util/err.h" /* SG_E* error codes */
 #include "util/marshal_out.h"
 #include "util/util.h"
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "import/import.h"
-#include "proc/mem.h"
+#include "util/err.h"
 #include "util/util.h"
 
 #define MAGIC "spyglass-profile 1"

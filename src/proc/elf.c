@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proc/mem.h"
+#include "util/err.h"
 
 /* Returns a pointer to [off, off+len) inside the file, or NULL if out of bounds. */
 static const void *at(const struct elf_file *ef, uint64_t off, uint64_t len)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc/mem.h"
+#include "util/err.h"
 #include "util/util.h"
 
 static int parse_line(struct map_entry *e, const char *line)

@@ -14,21 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Error codes shared by proc/ and python/ (returned negated). */
-enum {
-    SG_OK = 0,
-    SG_ENOPROC = 1,  /* the process does not exist (or exited) */
-    SG_EPERM = 2,    /* not allowed to read it */
-    SG_EFAULT = 3,   /* address not mapped / short read */
-    SG_ENOTPY = 4,   /* not a Python process */
-    SG_EVERSION = 5, /* a Python we do not support */
-    SG_ECORRUPT = 6, /* data read does not validate (torn read, garbage) */
-    SG_EIO = 7,      /* an I/O error on a local file */
-    SG_ENOMEM = 8,   /* a bounded buffer is too small */
-};
-
-/* Returns a short static description of an SG_E* code (positive or negative). */
-const char *sg_strerror(int err);
+#include "util/err.h"
 
 /* One read of a batch (mem_read_batch). */
 struct mem_span {

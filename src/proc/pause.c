@@ -12,8 +12,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "proc/mem.h"
 #include "proc/task.h"
+#include "util/err.h"
 #include "util/util.h"
 
 /* How long a sample waits for threads to stop, and resume for stragglers. */

@@ -19,8 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proc/mem.h"
 #include "proc/task.h"
+#include "util/err.h"
 #include "util/util.h"
 
 /* Reads /proc/PID/stat into buf and returns a pointer just past the comm

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "proc/mem.h"
+#include "util/err.h"
 
 /* Under sudo, become the user who ran sudo. Returns 0 or an errno. */
 static int drop_to_sudo_user(void)

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proc/mem.h"
+#include "util/err.h"
 #include "util/util.h"
 
 static int errno_code(void)

@@ -26,7 +26,7 @@
 #include <limits.h>
 #include <stdbool.h>
 
-#include "proc/mem.h"
+#include "util/err.h"
 
 /* A varint longer than this many 6-bit chunks (36 bits) is garbage: CPython
  * writes at most 32-bit values. */

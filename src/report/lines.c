@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proc/mem.h"
+#include "util/err.h"
 #include "util/util.h"
 
 #define MAX_FUNCTIONS 32

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "proc/mem.h"
+#include "util/err.h"
 
 int rss_open(struct rss_reader *r, pid_t pid)
 {

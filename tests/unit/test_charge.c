@@ -13,10 +13,10 @@
 
 #include <cmocka.h>
 
-#include "proc/mem.h"
 #include "profile/charge.h"
 #include "profile/profile.h"
 #include "sample/rss.h"
+#include "util/err.h"
 
 struct fixture {
     struct profile *p;

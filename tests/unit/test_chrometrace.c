@@ -17,8 +17,8 @@
 
 #include "format/format.h"
 #include "json_check.h"
-#include "proc/mem.h"
 #include "profile/profile.h"
+#include "util/err.h"
 
 #define MS 1000000ull /* ns */
 

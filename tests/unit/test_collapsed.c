@@ -15,8 +15,8 @@
 
 #include "format/format.h"
 #include "import/import.h"
-#include "proc/mem.h"
 #include "profile/profile.h"
+#include "util/err.h"
 #include "util/util.h"
 
 /* Writes p as collapsed text; the caller frees the result. */

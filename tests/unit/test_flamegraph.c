@@ -19,8 +19,8 @@
 #include <cmocka.h>
 
 #include "format/format.h"
-#include "proc/mem.h"
 #include "profile/profile.h"
+#include "util/err.h"
 #include "util/util.h"
 
 /* ---- weak stand-ins: a minimal profile and the two format helpers ---- */

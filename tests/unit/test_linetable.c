@@ -22,8 +22,8 @@
 #include <cmocka.h>
 
 #include "linetable_fixtures.h"
-#include "proc/mem.h"
 #include "python/linetable.h"
+#include "util/err.h"
 
 /* Decodes offset in a heap copy of table; returns the decoder's result code. */
 static int decode(enum py_line_kind kind, const uint8_t *table, size_t len, int firstlineno,

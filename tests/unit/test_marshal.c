@@ -17,8 +17,8 @@
 #include <cmocka.h>
 
 #include "import/marshal.h"
-#include "proc/mem.h"
 #include "pstats_fixtures.h"
+#include "util/err.h"
 
 /* Parses a byte-string literal (sizeof - 1 drops its NUL). */
 #define PARSE(doc, lit) marshal_parse((doc), (const uint8_t *)(lit), sizeof(lit) - 1)

@@ -16,10 +16,10 @@
 
 #include "format/format.h"
 #include "import/pstats.h"
-#include "proc/mem.h"
 #include "profile/profile.h"
 #include "pstats_fixtures.h"
 #include "report/table.h"
+#include "util/err.h"
 
 #define LOAD(st, lit) pstats_load((st), (const uint8_t *)(lit), sizeof(lit) - 1)
 

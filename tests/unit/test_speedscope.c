@@ -18,8 +18,8 @@
 #include "format/format.h"
 #include "format/json.h"
 #include "json_check.h"
-#include "proc/mem.h"
 #include "profile/profile.h"
+#include "util/err.h"
 
 static char *render(const struct profile *p, int full_filenames, size_t *len)
 {
