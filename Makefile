@@ -19,7 +19,7 @@ ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -Isrc -MMD -MP
 LDLIBS  := -lz -lncursesw -lm
 
 SRC      := $(shell find src -name '*.c' | sort)
-LIB_SRC  := $(filter-out src/main.c,$(SRC))
+LIB_SRC  := $(filter-out src/cmd/main.c,$(SRC))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 
 OBJ      := $(SRC:%.c=$(B)/obj/%.o)
@@ -110,7 +110,7 @@ browser: $(B)/spyglass
 FUZZ_CC    ?= clang
 FUZZ_SRC   := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
-FUZZ_LIB   := $(filter-out src/cmd_%.c,$(LIB_SRC))
+FUZZ_LIB   := $(filter-out src/cmd/%.c,$(LIB_SRC))
 FUZZ_OBJ   := $(FUZZ_LIB:%.c=$(B)/fuzzobj/%.o)
 FUZZ_FLAGS := -g -O1 -fno-sanitize-recover=undefined
 

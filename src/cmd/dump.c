@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 #include "proc/mem.h"
 #include "proc/pause.h"
 #include "proc/task.h"

@@ -5,7 +5,10 @@
 #ifndef SPYGLASS_CMD_H
 #define SPYGLASS_CMD_H
 
+#include <stdio.h>
 #include <sys/types.h>
+
+struct roots;
 
 enum {
     EXIT_OK = 0,
@@ -39,5 +42,9 @@ const char *cmd_attach_hint(int err, pid_t pid);
 /* --subprocesses found no Python process in the tree under pid: prints why
  * (the root's own detection error, or that nothing in the tree is Python). */
 void cmd_error_no_python_tree(pid_t pid);
+
+/* Prints the per-endpoint table of a --by-endpoint run: samples, share of
+ * all active samples, and the endpoint's own idle share, busiest first. */
+void cmd_print_endpoints(const struct roots *r, FILE *out);
 
 #endif

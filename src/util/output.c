@@ -1,7 +1,7 @@
 /*
  * output.c - temporary file, then rename: results are complete or absent.
  */
-#include "output.h"
+#include "util/output.h"
 
 #include <errno.h>
 #include <fcntl.h>

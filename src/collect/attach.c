@@ -5,7 +5,7 @@
  * interpreter state: we poll every millisecond (for up to 30 s) until it
  * does, the child exits, or a signal asks us to stop.
  */
-#include "attach.h"
+#include "collect/attach.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 #include "proc/spawn.h"
 #include "util/util.h"
 

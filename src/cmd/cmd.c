@@ -2,7 +2,7 @@
  * cmd.c - what the cmd_*.c commands share: error and warning lines, usage
  * and option errors, pid parsing and attach hints. Kept out of main.c so tests can link it.
  */
-#include "cmd.h"
+#include "cmd/cmd.h"
 
 #include <errno.h>
 #include <limits.h>

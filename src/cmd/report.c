@@ -19,16 +19,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 #include "format/format.h"
 #include "import/import.h"
 #include "import/pstats.h"
-#include "output.h"
 #include "profile/profile.h"
 #include "report/calltree.h"
 #include "report/lines.h"
 #include "report/table.h"
 #include "util/err.h"
+#include "util/output.h"
 #include "util/util.h"
 
 /* Larger inputs are refused: a dump's values take several times its size

@@ -32,9 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "attach.h"
-#include "attrib.h"
-#include "cmd.h"
+#include "cmd/cmd.h"
+#include "collect/attach.h"
+#include "collect/roots.h"
 #include "proc/mem.h"
 #include "proc/task.h"
 #include "python/detect.h"
@@ -298,9 +298,9 @@ struct top_run {
     int rc;
     struct top_frame *frames;
     size_t frames_cap;
-    struct procset *set;  /* --subprocesses */
-    uint64_t tick_seen;   /* the sampler tick the model last started */
-    struct attrib attrib; /* --by-endpoint: labels and the endpoint table */
+    struct procset *set; /* --subprocesses */
+    uint64_t tick_seen;  /* the sampler tick the model last started */
+    struct roots roots;  /* --by-endpoint: labels and the endpoint table */
     struct profile *labels;
 };
 
@@ -309,10 +309,10 @@ struct top_run {
 static uint64_t stack_owner(struct top_run *run, struct walker *w, const struct py_thread *t,
                             char *name, size_t size)
 {
-    uint32_t roots[ATTRIB_MAX_ROOTS];
+    uint32_t roots[ROOTS_MAX];
     if (run->opt->by_endpoint) {
-        const char *label = ATTRIB_NO_REQUEST;
-        if (t->depth && attrib_roots(&run->attrib, w, t, roots) > 0)
+        const char *label = ROOTS_NO_REQUEST;
+        if (t->depth && roots_for_thread(&run->roots, w, t, roots) > 0)
             label = profile_frame(run->labels, roots[0])->name;
         uint64_t h = 0xcbf29ce484222325ull;
         for (const unsigned char *c = (const unsigned char *)label; *c; c++)
@@ -750,10 +750,10 @@ int cmd_top(int argc, char **argv)
         run.set = &set;
     if (o.by_endpoint) {
         run.labels = profile_new();
-        attrib_init(&run.attrib, run.labels, 0, 1);
-        w.endpoints = &run.attrib.endpoints_reader;
+        roots_init(&run.roots, run.labels, 0, 1);
+        w.endpoints = &run.roots.endpoints_reader;
         if (o.subprocesses)
-            set.endpoints = &run.attrib.endpoints_reader;
+            set.endpoints = &run.roots.endpoints_reader;
     }
     pthread_mutex_init(&run.lock, NULL);
     pthread_cond_init(&run.parked_cond, NULL);
@@ -791,7 +791,7 @@ int cmd_top(int argc, char **argv)
     if (o.subprocesses)
         fprintf(stderr, "spyglass: %zu Python processes watched (%zu exited)\n", set.python_ever,
                 set.exited);
-    attrib_print_endpoints(&run.attrib, stderr);
+    cmd_print_endpoints(&run.roots, stderr);
 out:
     wake_write_fd = -1;
     close(wake[0]);
@@ -807,7 +807,7 @@ out:
     if (o.subprocesses)
         procset_release(&set);
     if (o.by_endpoint) {
-        attrib_release(&run.attrib);
+        roots_release(&run.roots);
         profile_free(run.labels);
     }
     return rc;

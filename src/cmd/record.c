@@ -21,10 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "attrib.h"
-#include "cmd.h"
+#include "cmd/cmd.h"
+#include "collect/roots.h"
 #include "format/format.h"
-#include "output.h"
 #include "proc/mem.h"
 #include "proc/spawn.h"
 #include "proc/task.h"
@@ -35,6 +34,7 @@
 #include "sample/procset.h"
 #include "sample/rss.h"
 #include "sample/sampler.h"
+#include "util/output.h"
 #include "util/util.h"
 
 struct record_options {
@@ -274,7 +274,7 @@ struct aggregate {
     uint32_t *stack; /* scratch: frame ids, root first */
     size_t stack_cap;
     uint32_t idle_frame;
-    struct attrib attrib;    /* process and endpoint roots (attrib.h) */
+    struct roots roots;      /* process and endpoint roots (attrib.h) */
     char versions[64];       /* the Python versions seen, "3.11.2, 2.7.18" */
     uint64_t thread_samples; /* thread stacks added */
     uint64_t idle_dropped;
@@ -380,7 +380,7 @@ static void note_version(struct aggregate *ag, const char *version)
 static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
 {
     struct aggregate *ag = ctx;
-    uint32_t roots[ATTRIB_MAX_ROOTS];
+    uint32_t roots[ROOTS_MAX];
     uint64_t rss = 0;
     note_version(ag, w->rt->version);
     int have_rss = ag->opt->memory && rss_read(&ag->rss, &rss) == 0;
@@ -395,7 +395,7 @@ static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
         }
         /* Before the idle filter: the endpoint table counts waiting too. */
         if (t->depth > 0)
-            nroots = attrib_roots(&ag->attrib, w, t, roots);
+            nroots = roots_for_thread(&ag->roots, w, t, roots);
         if (t->idle && !ag->opt->idle) {
             ag->idle_dropped++;
             continue;
@@ -699,7 +699,7 @@ int cmd_record(int argc, char **argv)
     ag.memo_cap = 4096;
     ag.memo = xcalloc(ag.memo_cap, sizeof(*ag.memo));
     ag.idle_frame = profile_frame_id(profile, "(idle)", "", 0, PF_NATIVE);
-    attrib_init(&ag.attrib, profile, o.subprocesses, o.by_endpoint);
+    roots_init(&ag.roots, profile, o.subprocesses, o.by_endpoint);
 
     struct walker w;
     struct sampler_options so = {
@@ -711,11 +711,11 @@ int cmd_record(int argc, char **argv)
                 "%.0f Hz%s; Ctrl-C to stop\n",
                 (int)o.pid, procset_python_count(&set), o.rate,
                 o.duration > 0 ? "" : " until it exits");
-        set.endpoints = o.by_endpoint ? &ag.attrib.endpoints_reader : NULL;
+        set.endpoints = o.by_endpoint ? &ag.roots.endpoints_reader : NULL;
         err = sampler_run_set(&set, &so, &stop_requested, on_sample, &ag, &st);
     } else {
         walk_init(&w, &reader, &rt);
-        w.endpoints = o.by_endpoint ? &ag.attrib.endpoints_reader : NULL;
+        w.endpoints = o.by_endpoint ? &ag.roots.endpoints_reader : NULL;
         fprintf(stderr, "spyglass: sampling pid %d (Python %s) at %.0f Hz%s; Ctrl-C to stop\n",
                 (int)o.pid, rt.version, o.rate, o.duration > 0 ? "" : " until it exits");
         err = sampler_run(&w, &so, &stop_requested, on_sample, &ag, &st);
@@ -734,7 +734,7 @@ int cmd_record(int argc, char **argv)
     print_summary(&st, &ag, &o);
     if (o.subprocesses)
         print_tree_summary(&set);
-    attrib_print_endpoints(&ag.attrib, stderr);
+    cmd_print_endpoints(&ag.roots, stderr);
     if (werr) {
         cmd_error("check free space and permissions", "could not write %s: %s", o.output,
                   why[0] ? why : sg_strerror(werr));
@@ -757,7 +757,7 @@ int cmd_record(int argc, char **argv)
         procset_release(&set);
     else
         walk_release(&w);
-    attrib_release(&ag.attrib);
+    roots_release(&ag.roots);
     free(ag.stack);
     free(ag.memo);
     rss_close(&ag.rss);
