@@ -21,16 +21,20 @@ LDLIBS  := -lz -lncursesw -lm
 SRC      := $(shell find src -name '*.c' | sort)
 LIB_SRC  := $(filter-out src/cmd/main.c,$(SRC))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+# Built into the unit tests, tools/ and fuzz/, never into spyglass itself
+# (tests/support/capture.c: a walk recorded to a file, replayed as a fake process).
+SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 
 OBJ      := $(SRC:%.c=$(B)/obj/%.o)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)
+TEST_OBJ := $(LIB_OBJ) $(SUPPORT_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(B)/tools/%)
 
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_OBJ   := $(SRC:%.c=$(B)/asan/%.o)
-ASAN_LIB   := $(LIB_SRC:%.c=$(B)/asan/%.o)
+ASAN_LIB   := $(LIB_SRC:%.c=$(B)/asan/%.o) $(SUPPORT_SRC:%.c=$(B)/asan/%.o)
 ASAN_UNIT  := $(UNIT_SRC:tests/unit/%.c=$(B)/asan-tests/%)
 
 PYTEST := /usr/bin/python3 -m pytest
@@ -57,18 +61,18 @@ $(B)/obj/%.o: %.c
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
+$(B)/tests/%: tests/unit/%.c $(TEST_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) -lcmocka $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -Itests/support -o $@ $< $(TEST_OBJ) -lcmocka $(LDLIBS)
 
 # Developer tools linked against the library (tools/walk_capture: fuzz_walk's corpus).
 tools: $(TOOL_BIN)
 
-$(B)/tools/%: tools/%.c $(LIB_OBJ)
+$(B)/tools/%: tools/%.c $(TEST_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/support -o $@ $< $(TEST_OBJ) $(LDLIBS)
 
 # The sanitizer build: the same sources, instrumented.
 asan: $(B)/spyglass-asan $(ASAN_UNIT)
@@ -85,7 +89,7 @@ $(B)/asan/%.o: %.c
 $(B)/asan-tests/%: tests/unit/%.c $(ASAN_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -Itests/unit -o $@ $< $(ASAN_LIB) -lcmocka $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -Itests/unit -Itests/support -o $@ $< $(ASAN_LIB) -lcmocka $(LDLIBS)
 
 deps:
 	@bash tools/deps.sh
@@ -100,6 +104,7 @@ unit-asan: asan
 # E2E_JOBS parallel pytest workers (python3-pytest-xdist); most e2e time is targets sleeping.
 E2E_JOBS ?= 3
 e2e: $(B)/spyglass $(B)/spyglass-asan
+	@GOCACHE=$(abspath build)/gocache go tool pprof -h >/dev/null 2>&1 || true
 	$(PYTEST) -q -ra -n $(E2E_JOBS) tests/e2e
 
 browser: $(B)/spyglass
@@ -110,7 +115,7 @@ browser: $(B)/spyglass
 FUZZ_CC    ?= clang
 FUZZ_SRC   := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
-FUZZ_LIB   := $(filter-out src/cmd/%.c,$(LIB_SRC))
+FUZZ_LIB   := $(filter-out src/cmd/%.c,$(LIB_SRC)) $(SUPPORT_SRC)
 FUZZ_OBJ   := $(FUZZ_LIB:%.c=$(B)/fuzzobj/%.o)
 FUZZ_FLAGS := -g -O1 -fno-sanitize-recover=undefined
 
@@ -119,12 +124,12 @@ fuzz-bins: $(FUZZ_BIN)
 $(B)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC-FUZZ,$<)
-	$(Q)$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -Isrc -MMD -MP -c -o $@ $<
+	$(Q)$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -Isrc -Itests/support -MMD -MP -c -o $@ $<
 
 $(B)/fuzz/%: fuzz/%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined -Isrc -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+	$(Q)$(FUZZ_CC) $(CSTD) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined -Isrc -Itests/support -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
 
 fuzz-replay:
 	bash fuzz/run.sh --replay
@@ -156,12 +161,13 @@ soak: deps all
 	@bash tools/soak.sh
 
 # Every C file we write: sources, headers, unit tests, fuzz harnesses, tools.
-FORMATTED = $(SRC) $(wildcard src/*/*.h src/*.h) $(UNIT_SRC) $(FUZZ_SRC) $(TOOL_SRC)
+FORMATTED = $(SRC) $(wildcard src/*/*.h src/*.h) $(UNIT_SRC) $(FUZZ_SRC) $(TOOL_SRC) \
+	$(SUPPORT_SRC) $(wildcard tests/support/*.h)
 
 # cppcheck reports (it fails nothing); clang-format fails on any unformatted file.
 lint:
 	$(call say,LINT,cppcheck)
-	$(Q)cppcheck --quiet --inline-suppr --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE -Isrc src
+	$(Q)cppcheck --quiet --inline-suppr --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE -Isrc src tests/support
 	$(call say,LINT,clang-format)
 	$(Q)clang-format --dry-run --Werror $(FORMATTED)
 
@@ -171,4 +177,4 @@ format:
 clean:
 	rm -rf build
 
--include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)
+-include $(OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(ASAN_LIB:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)

@@ -1,7 +1,7 @@
 /*
  * fuzz_walk.c - libFuzzer harness for the stack walker over a fake process image.
  *
- * The input is a capture file (python/capture.h): memory recorded while
+ * The input is a capture file (tests/support/capture.h): memory recorded while
  * walking a real interpreter (the seed corpus fuzz/corpus/walk/, one per
  * interpreter, made by tools/walk_corpus.sh), mutated. Its header says what
  * reads outside the recorded memory return (a fault, hashed random bytes, or
@@ -26,8 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "proc/mem.h"
-#include "python/capture.h"
 #include "python/endpoint.h"
 #include "python/locals.h"
 #include "python/walk.h"

@@ -1,5 +1,5 @@
 /*
- * walk_capture.c - capture a real interpreter's walk to a file (python/capture.h).
+ * walk_capture.c - capture a real interpreter's walk to a file (tests/support/capture.h).
  *
  *   build/tools/walk_capture PID OUT
  *
@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "proc/mem.h"
 #include "proc/pause.h"
-#include "python/capture.h"
 #include "python/detect.h"
 #include "python/endpoint.h"
 #include "python/locals.h"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Regenerates fuzz/corpus/walk/: captures (python/capture.h) taken by
+# Regenerates fuzz/corpus/walk/: captures (tests/support/capture.h) taken by
 # build/tools/walk_capture from two targets on every interpreter here:
 #   stacks-VERSION.capt  tests/targets/stacks.py: named threads, a 40-deep
 #                        recursion, generator and coroutine frames, unicode

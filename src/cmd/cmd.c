@@ -1,19 +1,21 @@
 /*
- * cmd.c - what the cmd_*.c commands share: error and warning lines, usage
- * and option errors, pid parsing and attach hints. Kept out of main.c so tests can link it.
+ * cmd.c - what the commands share: error and warning lines, usage and
+ * option errors, number parsing, signals and attach hints. Kept out of
+ * main.c so tests can link it.
  */
 #include "cmd/cmd.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "proc/mem.h"
-#include "python/detect.h"
+#include "collect/attach.h"
 
 void cmd_error(const char *hint, const char *fmt, ...)
 {
@@ -90,22 +92,107 @@ const char *cmd_attach_hint(int err, pid_t pid)
     return NULL;
 }
 
-void cmd_error_no_python_tree(pid_t pid)
+void cmd_attach_error(int err, const struct attach_target *t, const char *why)
 {
-    struct mem_proc mp;
-    struct mem_reader r;
-    struct py_runtime rt;
-    char why[512];
-    mem_proc_init(&mp, &r, pid);
-    int err = detect_runtime(pid, &r, &rt, why, sizeof(why));
-    mem_proc_release(&mp);
-    if (err == 0 || err == -SG_ENOTPY) {
-        if (err == 0)
-            snprintf(why, sizeof(why), "process %d has no running Python interpreter", (int)pid);
-        cmd_error("point --pid at a Python program or at the parent of its workers "
-                  "(e.g. the gunicorn master)",
-                  "%s, and none of its descendants is a Python process", why);
-        return;
+    const char *hint;
+    switch (t->failure) {
+    case ATTACH_SPAWN:
+        hint = "check the command name and that it is in PATH";
+        break;
+    case ATTACH_TREE_EMPTY:
+        hint = err == -SG_ENOTPY ? "point --pid at a Python program or at the parent of its "
+                                   "workers (e.g. the gunicorn master)"
+                                 : cmd_attach_hint(err, t->pid);
+        break;
+    case ATTACH_NO_PYTHON:
+        hint = err == -SG_EVERSION ? cmd_attach_hint(err, t->pid)
+                                   : "check that the command runs Python";
+        break;
+    case ATTACH_INTERRUPTED:
+        hint = NULL;
+        break;
+    default:
+        hint = cmd_attach_hint(err, t->pid);
     }
-    cmd_error(cmd_attach_hint(err, pid), "%s", why);
+    cmd_error(hint, "%s", why);
+}
+
+int cmd_set_flag(const struct cmd_flag *flags, int c, void *options)
+{
+    for (const struct cmd_flag *f = flags; f->opt; f++) {
+        if (f->opt == c) {
+            *(int *)((char *)options + f->offset) = f->value;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int cmd_parse_number(const char *s, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cmd_take_command(const char *cmd, int argc, char **argv, char ***command)
+{
+    *command = NULL;
+    if (optind >= argc)
+        return 0;
+    if (strcmp(argv[optind - 1], "--") != 0)
+        return cmd_usage_error(cmd, "unexpected argument '%s' (put the command to run after --)",
+                               argv[optind]);
+    *command = argv + optind;
+    return 0;
+}
+
+/* ---- signals ---- */
+
+volatile sig_atomic_t cmd_stop, cmd_suspend, cmd_child;
+static int wake_fd = -1;
+
+void cmd_wake(void)
+{
+    int saved = errno;
+    if (wake_fd >= 0 && write(wake_fd, "", 1) < 0) {
+        /* the pipe is full: the reader is awake anyway */
+    }
+    errno = saved;
+}
+
+static void on_signal(int sig, siginfo_t *info, void *uctx)
+{
+    (void)uctx;
+    if (sig == SIGTSTP) {
+        cmd_suspend = 1;
+    } else {
+        cmd_stop = 1;
+        if (cmd_child > 0 && info && info->si_code == SI_USER && sig != SIGHUP)
+            kill((pid_t)cmd_child, sig);
+    }
+    cmd_wake();
+}
+
+void cmd_signals_install(int flags, int fd)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    wake_fd = fd;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (flags & CMD_SIG_MORE) {
+        sigaction(SIGHUP, &sa, NULL);
+        sigaction(SIGQUIT, &sa, NULL);
+    }
+    if (flags & CMD_SIG_TSTP)
+        sigaction(SIGTSTP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }

@@ -1,13 +1,19 @@
 /*
  * cmd.h - the subcommands and what they share: error printing, exit codes,
- * option parsing helpers.
+ * option parsing helpers, signals, and the hints that go with attach errors.
+ *
+ * Only src/cmd/ prints what a user reads. Lower layers return SG_E* codes
+ * (util/err.h) and, where a sentence helps, fill a `why` buffer.
  */
 #ifndef SPYGLASS_CMD_H
 #define SPYGLASS_CMD_H
 
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
 
+struct attach_target;
 struct roots;
 
 enum {
@@ -33,15 +39,43 @@ int cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
  * else "unknown option". Returns EXIT_USAGE. */
 int cmd_option_error(const char *cmd, const char *optstring, char **argv);
 
+/* An option that only sets an int field of a command's options struct. */
+struct cmd_flag {
+    int opt;       /* getopt's return value */
+    size_t offset; /* offsetof(struct xxx_options, field) */
+    int value;     /* what the field is set to */
+};
+
+/* If c is one of flags (ended by opt 0), sets its field in options and
+ * returns 1; else returns 0. */
+int cmd_set_flag(const struct cmd_flag *flags, int c, void *options);
+
 /* Parses a pid argument. Returns 0 and sets *pid, or -1. */
 int cmd_parse_pid(const char *s, pid_t *pid);
+/* Parses a positive finite number no larger than max. Returns 0 or -1. */
+int cmd_parse_number(const char *s, double max, double *out);
+
+/* The command line after the options: argv[optind..] must follow "--".
+ * Sets *command (NULL if none). Returns 0, or EXIT_USAGE after the error. */
+int cmd_take_command(const char *cmd, int argc, char **argv, char ***command);
 
 /* Returns the hint that fits an SG_E* code when attaching to pid, or NULL. */
 const char *cmd_attach_hint(int err, pid_t pid);
+/* Prints why attach_start failed (err, its sentence why) with a hint. */
+void cmd_attach_error(int err, const struct attach_target *t, const char *why);
 
-/* --subprocesses found no Python process in the tree under pid: prints why
- * (the root's own detection error, or that nothing in the tree is Python). */
-void cmd_error_no_python_tree(pid_t pid);
+/* Signals. SIGINT and SIGTERM (and with CMD_SIG_MORE, SIGHUP and SIGQUIT)
+ * set cmd_stop; with CMD_SIG_TSTP, SIGTSTP sets cmd_suspend. A signal sent to
+ * spyglass alone (kill PID, not a terminal's Ctrl-C, which reaches the whole
+ * process group) is passed on to cmd_child, a command we spawned, except
+ * SIGHUP. If wake_fd >= 0, every signal writes a byte to it (a self-pipe for
+ * poll). SIGPIPE is ignored: writes fail with EPIPE instead. No SA_RESTART:
+ * sleeps and poll return early. */
+enum { CMD_SIG_MORE = 1, CMD_SIG_TSTP = 2 };
+extern volatile sig_atomic_t cmd_stop, cmd_suspend, cmd_child;
+void cmd_signals_install(int flags, int wake_fd);
+/* Writes a byte to the wake fd given to cmd_signals_install, if any. */
+void cmd_wake(void);
 
 /* Prints the per-endpoint table of a --by-endpoint run: samples, share of
  * all active samples, and the endpoint's own idle share, busiest first. */

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "collect/attach.h"
+#include "format/json.h"
 #include "proc/mem.h"
 #include "proc/pause.h"
 #include "proc/task.h"
@@ -22,6 +24,7 @@
 #include "python/locals.h"
 #include "python/walk.h"
 #include "sample/procset.h"
+#include "util/utf8.h"
 #include "util/util.h"
 
 struct dump_options {
@@ -118,21 +121,6 @@ static int parse(int argc, char **argv, struct dump_options *o)
     return 0;
 }
 
-/* Writes s as a JSON string literal (escaping quotes, backslashes, controls). */
-static void json_str(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(out, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(out, "\\u%04x", *p);
-        else
-            fputc(*p, out);
-    }
-    fputc('"', out);
-}
-
 struct locals_ctx {
     FILE *out;
     int json;
@@ -145,9 +133,9 @@ static void print_local(const char *name, const char *repr, void *arg)
     if (lc->json) {
         fputs(lc->count ? ", " : "", lc->out);
         fputs("{\"name\": ", lc->out);
-        json_str(lc->out, name);
+        json_string(lc->out, name);
         fputs(", \"value\": ", lc->out);
-        json_str(lc->out, repr);
+        json_string(lc->out, repr);
         fputc('}', lc->out);
     } else {
         fprintf(lc->out, "        %s = %s\n", name, repr);
@@ -162,18 +150,28 @@ static const char *state_text(const struct py_thread *t)
     return t->idle ? "idle" : "active";
 }
 
-/* Writes a name from the target with control characters escaped as \xNN
- * (\n as \n): a name must never move the cursor or recolour the terminal
- * it is printed on, nor break the one-frame-per-line layout. */
+/* Writes a name from the target as text a terminal cannot act on: control
+ * characters (C0, DEL, C1) and bytes that are not well-formed UTF-8 become
+ * \xNN escapes (\n stays \n), so a name never moves the cursor, recolours
+ * the terminal or breaks the one-frame-per-line layout. */
 static void put_name(FILE *out, const char *name)
 {
-    for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
-        if (*c == '\n')
-            fputs("\\n", out);
-        else if (*c < 0x20 || *c == 0x7f)
-            fprintf(out, "\\x%02x", *c);
-        else
-            fputc(*c, out);
+    const unsigned char *c = (const unsigned char *)name;
+    while (*c) {
+        uint32_t cp;
+        size_t n = utf8_decode(c, 4, &cp);
+        if (n && cp >= 0x20 && cp != 0x7f && (cp < 0x80 || cp >= 0xa0)) {
+            fwrite(c, 1, n, out);
+        } else {
+            n = n ? n : 1;
+            for (size_t i = 0; i < n; i++) {
+                if (c[i] == '\n')
+                    fputs("\\n", out);
+                else
+                    fprintf(out, "\\x%02x", c[i]);
+            }
+        }
+        c += n;
     }
 }
 
@@ -221,13 +219,13 @@ static void print_text(struct walker *w, const struct dump_options *o, FILE *out
 static void print_json(struct walker *w, const struct dump_options *o, FILE *out)
 {
     fprintf(out, "{\"pid\": %d, \"python\": ", (int)w->rt->pid);
-    json_str(out, w->rt->version);
+    json_string(out, w->rt->version);
     fputs(", \"threads\": [", out);
     for (size_t i = 0; i < w->nthreads; i++) {
         struct py_thread *t = &w->threads[i];
         fprintf(out, "%s\n  {\"ident\": %" PRIu64 ", \"tid\": %d, \"name\": ", i ? "," : "",
                 t->ident, (int)t->tid);
-        json_str(out, t->name);
+        json_string(out, t->name);
         fprintf(out, ", \"active\": %s, \"gil\": %s, \"os_state\": \"%c\", \"truncated\": %s",
                 t->idle ? "false" : "true", t->holds_gil ? "true" : "false",
                 t->os_state >= 'A' && t->os_state <= 'Z' ? t->os_state : '?',
@@ -236,11 +234,11 @@ static void print_json(struct walker *w, const struct dump_options *o, FILE *out
         for (size_t d = 0; d < t->depth; d++) {
             struct py_frame *f = &t->frames[d];
             fputs(d ? ",\n    {\"function\": " : "\n    {\"function\": ", out);
-            json_str(out, f->code->qualname);
+            json_string(out, f->code->qualname);
             fputs(", \"name\": ", out);
-            json_str(out, f->code->name);
+            json_string(out, f->code->name);
             fputs(", \"file\": ", out);
-            json_str(out, f->code->filename);
+            json_string(out, f->code->filename);
             fprintf(out, ", \"line\": %d", f->line);
             if (o->locals) {
                 struct locals_ctx lc = {out, 1, 0};
@@ -302,24 +300,17 @@ static int render(struct walker *w, const struct dump_options *o, char **text, s
     return fclose(out) == 0 ? 0 : -SG_ENOMEM;
 }
 
-/* --subprocesses: every Python process of the tree under o->pid, parents
- * first, each stopped (with --locals) only while it is rendered. Processes
- * that exit while being read are left out. */
-static int dump_tree(const struct dump_options *o)
+/* --subprocesses: every Python process of the tree, parents first, each
+ * stopped (with --locals) only while it is rendered. Processes that exit
+ * while being read are left out. */
+static int dump_tree(const struct dump_options *o, struct procset *set)
 {
-    struct procset set;
     size_t printed = 0;
     int ok = 1;
-    procset_init(&set, o->pid, 1);
-    if (procset_refresh(&set, 0, 1) == 0) {
-        procset_release(&set);
-        cmd_error_no_python_tree(o->pid);
-        return EXIT_FAILURE_RUN;
-    }
     if (o->json)
         printf("{\"pid\": %d, \"processes\": [", (int)o->pid);
-    for (size_t i = 0; i < set.count; i++) {
-        struct proc_target *t = set.targets[i];
+    for (size_t i = 0; i < set->count; i++) {
+        struct proc_target *t = set->targets[i];
         char *text = NULL;
         size_t len = 0;
         if (t->state != PT_PYTHON)
@@ -347,8 +338,42 @@ static int dump_tree(const struct dump_options *o)
     }
     if (o->json)
         fputs("\n]}\n", stdout);
-    procset_release(&set);
     return ok && fflush(stdout) == 0 && printed ? EXIT_OK : EXIT_FAILURE_RUN;
+}
+
+/* One process: render it (stopped while its locals are read, with
+ * --locals), let it go, then write. */
+static int dump_one(const struct dump_options *o, struct attach_target *t)
+{
+    struct walker w;
+    struct pause_set ps;
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+    walk_init(&w, &t->reader, &t->rt);
+    pause_init(&ps, o->pid);
+    int pause_err = pause_for_locals(o, &ps, &w);
+    int err = render(&w, o, &text, &len);
+    pause_resume(&ps); /* before anything is written: stdout may be slow */
+    w.nstates = 0;
+    if (err) {
+        if (process_ended(o->pid))
+            cmd_error(NULL, "process %d exited while being read", (int)o->pid);
+        else
+            cmd_error(cmd_attach_hint(err, o->pid), "cannot read the threads of process %d: %s",
+                      (int)o->pid, sg_strerror(err));
+        rc = EXIT_FAILURE_RUN;
+    } else {
+        if (pause_err && pause_err != -SG_ENOPROC)
+            cmd_warning("cannot stop process %d to read its variables (%s); values may be torn",
+                        (int)o->pid, sg_strerror(pause_err));
+        int ok = fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0;
+        rc = ok ? EXIT_OK : EXIT_FAILURE_RUN;
+    }
+    free(text);
+    pause_release(&ps);
+    walk_release(&w);
+    return rc;
 }
 
 int cmd_dump(int argc, char **argv)
@@ -357,47 +382,15 @@ int cmd_dump(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    if (o.subprocesses)
-        return dump_tree(&o);
-
-    struct mem_proc mp;
-    struct mem_reader reader;
-    struct py_runtime rt;
+    struct attach_options ao = {.pid = o.pid, .tree = o.subprocesses, .stop = &cmd_stop};
+    struct attach_target t;
     char why[512];
-    mem_proc_init(&mp, &reader, o.pid);
-    int err = detect_runtime(o.pid, &reader, &rt, why, sizeof(why));
+    int err = attach_start(&ao, &t, why, sizeof(why));
     if (err) {
-        cmd_error(cmd_attach_hint(err, o.pid), "%s", why);
-        mem_proc_release(&mp);
+        cmd_attach_error(err, &t, why);
         return EXIT_FAILURE_RUN;
     }
-    struct walker w;
-    struct pause_set ps;
-    char *text = NULL;
-    size_t len = 0;
-    walk_init(&w, &reader, &rt);
-    pause_init(&ps, o.pid);
-    int pause_err = pause_for_locals(&o, &ps, &w);
-    err = render(&w, &o, &text, &len);
-    pause_resume(&ps); /* before anything is written: stdout may be slow */
-    w.nstates = 0;
-    if (err) {
-        if (process_ended(o.pid))
-            cmd_error(NULL, "process %d exited while being read", (int)o.pid);
-        else
-            cmd_error(cmd_attach_hint(err, o.pid), "cannot read the threads of process %d: %s",
-                      (int)o.pid, sg_strerror(err));
-        rc = EXIT_FAILURE_RUN;
-    } else {
-        if (pause_err && pause_err != -SG_ENOPROC)
-            cmd_warning("cannot stop process %d to read its variables (%s); values may be torn",
-                        (int)o.pid, sg_strerror(pause_err));
-        int ok = fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0;
-        rc = ok ? EXIT_OK : EXIT_FAILURE_RUN;
-    }
-    free(text);
-    pause_release(&ps);
-    walk_release(&w);
-    mem_proc_release(&mp);
+    rc = o.subprocesses ? dump_tree(&o, &t.set) : dump_one(&o, &t);
+    attach_release(&t);
     return rc;
 }

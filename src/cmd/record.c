@@ -1,36 +1,31 @@
 /*
- * cmd_record.c - `spyglass record`: sample a program and write a profile.
+ * record.c - `spyglass record`: sample a program and write a profile.
  *
- * Wires the layers: detect the runtime (attaching to --pid, or spawning the
- * command after --), run the sampler, fold each tick's stacks into a
- * struct profile, and hand it to the writer picked by --format or the file
- * extension. The output goes to a temporary file renamed into place, so a
- * file at the requested path is always complete. Ctrl-C, SIGTERM and the
- * target exiting all end the recording normally: the profile is written.
+ * The story: parse the options; open the output (a temporary file renamed
+ * into place, so a file at the requested path is always complete); attach to
+ * --pid or spawn the command (collect/attach.h); run the sampler, folding
+ * each walk's threads into a struct profile (collect/fold.h); hand the
+ * profile to the writer picked by --format or the file's extension; print
+ * the summary. Ctrl-C, SIGTERM and the target exiting all end the recording
+ * normally: the profile is written.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
-#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
-#include "collect/roots.h"
+#include "collect/attach.h"
+#include "collect/fold.h"
 #include "format/format.h"
-#include "proc/mem.h"
-#include "proc/spawn.h"
 #include "proc/task.h"
 #include "profile/charge.h"
 #include "profile/profile.h"
-#include "python/detect.h"
-#include "python/walk.h"
 #include "sample/procset.h"
 #include "sample/rss.h"
 #include "sample/sampler.h"
@@ -47,31 +42,6 @@ struct record_options {
     int idle, gil, threads, function, nonblocking, full_filenames, memory;
     int subprocesses, by_endpoint;
 };
-
-static volatile sig_atomic_t stop_requested;
-static volatile sig_atomic_t child_pid;
-
-static void on_signal(int sig, siginfo_t *info, void *uctx)
-{
-    (void)uctx;
-    stop_requested = 1;
-    /* A signal sent to us alone (kill PID) is passed on to the child; a
-     * terminal's Ctrl-C already reached the whole process group. */
-    if (child_pid > 0 && info && info->si_code == SI_USER)
-        kill((pid_t)child_pid, sig);
-}
-
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_sigaction = on_signal;
-    sa.sa_flags = SA_SIGINFO; /* no SA_RESTART: sleeps wake up */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
 
 static void record_help(void)
 {
@@ -142,116 +112,78 @@ static void record_help(void)
            formats);
 }
 
-/* Parses a positive finite number bounded by max. */
-static int parse_number(const char *s, double max, double *out)
+static const struct option longopts[] = {{"pid", required_argument, NULL, 'p'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"format", required_argument, NULL, 'f'},
+                                         {"rate", required_argument, NULL, 'r'},
+                                         {"duration", required_argument, NULL, 'd'},
+                                         {"idle", no_argument, NULL, 'i'},
+                                         {"gil", no_argument, NULL, 'g'},
+                                         {"threads", no_argument, NULL, 't'},
+                                         {"function", no_argument, NULL, 'F'},
+                                         {"nonblocking", no_argument, NULL, 'n'},
+                                         {"blocking", no_argument, NULL, 'b'},
+                                         {"full-filenames", no_argument, NULL, 'L'},
+                                         {"memory", no_argument, NULL, 'm'},
+                                         {"subprocesses", no_argument, NULL, 's'},
+                                         {"by-endpoint", no_argument, NULL, 'e'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+static const char optstring[] = "+p:o:f:r:d:igtFnbmseh";
+
+#define FLAG(c, field, v)                                                                          \
+    {                                                                                              \
+        c, offsetof(struct record_options, field), v                                               \
+    }
+static const struct cmd_flag flags[] = {FLAG('i', idle, 1),
+                                        FLAG('g', gil, 1),
+                                        FLAG('t', threads, 1),
+                                        FLAG('F', function, 1),
+                                        FLAG('n', nonblocking, 1),
+                                        FLAG('b', nonblocking, 0),
+                                        FLAG('L', full_filenames, 1),
+                                        FLAG('m', memory, 1),
+                                        FLAG('s', subprocesses, 1),
+                                        FLAG('e', by_endpoint, 1),
+                                        {0, 0, 0}};
+#undef FLAG
+
+/* Takes the value of an option that has one. Returns 0, EXIT_USAGE, or -2
+ * if c is not such an option. */
+static int parse_value(int c, const char *arg, struct record_options *o)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > max)
-        return -1;
-    *out = v;
-    return 0;
+    switch (c) {
+    case 'p':
+        if (cmd_parse_pid(arg, &o->pid))
+            return cmd_usage_error("record", "--pid wants a process id, got '%s'", arg);
+        return 0;
+    case 'o':
+        o->output = arg;
+        return 0;
+    case 'f':
+        o->format = arg;
+        return 0;
+    case 'r':
+        if (cmd_parse_number(arg, 100000, &o->rate))
+            return cmd_usage_error("record",
+                                   "--rate wants samples per second between 0 "
+                                   "and 100000, got '%s'",
+                                   arg);
+        return 0;
+    case 'd':
+        if (cmd_parse_number(arg, 1e7, &o->duration))
+            return cmd_usage_error("record",
+                                   "--duration wants a positive number of "
+                                   "seconds, got '%s'",
+                                   arg);
+        return 0;
+    }
+    return -2; /* not an option with a value */
 }
 
-static int parse(int argc, char **argv, struct record_options *o)
+/* Checks the options against each other. Returns 0 or EXIT_USAGE. */
+static int check(const struct record_options *o)
 {
-    static const struct option longopts[] = {{"pid", required_argument, NULL, 'p'},
-                                             {"output", required_argument, NULL, 'o'},
-                                             {"format", required_argument, NULL, 'f'},
-                                             {"rate", required_argument, NULL, 'r'},
-                                             {"duration", required_argument, NULL, 'd'},
-                                             {"idle", no_argument, NULL, 'i'},
-                                             {"gil", no_argument, NULL, 'g'},
-                                             {"threads", no_argument, NULL, 't'},
-                                             {"function", no_argument, NULL, 'F'},
-                                             {"nonblocking", no_argument, NULL, 'n'},
-                                             {"blocking", no_argument, NULL, 'b'},
-                                             {"full-filenames", no_argument, NULL, 'L'},
-                                             {"memory", no_argument, NULL, 'm'},
-                                             {"subprocesses", no_argument, NULL, 's'},
-                                             {"by-endpoint", no_argument, NULL, 'e'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    memset(o, 0, sizeof(*o));
-    o->rate = 100;
-    o->nonblocking = 1; /* see --blocking in the help: measured, not assumed */
-    static const char optstring[] = "+p:o:f:r:d:igtFnbmseh";
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            if (cmd_parse_pid(optarg, &o->pid))
-                return cmd_usage_error("record", "--pid wants a process id, got '%s'", optarg);
-            break;
-        case 'o':
-            o->output = optarg;
-            break;
-        case 'f':
-            o->format = optarg;
-            break;
-        case 'r':
-            if (parse_number(optarg, 100000, &o->rate))
-                return cmd_usage_error("record",
-                                       "--rate wants samples per second between 0 "
-                                       "and 100000, got '%s'",
-                                       optarg);
-            break;
-        case 'd':
-            if (parse_number(optarg, 1e7, &o->duration))
-                return cmd_usage_error("record",
-                                       "--duration wants a positive number of "
-                                       "seconds, got '%s'",
-                                       optarg);
-            break;
-        case 'i':
-            o->idle = 1;
-            break;
-        case 'g':
-            o->gil = 1;
-            break;
-        case 't':
-            o->threads = 1;
-            break;
-        case 'F':
-            o->function = 1;
-            break;
-        case 'n':
-            o->nonblocking = 1;
-            break;
-        case 'b':
-            o->nonblocking = 0;
-            break;
-        case 'L':
-            o->full_filenames = 1;
-            break;
-        case 'm':
-            o->memory = 1;
-            break;
-        case 's':
-            o->subprocesses = 1;
-            break;
-        case 'e':
-            o->by_endpoint = 1;
-            break;
-        case 'h':
-            record_help();
-            return -1;
-        case '?':
-        default:
-            return cmd_option_error("record", optstring, argv);
-        }
-    }
-    if (optind < argc) {
-        if (strcmp(argv[optind - 1], "--") != 0)
-            return cmd_usage_error("record",
-                                   "unexpected argument '%s' (put the command to "
-                                   "run after --)",
-                                   argv[optind]);
-        o->command = argv + optind;
-    }
     if (!o->pid && !o->command)
         return cmd_usage_error("record", "what to profile? give --pid PID or -- COMMAND");
     if (o->pid && o->command)
@@ -267,208 +199,224 @@ static int parse(int argc, char **argv, struct record_options *o)
     return 0;
 }
 
-/* Folding samples into the profile. */
-struct aggregate {
+/* Returns 0, -1 after --help, or EXIT_USAGE. */
+static int parse(int argc, char **argv, struct record_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->rate = 100;
+    o->nonblocking = 1; /* see --blocking in the help: measured, not assumed */
+    optind = 1;
+    opterr = 0;
+    int c, rc;
+    while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+        if (cmd_set_flag(flags, c, o))
+            continue;
+        if (c == 'h') {
+            record_help();
+            return -1;
+        }
+        if (c == '?' || (rc = parse_value(c, optarg, o)) == -2)
+            return cmd_option_error("record", optstring, argv);
+        if (rc)
+            return rc;
+    }
+    if ((rc = cmd_take_command("record", argc, argv, &o->command)) != 0)
+        return rc;
+    return check(o);
+}
+
+/* Everything one recording holds. */
+struct recording {
+    struct record_options opt;
+    const struct format_writer *writer;
+    struct output out;
+    struct attach_target target;
+    struct walker walker; /* one process (not a tree) */
     struct profile *profile;
-    const struct record_options *opt;
-    uint32_t *stack; /* scratch: frame ids, root first */
-    size_t stack_cap;
-    uint32_t idle_frame;
-    struct roots roots;      /* process and endpoint roots (attrib.h) */
-    char versions[64];       /* the Python versions seen, "3.11.2, 2.7.18" */
-    uint64_t thread_samples; /* thread stacks added */
-    uint64_t idle_dropped;
-    uint64_t gil_dropped;
-    uint64_t empty; /* threads with no Python frame */
-    /* (code serial, line) -> frame id, to skip hashing strings per frame */
-    struct frame_memo {
-        uint64_t serial;
-        int line;
-        uint32_t id;
-    } * memo;
-    size_t memo_cap;
+    struct fold fold;
+    char versions[64]; /* the Python versions seen, "3.11.2, 2.7.18" */
+    struct sampler_stats stats;
+    int sample_err;
     /* --memory */
     struct rss_reader rss;
     struct charge charge;
     uint64_t rss_errors;
 };
 
-static uint32_t frame_for(struct aggregate *ag, const struct py_frame *f)
-{
-    int line = ag->opt->function ? 0 : f->line;
-    uint64_t h = (f->code->serial * 0x9E3779B97F4A7C15ull) ^ (uint64_t)(uint32_t)line;
-    size_t slot = (size_t)(h ^ (h >> 29)) & (ag->memo_cap - 1);
-    struct frame_memo *m = &ag->memo[slot];
-    if (m->serial == f->code->serial && m->line == line)
-        return m->id;
-    m->serial = f->code->serial;
-    m->line = line;
-    m->id = profile_frame_id(ag->profile, f->code->qualname, f->code->filename, line, PF_PYTHON);
-    return m->id;
-}
-
-static uint32_t thread_frame(struct aggregate *ag, const struct py_thread *t)
-{
-    char name[192];
-    if (t->name[0])
-        snprintf(name, sizeof(name), "thread \"%s\" (tid %d)", t->name, (int)t->tid);
-    else
-        snprintf(name, sizeof(name), "thread 0x%" PRIx64 " (tid %d)", t->ident, (int)t->tid);
-    return profile_frame_id(ag->profile, name, "", 0, PF_THREAD);
-}
-
-/* Adds t's stack (under roots[0..nroots), then a thread root with
- * --threads, an (idle) leaf when the thread is idle) with weight; returns its
- * id. */
-static uint32_t add_thread_stack(struct aggregate *ag, const struct py_thread *t,
-                                 const uint32_t *roots, size_t nroots, uint64_t weight)
-{
-    size_t need = t->depth + 2 + nroots, n = 0;
-    ag->stack = xgrow(ag->stack, sizeof(*ag->stack), need, &ag->stack_cap);
-    for (size_t k = 0; k < nroots; k++)
-        ag->stack[n++] = roots[k];
-    if (ag->opt->threads)
-        ag->stack[n++] = thread_frame(ag, t);
-    for (size_t d = t->depth; d-- > 0;)
-        ag->stack[n++] = frame_for(ag, &t->frames[d]);
-    if (t->idle)
-        ag->stack[n++] = ag->idle_frame;
-    return profile_add_stack(ag->profile, ag->stack, n, weight);
-}
-
-/* --memory: charges the RSS change since the last sample (profile/charge.h)
- * to the thread holding the GIL, else one the OS runs, else the main
- * thread where it waits. */
-static void charge_rss(struct aggregate *ag, const struct walker *w, uint64_t elapsed_ns,
-                       uint64_t rss)
-{
-    const struct py_thread *gil = NULL, *on_cpu = NULL, *main_thread = NULL, *first = NULL;
-    for (size_t i = 0; i < w->nthreads; i++) {
-        const struct py_thread *t = &w->threads[i];
-        if (t->depth == 0)
-            continue;
-        if (t->holds_gil && !gil)
-            gil = t;
-        if (!t->idle && !on_cpu)
-            on_cpu = t;
-        if (t->tid == ag->opt->pid)
-            main_thread = t;
-        if (!first)
-            first = t;
-    }
-    const struct py_thread *running = gil ? gil : on_cpu;
-    const struct py_thread *waiting = main_thread ? main_thread : first;
-    int64_t active = running ? (int64_t)add_thread_stack(ag, running, NULL, 0, 0) : -1;
-    int64_t idle = waiting ? (int64_t)add_thread_stack(ag, waiting, NULL, 0, 0) : -1;
-    charge_sample(&ag->charge, elapsed_ns, rss, active, idle);
-}
-
 /* Adds w's Python version to the list of versions seen (a process tree may
  * mix interpreters). */
-static void note_version(struct aggregate *ag, const char *version)
+static void note_version(struct recording *rec, const char *version)
 {
-    const char *at = strstr(ag->versions, version);
+    const char *at = strstr(rec->versions, version);
     size_t len = strlen(version);
     if (at && (at[len] == '\0' || at[len] == ','))
         return;
-    size_t used = strlen(ag->versions);
-    if (used + len + 3 < sizeof(ag->versions))
-        snprintf(ag->versions + used, sizeof(ag->versions) - used, "%s%s", used ? ", " : "",
+    size_t used = strlen(rec->versions);
+    if (used + len + 3 < sizeof(rec->versions))
+        snprintf(rec->versions + used, sizeof(rec->versions) - used, "%s%s", used ? ", " : "",
                  version);
+}
+
+/* Per stack the fold keeps: its weight, memory point and timeline event. */
+struct tick {
+    struct recording *rec;
+    uint64_t elapsed_ns, rss;
+    int have_rss;
+};
+
+static void add_stack(const struct fold_stack *s, void *ctx)
+{
+    struct tick *tick = ctx;
+    struct profile *p = tick->rec->profile;
+    /* with --memory the weight is bytes, added by the charge */
+    uint32_t id = profile_add_stack(p, s->ids, s->depth, tick->rec->opt.memory ? 0 : 1);
+    if (tick->have_rss)
+        profile_add_memory(p, id, &(struct profile_memory){1, 0, 0, tick->rss});
+    if (profile_timeline_enabled(p)) {
+        const struct py_thread *t = s->thread;
+        uint64_t key = t->tid ? (uint64_t)t->tid : t->ident;
+        profile_add_event(p, tick->elapsed_ns, key, id);
+        if (!profile_thread_name(p, key))
+            profile_set_thread_name(p, key, t->name[0] ? t->name : "thread");
+    }
 }
 
 static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
 {
-    struct aggregate *ag = ctx;
-    uint32_t roots[ROOTS_MAX];
-    uint64_t rss = 0;
-    note_version(ag, w->rt->version);
-    int have_rss = ag->opt->memory && rss_read(&ag->rss, &rss) == 0;
-    if (ag->opt->memory && !have_rss)
-        ag->rss_errors++;
-    for (size_t i = 0; i < w->nthreads; i++) {
-        const struct py_thread *t = &w->threads[i];
-        size_t nroots = 0;
-        if (ag->opt->gil && !t->holds_gil) {
-            ag->gil_dropped++;
-            continue;
-        }
-        /* Before the idle filter: the endpoint table counts waiting too. */
-        if (t->depth > 0)
-            nroots = roots_for_thread(&ag->roots, w, t, roots);
-        if (t->idle && !ag->opt->idle) {
-            ag->idle_dropped++;
-            continue;
-        }
-        if (t->depth == 0) {
-            ag->empty++;
-            continue;
-        }
-        /* with --memory the weight is bytes, added by charge_rss */
-        uint32_t id = add_thread_stack(ag, t, roots, nroots, ag->opt->memory ? 0 : 1);
-        if (have_rss)
-            profile_add_memory(ag->profile, id, &(struct profile_memory){1, 0, 0, rss});
-        if (profile_timeline_enabled(ag->profile)) {
-            uint64_t key = t->tid ? (uint64_t)t->tid : t->ident;
-            profile_add_event(ag->profile, elapsed_ns, key, id);
-            if (!profile_thread_name(ag->profile, key))
-                profile_set_thread_name(ag->profile, key, t->name[0] ? t->name : "thread");
-        }
-        ag->thread_samples++;
+    struct recording *rec = ctx;
+    struct tick tick = {rec, elapsed_ns, 0, 0};
+    note_version(rec, w->rt->version);
+    if (rec->opt.memory) {
+        tick.have_rss = rss_read(&rec->rss, &tick.rss) == 0;
+        rec->rss_errors += !tick.have_rss;
     }
-    if (have_rss)
-        charge_rss(ag, w, elapsed_ns, rss);
+    fold_walk(&rec->fold, w, add_stack, &tick);
+    if (tick.have_rss)
+        fold_charge_rss(&rec->fold, w, &rec->charge, elapsed_ns, tick.rss);
 }
 
-/* Waits for a freshly spawned child to have an initialised Python runtime. */
-static int wait_for_runtime(pid_t child, struct mem_reader *r, struct py_runtime *rt, char *why,
-                            size_t why_size, int *child_status, int *child_reaped)
+/* Picks the writer and opens the output. Returns 0, or an exit status. */
+static int open_output(struct recording *rec)
 {
-    int err = -SG_ENOTPY;
-    for (int i = 0; i < 30000 && !stop_requested; i++) {
-        int status;
-        if (waitpid(child, &status, WNOHANG) == child) {
-            *child_status = status;
-            *child_reaped = 1;
-            char detail[512];
-            strlcpy_safe(detail, err == -SG_EVERSION ? why : "not a Python program?",
-                         sizeof(detail));
-            snprintf(why, why_size, "the command exited before Python started (%.400s)", detail);
-            return -SG_ENOPROC;
-        }
-        err = detect_runtime(child, r, rt, why, why_size);
-        uint64_t interp;
-        if (err == 0 && detect_interp_head(rt, r, &interp) == 0)
-            return 0;
-        if (err == -SG_EVERSION)
-            return err;
-        struct timespec ts = {0, 1000000}; /* 1 ms */
-        nanosleep(&ts, NULL);
+    struct record_options *o = &rec->opt;
+    static char default_out[64];
+    if (!o->output) {
+        snprintf(default_out, sizeof(default_out), "spyglass-%d.svg",
+                 o->pid ? (int)o->pid : (int)getpid());
+        o->output = default_out;
     }
-    if (stop_requested) {
-        snprintf(why, why_size, "interrupted before Python started");
-        return -SG_ENOPROC;
+    rec->writer = o->format ? format_find(o->format) : format_for_path(o->output);
+    if (!rec->writer)
+        rec->writer = format_find("flamegraph");
+    if (o->memory && rec->writer->time_only)
+        return cmd_usage_error("record",
+                               "--memory weighs the profile in bytes, which %s cannot "
+                               "hold (its columns are seconds): use flamegraph, collapsed, "
+                               "speedscope or pprof",
+                               rec->writer->name);
+    char why[512];
+    if (output_open(&rec->out, o->output, why, sizeof(why))) {
+        cmd_error("choose a writable file with -o", "%s", why);
+        return EXIT_FAILURE_RUN;
     }
-    return err ? err : -SG_ENOTPY;
+    return 0;
 }
 
-static void fill_meta(struct profile *p, const struct record_options *o, pid_t pid,
-                      const char *version, const struct sampler_stats *st)
+/* Attaches or spawns, and sets up the profile and its fold. Returns 0, or
+ * EXIT_FAILURE_RUN after printing why (the output is then discarded). */
+static int start(struct recording *rec)
 {
+    struct record_options *o = &rec->opt;
+    struct attach_options ao = {.pid = o->pid,
+                                .command = o->command,
+                                .tree = o->subprocesses,
+                                .stop = &cmd_stop,
+                                .child_pid = &cmd_child};
+    char why[512];
+    int err = attach_start(&ao, &rec->target, why, sizeof(why));
+    if (err) {
+        cmd_attach_error(err, &rec->target, why);
+        return EXIT_FAILURE_RUN;
+    }
+    o->pid = rec->target.pid;
+    rec->profile = profile_new();
+    if (rec->writer->needs_timeline)
+        profile_enable_timeline(rec->profile);
+    rec->rss.fd = -1;
+    if (o->memory) {
+        charge_init(&rec->charge, rec->profile);
+        err = rss_open(&rec->rss, o->pid);
+        if (err) {
+            cmd_error(cmd_attach_hint(err, o->pid), "cannot read /proc/%d/statm: %s", (int)o->pid,
+                      sg_strerror(err));
+            return EXIT_FAILURE_RUN;
+        }
+    }
+    struct fold_options fo = {.idle = o->idle,
+                              .idle_leaf = 1,
+                              .gil = o->gil,
+                              .threads = o->threads,
+                              .function = o->function,
+                              .by_process = o->subprocesses,
+                              .by_endpoint = o->by_endpoint};
+    fold_init(&rec->fold, rec->profile, &fo);
+    return 0;
+}
+
+/* Runs the sampler until the duration, a signal or the target's end. */
+static void sample(struct recording *rec)
+{
+    const struct record_options *o = &rec->opt;
+    struct attach_target *t = &rec->target;
+    struct endpoint_reader *er = o->by_endpoint ? &rec->fold.roots.endpoints_reader : NULL;
+    struct sampler_options so = {.rate_hz = o->rate,
+                                 .duration_s = o->duration,
+                                 .nonblocking = o->nonblocking,
+                                 .child = t->child};
+    const char *until = o->duration > 0 ? "" : " until it exits";
+    if (t->tree) {
+        fprintf(stderr,
+                "spyglass: sampling pid %d and its subprocesses (%zu Python now) at "
+                "%.0f Hz%s; Ctrl-C to stop\n",
+                (int)o->pid, procset_python_count(&t->set), o->rate, until);
+        t->set.endpoints = er;
+        rec->sample_err = sampler_run_set(&t->set, &so, &cmd_stop, on_sample, rec, &rec->stats);
+    } else {
+        walk_init(&rec->walker, &t->reader, &t->rt);
+        rec->walker.endpoints = er;
+        fprintf(stderr, "spyglass: sampling pid %d (Python %s) at %.0f Hz%s; Ctrl-C to stop\n",
+                (int)o->pid, t->rt.version, o->rate, until);
+        rec->sample_err = sampler_run(&rec->walker, &so, &cmd_stop, on_sample, rec, &rec->stats);
+    }
+    if (rec->stats.child_reaped) {
+        t->child_status = rec->stats.child_status;
+        t->child_reaped = 1;
+    }
+    if (rec->sample_err == -SG_EPERM)
+        cmd_error("drop --blocking, or run as root / the target's user",
+                  "not allowed to pause process %d (ptrace)", (int)o->pid);
+}
+
+static void fill_meta(struct recording *rec)
+{
+    const struct record_options *o = &rec->opt;
+    const struct sampler_stats *st = &rec->stats;
+    struct profile *p = rec->profile;
     struct profile_meta *m = profile_meta(p);
     char cmdline[512] = "", target[700];
-    proc_cmdline(pid, cmdline, sizeof(cmdline));
+    proc_cmdline(o->pid, cmdline, sizeof(cmdline));
     if (!cmdline[0] && o->command) {
         size_t pos = 0;
         for (char **a = o->command; *a && pos < sizeof(cmdline) - 1; a++)
             pos +=
                 (size_t)snprintf(cmdline + pos, sizeof(cmdline) - pos, "%s%s", pos ? " " : "", *a);
     }
-    snprintf(target, sizeof(target), "pid %d: %s%s", (int)pid, cmdline,
+    snprintf(target, sizeof(target), "pid %d: %s%s", (int)o->pid, cmdline,
              o->subprocesses ? " (and its subprocesses)" : "");
     profile_set_meta_str(p, &m->title, "spyglass record");
     profile_set_meta_str(p, &m->target, target);
-    profile_set_meta_str(p, &m->python_version, version);
+    profile_set_meta_str(p, &m->python_version,
+                         rec->versions[0] ? rec->versions : rec->target.rt.version);
     profile_set_meta_str(p, &m->unit, o->memory ? "bytes" : "samples");
     m->rate_hz = o->rate;
     m->duration_s = (double)(st->end_ns - st->start_ns) / 1e9;
@@ -488,13 +436,13 @@ static double mib(uint64_t bytes)
     return (double)bytes / (1024.0 * 1024.0);
 }
 
-static void print_memory_summary(const struct aggregate *ag)
+static void print_memory_summary(const struct recording *rec)
 {
-    const struct profile_meta *m = profile_meta_const(ag->profile);
-    const struct charge *c = &ag->charge;
+    const struct profile_meta *m = profile_meta_const(rec->profile);
+    const struct charge *c = &rec->charge;
     if (!c->started) {
         fprintf(stderr, "spyglass: memory: no RSS read (%" PRIu64 " failed reads)\n",
-                ag->rss_errors);
+                rec->rss_errors);
         return;
     }
     fprintf(stderr,
@@ -509,15 +457,16 @@ static void print_memory_summary(const struct aggregate *ag)
             c->uncharged ? "; some not charged: no Python stack" : "");
 }
 
-static void print_summary(const struct sampler_stats *st, const struct aggregate *ag,
-                          const struct record_options *o)
+static void print_summary(const struct recording *rec)
 {
+    const struct sampler_stats *st = &rec->stats;
+    const struct record_options *o = &rec->opt;
     double secs = (double)(st->end_ns - st->start_ns) / 1e9;
     double ticks = st->ticks ? (double)st->ticks : 1;
     fprintf(stderr,
             "spyglass: %" PRIu64 " samples in %.1f s (%.1f Hz achieved, %.0f Hz asked), "
             "%" PRIu64 " thread stacks kept\n",
-            st->ok, secs, secs > 0 ? (double)st->ticks / secs : 0, o->rate, ag->thread_samples);
+            st->ok, secs, secs > 0 ? (double)st->ticks / secs : 0, o->rate, rec->fold.stats.kept);
     fprintf(stderr,
             "spyglass: errors %" PRIu64 " (%.1f%%), late %" PRIu64 " (%.1f%%), missed %" PRIu64
             "; sample cost mean %.0f us, p99 %.0f us, CPU %.1f us and %.1f reads per sample\n",
@@ -532,83 +481,10 @@ static void print_summary(const struct sampler_stats *st, const struct aggregate
                     o->nonblocking ? "lower --rate (or the machine is busy)"
                                    : "lower --rate or drop --blocking");
     if (o->memory)
-        print_memory_summary(ag);
+        print_memory_summary(rec);
     if (st->errors && st->errors * 10 > st->ticks)
         cmd_warning("%.0f%% of samples failed (last: %s)", 100.0 * (double)st->errors / ticks,
                     sg_strerror(st->last_error));
-}
-
-/* Exit status for spawn mode: the child's, shell-style for signals. */
-static int child_exit_code(int status)
-{
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return EXIT_FAILURE_RUN;
-}
-
-static int attach_or_spawn(struct record_options *o, struct mem_proc *mp, struct mem_reader *r,
-                           struct py_runtime *rt, pid_t *child, int *status, int *reaped)
-{
-    char why[512];
-    int err;
-    if (o->command) {
-        err = spawn_start(o->command, child, why, sizeof(why));
-        if (err) {
-            cmd_error("check the command name and that it is in PATH", "%s", why);
-            return err;
-        }
-        child_pid = *child;
-        o->pid = *child;
-        mp->pid = *child;
-        err = wait_for_runtime(*child, r, rt, why, sizeof(why), status, reaped);
-    } else {
-        err = detect_runtime(o->pid, r, rt, why, sizeof(why));
-    }
-    if (err)
-        cmd_error(cmd_attach_hint(err, o->pid), "%s", why);
-    return err;
-}
-
-/* --subprocesses: attaches to the tree under --pid, or spawns the command and
- * waits until a process of its tree runs Python. */
-static int start_tree(struct record_options *o, struct procset *set, pid_t *child, int *status,
-                      int *reaped)
-{
-    char why[512];
-    if (!o->command) {
-        procset_init(set, o->pid, 1);
-        if (procset_refresh(set, sampler_now_ns(), 1) > 0)
-            return 0;
-        cmd_error_no_python_tree(o->pid);
-        return -SG_ENOTPY;
-    }
-    int err = spawn_start(o->command, child, why, sizeof(why));
-    if (err) {
-        cmd_error("check the command name and that it is in PATH", "%s", why);
-        return err;
-    }
-    child_pid = *child;
-    o->pid = *child;
-    procset_init(set, *child, 1);
-    for (int i = 0; i < 6000 && !stop_requested; i++) { /* 30 s */
-        if (waitpid(*child, status, WNOHANG) == *child) {
-            *reaped = 1;
-            cmd_error("check that the command runs Python",
-                      "the command exited before any Python process started");
-            return -SG_ENOPROC;
-        }
-        if (procset_refresh(set, sampler_now_ns(), 1) > 0)
-            return 0;
-        struct timespec ts = {0, 5000000}; /* 5 ms */
-        nanosleep(&ts, NULL);
-    }
-    cmd_error("check that the command runs Python",
-              "no Python process started in the "
-              "command's process tree%s",
-              stop_requested ? " (interrupted)" : " in 30 s");
-    return -SG_ENOTPY;
 }
 
 /* One line about the process tree, after a --subprocesses recording. */
@@ -621,147 +497,76 @@ static void print_tree_summary(const struct procset *set)
     fprintf(stderr, "; tree scans took %.1f ms in all\n", (double)set->scan_ns / 1e6);
 }
 
-int cmd_record(int argc, char **argv)
+/* Writes the profile and prints the summary. Returns the exit status. */
+static int finish(struct recording *rec)
 {
-    struct record_options o;
-    int rc = parse(argc, argv, &o);
-    if (rc)
-        return rc < 0 ? EXIT_OK : rc;
-    install_signals();
-
-    char default_out[64];
-    if (!o.output) {
-        snprintf(default_out, sizeof(default_out), "spyglass-%d.svg",
-                 o.pid ? (int)o.pid : (int)getpid());
-        o.output = default_out;
-    }
-    const struct format_writer *writer =
-        o.format ? format_find(o.format) : format_for_path(o.output);
-    if (!writer)
-        writer = format_find("flamegraph");
-    if (o.memory && writer->time_only)
-        return cmd_usage_error("record",
-                               "--memory weighs the profile in bytes, which %s cannot "
-                               "hold (its columns are seconds): use flamegraph, collapsed, "
-                               "speedscope or pprof",
-                               writer->name);
-    struct output out;
-    char why[512];
-    if (output_open(&out, o.output, why, sizeof(why))) {
-        cmd_error("choose a writable file with -o", "%s", why);
-        return EXIT_FAILURE_RUN;
-    }
-
-    struct mem_proc mp;
-    struct mem_reader reader;
-    struct py_runtime rt;
-    struct procset set;
-    pid_t child = 0;
-    int child_status = 0, child_reaped = 0, err;
-    memset(&rt, 0, sizeof(rt));
-    mem_proc_init(&mp, &reader, o.pid);
-    if (o.subprocesses)
-        err = start_tree(&o, &set, &child, &child_status, &child_reaped);
-    else
-        err = attach_or_spawn(&o, &mp, &reader, &rt, &child, &child_status, &child_reaped);
-    if (err) {
-        output_abort(&out);
-        mem_proc_release(&mp);
-        if (o.subprocesses)
-            procset_release(&set);
-        if (child && !child_reaped) {
-            kill(child, SIGTERM);
-            waitpid(child, &child_status, 0);
-        }
-        return EXIT_FAILURE_RUN;
-    }
-
-    struct profile *profile = profile_new();
-    if (writer->needs_timeline)
-        profile_enable_timeline(profile);
-    struct aggregate ag = {.profile = profile, .opt = &o, .rss = {.fd = -1}};
-    if (o.memory) {
-        charge_init(&ag.charge, profile);
-        err = rss_open(&ag.rss, o.pid);
-        if (err) {
-            cmd_error(cmd_attach_hint(err, o.pid), "cannot read /proc/%d/statm: %s", (int)o.pid,
-                      sg_strerror(err));
-            profile_free(profile);
-            output_abort(&out);
-            mem_proc_release(&mp);
-            if (child && !child_reaped) {
-                kill(child, SIGTERM);
-                waitpid(child, &child_status, 0);
-            }
-            return EXIT_FAILURE_RUN;
-        }
-    }
-    ag.memo_cap = 4096;
-    ag.memo = xcalloc(ag.memo_cap, sizeof(*ag.memo));
-    ag.idle_frame = profile_frame_id(profile, "(idle)", "", 0, PF_NATIVE);
-    roots_init(&ag.roots, profile, o.subprocesses, o.by_endpoint);
-
-    struct walker w;
-    struct sampler_options so = {
-        .rate_hz = o.rate, .duration_s = o.duration, .nonblocking = o.nonblocking, .child = child};
-    struct sampler_stats st;
-    if (o.subprocesses) {
-        fprintf(stderr,
-                "spyglass: sampling pid %d and its subprocesses (%zu Python now) at "
-                "%.0f Hz%s; Ctrl-C to stop\n",
-                (int)o.pid, procset_python_count(&set), o.rate,
-                o.duration > 0 ? "" : " until it exits");
-        set.endpoints = o.by_endpoint ? &ag.roots.endpoints_reader : NULL;
-        err = sampler_run_set(&set, &so, &stop_requested, on_sample, &ag, &st);
-    } else {
-        walk_init(&w, &reader, &rt);
-        w.endpoints = o.by_endpoint ? &ag.roots.endpoints_reader : NULL;
-        fprintf(stderr, "spyglass: sampling pid %d (Python %s) at %.0f Hz%s; Ctrl-C to stop\n",
-                (int)o.pid, rt.version, o.rate, o.duration > 0 ? "" : " until it exits");
-        err = sampler_run(&w, &so, &stop_requested, on_sample, &ag, &st);
-    }
-    if (err == -SG_EPERM) {
-        cmd_error("drop --blocking, or run as root / the target's user",
-                  "not allowed to pause process %d (ptrace)", (int)o.pid);
-    }
-    fill_meta(profile, &o, o.pid, ag.versions[0] ? ag.versions : rt.version, &st);
-    struct format_options fo = {.full_filenames = o.full_filenames};
-    int werr = writer->write(profile, out.file, &fo);
+    const struct record_options *o = &rec->opt;
+    const struct sampler_stats *st = &rec->stats;
+    char why[512] = "";
+    fill_meta(rec);
+    struct format_options fo = {.full_filenames = o->full_filenames};
+    int werr = rec->writer->write(rec->profile, rec->out.file, &fo);
     if (werr == 0)
-        werr = output_commit(&out, why, sizeof(why));
+        werr = output_commit(&rec->out, why, sizeof(why));
     else
-        output_abort_why(&out, errno, why, sizeof(why)); /* disk full: say so */
-    print_summary(&st, &ag, &o);
-    if (o.subprocesses)
-        print_tree_summary(&set);
-    cmd_print_endpoints(&ag.roots, stderr);
+        output_abort_why(&rec->out, errno, why, sizeof(why)); /* disk full: say so */
+    print_summary(rec);
+    if (rec->target.tree)
+        print_tree_summary(&rec->target.set);
+    if (o->by_endpoint)
+        cmd_print_endpoints(&rec->fold.roots, stderr);
+    int rc = rec->sample_err ? EXIT_FAILURE_RUN : EXIT_OK;
     if (werr) {
-        cmd_error("check free space and permissions", "could not write %s: %s", o.output,
+        cmd_error("check free space and permissions", "could not write %s: %s", o->output,
                   why[0] ? why : sg_strerror(werr));
         rc = EXIT_FAILURE_RUN;
     } else {
-        fprintf(stderr, "spyglass: wrote %s (%s, %zu distinct stacks)%s\n", o.output, writer->name,
-                profile_stack_count(profile),
-                st.end != SAMPLER_END_EXITED ? ""
-                : st.execed                  ? "; the target exec'd another program"
-                                             : "; the target exited");
-        rc = err ? EXIT_FAILURE_RUN : EXIT_OK;
+        fprintf(stderr, "spyglass: wrote %s (%s, %zu distinct stacks)%s\n", o->output,
+                rec->writer->name, profile_stack_count(rec->profile),
+                st->end != SAMPLER_END_EXITED ? ""
+                : st->execed                  ? "; the target exec'd another program"
+                                              : "; the target exited");
     }
-    if (child) {
-        if (!st.child_reaped)
-            waitpid(child, &st.child_status, 0);
+    /* A command we ran goes on after a --duration: we exit with its status. */
+    if (rec->target.child) {
+        attach_wait_child(&rec->target);
         if (!werr)
-            rc = child_exit_code(st.child_status);
+            rc = attach_exit_status(rec->target.child_status);
     }
-    if (o.subprocesses)
-        procset_release(&set);
-    else
-        walk_release(&w);
-    roots_release(&ag.roots);
-    free(ag.stack);
-    free(ag.memo);
-    rss_close(&ag.rss);
-    profile_free(profile);
-    mem_proc_release(&mp);
+    return rc;
+}
+
+/* Releases what start() set up; a child still running is waited for. */
+static void release(struct recording *rec)
+{
+    if (rec->target.child && !rec->target.child_reaped)
+        attach_end_child(&rec->target, 0);
+    if (!rec->target.tree && rec->walker.rt)
+        walk_release(&rec->walker);
+    attach_release(&rec->target);
+    if (rec->profile)
+        fold_release(&rec->fold);
+    rss_close(&rec->rss);
+    profile_free(rec->profile);
+}
+
+int cmd_record(int argc, char **argv)
+{
+    struct recording rec;
+    memset(&rec, 0, sizeof(rec));
+    int rc = parse(argc, argv, &rec.opt);
+    if (rc)
+        return rc < 0 ? EXIT_OK : rc;
+    cmd_signals_install(0, -1);
+    if ((rc = open_output(&rec)) != 0)
+        return rc;
+    rc = start(&rec);
+    if (rc == 0) {
+        sample(&rec);
+        rc = finish(&rec);
+    } else {
+        output_abort(&rec.out);
+    }
+    release(&rec);
     return rc;
 }

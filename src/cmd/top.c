@@ -25,6 +25,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +35,8 @@
 
 #include "cmd/cmd.h"
 #include "collect/attach.h"
-#include "collect/roots.h"
-#include "proc/mem.h"
+#include "collect/fold.h"
 #include "proc/task.h"
-#include "python/detect.h"
 #include "python/walk.h"
 #include "sample/procset.h"
 #include "sample/sampler.h"
@@ -45,6 +44,7 @@
 #include "tui/text.h"
 #include "tui/top.h"
 #include "tui/view.h"
+#include "util/hash.h"
 #include "util/util.h"
 
 struct top_options {
@@ -55,47 +55,6 @@ struct top_options {
     int idle, gil, threads, function, nonblocking, full_filenames;
     int subprocesses, by_endpoint;
 };
-
-static volatile sig_atomic_t stop_requested, child_pid, suspend_requested;
-static int wake_write_fd = -1;
-
-/* Wakes the main thread's poll(); safe in a signal handler. */
-static void wake_main(void)
-{
-    int saved = errno;
-    if (wake_write_fd >= 0 && write(wake_write_fd, "", 1) < 0) {
-        /* the pipe is full: the main thread is awake anyway */
-    }
-    errno = saved;
-}
-
-static void on_signal(int sig, siginfo_t *info, void *uctx)
-{
-    (void)uctx;
-    if (sig == SIGTSTP) {
-        suspend_requested = 1;
-    } else {
-        stop_requested = 1;
-        /* A signal sent to us alone (kill PID) is passed on to our child; a
-         * terminal's Ctrl-C already reached the whole process group. */
-        if (child_pid > 0 && info && info->si_code == SI_USER && sig != SIGHUP)
-            kill((pid_t)child_pid, sig);
-    }
-    wake_main();
-}
-
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_sigaction = on_signal;
-    sa.sa_flags = SA_SIGINFO; /* no SA_RESTART: poll and sleeps wake up */
-    sigemptyset(&sa.sa_mask);
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        sigaction(sigs[i], &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
 
 static void top_help(void)
 {
@@ -147,18 +106,6 @@ static void top_help(void)
            "  spyglass top --pid $(pgrep -o gunicorn) --subprocesses --by-endpoint\n");
 }
 
-/* Parses a positive finite number no larger than max. */
-static int parse_number(const char *s, double max, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_value(int c, const char *arg, struct top_options *o)
 {
     double v;
@@ -168,28 +115,28 @@ static int parse_value(int c, const char *arg, struct top_options *o)
             return cmd_usage_error("top", "--pid wants a process id, got '%s'", arg);
         return 0;
     case 'r':
-        if (parse_number(arg, 100000, &o->rate))
+        if (cmd_parse_number(arg, 100000, &o->rate))
             return cmd_usage_error("top",
                                    "--rate wants samples per second between 0 and "
                                    "100000, got '%s'",
                                    arg);
         return 0;
     case 'w':
-        if (parse_number(arg, 1e7, &o->window))
+        if (cmd_parse_number(arg, 1e7, &o->window))
             return cmd_usage_error("top",
                                    "--window wants a positive number of seconds, "
                                    "got '%s'",
                                    arg);
         return 0;
     case 'I':
-        if (parse_number(arg, 86400, &o->interval) || o->interval < 0.05)
+        if (cmd_parse_number(arg, 86400, &o->interval) || o->interval < 0.05)
             return cmd_usage_error("top",
                                    "--interval wants seconds between 0.05 and 86400, "
                                    "got '%s'",
                                    arg);
         return 0;
     case 'N':
-        if (parse_number(arg, 1e6, &v) || v != floor(v))
+        if (cmd_parse_number(arg, 1e6, &v) || v != floor(v))
             return cmd_usage_error("top", "--rows wants a positive whole number, got '%s'", arg);
         o->rows = (size_t)v;
         return 0;
@@ -197,86 +144,57 @@ static int parse_value(int c, const char *arg, struct top_options *o)
     return 0;
 }
 
+static const struct option longopts[] = {
+    {"pid", required_argument, NULL, 'p'},    {"rate", required_argument, NULL, 'r'},
+    {"window", required_argument, NULL, 'w'}, {"interval", required_argument, NULL, 'I'},
+    {"rows", required_argument, NULL, 'N'},   {"idle", no_argument, NULL, 'i'},
+    {"gil", no_argument, NULL, 'g'},          {"threads", no_argument, NULL, 't'},
+    {"function", no_argument, NULL, 'F'},     {"nonblocking", no_argument, NULL, 'n'},
+    {"blocking", no_argument, NULL, 'b'},     {"full-filenames", no_argument, NULL, 'L'},
+    {"subprocesses", no_argument, NULL, 's'}, {"by-endpoint", no_argument, NULL, 'e'},
+    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+static const char optstring[] = "+p:r:w:I:N:igtFnbseh";
+
+#define FLAG(c, field, v)                                                                          \
+    {                                                                                              \
+        c, offsetof(struct top_options, field), v                                                  \
+    }
+static const struct cmd_flag flags[] = {FLAG('i', idle, 1),           FLAG('g', gil, 1),
+                                        FLAG('t', threads, 1),        FLAG('F', function, 1),
+                                        FLAG('n', nonblocking, 1),    FLAG('b', nonblocking, 0),
+                                        FLAG('L', full_filenames, 1), FLAG('s', subprocesses, 1),
+                                        FLAG('e', by_endpoint, 1),    {0, 0, 0}};
+#undef FLAG
+
+/* Returns 0, -1 after --help, or EXIT_USAGE. */
 static int parse(int argc, char **argv, struct top_options *o)
 {
-    static const struct option longopts[] = {
-        {"pid", required_argument, NULL, 'p'},    {"rate", required_argument, NULL, 'r'},
-        {"window", required_argument, NULL, 'w'}, {"interval", required_argument, NULL, 'I'},
-        {"rows", required_argument, NULL, 'N'},   {"idle", no_argument, NULL, 'i'},
-        {"gil", no_argument, NULL, 'g'},          {"threads", no_argument, NULL, 't'},
-        {"function", no_argument, NULL, 'F'},     {"nonblocking", no_argument, NULL, 'n'},
-        {"blocking", no_argument, NULL, 'b'},     {"full-filenames", no_argument, NULL, 'L'},
-        {"subprocesses", no_argument, NULL, 's'}, {"by-endpoint", no_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->rate = 100;
     o->nonblocking = 1; /* as record: measured in bench/consistency.py */
     o->interval = 1;
     o->rows = 30;
-    static const char optstring[] = "+p:r:w:I:N:igtFnbseh";
     optind = 1;
     opterr = 0;
     int c, rc;
     while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-        case 'r':
-        case 'w':
-        case 'I':
-        case 'N':
-            if ((rc = parse_value(c, optarg, o)) != 0)
-                return rc;
-            break;
-        case 'i':
-            o->idle = 1;
-            break;
-        case 'g':
-            o->gil = 1;
-            break;
-        case 't':
-            o->threads = 1;
-            break;
-        case 'F':
-            o->function = 1;
-            break;
-        case 'n':
-            o->nonblocking = 1;
-            break;
-        case 'b':
-            o->nonblocking = 0;
-            break;
-        case 'L':
-            o->full_filenames = 1;
-            break;
-        case 's':
-            o->subprocesses = 1;
-            break;
-        case 'e':
-            o->by_endpoint = 1;
-            break;
-        case 'h':
+        if (cmd_set_flag(flags, c, o))
+            continue;
+        if (c == 'h') {
             top_help();
             return -1;
-        case '?':
-        default:
-            return cmd_option_error("top", optstring, argv);
         }
+        if (c == '?' || !strchr("prwIN", c))
+            return cmd_option_error("top", optstring, argv);
+        if ((rc = parse_value(c, optarg, o)) != 0)
+            return rc;
     }
-    if (optind < argc) {
-        if (strcmp(argv[optind - 1], "--") != 0)
-            return cmd_usage_error("top",
-                                   "unexpected argument '%s' (put the command to run "
-                                   "after --)",
-                                   argv[optind]);
-        o->command = argv + optind;
-    }
+    if ((rc = cmd_take_command("top", argc, argv, &o->command)) != 0)
+        return rc;
     if (!o->pid && !o->command)
         return cmd_usage_error("top", "what to watch? give --pid PID or -- COMMAND");
     if (o->pid && o->command)
         return cmd_usage_error("top", "give either --pid or a command, not both");
-    if (o->subprocesses && o->command)
-        return cmd_usage_error("top", "--subprocesses watches a running tree: give --pid "
-                                      "(or use 'spyglass record --subprocesses -- COMMAND')");
     return 0;
 }
 
@@ -298,36 +216,67 @@ struct top_run {
     int rc;
     struct top_frame *frames;
     size_t frames_cap;
-    struct procset *set; /* --subprocesses */
-    uint64_t tick_seen;  /* the sampler tick the model last started */
-    struct roots roots;  /* --by-endpoint: labels and the endpoint table */
-    struct profile *labels;
+    struct procset *set;      /* --subprocesses */
+    uint64_t tick_seen;       /* the sampler tick the model last started */
+    struct profile *interned; /* the fold's frames and endpoint labels */
+    struct fold fold;
 };
 
-/* The key and name a thread's stack is counted under: with --by-endpoint
- * its endpoint, with --subprocesses "pid N: name", else itself. */
-static uint64_t stack_owner(struct top_run *run, struct walker *w, const struct py_thread *t,
-                            char *name, size_t size)
+/* The key and name a stack is counted under: with --by-endpoint its
+ * endpoint (its root), with --subprocesses "pid N: name", else its thread. */
+static uint64_t stack_owner(const struct top_run *run, const struct fold_stack *s, char *name,
+                            size_t size)
 {
-    uint32_t roots[ROOTS_MAX];
+    const struct py_thread *t = s->thread;
     if (run->opt->by_endpoint) {
-        const char *label = ROOTS_NO_REQUEST;
-        if (t->depth && roots_for_thread(&run->roots, w, t, roots) > 0)
-            label = profile_frame(run->labels, roots[0])->name;
-        uint64_t h = 0xcbf29ce484222325ull;
-        for (const unsigned char *c = (const unsigned char *)label; *c; c++)
-            h = (h ^ *c) * 0x100000001b3ull;
+        const char *label = s->nroots ? s->frames[0].name : ROOTS_NO_REQUEST;
+        uint64_t h = hash_str(HASH_SEED, label);
         strlcpy_safe(name, label, size);
         return h ? h : 1;
     }
     if (run->set)
-        snprintf(name, size, "pid %d: %s", (int)w->rt->pid, t->name[0] ? t->name : "thread");
+        snprintf(name, size, "pid %d: %s", (int)s->walker->rt->pid,
+                 t->name[0] ? t->name : "thread");
     else
         strlcpy_safe(name, t->name, size);
     return t->tid ? (uint64_t)t->tid : t->ident;
 }
 
-/* Folds one tick into the model (sampler thread, target already resumed). */
+/* Counts one folded stack in the model (lock held). */
+static void add_stack(const struct fold_stack *s, void *ctx)
+{
+    struct top_run *run = ctx;
+    const struct py_thread *t = s->thread;
+    size_t depth = run->opt->gil && !t->holds_gil ? 0 : s->depth - s->nroots;
+    run->frames = xgrow(run->frames, sizeof(*run->frames), s->depth + 1, &run->frames_cap);
+    for (size_t d = 0; d < depth; d++) { /* leaf first */
+        const struct fold_frame *f = &s->frames[s->depth - 1 - d];
+        run->frames[d] = (struct top_frame){f->name, f->file, f->line, f->first_line};
+    }
+    char name[WALK_ENDPOINT_MAX + 32];
+    uint64_t owner = stack_owner(run, s, name, sizeof(name));
+    struct top_stack ts = {.thread = owner,
+                           .thread_name = name,
+                           .frames = run->frames,
+                           .depth = depth,
+                           .idle = s->idle};
+    top_model_add(run->model, &ts);
+}
+
+/* Ctrl-Z: waits here (lock held), with the target running. */
+static void park(struct top_run *run)
+{
+    uint64_t parked_at = sampler_now_ns();
+    while (run->hold) {
+        run->parked = 1;
+        pthread_cond_broadcast(&run->parked_cond);
+        pthread_cond_wait(&run->parked_cond, &run->lock);
+    }
+    run->parked = 0;
+    run->parked_ns += sampler_now_ns() - parked_at; /* not sampling cost */
+}
+
+/* Folds one walk into the model (sampler thread, target already resumed). */
 static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
 {
     struct top_run *run = ctx;
@@ -344,35 +293,10 @@ static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
         top_model_tick(run->model, &tick);
     else
         top_model_tick_more(run->model, &tick);
-    for (size_t i = 0; i < w->nthreads; i++) {
-        const struct py_thread *t = &w->threads[i];
-        size_t depth = run->opt->gil && !t->holds_gil ? 0 : t->depth;
-        run->frames = xgrow(run->frames, sizeof(*run->frames), t->depth + 1, &run->frames_cap);
-        for (size_t d = 0; d < t->depth; d++) {
-            const struct code_info *code = t->frames[d].code;
-            run->frames[d] = (struct top_frame){code->qualname, code->filename, t->frames[d].line,
-                                                code->firstlineno};
-        }
-        char name[WALK_ENDPOINT_MAX + 32];
-        uint64_t owner = stack_owner(run, w, t, name, sizeof(name));
-        struct top_stack s = {.thread = owner,
-                              .thread_name = name,
-                              .frames = run->frames,
-                              .depth = depth,
-                              .idle = t->idle};
-        top_model_add(run->model, &s);
-    }
+    fold_walk(&run->fold, w, add_stack, run);
     run->shown = run->st;
-    if (run->hold) { /* Ctrl-Z: wait here, with the target running */
-        uint64_t parked_at = sampler_now_ns();
-        while (run->hold) {
-            run->parked = 1;
-            pthread_cond_broadcast(&run->parked_cond);
-            pthread_cond_wait(&run->parked_cond, &run->lock);
-        }
-        run->parked = 0;
-        run->parked_ns += sampler_now_ns() - parked_at; /* not sampling cost */
-    }
+    if (run->hold)
+        park(run);
     pthread_mutex_unlock(&run->lock);
 }
 
@@ -380,15 +304,15 @@ static void *sampler_main(void *arg)
 {
     struct top_run *run = arg;
     if (run->set)
-        run->rc = sampler_run_set(run->set, &run->so, &stop_requested, on_sample, run, &run->st);
+        run->rc = sampler_run_set(run->set, &run->so, &cmd_stop, on_sample, run, &run->st);
     else
-        run->rc = sampler_run(run->walker, &run->so, &stop_requested, on_sample, run, &run->st);
+        run->rc = sampler_run(run->walker, &run->so, &cmd_stop, on_sample, run, &run->st);
     pthread_mutex_lock(&run->lock);
     run->shown = run->st;
     run->done = 1;
     pthread_cond_broadcast(&run->parked_cond);
     pthread_mutex_unlock(&run->lock);
-    wake_main();
+    cmd_wake();
     return NULL;
 }
 
@@ -457,7 +381,7 @@ static void reset_model(struct top_ui *ui)
 static void suspend_self(struct top_ui *ui, int tui)
 {
     struct top_run *run = ui->run;
-    suspend_requested = 0;
+    cmd_suspend = 0;
     pthread_mutex_lock(&run->lock);
     run->hold = 1;
     struct timespec limit;
@@ -533,7 +457,7 @@ static int handle_key(struct top_ui *ui, int key)
     if (!k)
         return 0;
     if (k->action == TOP_ACT_QUIT) {
-        stop_requested = 1;
+        cmd_stop = 1;
         return 0;
     }
     if (k->action == TOP_ACT_RESET) {
@@ -548,7 +472,7 @@ static void run_screen(struct top_ui *ui, int wake_fd)
     uint64_t period = (uint64_t)(ui->opt->interval * 1e9);
     uint64_t next = sampler_now_ns();
     int dirty = 0;
-    while (!stop_requested && !sampler_done(ui->run)) {
+    while (!cmd_stop && !sampler_done(ui->run)) {
         if (sampler_now_ns() >= next) {
             if (!ui->view.paused)
                 take_snapshot(ui);
@@ -559,7 +483,7 @@ static void run_screen(struct top_ui *ui, int wake_fd)
             draw(ui);
         dirty = 0;
         wait_for_event(wake_fd, 1, ms_until(next));
-        if (suspend_requested) {
+        if (cmd_suspend) {
             suspend_self(ui, 1);
             dirty = 1;
         }
@@ -583,16 +507,16 @@ static void run_plain(struct top_ui *ui, int wake_fd)
 {
     uint64_t period = (uint64_t)(ui->opt->interval * 1e9);
     uint64_t next = sampler_now_ns() + period;
-    while (!stop_requested && !sampler_done(ui->run)) {
+    while (!cmd_stop && !sampler_done(ui->run)) {
         wait_for_event(wake_fd, 0, ms_until(next));
-        if (suspend_requested)
+        if (cmd_suspend)
             suspend_self(ui, 0);
-        if (stop_requested || sampler_done(ui->run))
+        if (cmd_stop || sampler_done(ui->run))
             break;
         if (sampler_now_ns() < next)
             continue;
         if (print_snapshot(ui)) {
-            stop_requested = 1; /* e.g. `| head` closed the pipe */
+            cmd_stop = 1; /* e.g. `| head` closed the pipe */
             return;
         }
         next += period;
@@ -614,8 +538,7 @@ static void print_summary(const struct top_run *run, const struct top_options *o
     char how[96] = "";
     if (st->end == SAMPLER_END_EXITED && t->child && st->child_reaped)
         snprintf(how, sizeof(how), "; the target exited (status %d)",
-                 WIFEXITED(st->child_status) ? WEXITSTATUS(st->child_status)
-                                             : 128 + WTERMSIG(st->child_status));
+                 attach_exit_status(st->child_status));
     else if (st->end == SAMPLER_END_EXITED)
         snprintf(how, sizeof(how), "; the target %s",
                  st->execed ? "exec'd another program" : "exited");
@@ -625,27 +548,23 @@ static void print_summary(const struct top_run *run, const struct top_options *o
             (int)t->pid, secs, st->ok, secs > 0 ? (double)st->ticks / secs : 0, o->rate, st->errors,
             100.0 * (double)st->errors / ticks, st->late,
             st->ticks ? (double)(st->cost_ns - run->parked_ns) / ticks / 1000.0 : 0, how);
+    if (t->tree)
+        fprintf(stderr, "spyglass: %zu Python processes watched (%zu exited)\n", t->set.python_ever,
+                t->set.exited);
+    if (o->by_endpoint)
+        cmd_print_endpoints(&run->fold.roots, stderr);
 }
 
 /* Ends a child we spawned that is still running (the user quit): SIGTERM,
  * then SIGKILL if it has not gone within two seconds. */
 static void end_child(struct attach_target *t, struct sampler_stats *st)
 {
-    if (!t->child || st->child_reaped)
-        return;
-    kill(t->child, SIGTERM);
-    for (int i = 0; i < 200; i++) {
-        if (waitpid(t->child, &st->child_status, WNOHANG) == t->child) {
-            st->child_reaped = 1;
-            return;
-        }
-        struct timespec ts = {0, 10000000};
-        nanosleep(&ts, NULL);
+    if (st->child_reaped) {
+        t->child_status = st->child_status;
+        t->child_reaped = 1;
     }
-    cmd_warning("pid %d ignored SIGTERM; killing it", (int)t->child);
-    kill(t->child, SIGKILL);
-    waitpid(t->child, &st->child_status, 0);
-    st->child_reaped = 1;
+    if (attach_end_child(t, 2000))
+        cmd_warning("pid %d ignored SIGTERM for 2 s; killed it", (int)t->child);
 }
 
 static void ui_init(struct top_ui *ui, struct top_run *run, const struct top_options *o,
@@ -687,14 +606,76 @@ static void run_view(struct top_ui *ui, int tui, int wake_fd)
     }
 }
 
-static int make_wake_pipe(int fds[2])
+/* Sets up the run around an attached target: the fold (into a profile that
+ * only interns frames and endpoint labels), the model, the sampler's options. */
+static void run_init(struct top_run *run, const struct top_options *o, struct attach_target *t)
 {
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
-        cmd_error(NULL, "cannot create a pipe: %s", strerror(errno));
-        return -1;
+    memset(run, 0, sizeof(*run));
+    pthread_mutex_init(&run->lock, NULL);
+    pthread_cond_init(&run->parked_cond, NULL);
+    run->opt = o;
+    run->interned = profile_new();
+    struct fold_options fo = {.idle = 1, .keep_empty = 1, .by_endpoint = o->by_endpoint};
+    fold_init(&run->fold, run->interned, &fo);
+    struct endpoint_reader *er = o->by_endpoint ? &run->fold.roots.endpoints_reader : NULL;
+    if (t->tree) {
+        run->set = &t->set;
+        t->set.endpoints = er;
+    } else {
+        run->walker = xcalloc(1, sizeof(*run->walker));
+        walk_init(run->walker, &t->reader, &t->rt);
+        run->walker->endpoints = er;
     }
-    wake_write_fd = fds[1];
-    return 0;
+    run->model = top_model_new(o->window, (uint64_t)(1e9 / o->rate));
+    run->so = (struct sampler_options){
+        .rate_hz = o->rate, .nonblocking = o->nonblocking, .child = t->child};
+}
+
+static void run_release(struct top_run *run)
+{
+    free(run->frames);
+    top_model_free(run->model);
+    pthread_cond_destroy(&run->parked_cond);
+    pthread_mutex_destroy(&run->lock);
+    if (run->walker)
+        walk_release(run->walker);
+    free(run->walker);
+    fold_release(&run->fold);
+    profile_free(run->interned);
+}
+
+/* Samples in a thread of its own while this one runs the view; returns the
+ * exit status. */
+static int watch(struct top_run *run, const struct top_options *o, struct attach_target *t, int tui,
+                 int wake_fd)
+{
+    struct top_ui ui;
+    ui_init(&ui, run, o, attach_runtime(t), t->pid);
+    ui.start_ns = sampler_now_ns();
+    pthread_t thread;
+    int rc = EXIT_OK;
+    if (start_sampler(run, &thread) != 0) {
+        cmd_error(NULL, "cannot start the sampling thread");
+        end_child(t, &run->st);
+        rc = EXIT_FAILURE_RUN;
+        goto out;
+    }
+    run_view(&ui, tui, wake_fd);
+    cmd_stop = 1;
+    pthread_join(thread, NULL);
+    if (run->rc == -SG_EPERM) {
+        cmd_error("drop --blocking, or run as root / the target's user",
+                  "not allowed to pause process %d (ptrace)", (int)t->pid);
+        rc = EXIT_FAILURE_RUN;
+    }
+    if (t->child && run->st.end == SAMPLER_END_EXITED && run->st.child_reaped)
+        rc = attach_exit_status(run->st.child_status);
+    end_child(t, &run->st);
+    print_summary(run, o, t);
+out:
+    free(ui.rows);
+    top_snapshot_release(&ui.snap);
+    return rc;
 }
 
 int cmd_top(int argc, char **argv)
@@ -706,109 +687,32 @@ int cmd_top(int argc, char **argv)
     setlocale(LC_CTYPE, ""); /* for UTF-8 names on screen; numbers stay "1.5" */
     int tui = isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
     int wake[2];
-    if (make_wake_pipe(wake))
+    if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+        cmd_error(NULL, "cannot create a pipe: %s", strerror(errno));
         return EXIT_FAILURE_RUN;
-    install_signals();
-
-    struct mem_proc mp;
-    struct mem_reader reader;
-    struct py_runtime rt;
-    struct attach_target target;
-    struct procset set;
-    const struct py_runtime *shown_rt = &rt;
-    memset(&rt, 0, sizeof(rt)); /* unused with --subprocesses (each process has its own) */
-    mem_proc_init(&mp, &reader, o.pid);
+    }
+    cmd_signals_install(CMD_SIG_MORE | CMD_SIG_TSTP, wake[1]);
     struct attach_options ao = {.pid = o.pid,
                                 .command = o.command,
+                                .tree = o.subprocesses,
                                 .quiet_child = tui,
-                                .stop = &stop_requested,
-                                .child_pid = &child_pid};
-    if (o.subprocesses) {
-        memset(&target, 0, sizeof(target));
-        target.pid = o.pid;
-        procset_init(&set, o.pid, 1);
-        if (procset_refresh(&set, sampler_now_ns(), 1) == 0) {
-            cmd_error_no_python_tree(o.pid);
-            procset_release(&set);
-            mem_proc_release(&mp);
-            return EXIT_FAILURE_RUN;
-        }
-        for (size_t i = set.count; i-- > 0;) { /* the version shown: the first Python one */
-            if (set.targets[i]->state == PT_PYTHON)
-                shown_rt = &set.targets[i]->rt;
-        }
-    } else if (attach_or_spawn(&ao, &mp, &reader, &rt, &target)) {
-        mem_proc_release(&mp);
-        return EXIT_FAILURE_RUN;
-    }
-
-    struct walker w;
-    walk_init(&w, &reader, &rt);
-    struct top_run run;
-    memset(&run, 0, sizeof(run));
-    if (o.subprocesses)
-        run.set = &set;
-    if (o.by_endpoint) {
-        run.labels = profile_new();
-        roots_init(&run.roots, run.labels, 0, 1);
-        w.endpoints = &run.roots.endpoints_reader;
-        if (o.subprocesses)
-            set.endpoints = &run.roots.endpoints_reader;
-    }
-    pthread_mutex_init(&run.lock, NULL);
-    pthread_cond_init(&run.parked_cond, NULL);
-    run.opt = &o;
-    run.walker = &w;
-    run.model = top_model_new(o.window, (uint64_t)(1e9 / o.rate));
-    run.so = (struct sampler_options){
-        .rate_hz = o.rate, .nonblocking = o.nonblocking, .child = target.child};
-    struct top_ui ui;
-    ui_init(&ui, &run, &o, shown_rt, target.pid);
-    ui.start_ns = sampler_now_ns();
-    pthread_t thread;
-    if (start_sampler(&run, &thread) != 0) {
-        cmd_error(NULL, "cannot start the sampling thread");
-        stop_requested = 1;
-        end_child(&target, &run.st);
+                                .stop = &cmd_stop,
+                                .child_pid = &cmd_child};
+    struct attach_target target;
+    char why[512];
+    int err = attach_start(&ao, &target, why, sizeof(why));
+    if (err) {
+        cmd_attach_error(err, &target, why);
         rc = EXIT_FAILURE_RUN;
-        goto out;
+    } else {
+        struct top_run run;
+        run_init(&run, &o, &target);
+        rc = watch(&run, &o, &target, tui, wake[0]);
+        run_release(&run);
+        attach_release(&target);
     }
-    run_view(&ui, tui, wake[0]);
-    stop_requested = 1;
-    pthread_join(thread, NULL);
-
-    rc = EXIT_OK;
-    if (run.rc == -SG_EPERM) {
-        cmd_error("drop --blocking, or run as root / the target's user",
-                  "not allowed to pause process %d (ptrace)", (int)target.pid);
-        rc = EXIT_FAILURE_RUN;
-    }
-    if (target.child && run.st.end == SAMPLER_END_EXITED && run.st.child_reaped)
-        rc = WIFEXITED(run.st.child_status) ? WEXITSTATUS(run.st.child_status)
-                                            : 128 + WTERMSIG(run.st.child_status);
-    end_child(&target, &run.st);
-    print_summary(&run, &o, &target);
-    if (o.subprocesses)
-        fprintf(stderr, "spyglass: %zu Python processes watched (%zu exited)\n", set.python_ever,
-                set.exited);
-    cmd_print_endpoints(&run.roots, stderr);
-out:
-    wake_write_fd = -1;
+    cmd_signals_install(CMD_SIG_MORE | CMD_SIG_TSTP, -1);
     close(wake[0]);
     close(wake[1]);
-    free(ui.rows);
-    top_snapshot_release(&ui.snap);
-    free(run.frames);
-    top_model_free(run.model);
-    pthread_cond_destroy(&run.parked_cond);
-    pthread_mutex_destroy(&run.lock);
-    walk_release(&w);
-    mem_proc_release(&mp);
-    if (o.subprocesses)
-        procset_release(&set);
-    if (o.by_endpoint) {
-        roots_release(&run.roots);
-        profile_free(run.labels);
-    }
     return rc;
 }

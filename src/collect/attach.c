@@ -2,11 +2,13 @@
  * attach.c - attach to --pid, or spawn -- COMMAND and wait for its runtime.
  *
  * A freshly spawned interpreter needs a moment before _PyRuntime holds an
- * interpreter state: we poll every millisecond (for up to 30 s) until it
- * does, the child exits, or a signal asks us to stop.
+ * interpreter state: we poll every millisecond (5 ms for a tree, whose scan
+ * reads every /proc/N/stat) for up to ATTACH_WAIT_S, until it does, the child
+ * exits, or a signal asks us to stop.
  */
 #include "collect/attach.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,40 +16,109 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd/cmd.h"
 #include "proc/spawn.h"
+#include "sample/sampler.h"
 #include "util/util.h"
 
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Returns 1 (and records its status) if our child has exited. */
+static int child_exited(struct attach_target *t)
+{
+    int status;
+    if (waitpid(t->child, &status, WNOHANG) != t->child)
+        return 0;
+    t->child_status = status;
+    t->child_reaped = 1;
+    return 1;
+}
+
 /* Waits for a freshly spawned child to have an initialised Python runtime. */
-static int wait_for_runtime(const struct attach_options *o, struct attach_target *t,
-                            struct mem_reader *r, struct py_runtime *rt, char *why, size_t why_size)
+static int wait_for_runtime(const struct attach_options *o, struct attach_target *t, char *why,
+                            size_t why_size)
 {
     int err = -SG_ENOTPY;
-    for (int i = 0; i < 30000 && !*o->stop; i++) {
-        int status;
-        if (waitpid(t->child, &status, WNOHANG) == t->child) {
-            t->child_status = status;
-            t->child_reaped = 1;
+    for (int i = 0; i < ATTACH_WAIT_S * 1000 && !*o->stop; i++) {
+        if (child_exited(t)) {
             char detail[512];
             strlcpy_safe(detail, err == -SG_EVERSION ? why : "not a Python program?",
                          sizeof(detail));
             snprintf(why, why_size, "the command exited before Python started (%.400s)", detail);
+            t->failure = ATTACH_NO_PYTHON;
             return -SG_ENOPROC;
         }
-        err = detect_runtime(t->child, r, rt, why, why_size);
+        err = detect_runtime(t->child, &t->reader, &t->rt, why, why_size);
         uint64_t interp;
-        if (err == 0 && detect_interp_head(rt, r, &interp) == 0)
+        if (err == 0 && detect_interp_head(&t->rt, &t->reader, &interp) == 0)
             return 0;
-        if (err == -SG_EVERSION)
+        if (err == -SG_EVERSION) {
+            t->failure = ATTACH_DETECT;
             return err;
-        struct timespec ts = {0, 1000000}; /* 1 ms */
-        nanosleep(&ts, NULL);
+        }
+        sleep_ms(1);
     }
     if (*o->stop) {
         snprintf(why, why_size, "interrupted before Python started");
+        t->failure = ATTACH_INTERRUPTED;
         return -SG_ENOPROC;
     }
+    t->failure = ATTACH_NO_PYTHON;
     return err ? err : -SG_ENOTPY;
+}
+
+/* Says why the tree under pid has no Python process: the root's own
+ * detection error, or that nothing in the tree is Python. */
+static int explain_empty_tree(pid_t pid, char *why, size_t why_size)
+{
+    struct mem_proc mp;
+    struct mem_reader r;
+    struct py_runtime rt;
+    char detail[512];
+    mem_proc_init(&mp, &r, pid);
+    int err = detect_runtime(pid, &r, &rt, detail, sizeof(detail));
+    mem_proc_release(&mp);
+    if (err == 0 || err == -SG_ENOTPY) {
+        if (err == 0)
+            snprintf(detail, sizeof(detail), "process %d has no running Python interpreter",
+                     (int)pid);
+        snprintf(why, why_size, "%.400s, and none of its descendants is a Python process", detail);
+        return -SG_ENOTPY;
+    }
+    strlcpy_safe(why, detail, why_size);
+    return err;
+}
+
+/* --subprocesses: waits until a process of the spawned command's tree runs
+ * Python (or attaches to the tree under --pid at once). */
+static int start_tree(const struct attach_options *o, struct attach_target *t, char *why,
+                      size_t why_size)
+{
+    t->tree = 1;
+    procset_init(&t->set, t->pid, 1);
+    if (!t->child) {
+        if (procset_refresh(&t->set, sampler_now_ns(), 1) > 0)
+            return 0;
+        t->failure = ATTACH_TREE_EMPTY;
+        return explain_empty_tree(t->pid, why, why_size);
+    }
+    for (int i = 0; i < ATTACH_WAIT_S * 200 && !*o->stop; i++) {
+        if (child_exited(t)) {
+            snprintf(why, why_size, "the command exited before any Python process started");
+            t->failure = ATTACH_NO_PYTHON;
+            return -SG_ENOPROC;
+        }
+        if (procset_refresh(&t->set, sampler_now_ns(), 1) > 0)
+            return 0;
+        sleep_ms(5);
+    }
+    snprintf(why, why_size, "no Python process started in the command's process tree%s",
+             *o->stop ? " (interrupted)" : " in 30 s");
+    t->failure = *o->stop ? ATTACH_INTERRUPTED : ATTACH_NO_PYTHON;
+    return -SG_ENOTPY;
 }
 
 /* spawn_start with the child's standard streams on /dev/null: ours are
@@ -73,35 +144,94 @@ static int spawn_quiet(char *const *argv, pid_t *child, char *why, size_t why_si
     return err;
 }
 
-int attach_or_spawn(const struct attach_options *o, struct mem_proc *mp, struct mem_reader *r,
-                    struct py_runtime *rt, struct attach_target *t)
+static int spawn(const struct attach_options *o, struct attach_target *t, char *why,
+                 size_t why_size)
 {
-    char why[512];
-    int err;
+    int err = o->quiet_child ? spawn_quiet(o->command, &t->child, why, why_size)
+                             : spawn_start(o->command, &t->child, why, why_size);
+    if (err) {
+        t->failure = ATTACH_SPAWN;
+        return err;
+    }
+    if (o->child_pid)
+        *o->child_pid = t->child;
+    t->pid = t->child;
+    return 0;
+}
+
+int attach_start(const struct attach_options *o, struct attach_target *t, char *why,
+                 size_t why_size)
+{
     memset(t, 0, sizeof(*t));
     t->pid = o->pid;
-    if (o->command) {
-        err = o->quiet_child ? spawn_quiet(o->command, &t->child, why, sizeof(why))
-                             : spawn_start(o->command, &t->child, why, sizeof(why));
-        if (err) {
-            cmd_error("check the command name and that it is in PATH", "%s", why);
-            return err;
-        }
-        if (o->child_pid)
-            *o->child_pid = t->child;
-        t->pid = t->child;
-        mp->pid = t->child;
-        err = wait_for_runtime(o, t, r, rt, why, sizeof(why));
-    } else {
-        err = detect_runtime(o->pid, r, rt, why, sizeof(why));
-    }
+    int err = o->command ? spawn(o, t, why, why_size) : 0;
+    if (err)
+        return err;
+    mem_proc_init(&t->mp, &t->reader, t->pid);
+    if (o->tree)
+        err = start_tree(o, t, why, why_size);
+    else if (t->child)
+        err = wait_for_runtime(o, t, why, why_size);
+    else if ((err = detect_runtime(t->pid, &t->reader, &t->rt, why, why_size)) != 0)
+        t->failure = ATTACH_DETECT;
     if (!err)
         return 0;
-    cmd_error(cmd_attach_hint(err, t->pid), "%s", why);
-    if (t->child && !t->child_reaped) {
-        kill(t->child, SIGTERM);
-        waitpid(t->child, &t->child_status, 0);
-        t->child_reaped = 1;
-    }
+    attach_end_child(t, 0);
+    attach_release(t);
     return err;
+}
+
+void attach_release(struct attach_target *t)
+{
+    if (t->tree)
+        procset_release(&t->set);
+    t->tree = 0;
+    mem_proc_release(&t->mp);
+}
+
+int attach_end_child(struct attach_target *t, int grace_ms)
+{
+    if (!t->child || t->child_reaped)
+        return 0;
+    kill(t->child, SIGTERM);
+    for (int waited = 0; grace_ms > 0 && waited < grace_ms; waited += 10) {
+        if (child_exited(t))
+            return 0;
+        sleep_ms(10);
+    }
+    if (grace_ms > 0)
+        kill(t->child, SIGKILL);
+    while (waitpid(t->child, &t->child_status, 0) < 0 && errno == EINTR) {
+    }
+    t->child_reaped = 1;
+    return grace_ms > 0;
+}
+
+void attach_wait_child(struct attach_target *t)
+{
+    if (!t->child || t->child_reaped)
+        return;
+    while (waitpid(t->child, &t->child_status, 0) < 0 && errno == EINTR) {
+    }
+    t->child_reaped = 1;
+}
+
+int attach_exit_status(int wait_status)
+{
+    if (WIFEXITED(wait_status))
+        return WEXITSTATUS(wait_status);
+    if (WIFSIGNALED(wait_status))
+        return 128 + WTERMSIG(wait_status);
+    return 1;
+}
+
+const struct py_runtime *attach_runtime(const struct attach_target *t)
+{
+    if (!t->tree)
+        return &t->rt;
+    for (size_t i = 0; i < t->set.count; i++) {
+        if (t->set.targets[i]->state == PT_PYTHON)
+            return &t->set.targets[i]->rt;
+    }
+    return NULL;
 }

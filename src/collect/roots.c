@@ -39,7 +39,7 @@ void roots_release(struct roots *a)
 }
 
 /* The frame "process PID (command line)" for the process w reads. */
-static uint32_t process_frame(struct roots *a, struct walker *w)
+static uint32_t process_frame(struct roots *a, const struct walker *w)
 {
     pid_t pid = w->rt->pid;
     uint64_t rt = w->rt->runtime_addr ? w->rt->runtime_addr : w->rt->interp_head_addr;
@@ -95,7 +95,7 @@ static uint32_t endpoint_frame(struct roots *a, const struct py_thread *t)
     return e->frame;
 }
 
-size_t roots_for_thread(struct roots *a, struct walker *w, const struct py_thread *t,
+size_t roots_for_thread(struct roots *a, const struct walker *w, const struct py_thread *t,
                         uint32_t *roots)
 {
     size_t n = 0;

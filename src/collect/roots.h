@@ -55,7 +55,7 @@ void roots_release(struct roots *a);
  * by_endpoint, also counts the sample (active or idle) for its endpoint
  * (t->endpoint: set w->endpoints = &a->endpoints_reader before sampling):
  * call it for idle threads too, before dropping them. */
-size_t roots_for_thread(struct roots *a, struct walker *w, const struct py_thread *t,
+size_t roots_for_thread(struct roots *a, const struct walker *w, const struct py_thread *t,
                         uint32_t *roots);
 
 #endif

@@ -22,6 +22,7 @@
 
 #include "format/format.h"
 #include "util/err.h"
+#include "util/utf8.h"
 #include "util/util.h"
 
 #define FG_WIDTH 1200      /* image width, px */
@@ -63,43 +64,6 @@ struct fg {
 
 /* ---- text: UTF-8 sanitising and XML escaping ---- */
 
-/* Decodes one UTF-8 sequence at s (len > 0 bytes available). Returns its
- * length and sets *cp, or returns 0 when the bytes are not valid UTF-8
- * (bad lead or continuation byte, overlong form, surrogate, beyond U+10FFFF). */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    size_t n;
-    uint32_t c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if ((c & 0xE0) == 0xC0) {
-        n = 2;
-        c &= 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3;
-        c &= 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 4;
-        c &= 0x07;
-    } else {
-        return 0;
-    }
-    if (n > len)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    if (c < min_cp[n] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    *cp = c;
-    return n;
-}
-
 /* Returns 1 if code point cp may appear in our XML text: no C0/C1 controls
  * (newlines and tabs included, so a label is always one line), no DEL, and
  * none of the two code points XML 1.0 forbids. */
@@ -120,7 +84,7 @@ static void sanitize_append(struct strbuf *sb, const char *s)
         uint32_t cp;
         size_t n = utf8_decode(p, left, &cp);
         if (n == 0 || !xml_char_ok(cp)) {
-            strbuf_addstr(sb, "\xEF\xBF\xBD");
+            strbuf_addstr(sb, UTF8_REPLACEMENT);
             n = n ? n : 1;
         } else {
             strbuf_add(sb, p, n);

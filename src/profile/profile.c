@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "profile/strtab.h"
+#include "util/hash.h"
 #include "util/util.h"
 
 #define POOL_CHUNK_IDS 16384 /* frame ids per ordinary pool chunk (64 KiB) */
@@ -43,23 +44,17 @@ struct thread_rec {
     char *name;
 };
 
-/* An open-addressing index of ids: slots hold id + 1, 0 marks empty. */
-struct index {
-    uint32_t *slots;
-    size_t cap; /* 0 or a power of two */
-};
-
 struct profile {
     struct profile_meta meta;
     struct strtab strings;
 
     struct profile_frame *frames;
     size_t frame_count, frame_cap;
-    struct index frame_index;
+    struct hash_index frame_index;
 
     struct stack_rec *stacks;
     size_t stack_count, stack_cap;
-    struct index stack_index;
+    struct hash_index stack_index;
     struct pool_chunk *pool;
     uint64_t total_weight;
 
@@ -75,86 +70,33 @@ struct profile {
     size_t event_count, event_cap;
     struct thread_rec *threads;
     size_t thread_count, thread_cap;
-    struct index thread_index;
+    struct hash_index thread_index;
+
+    size_t max_frames, max_stacks; /* profile_set_limits */
+    uint32_t other_frame;          /* "(other)", made when a limit is first hit */
+    int have_other;
+    struct profile_overflow overflow;
 };
 
 static const uint32_t empty_stack[1] = {0};
 
-/* ---- hashing ---- */
+static uint32_t other_frame(struct profile *p);
+static uint32_t other_stack(struct profile *p, uint64_t weight);
 
-/* splitmix64's finaliser: spreads every input bit over the whole word. */
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
+/* ---- hashing ---- */
 
 /* Frames hash by the identity of their interned strings. */
 static uint64_t frame_hash(const char *name, const char *file, int line,
                            enum profile_frame_kind kind)
 {
-    uint64_t h = mix((uint64_t)(uintptr_t)name);
-    h = mix(h ^ (uint64_t)(uintptr_t)file);
-    return mix(h ^ ((uint64_t)(uint32_t)line << 8) ^ (uint64_t)kind);
+    uint64_t h = hash_mix((uint64_t)(uintptr_t)name);
+    h = hash_mix(h ^ (uint64_t)(uintptr_t)file);
+    return hash_mix(h ^ ((uint64_t)(uint32_t)line << 8) ^ (uint64_t)kind);
 }
 
 static uint64_t stack_hash(const uint32_t *frames, size_t depth)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ depth;
-    for (size_t i = 0; i < depth; i++)
-        h = (h ^ frames[i]) * 0x100000001b3ull + (h >> 32);
-    return mix(h);
-}
-
-static uint64_t thread_hash(uint64_t thread)
-{
-    return mix(thread);
-}
-
-/* ---- the id index ---- */
-
-static void out_of_ids(const char *what)
-{
-    fprintf(stderr, "spyglass: error: profile has too many distinct %s\n", what);
-    exit(1);
-}
-
-/* Returns the first slot on hash's probe path that is empty or for which
- * same(p, id, key) holds. */
-static uint32_t *index_probe(const struct index *ix, uint64_t hash,
-                             int (*same)(const struct profile *, uint32_t, const void *),
-                             const struct profile *p, const void *key)
-{
-    size_t mask = ix->cap - 1;
-    for (size_t i = (size_t)hash & mask;; i = (i + 1) & mask) {
-        uint32_t slot = ix->slots[i];
-        if (slot == 0 || same(p, slot - 1, key))
-            return &ix->slots[i];
-    }
-}
-
-/* Makes room for one more of count entries, rehashing with hash_of(p, id)
- * when the load factor would pass 1/2. */
-static void index_reserve(struct index *ix, size_t count, const struct profile *p,
-                          uint64_t (*hash_of)(const struct profile *, uint32_t))
-{
-    if (count + 1 <= ix->cap / 2)
-        return;
-    size_t cap = ix->cap ? ix->cap * 2 : 64;
-    uint32_t *slots = xcalloc(cap, sizeof(*slots));
-    for (size_t id = 0; id < count; id++) {
-        size_t i = (size_t)hash_of(p, (uint32_t)id) & (cap - 1);
-        while (slots[i])
-            i = (i + 1) & (cap - 1);
-        slots[i] = (uint32_t)id + 1;
-    }
-    free(ix->slots);
-    ix->slots = slots;
-    ix->cap = cap;
+    return hash_mix(hash_bytes(HASH_SEED ^ depth, frames, depth * sizeof(*frames)));
 }
 
 /* ---- lifecycle and metadata ---- */
@@ -163,6 +105,8 @@ struct profile *profile_new(void)
 {
     struct profile *p = xcalloc(1, sizeof(*p));
     strtab_init(&p->strings);
+    p->max_frames = PROFILE_MAX_IDS;
+    p->max_stacks = PROFILE_MAX_IDS;
     p->meta.unit = xstrdup("samples");
     return p;
 }
@@ -183,9 +127,9 @@ void profile_free(struct profile *p)
     meta_release(&p->meta);
     strtab_release(&p->strings);
     free(p->frames);
-    free(p->frame_index.slots);
+    hash_index_release(&p->frame_index);
     free(p->stacks);
-    free(p->stack_index.slots);
+    hash_index_release(&p->stack_index);
     struct pool_chunk *c = p->pool;
     while (c) {
         struct pool_chunk *next = c->next;
@@ -198,7 +142,7 @@ void profile_free(struct profile *p)
     for (size_t i = 0; i < p->thread_count; i++)
         free(p->threads[i].name);
     free(p->threads);
-    free(p->thread_index.slots);
+    hash_index_release(&p->thread_index);
     free(p);
 }
 
@@ -232,15 +176,17 @@ struct frame_key {
     enum profile_frame_kind kind;
 };
 
-static int frame_same(const struct profile *p, uint32_t id, const void *key)
+static int frame_same(const void *ctx, uint32_t id, const void *key)
 {
+    const struct profile *p = ctx;
     const struct frame_key *k = key;
     const struct profile_frame *f = &p->frames[id];
     return f->name == k->name && f->file == k->file && f->line == k->line && f->kind == k->kind;
 }
 
-static uint64_t frame_hash_of(const struct profile *p, uint32_t id)
+static uint64_t frame_hash_of(const void *ctx, uint32_t id)
 {
+    const struct profile *p = ctx;
     const struct profile_frame *f = &p->frames[id];
     return frame_hash(f->name, f->file, f->line, f->kind);
 }
@@ -249,13 +195,15 @@ uint32_t profile_frame_id(struct profile *p, const char *name, const char *file,
                           enum profile_frame_kind kind)
 {
     struct frame_key key = {profile_intern(p, name), profile_intern(p, file), line, kind};
-    index_reserve(&p->frame_index, p->frame_count, p, frame_hash_of);
-    uint32_t *slot = index_probe(&p->frame_index, frame_hash(key.name, key.file, line, kind),
-                                 frame_same, p, &key);
+    hash_index_reserve(&p->frame_index, p->frame_count, frame_hash_of, p);
+    uint32_t *slot = hash_index_find(&p->frame_index, frame_hash(key.name, key.file, line, kind),
+                                     frame_same, p, &key);
     if (*slot)
         return *slot - 1;
-    if (p->frame_count >= UINT32_MAX - 1)
-        out_of_ids("frames");
+    if (p->frame_count + 1 >= p->max_frames) { /* the last id is kept for "(other)" */
+        p->overflow.frames++;
+        return other_frame(p);
+    }
     p->frames = xgrow(p->frames, sizeof(*p->frames), p->frame_count + 1, &p->frame_cap);
     p->frames[p->frame_count] = (struct profile_frame){key.name, key.file, line, kind};
     *slot = (uint32_t)p->frame_count + 1;
@@ -280,8 +228,9 @@ struct stack_key {
     uint64_t hash;
 };
 
-static int stack_same(const struct profile *p, uint32_t id, const void *key)
+static int stack_same(const void *ctx, uint32_t id, const void *key)
 {
+    const struct profile *p = ctx;
     const struct stack_key *k = key;
     const struct stack_rec *s = &p->stacks[id];
     /* frames may be NULL for an empty stack: memcmp must not see it */
@@ -289,8 +238,9 @@ static int stack_same(const struct profile *p, uint32_t id, const void *key)
            (k->depth == 0 || memcmp(s->frames, k->frames, k->depth * sizeof(*k->frames)) == 0);
 }
 
-static uint64_t stack_hash_of(const struct profile *p, uint32_t id)
+static uint64_t stack_hash_of(const void *ctx, uint32_t id)
 {
+    const struct profile *p = ctx;
     return p->stacks[id].hash;
 }
 
@@ -302,8 +252,6 @@ static const uint32_t *pool_copy(struct profile *p, const uint32_t *frames, size
     struct pool_chunk *c = p->pool;
     if (!c || c->cap - c->used < depth) {
         size_t cap = depth > POOL_CHUNK_IDS / 4 ? depth : POOL_CHUNK_IDS;
-        if (cap > (SIZE_MAX - sizeof(*c)) / sizeof(uint32_t))
-            out_of_ids("stack frames");
         c = xmalloc(sizeof(*c) + cap * sizeof(uint32_t));
         c->used = 0;
         c->cap = cap;
@@ -328,33 +276,44 @@ static uint64_t add_saturating(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/* Appends a stack record (frames copied into the pool); returns its id. */
+static uint32_t new_stack(struct profile *p, const uint32_t *frames, size_t depth, uint64_t hash)
+{
+    p->stacks = xgrow(p->stacks, sizeof(*p->stacks), p->stack_count + 1, &p->stack_cap);
+    uint32_t id = (uint32_t)p->stack_count++;
+    p->stacks[id] = (struct stack_rec){pool_copy(p, frames, depth), depth, 0, hash};
+    if (p->memory) {
+        p->mem = xgrow(p->mem, sizeof(*p->mem), p->stack_count, &p->mem_cap);
+        p->mem[id] = (struct profile_memory){0, 0, 0, 0};
+    }
+    return id;
+}
+
+static uint32_t add_weight(struct profile *p, uint32_t id, uint64_t weight)
+{
+    p->stacks[id].weight = add_saturating(p->stacks[id].weight, weight);
+    p->total_weight = add_saturating(p->total_weight, weight);
+    return id;
+}
+
 uint32_t profile_add_stack(struct profile *p, const uint32_t *frames, size_t depth, uint64_t weight)
 {
 #ifndef NDEBUG
     for (size_t i = 0; i < depth; i++)
         assert(frames[i] < p->frame_count);
 #endif
+    if (depth > PROFILE_MAX_DEPTH)
+        return other_stack(p, weight);
     struct stack_key key = {frames, depth, stack_hash(frames, depth)};
-    index_reserve(&p->stack_index, p->stack_count, p, stack_hash_of);
-    uint32_t *slot = index_probe(&p->stack_index, key.hash, stack_same, p, &key);
-    uint32_t id;
-    if (*slot) {
-        id = *slot - 1;
-    } else {
-        if (p->stack_count >= UINT32_MAX - 1)
-            out_of_ids("stacks");
-        p->stacks = xgrow(p->stacks, sizeof(*p->stacks), p->stack_count + 1, &p->stack_cap);
-        id = (uint32_t)p->stack_count++;
-        p->stacks[id] = (struct stack_rec){pool_copy(p, frames, depth), depth, 0, key.hash};
-        *slot = id + 1;
-        if (p->memory) {
-            p->mem = xgrow(p->mem, sizeof(*p->mem), p->stack_count, &p->mem_cap);
-            p->mem[id] = (struct profile_memory){0, 0, 0, 0};
-        }
-    }
-    p->stacks[id].weight = add_saturating(p->stacks[id].weight, weight);
-    p->total_weight = add_saturating(p->total_weight, weight);
-    return id;
+    hash_index_reserve(&p->stack_index, p->stack_count, stack_hash_of, p);
+    uint32_t *slot = hash_index_find(&p->stack_index, key.hash, stack_same, p, &key);
+    if (*slot)
+        return add_weight(p, *slot - 1, weight);
+    if (p->stack_count + 1 >= p->max_stacks) /* the last id is kept for "(other)" */
+        return other_stack(p, weight);
+    uint32_t id = new_stack(p, frames, depth, key.hash);
+    *slot = id + 1;
+    return add_weight(p, id, weight);
 }
 
 size_t profile_stack_count(const struct profile *p)
@@ -462,28 +421,32 @@ const struct profile_rss_point *profile_rss_point(const struct profile *p, size_
     return index < p->rss_count ? &p->rss_points[index] : NULL;
 }
 
-static int thread_same(const struct profile *p, uint32_t id, const void *key)
+static int thread_same(const void *ctx, uint32_t id, const void *key)
 {
+    const struct profile *p = ctx;
     return p->threads[id].thread == *(const uint64_t *)key;
 }
 
-static uint64_t thread_hash_of(const struct profile *p, uint32_t id)
+static uint64_t thread_hash_of(const void *ctx, uint32_t id)
 {
-    return thread_hash(p->threads[id].thread);
+    const struct profile *p = ctx;
+    return hash_mix(p->threads[id].thread);
 }
 
 void profile_set_thread_name(struct profile *p, uint64_t thread, const char *name)
 {
-    index_reserve(&p->thread_index, p->thread_count, p, thread_hash_of);
-    uint32_t *slot = index_probe(&p->thread_index, thread_hash(thread), thread_same, p, &thread);
+    hash_index_reserve(&p->thread_index, p->thread_count, thread_hash_of, p);
+    uint32_t *slot = hash_index_find(&p->thread_index, hash_mix(thread), thread_same, p, &thread);
     char *copy = xstrdup(name ? name : "");
     if (*slot) {
         free(p->threads[*slot - 1].name);
         p->threads[*slot - 1].name = copy;
         return;
     }
-    if (p->thread_count >= UINT32_MAX - 1)
-        out_of_ids("threads");
+    if (p->thread_count + 1 >= PROFILE_MAX_IDS) {
+        free(copy);
+        return;
+    }
     p->threads = xgrow(p->threads, sizeof(*p->threads), p->thread_count + 1, &p->thread_cap);
     p->threads[p->thread_count] = (struct thread_rec){thread, copy};
     *slot = (uint32_t)++p->thread_count;
@@ -493,6 +456,58 @@ const char *profile_thread_name(const struct profile *p, uint64_t thread)
 {
     if (!p->thread_index.cap)
         return NULL;
-    uint32_t *slot = index_probe(&p->thread_index, thread_hash(thread), thread_same, p, &thread);
+    uint32_t *slot = hash_index_find(&p->thread_index, hash_mix(thread), thread_same, p, &thread);
     return *slot ? p->threads[*slot - 1].name : NULL;
+}
+
+/* ---- limits ---- */
+
+void profile_set_limits(struct profile *p, size_t max_frames, size_t max_stacks)
+{
+    p->max_frames = max_frames < 2                 ? 2
+                    : max_frames > PROFILE_MAX_IDS ? PROFILE_MAX_IDS
+                                                   : max_frames;
+    p->max_stacks = max_stacks < 2                 ? 2
+                    : max_stacks > PROFILE_MAX_IDS ? PROFILE_MAX_IDS
+                                                   : max_stacks;
+}
+
+const struct profile_overflow *profile_overflow(const struct profile *p)
+{
+    return &p->overflow;
+}
+
+/* The "(other)" frame that stands for every frame past the limit. It takes
+ * the id kept for it, whatever the limit. */
+static uint32_t other_frame(struct profile *p)
+{
+    if (p->have_other)
+        return p->other_frame;
+    const char *name = profile_intern(p, PROFILE_OTHER), *file = profile_intern(p, "");
+    struct frame_key key = {name, file, 0, PF_NATIVE};
+    uint32_t *slot =
+        hash_index_find(&p->frame_index, frame_hash(name, file, 0, PF_NATIVE), frame_same, p, &key);
+    if (!*slot) {
+        p->frames = xgrow(p->frames, sizeof(*p->frames), p->frame_count + 1, &p->frame_cap);
+        p->frames[p->frame_count] = (struct profile_frame){name, file, 0, PF_NATIVE};
+        *slot = (uint32_t)++p->frame_count;
+    }
+    p->other_frame = *slot - 1;
+    p->have_other = 1;
+    return p->other_frame;
+}
+
+/* Adds weight to the stack "(other)", which stands for every stack past the
+ * limit (and for any absurdly deep one); it takes the id kept for it. */
+static uint32_t other_stack(struct profile *p, uint64_t weight)
+{
+    uint32_t frame = other_frame(p);
+    struct stack_key key = {&frame, 1, stack_hash(&frame, 1)};
+    hash_index_reserve(&p->stack_index, p->stack_count, stack_hash_of, p);
+    uint32_t *slot = hash_index_find(&p->stack_index, key.hash, stack_same, p, &key);
+    if (!*slot)
+        *slot = new_stack(p, &frame, 1, key.hash) + 1;
+    p->overflow.stacks++;
+    p->overflow.weight = add_saturating(p->overflow.weight, weight);
+    return add_weight(p, *slot - 1, weight);
 }

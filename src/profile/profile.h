@@ -65,8 +65,29 @@ struct profile_event {
     uint32_t stack;   /* stack id */
 };
 
+/* The most ids of one kind a profile hands out, and the deepest stack it
+ * keeps (deeper ones are counted under "(other)"). */
+#define PROFILE_MAX_IDS ((size_t)UINT32_MAX - 1)
+#define PROFILE_MAX_DEPTH ((size_t)1 << 24)
+/* The frame that stands for whatever went past a limit. */
+#define PROFILE_OTHER "(other)"
+
+/* What went past the limits (profile_set_limits). */
+struct profile_overflow {
+    uint64_t frames; /* frames that became "(other)" (calls refused) */
+    uint64_t stacks; /* stacks added to "(other)" */
+    uint64_t weight; /* their weight (samples, or bytes) */
+};
+
 /* Allocates an empty profile. Never returns NULL. */
 struct profile *profile_new(void);
+
+/* Caps the distinct frames and stacks the profile keeps (by default
+ * PROFILE_MAX_IDS each). Past a cap, a new frame is the frame "(other)" and a
+ * new stack adds its weight to the stack "(other)": memory stays bounded
+ * whatever a target does, and profile_overflow says how much went there. */
+void profile_set_limits(struct profile *p, size_t max_frames, size_t max_stacks);
+const struct profile_overflow *profile_overflow(const struct profile *p);
 /* Frees the profile and everything it holds; no-op on NULL. */
 void profile_free(struct profile *p);
 

@@ -16,33 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/utf8.h"
 #include "util/util.h"
 
 int pystr_put_utf8(char *out, size_t size, size_t *pos, uint32_t cp)
 {
-    uint8_t tmp[4];
-    size_t n;
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        cp = 0xFFFD;
-    if (cp < 0x80) {
-        tmp[0] = (uint8_t)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        tmp[0] = (uint8_t)(0xC0 | (cp >> 6));
-        tmp[1] = (uint8_t)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        tmp[0] = (uint8_t)(0xE0 | (cp >> 12));
-        tmp[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        tmp[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        tmp[0] = (uint8_t)(0xF0 | (cp >> 18));
-        tmp[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-        tmp[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        tmp[3] = (uint8_t)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
+    unsigned char tmp[4];
+    size_t n = utf8_encode(cp, tmp);
     if (*pos + n >= size)
         return 0;
     memcpy(out + *pos, tmp, n);
@@ -116,28 +96,6 @@ static int read_str3(struct mem_reader *r, const struct py_layout *l, uint64_t a
             return err;
     }
     return read_units(r, data, (size_t)length, kind, out, size);
-}
-
-/* Returns 1 if buf[0..len) is well-formed UTF-8 with no NUL bytes. */
-static int utf8_valid(const uint8_t *buf, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = buf[i];
-        size_t extra = c < 0x80             ? 0
-                       : (c & 0xE0) == 0xC0 ? 1
-                       : (c & 0xF0) == 0xE0 ? 2
-                       : (c & 0xF8) == 0xF0 ? 3
-                                            : 9;
-        if (c == 0 || extra == 9 || (c >= 0xC0 && c < 0xC2) || i + extra >= len + (extra ? 0 : 1))
-            return 0;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((buf[i + k] & 0xC0) != 0x80)
-                return 0;
-        }
-        i += extra + 1;
-    }
-    return 1;
 }
 
 static int read_str27(struct mem_reader *r, const struct py_layout *l, uint64_t addr, char *out,

@@ -18,6 +18,7 @@
 
 #include "python/pystr.h"
 #include "python/value_impl.h"
+#include "util/utf8.h"
 #include "util/util.h"
 
 /* Widest int printed in full in a repr. */
@@ -231,28 +232,13 @@ static int printable(uint32_t cp)
     return 1;
 }
 
-/* Decodes one UTF-8 character at s (well-formed: pystr output); returns its
- * length. */
+/* Decodes one UTF-8 character at s (pystr output, so well-formed); returns
+ * its length. */
 static size_t utf8_next(const unsigned char *s, uint32_t *cp)
 {
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if ((s[0] & 0xE0) == 0xC0 && (s[1] & 0xC0) == 0x80) {
-        *cp = ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
-        return 2;
-    }
-    if ((s[0] & 0xF0) == 0xE0 && (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80) {
-        *cp = ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-        return 3;
-    }
-    if ((s[0] & 0xF8) == 0xF0 && (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 &&
-        (s[3] & 0xC0) == 0x80) {
-        *cp = ((uint32_t)(s[0] & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
-              ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
-        return 4;
-    }
+    size_t n = utf8_decode(s, 4, cp);
+    if (n)
+        return n;
     *cp = 0xFFFD;
     return 1;
 }

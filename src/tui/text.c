@@ -12,6 +12,7 @@
 #include <wchar.h>
 
 #include "format/format.h"
+#include "util/utf8.h"
 
 /* One character as it will be shown. */
 struct glyph {
@@ -19,23 +20,6 @@ struct glyph {
     size_t len;
     size_t width;
 };
-
-/* Decodes the UTF-8 sequence at s (n bytes long by its lead byte); returns
- * the code point or -1 if it is malformed, overlong or a surrogate. Never
- * reads past a NUL. */
-static long decode_utf8(const unsigned char *s, size_t n)
-{
-    static const long min_for_len[5] = {0, 0, 0x80, 0x800, 0x10000};
-    long cp = s[0] & (0x7F >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return -1;
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    if (cp < min_for_len[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return -1;
-    return cp;
-}
 
 /* Reads one character of s into g, replaced by '?' if a terminal could act
  * on it (C0 and C1 controls, DEL), if it is not valid UTF-8, or if it is not
@@ -45,12 +29,9 @@ static size_t next_glyph(const char *str, int ascii_only, struct glyph *g)
     const unsigned char *s = (const unsigned char *)str;
     if (!*s)
         return 0;
-    size_t n = s[0] < 0x80                    ? 1
-               : s[0] >= 0xC2 && s[0] <= 0xDF ? 2
-               : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
-               : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
-                                              : 0;
-    long cp = n == 1 ? s[0] : n ? decode_utf8(s, n) : -1;
+    uint32_t code;
+    size_t n = utf8_decode(s, 4, &code); /* stops at a NUL */
+    long cp = n ? (long)code : -1;
     if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0) || (ascii_only && cp >= 0x80)) {
         g->bytes[0] = '?';
         g->len = g->width = 1;

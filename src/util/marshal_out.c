@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+#include "util/utf8.h"
+
 static void put_i32(struct strbuf *sb, int32_t v)
 {
     uint32_t u = (uint32_t)v;
@@ -47,26 +49,6 @@ void marshal_out_float(struct strbuf *sb, double d)
         strbuf_addch(sb, (char)(bits >> 8 * i & 0xFF));
 }
 
-/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] < 0x80                   ? 1
-                 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2
-                 : s[0] >= 0xE0 && s[0] < 0xF0 ? 3
-                 : s[0] >= 0xF0 && s[0] < 0xF5 ? 4
-                                               : 0;
-    if (!len || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    }
-    if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0) ||
-        (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))
-        return 0; /* overlong, surrogate or beyond U+10FFFF */
-    return len;
-}
-
 void marshal_out_str(struct strbuf *sb, const char *s)
 {
     struct strbuf text;
@@ -74,12 +56,13 @@ void marshal_out_str(struct strbuf *sb, const char *s)
     const unsigned char *u = (const unsigned char *)s;
     size_t n = strlen(s);
     for (size_t i = 0; i < n;) {
-        size_t len = utf8_len(u + i, n - i);
+        uint32_t cp;
+        size_t len = utf8_decode(u + i, n - i, &cp);
         if (len) {
             strbuf_add(&text, u + i, len);
             i += len;
         } else {
-            strbuf_addstr(&text, "\xEF\xBF\xBD");
+            strbuf_addstr(&text, UTF8_REPLACEMENT);
             i++;
         }
     }

@@ -46,7 +46,6 @@ def driver(tmp_path_factory):
     sources = sorted(glob.glob(os.path.join(ROOT, "src", d, "*.c"))
                      for d in ("profile", "format", "import", "util"))
     sources = [s for group in sources for s in group]
-    sources.append(os.path.join(ROOT, "src", "proc", "mem.c"))  # sg_strerror
     cmd = (["gcc"] + CFLAGS + ["-I" + os.path.join(ROOT, "src"), "-o", exe,
                                os.path.join(ROOT, "tests", "e2e", "format_driver.c")]
            + sources + ["-lm", "-lz"])

@@ -24,7 +24,7 @@ import subprocess
 
 import pytest
 
-from conftest import SPYGLASS_ASAN, TARGETS, interpreter_params, run_spyglass
+from conftest import ROOT, SPYGLASS_ASAN, TARGETS, interpreter_params, run_spyglass
 
 ALL = interpreter_params()
 PY3 = interpreter_params((3, 0))
@@ -245,7 +245,9 @@ def go_pprof(args, tmp_path):
     go = shutil.which("go")
     if not go:
         pytest.skip("go not installed (tools/deps.sh installs golang-go): no go tool pprof")
-    env = dict(os.environ, HOME=str(tmp_path), GOCACHE=str(tmp_path / "gocache"),
+    # A shared build cache: Go 1.24+ builds `go tool pprof` on first use (20 s on a
+    # quiet machine, minutes on a loaded one); `make e2e` builds it into this cache first.
+    env = dict(os.environ, HOME=str(tmp_path), GOCACHE=os.path.join(ROOT, "build", "gocache"),
                PPROF_TMPDIR=str(tmp_path), GOFLAGS="-mod=mod")
     proc = subprocess.run([go, "tool", "pprof"] + args, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, env=env, timeout=120)

@@ -18,7 +18,8 @@ from conftest import ROOT, interpreter_params
 ALL = interpreter_params()
 
 SOURCES = ["tests/e2e/value_driver.c", "src/python/value.c", "src/python/value_repr.c",
-           "src/python/pystr.c", "src/python/layouts.c", "src/proc/mem.c", "src/util/util.c"]
+           "src/python/pystr.c", "src/python/layouts.c", "src/proc/mem.c", "src/util/util.c",
+           "src/util/utf8.c", "src/util/err.c"]
 FLAGS = ["-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-Wshadow",
          "-Wno-unused-parameter", "-Isrc"]
 BUILDS = {

@@ -1,7 +1,7 @@
 /*
  * test_walk.c - the stack walker over real captured interpreters.
  *
- * fuzz/corpus/walk/ holds captures (python/capture.h) taken by
+ * fuzz/corpus/walk/ holds captures (tests/support/capture.h) taken by
  * tools/walk_corpus.sh on every interpreter: stacks-VERSION.capt of
  * tests/targets/stacks.py with SPYGLASS_DEPTH=40, web-VERSION.capt of
  * tests/targets/web_target.py serving /w/slow. Walking a capture must give
@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "python/capture.h"
+#include "capture.h"
 #include "python/endpoint.h"
 #include "python/walk.h"
 #include "util/util.h"

@@ -2,7 +2,7 @@
  * capture.c - record a walk's reads, write them as a capture file, load one
  * back as a fake process image (format in capture.h).
  */
-#include "python/capture.h"
+#include "capture.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,0 +1,190 @@
+/*
+ * fold.c - one walk's threads turned into profile stacks (collect/fold.h).
+ *
+ * The memo maps (code object serial, line) to a profile frame id. Serials are
+ * unique across every walker of the run (python/code.c), so one memo serves a
+ * whole process tree; a slot is simply overwritten on collision, which costs
+ * one profile_frame_id (a string hash) the next time, never a wrong frame.
+ */
+#include "collect/fold.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/hash.h"
+#include "util/util.h"
+
+/* Memo slots (a power of two): the distinct lines of a busy service fit. */
+#define FOLD_MEMO_SLOTS 4096
+
+struct fold_memo {
+    uint64_t serial; /* 0: empty (serials start at 1) */
+    int line;
+    uint32_t id;
+    int first_line;
+};
+
+void fold_init(struct fold *f, struct profile *p, const struct fold_options *opt)
+{
+    memset(f, 0, sizeof(*f));
+    f->profile = p;
+    f->opt = *opt;
+    f->memo_cap = FOLD_MEMO_SLOTS;
+    f->memo = xcalloc(f->memo_cap, sizeof(*f->memo));
+    f->idle_frame = profile_frame_id(p, "(idle)", "", 0, PF_NATIVE);
+    roots_init(&f->roots, p, opt->by_process, opt->by_endpoint);
+}
+
+void fold_release(struct fold *f)
+{
+    roots_release(&f->roots);
+    free(f->frames);
+    free(f->ids);
+    free(f->memo);
+    memset(f, 0, sizeof(*f));
+}
+
+/* Makes room for depth frames in the scratch arrays. */
+static void reserve(struct fold *f, size_t depth)
+{
+    if (depth <= f->cap)
+        return;
+    size_t cap = f->cap;
+    f->frames = xgrow(f->frames, sizeof(*f->frames), depth, &cap);
+    cap = f->cap;
+    f->ids = xgrow(f->ids, sizeof(*f->ids), depth, &cap);
+    f->cap = cap;
+}
+
+/* Sets out to the profile frame with id, as interned. */
+static void frame_from_id(const struct fold *f, uint32_t id, int first_line, struct fold_frame *out)
+{
+    const struct profile_frame *pf = profile_frame(f->profile, id);
+    *out = (struct fold_frame){id, pf->name, pf->file, pf->line, first_line, pf->kind};
+}
+
+/* The profile frame of a Python frame, through the memo. */
+static uint32_t python_frame(struct fold *f, const struct py_frame *pyf)
+{
+    int line = f->opt.function ? 0 : pyf->line;
+    uint64_t serial = pyf->code->serial;
+    uint64_t h = hash_mix(serial ^ ((uint64_t)(uint32_t)line << 40));
+    struct fold_memo *m = &f->memo[h & (f->memo_cap - 1)];
+    if (m->serial == serial && m->line == line)
+        return m->id;
+    m->serial = serial;
+    m->line = line;
+    m->id = profile_frame_id(f->profile, pyf->code->qualname, pyf->code->filename, line, PF_PYTHON);
+    return m->id;
+}
+
+static uint32_t thread_frame(struct fold *f, const struct py_thread *t)
+{
+    char name[192];
+    if (t->name[0])
+        snprintf(name, sizeof(name), "thread \"%s\" (tid %d)", t->name, (int)t->tid);
+    else
+        snprintf(name, sizeof(name), "thread 0x%" PRIx64 " (tid %d)", t->ident, (int)t->tid);
+    return profile_frame_id(f->profile, name, "", 0, PF_THREAD);
+}
+
+/* Writes t's Python frames (outermost first) and the (idle) leaf after
+ * f->frames[0..n); returns the new depth. */
+static size_t add_python_frames(struct fold *f, const struct py_thread *t, size_t n, int idle_leaf)
+{
+    reserve(f, n + t->depth + 1);
+    for (size_t d = t->depth; d-- > 0;) {
+        const struct py_frame *pyf = &t->frames[d];
+        frame_from_id(f, python_frame(f, pyf), pyf->code->firstlineno, &f->frames[n]);
+        f->ids[n] = f->frames[n].id;
+        n++;
+    }
+    if (idle_leaf) {
+        frame_from_id(f, f->idle_frame, 0, &f->frames[n]);
+        f->ids[n++] = f->idle_frame;
+    }
+    return n;
+}
+
+/* Folds one thread; returns 1 if it was handed over. */
+static int fold_thread(struct fold *f, const struct walker *w, const struct py_thread *t,
+                       fold_fn fn, void *ctx)
+{
+    uint32_t roots[ROOTS_MAX + 1];
+    size_t nroots = 0;
+    if (f->opt.gil && !t->holds_gil) {
+        f->stats.gil_dropped++;
+        return 0;
+    }
+    /* Before the idle filter: the endpoint table counts waiting too. */
+    if (t->depth > 0)
+        nroots = roots_for_thread(&f->roots, w, t, roots);
+    if (t->idle && !f->opt.idle) {
+        f->stats.idle_dropped++;
+        return 0;
+    }
+    if (t->depth == 0) {
+        f->stats.empty++;
+        if (!f->opt.keep_empty)
+            return 0;
+    }
+    if (f->opt.threads)
+        roots[nroots++] = thread_frame(f, t);
+    reserve(f, nroots);
+    for (size_t i = 0; i < nroots; i++) {
+        frame_from_id(f, roots[i], 0, &f->frames[i]);
+        f->ids[i] = roots[i];
+    }
+    size_t depth = add_python_frames(f, t, nroots, t->idle && f->opt.idle_leaf && t->depth > 0);
+    struct fold_stack s = {w, t, f->frames, f->ids, depth, nroots, t->idle};
+    fn(&s, ctx);
+    f->stats.kept++;
+    return 1;
+}
+
+size_t fold_walk(struct fold *f, const struct walker *w, fold_fn fn, void *ctx)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < w->nthreads; i++)
+        kept += (size_t)fold_thread(f, w, &w->threads[i], fn, ctx);
+    return kept;
+}
+
+int64_t fold_bare_stack(struct fold *f, const struct py_thread *t)
+{
+    size_t n = 0;
+    if (t->depth == 0)
+        return -1;
+    if (f->opt.threads) {
+        reserve(f, 1);
+        f->ids[n++] = thread_frame(f, t);
+    }
+    size_t depth = add_python_frames(f, t, n, t->idle && f->opt.idle_leaf);
+    return (int64_t)profile_add_stack(f->profile, f->ids, depth, 0);
+}
+
+void fold_charge_rss(struct fold *f, const struct walker *w, struct charge *c, uint64_t elapsed_ns,
+                     uint64_t rss)
+{
+    const struct py_thread *gil = NULL, *on_cpu = NULL, *main_thread = NULL, *first = NULL;
+    for (size_t i = 0; i < w->nthreads; i++) {
+        const struct py_thread *t = &w->threads[i];
+        if (t->depth == 0)
+            continue;
+        if (t->holds_gil && !gil)
+            gil = t;
+        if (!t->idle && !on_cpu)
+            on_cpu = t;
+        if (t->tid == w->rt->pid)
+            main_thread = t;
+        if (!first)
+            first = t;
+    }
+    const struct py_thread *running = gil ? gil : on_cpu;
+    const struct py_thread *waiting = main_thread ? main_thread : first;
+    int64_t active = running ? fold_bare_stack(f, running) : -1;
+    int64_t idle = waiting ? fold_bare_stack(f, waiting) : -1;
+    charge_sample(c, elapsed_ns, rss, active, idle);
+}
