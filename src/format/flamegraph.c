@@ -22,6 +22,7 @@
 
 #include "format/format.h"
 #include "util/err.h"
+#include "util/hash.h"
 #include "util/utf8.h"
 #include "util/util.h"
 
@@ -48,8 +49,7 @@ struct tree {
     struct node *nodes;
     size_t count;
     size_t cap;
-    uint32_t *slots;   /* node index + 1; 0 is an empty slot */
-    size_t slot_count; /* a power of two */
+    struct hash_index index; /* (parent, frame) -> node */
 };
 
 /* What the writer needs besides the tree. */
@@ -177,46 +177,44 @@ static void format_count(uint64_t v, char *buf)
 
 /* ---- the call tree ---- */
 
-static size_t slot_of(uint32_t parent, uint32_t frame, size_t slot_count)
+static uint64_t node_hash(uint32_t parent, uint32_t frame)
 {
-    uint64_t h = ((uint64_t)parent << 32 | frame) * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h ^ (h >> 31)) & (slot_count - 1);
+    return hash_mix((uint64_t)parent << 32 | frame);
 }
 
-/* Doubles the hash table and re-inserts every node but the root. */
-static void tree_rehash(struct tree *t)
+static uint64_t node_hash_of(const void *ctx, uint32_t id)
 {
-    size_t count = t->slot_count ? t->slot_count * 2 : 1024;
-    free(t->slots);
-    t->slots = xcalloc(count, sizeof(*t->slots));
-    t->slot_count = count;
-    for (size_t i = 1; i < t->count; i++) {
-        size_t s = slot_of(t->nodes[i].parent, t->nodes[i].frame, count);
-        while (t->slots[s])
-            s = (s + 1) & (count - 1);
-        t->slots[s] = (uint32_t)i + 1;
-    }
+    const struct tree *t = ctx;
+    return node_hash(t->nodes[id].parent, t->nodes[id].frame);
+}
+
+/* A child being looked for. */
+struct node_key {
+    uint32_t parent, frame;
+};
+
+static int node_same(const void *ctx, uint32_t id, const void *key)
+{
+    const struct tree *t = ctx;
+    const struct node_key *k = key;
+    return t->nodes[id].parent == k->parent && t->nodes[id].frame == k->frame;
 }
 
 /* Returns the index of parent's child for frame, adding it (weight 0) if
  * new, or NO_NODE when the tree cannot hold more nodes. */
 static uint32_t tree_child(struct tree *t, uint32_t parent, uint32_t frame)
 {
-    if (2 * (t->count + 1) > t->slot_count)
-        tree_rehash(t);
-    size_t s = slot_of(parent, frame, t->slot_count);
-    while (t->slots[s]) {
-        const struct node *n = &t->nodes[t->slots[s] - 1];
-        if (n->parent == parent && n->frame == frame)
-            return t->slots[s] - 1;
-        s = (s + 1) & (t->slot_count - 1);
-    }
     if (t->count >= NO_NODE - 1)
         return NO_NODE;
+    hash_index_reserve(&t->index, t->count, node_hash_of, t);
+    struct node_key key = {parent, frame};
+    uint32_t *slot = hash_index_find(&t->index, node_hash(parent, frame), node_same, t, &key);
+    if (*slot)
+        return *slot - 1;
     t->nodes = xgrow(t->nodes, sizeof(*t->nodes), t->count + 1, &t->cap);
     uint32_t id = (uint32_t)t->count++;
     t->nodes[id] = (struct node){frame, parent, t->nodes[parent].depth + 1, 0, 0};
-    t->slots[s] = id + 1;
+    *slot = id + 1;
     return id;
 }
 
@@ -247,7 +245,7 @@ static int tree_build(struct tree *t, const struct profile *p)
 static void tree_release(struct tree *t)
 {
     free(t->nodes);
-    free(t->slots);
+    hash_index_release(&t->index);
 }
 
 /* A frame and its id, for sorting frames into sibling order. */
@@ -402,9 +400,7 @@ static void put_frame_colour(FILE *out, const struct profile_frame *f)
     if (cls < 0 || cls > 4)
         cls = 0;
     const struct palette *pal = &palettes[cls];
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (const unsigned char *s = (const unsigned char *)(f ? f->name : "all"); *s; s++)
-        h = (h ^ *s) * 0x100000001b3ull;
+    uint64_t h = hash_str(HASH_SEED, f ? f->name : "all");
     double v1 = (double)(h >> 48) / 65535.0;
     double v2 = (double)((h >> 32) & 0xFFFF) / 65535.0;
     put_hsl(out, pal->hue + v1 * pal->hue_span, pal->sat, pal->light + v2 * pal->light_span);

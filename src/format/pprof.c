@@ -37,7 +37,8 @@
 #include <zlib.h>
 
 #include "format/format.h"
-#include "util/err.h" /* SG_E* error codes */
+#include "util/err.h"
+#include "util/hash.h"
 #include "util/util.h"
 
 enum { WIRE_VARINT = 0, WIRE_LEN = 2 };
@@ -92,52 +93,63 @@ static void pb_message(struct strbuf *sb, unsigned field, struct strbuf *msg)
 struct strings {
     const char **list; /* index -> string (borrowed from the profile) */
     size_t count, cap;
-    uint32_t *slots; /* open addressing: index + 1, 0 = empty */
-    size_t slot_count;
+    struct hash_index index;
 };
 
-static uint64_t str_hash(const char *s)
+static uint64_t string_hash_of(const void *ctx, uint32_t id)
 {
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
-    return h;
+    const struct strings *t = ctx;
+    return hash_str(HASH_SEED, t->list[id]);
 }
 
-static void strings_rehash(struct strings *t)
+static int string_same(const void *ctx, uint32_t id, const void *key)
 {
-    size_t count = t->slot_count ? t->slot_count * 2 : 256;
-    free(t->slots);
-    t->slots = xcalloc(count, sizeof(*t->slots));
-    t->slot_count = count;
-    for (size_t i = 0; i < t->count; i++) {
-        size_t s = str_hash(t->list[i]) & (count - 1);
-        while (t->slots[s])
-            s = (s + 1) & (count - 1);
-        t->slots[s] = (uint32_t)i + 1;
-    }
+    const struct strings *t = ctx;
+    return strcmp(t->list[id], key) == 0;
 }
 
 /* Returns the string's index in the table, adding it if new. s must live as
  * long as the table. */
 static uint64_t string_index(struct strings *t, const char *s)
 {
-    if (2 * (t->count + 1) > t->slot_count)
-        strings_rehash(t);
-    size_t slot = str_hash(s) & (t->slot_count - 1);
-    while (t->slots[slot]) {
-        uint32_t i = t->slots[slot] - 1;
-        if (!strcmp(t->list[i], s))
-            return i;
-        slot = (slot + 1) & (t->slot_count - 1);
-    }
+    hash_index_reserve(&t->index, t->count, string_hash_of, t);
+    uint32_t *slot = hash_index_find(&t->index, hash_str(HASH_SEED, s), string_same, t, s);
+    if (*slot)
+        return *slot - 1;
     t->list = xgrow(t->list, sizeof(*t->list), t->count + 1, &t->cap);
     t->list[t->count] = s;
-    t->slots[slot] = (uint32_t)++t->count;
+    *slot = (uint32_t)++t->count;
     return t->count - 1;
 }
 
 /* ---- functions ---- */
+
+/* Functions are told apart by name and file; the index holds, per function,
+ * its first frame (function ids count from 1). */
+struct functions {
+    const struct profile *p;
+    uint32_t *first; /* function id - 1 -> its first frame */
+    size_t count;
+    struct hash_index index;
+};
+
+static uint64_t function_hash(const struct profile_frame *f)
+{
+    return hash_str(hash_str(HASH_SEED, f->name) * 31, f->file);
+}
+
+static uint64_t function_hash_of(const void *ctx, uint32_t id)
+{
+    const struct functions *fs = ctx;
+    return function_hash(profile_frame(fs->p, fs->first[id]));
+}
+
+static int function_same(const void *ctx, uint32_t id, const void *key)
+{
+    const struct functions *fs = ctx;
+    const struct profile_frame *f = key, *g = profile_frame(fs->p, fs->first[id]);
+    return !strcmp(f->name, g->name) && !strcmp(f->file, g->file);
+}
 
 /* Gives each frame a function id (from 1) shared by frames with the same
  * name and file, in order of first appearance, and each function the
@@ -147,33 +159,24 @@ static uint32_t *function_ids(const struct profile *p, uint64_t **lines, size_t 
 {
     size_t frames = profile_frame_count(p);
     uint32_t *ids = xcalloc(frames, sizeof(*ids));
-    uint32_t *slots = NULL; /* (name, file) -> first frame id + 1 */
-    size_t slot_count = 16;
-    while (slot_count < 2 * frames)
-        slot_count *= 2;
-    slots = xcalloc(slot_count, sizeof(*slots));
+    struct functions fs = {p, xcalloc(frames + 1, sizeof(uint32_t)), 0, {NULL, 0}};
     *lines = xcalloc(frames + 1, sizeof(**lines));
-    *count = 0;
     for (uint32_t id = 0; id < frames; id++) {
         const struct profile_frame *f = profile_frame(p, id);
-        size_t s = (str_hash(f->name) * 31 + str_hash(f->file)) & (slot_count - 1);
-        while (slots[s]) {
-            const struct profile_frame *g = profile_frame(p, slots[s] - 1);
-            if (!strcmp(f->name, g->name) && !strcmp(f->file, g->file))
-                break;
-            s = (s + 1) & (slot_count - 1);
+        hash_index_reserve(&fs.index, fs.count, function_hash_of, &fs);
+        uint32_t *slot = hash_index_find(&fs.index, function_hash(f), function_same, &fs, f);
+        if (!*slot) {
+            fs.first[fs.count] = id;
+            *slot = (uint32_t)++fs.count;
         }
-        if (!slots[s]) {
-            slots[s] = id + 1;
-            ids[id] = (uint32_t)(++*count);
-        } else {
-            ids[id] = ids[slots[s] - 1];
-        }
+        ids[id] = *slot;
         uint64_t *line = &(*lines)[ids[id]];
         if (f->line > 0 && (!*line || (uint64_t)f->line < *line))
             *line = (uint64_t)f->line;
     }
-    free(slots);
+    *count = fs.count;
+    hash_index_release(&fs.index);
+    free(fs.first);
     return ids;
 }
 
@@ -353,7 +356,7 @@ int pprof_write(const struct profile *p, FILE *out, const struct format_options 
     for (size_t i = 0; i < e.owned_count; i++)
         free(e.owned[i]);
     free(e.strings.list);
-    free(e.strings.slots);
+    hash_index_release(&e.strings.index);
     strbuf_release(&e.msg);
     strbuf_release(&e.scratch);
     strbuf_release(&e.packed);

@@ -30,7 +30,8 @@
 #include <string.h>
 
 #include "format/format.h"
-#include "util/err.h" /* SG_E* error codes */
+#include "util/err.h"
+#include "util/hash.h"
 #include "util/marshal_out.h"
 #include "util/util.h"
 
@@ -58,8 +59,7 @@ struct builder {
     size_t func_count;
     struct edge *edges;
     size_t edge_count, edge_cap;
-    uint32_t *edge_slots; /* open addressing over edges: index + 1, 0 = empty */
-    size_t slot_count;    /* a power of two, at least twice edge_count */
+    struct hash_index edge_index; /* (caller, callee) -> edge */
 };
 
 /* ---- grouping frames into functions ---- */
@@ -132,39 +132,33 @@ static void group_functions(struct builder *b)
 
 static uint64_t edge_hash(uint32_t caller, uint32_t callee)
 {
-    uint64_t h = ((uint64_t)caller << 32 | callee) * 0x9E3779B97F4A7C15ull;
-    return h ^ h >> 29;
+    return hash_mix((uint64_t)caller << 32 | callee);
 }
 
-static void rehash_edges(struct builder *b)
+static uint64_t edge_hash_of(const void *ctx, uint32_t id)
 {
-    size_t count = b->slot_count ? b->slot_count * 2 : 64;
-    free(b->edge_slots);
-    b->edge_slots = xcalloc(count, sizeof(*b->edge_slots));
-    b->slot_count = count;
-    for (size_t i = 0; i < b->edge_count; i++) {
-        size_t s = edge_hash(b->edges[i].caller, b->edges[i].callee) & (count - 1);
-        while (b->edge_slots[s])
-            s = (s + 1) & (count - 1);
-        b->edge_slots[s] = (uint32_t)i + 1;
-    }
+    const struct builder *b = ctx;
+    return edge_hash(b->edges[id].caller, b->edges[id].callee);
+}
+
+static int edge_same(const void *ctx, uint32_t id, const void *key)
+{
+    const struct builder *b = ctx;
+    const struct edge *k = key;
+    return b->edges[id].caller == k->caller && b->edges[id].callee == k->callee;
 }
 
 /* Returns the edge caller -> callee, adding it if new. */
 static struct edge *edge_get(struct builder *b, uint32_t caller, uint32_t callee)
 {
-    if (2 * (b->edge_count + 1) > b->slot_count)
-        rehash_edges(b);
-    size_t s = edge_hash(caller, callee) & (b->slot_count - 1);
-    while (b->edge_slots[s]) {
-        struct edge *e = &b->edges[b->edge_slots[s] - 1];
-        if (e->caller == caller && e->callee == callee)
-            return e;
-        s = (s + 1) & (b->slot_count - 1);
-    }
+    struct edge key = {caller, callee, 0, 0, 0};
+    hash_index_reserve(&b->edge_index, b->edge_count, edge_hash_of, b);
+    uint32_t *slot = hash_index_find(&b->edge_index, edge_hash(caller, callee), edge_same, b, &key);
+    if (*slot)
+        return &b->edges[*slot - 1];
     b->edges = xgrow(b->edges, sizeof(*b->edges), b->edge_count + 1, &b->edge_cap);
-    b->edges[b->edge_count] = (struct edge){caller, callee, 0, 0, 0};
-    b->edge_slots[s] = (uint32_t)++b->edge_count;
+    b->edges[b->edge_count] = key;
+    *slot = (uint32_t)++b->edge_count;
     return &b->edges[b->edge_count - 1];
 }
 
@@ -290,6 +284,6 @@ int pstats_write(const struct profile *p, FILE *out, const struct format_options
     free(b.frame_func);
     free(b.funcs);
     free(b.edges);
-    free(b.edge_slots);
+    hash_index_release(&b.edge_index);
     return err;
 }

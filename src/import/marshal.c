@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/err.h" /* SG_E* error codes */
+#include "util/err.h"
 #include "util/util.h"
 
 #define FLAG_REF 0x80

@@ -18,14 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/err.h" /* SG_E* error codes */
+#include "util/err.h"
+#include "util/hash.h"
 #include "util/marshal_out.h"
 #include "util/util.h"
 
-/* An index over keys: open addressing, slots hold position + 1. */
+/* An index over keys kept in an array of structs that each start with a
+ * struct pstats_key (callers, functions), stride bytes apart. */
 struct key_index {
-    size_t *slots;
-    size_t mask;
+    struct hash_index index;
+    const void *keys;
+    size_t stride;
 };
 
 static int pfail(struct pstats *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -40,18 +43,21 @@ static int pfail(struct pstats *st, const char *fmt, ...)
 
 /* ---- keys ---- */
 
-static uint64_t hash_str(uint64_t h, const char *s)
-{
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
-    return h;
-}
-
 static uint64_t key_hash(const struct pstats_key *k)
 {
-    uint64_t h = hash_str(0xCBF29CE484222325ull, k->file);
-    h = (h ^ (uint64_t)k->line) * 0x100000001B3ull;
+    uint64_t h = hash_str(HASH_SEED, k->file);
+    h = hash_bytes(h, &k->line, sizeof(k->line));
     return hash_str(h, k->name);
+}
+
+static const struct pstats_key *key_at(const struct key_index *ix, uint32_t id)
+{
+    return (const struct pstats_key *)((const char *)ix->keys + id * ix->stride);
+}
+
+static uint64_t key_hash_of(const void *ctx, uint32_t id)
+{
+    return key_hash(key_at(ctx, id));
 }
 
 static int key_equal(const struct pstats_key *a, const struct pstats_key *b)
@@ -59,31 +65,17 @@ static int key_equal(const struct pstats_key *a, const struct pstats_key *b)
     return a->line == b->line && !strcmp(a->file, b->file) && !strcmp(a->name, b->name);
 }
 
-static void index_init(struct key_index *ix, size_t count)
+static int key_same(const void *ctx, uint32_t id, const void *key)
 {
-    size_t size = 16;
-    while (size < 2 * count)
-        size *= 2;
-    ix->slots = xcalloc(size, sizeof(*ix->slots));
-    ix->mask = size - 1;
+    return key_equal(key_at(ctx, id), key);
 }
 
-/* Returns the slot for key in keys[] (found or empty), given a stride
- * between consecutive keys in bytes. */
-static size_t *index_slot(struct key_index *ix, const void *keys, size_t stride,
-                          const struct pstats_key *key)
+/* Returns the slot for key (holding its position + 1, or empty) in an index
+ * over count keys, with room for one more. */
+static uint32_t *index_slot(struct key_index *ix, size_t count, const struct pstats_key *key)
 {
-    size_t i = (size_t)key_hash(key) & ix->mask;
-    for (;;) {
-        size_t *slot = &ix->slots[i];
-        if (!*slot)
-            return slot;
-        const struct pstats_key *k =
-            (const struct pstats_key *)((const char *)keys + (*slot - 1) * stride);
-        if (key_equal(k, key))
-            return slot;
-        i = (i + 1) & ix->mask;
-    }
+    hash_index_reserve(&ix->index, count, key_hash_of, ix);
+    return hash_index_find(&ix->index, key_hash(key), key_same, ix, key);
 }
 
 static int is_string(const struct marshal_value *v)
@@ -199,8 +191,7 @@ static int read_callers(struct pstats *st, const struct marshal_value *entry, st
         return pfail(st, "expected a callers dict at %s, found %s", where(at, sizeof(at), entry, 4),
                      found(what, sizeof(what), v));
     f->callers = xcalloc(v->count, sizeof(*f->callers));
-    struct key_index ix;
-    index_init(&ix, v->count);
+    struct key_index ix = {{NULL, 0}, f->callers, sizeof(*f->callers)};
     int err = 0;
     for (size_t i = 0; i < v->count && !err; i++) {
         struct pstats_caller c = {.func = PSTATS_NO_FUNC};
@@ -209,7 +200,7 @@ static int read_callers(struct pstats *st, const struct marshal_value *entry, st
             err = read_caller_value(st, v, 2 * i + 1, &c);
         if (err)
             break;
-        size_t *slot = index_slot(&ix, f->callers, sizeof(*f->callers), &c.key);
+        uint32_t *slot = index_slot(&ix, f->caller_count, &c.key);
         if (*slot) {
             f->callers[*slot - 1] = c;
         } else {
@@ -217,7 +208,7 @@ static int read_callers(struct pstats *st, const struct marshal_value *entry, st
             *slot = ++f->caller_count;
         }
     }
-    free(ix.slots);
+    hash_index_release(&ix.index);
     return err;
 }
 
@@ -255,7 +246,7 @@ static void link_callers(struct pstats *st, struct key_index *ix)
     for (size_t i = 0; i < st->count; i++) {
         struct pstats_func *f = &st->funcs[i];
         for (size_t j = 0; j < f->caller_count; j++) {
-            size_t *slot = index_slot(ix, st->funcs, sizeof(*st->funcs), &f->callers[j].key);
+            uint32_t *slot = index_slot(ix, st->count, &f->callers[j].key);
             f->callers[j].func = *slot ? *slot - 1 : PSTATS_NO_FUNC;
         }
     }
@@ -267,15 +258,14 @@ static int read_stats(struct pstats *st, const struct marshal_value *root)
         return pfail(st, "not a pstats dump: the top value is a %s, not a dict",
                      marshal_kind_name(root->kind));
     st->funcs = xcalloc(root->count, sizeof(*st->funcs));
-    struct key_index ix;
-    index_init(&ix, root->count);
+    struct key_index ix = {{NULL, 0}, st->funcs, sizeof(*st->funcs)};
     int err = 0;
     for (size_t i = 0; i < root->count && !err; i++) {
         struct pstats_key key;
         err = read_key(st, root, 2 * i, &key);
         if (err)
             break;
-        size_t *slot = index_slot(&ix, st->funcs, sizeof(*st->funcs), &key);
+        uint32_t *slot = index_slot(&ix, st->count, &key);
         if (!*slot) {
             st->funcs[st->count].key = key;
             *slot = ++st->count;
@@ -284,7 +274,7 @@ static int read_stats(struct pstats *st, const struct marshal_value *root)
     }
     if (!err)
         link_callers(st, &ix);
-    free(ix.slots);
+    hash_index_release(&ix.index);
     return err;
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
 #include "util/util.h"
 
 #define BLOCK_SIZE 16384 /* bytes per ordinary arena block */
@@ -27,17 +28,6 @@ struct strtab_block {
     size_t used, size;
     char data[];
 };
-
-/* 64-bit FNV-1a: simple, and good enough for identifier-like keys. */
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
 
 void strtab_init(struct strtab *t)
 {
@@ -119,7 +109,7 @@ static const char *arena_copy(struct strtab *t, const char *s, size_t len)
 const char *strtab_intern(struct strtab *t, const char *s)
 {
     size_t len = strlen(s);
-    uint64_t hash = hash_bytes(s, len);
+    uint64_t hash = hash_bytes(HASH_SEED, s, len);
     if (t->count + 1 > t->cap / 2)
         grow(t);
     struct strtab_slot *slot = find_slot(t->slots, t->cap, s, hash);

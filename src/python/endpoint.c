@@ -24,6 +24,7 @@
 #include "python/locals.h"
 #include "python/pystr.h"
 #include "python/value.h"
+#include "util/hash.h"
 #include "util/util.h"
 
 #define CODES_CAP 8192   /* power of two */
@@ -206,13 +207,6 @@ static uint64_t dict_version(struct walker *w, uint64_t dict)
     return version;
 }
 
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
-        h = (h ^ *c) * 0x100000001b3ull;
-    return h;
-}
-
 /* What we know of the program w reads: made on first use. */
 static struct ep_program *program(struct endpoint_reader *er, struct walker *w)
 {
@@ -225,7 +219,7 @@ static struct ep_program *program(struct endpoint_reader *er, struct walker *w)
         memset(p, 0, sizeof(*p));
         p->pid = pid;
         p->runtime = runtime;
-        p->hash = fnv1a(0xcbf29ce484222325ull ^ (uint64_t)(cmdline[0] ? 0 : pid), cmdline);
+        p->hash = hash_str(HASH_SEED ^ (uint64_t)(cmdline[0] ? 0 : pid), cmdline);
     }
     return p;
 }
@@ -387,7 +381,7 @@ static void set_label(struct ep_thread *e, const char *route)
 /* The memo key of e's method and shape in pid's program; never 0. */
 static uint64_t route_key(struct endpoint_reader *er, struct walker *w, const struct ep_thread *e)
 {
-    uint64_t h = fnv1a(fnv1a(fnv1a(program(er, w)->hash, e->method), " "), e->shape);
+    uint64_t h = hash_str(hash_str(hash_str(program(er, w)->hash, e->method), " "), e->shape);
     return h ? h : 1;
 }
 

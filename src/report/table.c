@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/err.h" /* SG_E* error codes */
+#include "util/err.h"
 #include "util/util.h"
 
 /* The fields of pstats' sort tuple (cc, nc, tt, ct, file, line, name, stdname). */

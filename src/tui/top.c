@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "profile/strtab.h"
+#include "util/hash.h"
 #include "util/util.h"
 
 enum { OWN_ACTIVE, OWN_IDLE, TOTAL_ACTIVE, TOTAL_IDLE, NCOUNT };
@@ -62,8 +63,7 @@ struct top_model {
     struct entry *entries;
     uint32_t *counts; /* entries_cap * nbuckets * NCOUNT */
     size_t nentries, entries_cap;
-    uint32_t *index;  /* entry index + 1; 0 is an empty slot */
-    size_t index_cap; /* power of two */
+    struct hash_index index; /* (thread, name, file, line, is_func) -> entry */
 
     struct thread_slot *threads;
     uint32_t *thread_counts; /* threads_cap * nbuckets * 2 */
@@ -91,8 +91,6 @@ struct top_model *top_model_new(double window_s, uint64_t period_ns)
             m->bucket_ns = 1;
     }
     m->period_ns = period_ns ? period_ns : 1;
-    m->index_cap = 1024;
-    m->index = xcalloc(m->index_cap, sizeof(*m->index));
     m->compact_at = COMPACT_MIN;
     return m;
 }
@@ -104,7 +102,7 @@ void top_model_free(struct top_model *m)
     strtab_release(&m->strings);
     free(m->entries);
     free(m->counts);
-    free(m->index);
+    hash_index_release(&m->index);
     free(m->threads);
     free(m->thread_counts);
     free(m);
@@ -125,47 +123,38 @@ static uint32_t *thread_counts(struct top_model *m, size_t t, unsigned bucket)
     return m->thread_counts + (t * m->nbuckets + bucket) * 2;
 }
 
-static uint64_t entry_hash(uint32_t thread, const char *name, const char *file, int line,
-                           int is_func)
+static uint64_t entry_hash(const struct entry *en)
 {
-    uint64_t h = (uint64_t)(uintptr_t)name * 0x9E3779B97F4A7C15ull;
-    h ^= (uint64_t)(uintptr_t)file * 0xC2B2AE3D27D4EB4Full;
-    h ^= ((uint64_t)thread << 32 | (uint32_t)line) * 0x165667B19E3779F9ull;
-    h ^= (uint64_t)is_func;
-    return h ^ (h >> 31);
+    uint64_t h = hash_mix((uint64_t)(uintptr_t)en->name);
+    h = hash_mix(h ^ (uint64_t)(uintptr_t)en->file);
+    h = hash_mix(h ^ ((uint64_t)en->thread << 32 | (uint32_t)en->line));
+    return h ^ (uint64_t)en->is_func;
 }
 
-static void index_insert(struct top_model *m, size_t e)
+static uint64_t entry_hash_of(const void *ctx, uint32_t id)
 {
-    const struct entry *en = &m->entries[e];
-    size_t mask = m->index_cap - 1;
-    size_t i = (size_t)entry_hash(en->thread, en->name, en->file, en->line, en->is_func) & mask;
-    while (m->index[i])
-        i = (i + 1) & mask;
-    m->index[i] = (uint32_t)(e + 1);
+    const struct top_model *m = ctx;
+    return entry_hash(&m->entries[id]);
 }
 
-static void index_rebuild(struct top_model *m, size_t cap)
+/* Names and files are interned: comparing pointers compares strings. */
+static int entry_same(const void *ctx, uint32_t id, const void *key)
 {
-    free(m->index);
-    m->index_cap = cap;
-    m->index = xcalloc(cap, sizeof(*m->index));
-    for (size_t e = 0; e < m->nentries; e++)
-        index_insert(m, e);
+    const struct entry *en = &((const struct top_model *)ctx)->entries[id], *k = key;
+    return en->name == k->name && en->file == k->file && en->line == k->line &&
+           en->thread == k->thread && en->is_func == k->is_func;
 }
 
 /* Returns the index of the entry for the key, adding an empty one if new. */
 static size_t entry_for(struct top_model *m, uint32_t thread, const char *name, const char *file,
                         int line, int is_func)
 {
-    size_t mask = m->index_cap - 1;
-    size_t i = (size_t)entry_hash(thread, name, file, line, is_func) & mask;
-    for (; m->index[i]; i = (i + 1) & mask) {
-        const struct entry *en = &m->entries[m->index[i] - 1];
-        if (en->name == name && en->file == file && en->line == line && en->thread == thread &&
-            en->is_func == is_func)
-            return m->index[i] - 1;
-    }
+    struct entry key = {
+        .name = name, .file = file, .line = line, .thread = thread, .is_func = is_func};
+    hash_index_reserve(&m->index, m->nentries, entry_hash_of, m);
+    uint32_t *slot = hash_index_find(&m->index, entry_hash(&key), entry_same, m, &key);
+    if (*slot)
+        return *slot - 1;
     size_t old_cap = m->entries_cap;
     m->entries = xgrow(m->entries, sizeof(*m->entries), m->nentries + 1, &m->entries_cap);
     if (m->entries_cap != old_cap) {
@@ -181,10 +170,7 @@ static size_t entry_for(struct top_model *m, uint32_t thread, const char *name, 
     en->thread = thread;
     en->is_func = is_func;
     memset(entry_counts(m, e, 0), 0, (size_t)m->nbuckets * NCOUNT * sizeof(*m->counts));
-    if (m->nentries * 2 > m->index_cap)
-        index_rebuild(m, m->index_cap * 2);
-    else
-        m->index[i] = (uint32_t)(e + 1);
+    *slot = (uint32_t)(e + 1);
     return e;
 }
 
@@ -269,9 +255,7 @@ static void compact(struct top_model *m, int force)
     m->nthreads = nt;
     m->nentries = ne;
     free(remap);
-    memset(m->index, 0, m->index_cap * sizeof(*m->index));
-    for (size_t e = 0; e < m->nentries; e++)
-        index_insert(m, e);
+    hash_index_rebuild(&m->index, m->nentries, entry_hash_of, m);
 }
 
 /* Empties one bucket, taking its counts out of the window sums. */
@@ -401,7 +385,7 @@ void top_model_add(struct top_model *m, const struct top_stack *s)
 void top_model_reset(struct top_model *m)
 {
     m->nentries = 0;
-    memset(m->index, 0, m->index_cap * sizeof(*m->index));
+    hash_index_clear(&m->index);
     m->nthreads = 0;
     memset(m->bucket_ticks, 0, sizeof(m->bucket_ticks));
     memset(m->bucket_gil, 0, sizeof(m->bucket_gil));

@@ -42,6 +42,22 @@ int hash_index_reserve(struct hash_index *ix, size_t count, hash_of_fn hash_of, 
     return 1;
 }
 
+void hash_index_rebuild(struct hash_index *ix, size_t count, hash_of_fn hash_of, const void *ctx)
+{
+    hash_index_clear(ix);
+    if (count + 1 > ix->cap / 2) {
+        hash_index_reserve(ix, count, hash_of, ctx);
+        return;
+    }
+    size_t mask = ix->cap - 1;
+    for (size_t id = 0; id < count; id++) {
+        size_t i = (size_t)hash_of(ctx, (uint32_t)id) & mask;
+        while (ix->slots[i])
+            i = (i + 1) & mask;
+        ix->slots[i] = (uint32_t)id + 1;
+    }
+}
+
 void hash_index_clear(struct hash_index *ix)
 {
     if (ix->slots)

@@ -69,6 +69,10 @@ uint32_t *hash_index_find(const struct hash_index *ix, uint64_t hash, hash_same_
  * hash_of when the load factor would pass 1/2. Returns 1 if it rehashed. */
 int hash_index_reserve(struct hash_index *ix, size_t count, hash_of_fn hash_of, const void *ctx);
 
+/* Rebuilds the index over ids 0..count (after the records were compacted),
+ * keeping its capacity unless it must grow. */
+void hash_index_rebuild(struct hash_index *ix, size_t count, hash_of_fn hash_of, const void *ctx);
+
 /* Empties the index, keeping its capacity. */
 void hash_index_clear(struct hash_index *ix);
 
