@@ -18,7 +18,9 @@ CFLAGS  ?= -O2 -g
 ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -Isrc -MMD -MP
 LDLIBS  := -lz -lncursesw -lm
 
-SRC      := $(shell find src -name '*.c' | sort)
+# Generated sources: the flame graph's script and style sheet as C arrays.
+GEN_SRC  := $(B)/gen/flamegraph_assets.c
+SRC      := $(shell find src -name '*.c' | sort) $(GEN_SRC)
 LIB_SRC  := $(filter-out src/cmd/main.c,$(SRC))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 # Built into the unit tests, tools/ and fuzz/, never into spyglass itself
@@ -55,6 +57,12 @@ all: $(B)/spyglass
 $(B)/spyglass: $(OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/gen/flamegraph_assets.c: src/format/flamegraph.js src/format/flamegraph.css tools/embed.sh
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q)sh tools/embed.sh flamegraph_js=src/format/flamegraph.js \
+		flamegraph_css=src/format/flamegraph.css > $@.tmp && mv $@.tmp $@
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -161,7 +169,7 @@ soak: deps all
 	@bash tools/soak.sh
 
 # Every C file we write: sources, headers, unit tests, fuzz harnesses, tools.
-FORMATTED = $(SRC) $(wildcard src/*/*.h src/*.h) $(UNIT_SRC) $(FUZZ_SRC) $(TOOL_SRC) \
+FORMATTED = $(filter-out $(GEN_SRC),$(SRC)) $(wildcard src/*/*.h src/*.h) $(UNIT_SRC) $(FUZZ_SRC) $(TOOL_SRC) \
 	$(SUPPORT_SRC) $(wildcard tests/support/*.h)
 
 # cppcheck reports (it fails nothing); clang-format fails on any unformatted file.
@@ -170,6 +178,8 @@ lint:
 	$(Q)cppcheck --quiet --inline-suppr --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE -Isrc src tests/support
 	$(call say,LINT,clang-format)
 	$(Q)clang-format --dry-run --Werror $(FORMATTED)
+	$(call say,LINT,node-check)
+	$(Q)node --check src/format/flamegraph.js
 
 format:
 	clang-format -i $(FORMATTED)

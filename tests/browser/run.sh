@@ -36,7 +36,7 @@ cd "$root"
 # The writer and what it links against: the format, profile and util layers.
 ${CC:-gcc} -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -O2 -Isrc \
     -o "$work/fixtures" tests/browser/fixtures.c \
-    $(find src/format src/profile src/util -name '*.c' | sort) -lz -lm
+    $(find src/format src/profile src/util -name '*.c' | sort) build/gen/flamegraph_assets.c -lz -lm
 "$work/fixtures" "$work"
 # A flame graph as `spyglass report` draws it from a cProfile dump of the
 # example Flask app (needs build/spyglass and Debian's python3-flask).

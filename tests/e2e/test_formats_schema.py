@@ -46,6 +46,8 @@ def driver(tmp_path_factory):
     sources = sorted(glob.glob(os.path.join(ROOT, "src", d, "*.c"))
                      for d in ("profile", "format", "import", "util"))
     sources = [s for group in sources for s in group]
+    # The flame graph's script and style sheet, made by `make` (tools/embed.sh).
+    sources.append(os.path.join(ROOT, "build", "gen", "flamegraph_assets.c"))
     cmd = (["gcc"] + CFLAGS + ["-I" + os.path.join(ROOT, "src"), "-o", exe,
                                os.path.join(ROOT, "tests", "e2e", "format_driver.c")]
            + sources + ["-lm", "-lz"])
