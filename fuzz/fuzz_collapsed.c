@@ -24,6 +24,7 @@
 #include "format/format.h"
 #include "import/import.h"
 #include "import/pstats.h"
+#include "import/sniff.h"
 #include "profile/profile.h"
 #include "util/err.h"
 
@@ -102,8 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         return 0;
     if (len)
         memcpy(copy, data, len);
-    enum import_kind kind = import_detect(copy, len);
-    for (size_t i = 0; kind == IMPORT_COLLAPSED && i < len && i < 65536; i++) {
+    enum sniff_kind kind = sniff_format(copy, len);
+    for (size_t i = 0; kind == SNIFF_COLLAPSED && i < len && i < 65536; i++) {
         if (copy[i] < 0x20 && copy[i] != '\t' && copy[i] != '\r' && copy[i] != '\n')
             abort(); /* the sniffer looked at this byte and called it text */
     }

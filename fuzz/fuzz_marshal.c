@@ -31,6 +31,7 @@
 
 #include "import/marshal.h"
 #include "import/pstats.h"
+#include "import/sniff.h"
 #include "profile/profile.h"
 #include "report/calltree.h"
 #include "report/table.h"
@@ -115,8 +116,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         memcpy(copy, data, len);
 
     check_marshal(copy, len);
-    enum import_kind kind = import_detect(copy, len);
-    if (kind == IMPORT_PSTATS && (len < 2 || (copy[0] & 0x7F) != '{'))
+    enum sniff_kind kind = sniff_format(copy, len);
+    if (kind == SNIFF_PSTATS && (len < 2 || (copy[0] & 0x7F) != '{'))
         abort();
 
     struct pstats st;

@@ -19,7 +19,7 @@
 #include "format/json.h"
 #include "proc/mem.h"
 #include "proc/pause.h"
-#include "proc/task.h"
+#include "proc/proc.h"
 #include "python/detect.h"
 #include "python/locals.h"
 #include "python/walk.h"

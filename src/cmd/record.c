@@ -23,7 +23,7 @@
 #include "collect/attach.h"
 #include "collect/fold.h"
 #include "format/format.h"
-#include "proc/task.h"
+#include "proc/proc.h"
 #include "profile/charge.h"
 #include "profile/profile.h"
 #include "sample/procset.h"

@@ -23,6 +23,7 @@
 #include "format/format.h"
 #include "import/import.h"
 #include "import/pstats.h"
+#include "import/sniff.h"
 #include "profile/profile.h"
 #include "report/calltree.h"
 #include "report/lines.h"
@@ -555,14 +556,14 @@ int cmd_report(int argc, char **argv)
             table_source_line(source, sizeof(source), o.input, in.mtime);
             in.source = source;
         }
-        switch (import_detect(in.data, in.len)) {
-        case IMPORT_PSTATS:
+        switch (sniff_format(in.data, in.len)) {
+        case SNIFF_PSTATS:
             rc = report_pstats(&o, &in);
             break;
-        case IMPORT_COLLAPSED:
+        case SNIFF_COLLAPSED:
             rc = report_collapsed(&o, &in);
             break;
-        case IMPORT_SPYGLASS:
+        case SNIFF_SPYGLASS:
             rc = report_spyglass(&o, &in);
             break;
         default:

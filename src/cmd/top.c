@@ -36,7 +36,7 @@
 #include "cmd/cmd.h"
 #include "collect/attach.h"
 #include "collect/fold.h"
-#include "proc/task.h"
+#include "proc/proc.h"
 #include "python/walk.h"
 #include "sample/procset.h"
 #include "sample/sampler.h"

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc/task.h"
+#include "proc/proc.h"
 #include "util/util.h"
 
 /* Longest command line shown in a process frame. */

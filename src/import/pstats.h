@@ -84,18 +84,4 @@ void pstats_release(struct pstats *st);
 /* Returns the index of the function with this key, or PSTATS_NO_FUNC. */
 size_t pstats_find(const struct pstats *st, const char *file, int64_t line, const char *name);
 
-/* What a saved profile is, judged from its content (never its name). */
-enum import_kind {
-    IMPORT_UNKNOWN = 0,
-    IMPORT_PSTATS,    /* a marshalled dict: a pstats dump */
-    IMPORT_COLLAPSED, /* text lines "frame;frame;frame count" */
-    IMPORT_SPYGLASS,  /* spyglass's own format: "spyglass-profile 1" first */
-};
-
-/* Looks at the first bytes of a file. A pstats dump starts with a marshal
- * dict ('{', or '{' | FLAG_REF) whose first key is a tuple (or which is
- * empty); a collapsed file is text whose first non-blank, non-comment line
- * ends in a space and a count. */
-enum import_kind import_detect(const uint8_t *data, size_t len);
-
 #endif

@@ -8,6 +8,14 @@
  * target is traced only between pause_all and pause_resume, so signals it
  * receives between samples flow normally. If spyglass dies while threads are
  * stopped, the kernel detaches them and they run on.
+ *
+ * Process-wide resources this module takes: SIGALRM and the real-time
+ * interval timer (ITIMER_REAL). While threads are being seized, a timer
+ * every few milliseconds reaps traced threads that exited, so that a target
+ * calling exec (which waits for every other thread to be reaped) cannot
+ * deadlock against us (docs/ARCHITECTURE.md, Pausing). The handler is
+ * installed on first use and stays; the timer is disarmed after each attach.
+ * Nothing else in spyglass may use SIGALRM, alarm() or ITIMER_REAL.
  */
 #ifndef SPYGLASS_PROC_PAUSE_H
 #define SPYGLASS_PROC_PAUSE_H

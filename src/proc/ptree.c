@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "proc/proc.h"
 #include "proc/task.h"
 #include "util/err.h"
 #include "util/util.h"

@@ -1,5 +1,5 @@
 /*
- * task.h - a process's threads and their OS state, and facts about the process.
+ * task.h - a process's threads and their OS scheduler states.
  */
 #ifndef SPYGLASS_PROC_TASK_H
 #define SPYGLASS_PROC_TASK_H
@@ -39,32 +39,5 @@ int task_state_cached(struct task_stat_cache *c, pid_t pid, pid_t tid, char *sta
 
 /* Returns 1 if the state letter means the thread is not using the CPU. */
 int task_state_idle(char state);
-
-/* Reads the process's process-wide state letter from /proc/PID/stat. */
-int proc_state(pid_t pid, char *state);
-
-/* Reads /proc/PID/comm (the short name) into buf. */
-int proc_comm(pid_t pid, char *buf, size_t size);
-
-/* Reads /proc/PID/cmdline, arguments joined by spaces, into buf (truncated). */
-int proc_cmdline(pid_t pid, char *buf, size_t size);
-
-/* Returns the path to open a file as the target sees it (through
- * /proc/PID/root, so binaries inside containers resolve). Caller frees. */
-char *proc_root_path(pid_t pid, const char *path);
-
-/* Checks the process exists and we may read it. Returns 0, -SG_ENOPROC or -SG_EPERM. */
-int proc_check(pid_t pid);
-
-/* Returns the process's real uid, or -1. */
-long proc_uid(pid_t pid);
-
-/* Identifies the program file the process runs (device and inode of
- * /proc/PID/exe): it changes when the process calls exec. Returns 0 or a
- * negative SG_E* code. */
-int proc_exe_id(pid_t pid, uint64_t *dev, uint64_t *ino);
-
-/* Reads the resident set size in bytes from /proc/PID/statm. */
-int proc_rss(pid_t pid, uint64_t *bytes);
 
 #endif

@@ -23,7 +23,7 @@
 
 #include "proc/elf.h"
 #include "proc/maps.h"
-#include "proc/task.h"
+#include "proc/proc.h"
 #include "python/value.h"
 #include "util/util.h"
 

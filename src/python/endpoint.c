@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc/task.h"
+#include "proc/proc.h"
 #include "python/locals.h"
 #include "python/pystr.h"
 #include "python/value.h"

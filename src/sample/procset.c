@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc/proc.h"
 #include "proc/ptree.h"
-#include "proc/task.h"
 #include "util/util.h"
 
 void procset_init(struct procset *ps, pid_t root, int follow)

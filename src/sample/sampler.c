@@ -19,7 +19,7 @@
 #include <time.h>
 
 #include "proc/pause.h"
-#include "proc/task.h"
+#include "proc/proc.h"
 #include "sample/procset.h"
 
 uint64_t sampler_now_ns(void)

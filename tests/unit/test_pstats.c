@@ -16,6 +16,7 @@
 
 #include "format/format.h"
 #include "import/pstats.h"
+#include "import/sniff.h"
 #include "profile/profile.h"
 #include "pstats_fixtures.h"
 #include "report/table.h"
@@ -214,23 +215,23 @@ static void test_pstats_every_prefix_of_a_real_dump_fails_cleanly(void **state)
 
 /* ---- detection ---- */
 
-static void test_import_detect_by_content(void **state)
+static void test_sniff_format_by_content(void **state)
 {
-    assert_int_equal(import_detect(pstats_tiny_311, pstats_tiny_311_len), IMPORT_PSTATS);
-    assert_int_equal(import_detect(pstats_tiny_27, pstats_tiny_27_len), IMPORT_PSTATS);
-    assert_int_equal(import_detect(pstats_table_dump, sizeof(pstats_table_dump)), IMPORT_PSTATS);
-    assert_int_equal(import_detect((const uint8_t *)"{0", 2), IMPORT_PSTATS);
-#define DETECT(lit) import_detect((const uint8_t *)(lit), sizeof(lit) - 1)
-    assert_int_equal(DETECT("main;work;leaf 12\nmain 3\n"), IMPORT_COLLAPSED);
-    assert_int_equal(DETECT("\n# comment\nmain (app.py:3);f (app.py:9) 7\r\n"), IMPORT_COLLAPSED);
-    assert_int_equal(DETECT("{built-in method} 4\n"), IMPORT_COLLAPSED);
-    assert_int_equal(DETECT("{(not marshal) 4\n"), IMPORT_COLLAPSED);
-    assert_int_equal(DETECT("main;work;leaf twelve\n"), IMPORT_UNKNOWN);
-    assert_int_equal(DETECT(" 12\n"), IMPORT_UNKNOWN);
-    assert_int_equal(DETECT("\x1f\x8b\x08\x00"), IMPORT_UNKNOWN); /* gzip (pprof) */
-    assert_int_equal(DETECT("{\"shared\": {}}"), IMPORT_UNKNOWN); /* speedscope JSON */
-    assert_int_equal(DETECT(""), IMPORT_UNKNOWN);
-    assert_int_equal(DETECT("{"), IMPORT_UNKNOWN);
+    assert_int_equal(sniff_format(pstats_tiny_311, pstats_tiny_311_len), SNIFF_PSTATS);
+    assert_int_equal(sniff_format(pstats_tiny_27, pstats_tiny_27_len), SNIFF_PSTATS);
+    assert_int_equal(sniff_format(pstats_table_dump, sizeof(pstats_table_dump)), SNIFF_PSTATS);
+    assert_int_equal(sniff_format((const uint8_t *)"{0", 2), SNIFF_PSTATS);
+#define DETECT(lit) sniff_format((const uint8_t *)(lit), sizeof(lit) - 1)
+    assert_int_equal(DETECT("main;work;leaf 12\nmain 3\n"), SNIFF_COLLAPSED);
+    assert_int_equal(DETECT("\n# comment\nmain (app.py:3);f (app.py:9) 7\r\n"), SNIFF_COLLAPSED);
+    assert_int_equal(DETECT("{built-in method} 4\n"), SNIFF_COLLAPSED);
+    assert_int_equal(DETECT("{(not marshal) 4\n"), SNIFF_COLLAPSED);
+    assert_int_equal(DETECT("main;work;leaf twelve\n"), SNIFF_UNKNOWN);
+    assert_int_equal(DETECT(" 12\n"), SNIFF_UNKNOWN);
+    assert_int_equal(DETECT("\x1f\x8b\x08\x00"), SNIFF_UNKNOWN); /* gzip (pprof) */
+    assert_int_equal(DETECT("{\"shared\": {}}"), SNIFF_UNKNOWN); /* speedscope JSON */
+    assert_int_equal(DETECT(""), SNIFF_UNKNOWN);
+    assert_int_equal(DETECT("{"), SNIFF_UNKNOWN);
 #undef DETECT
 }
 
@@ -467,7 +468,7 @@ int main(void)
         cmocka_unit_test(test_pstats_duplicate_keys_keep_first_place_last_value),
         cmocka_unit_test(test_pstats_shape_errors_name_the_byte),
         cmocka_unit_test(test_pstats_every_prefix_of_a_real_dump_fails_cleanly),
-        cmocka_unit_test(test_import_detect_by_content),
+        cmocka_unit_test(test_sniff_format_by_content),
         cmocka_unit_test(test_table_matches_pstats_cumulative),
         cmocka_unit_test(test_table_matches_pstats_tottime),
         cmocka_unit_test(test_table_matches_pstats_two_keys),

@@ -1,0 +1,54 @@
+/*
+ * proc.h - facts about a process, read from /proc/PID (its threads are in
+ * task.h). Functions return 0 or a negative SG_E* code.
+ */
+#ifndef SPYGLASS_PROC_PROC_H
+#define SPYGLASS_PROC_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Reads the process's process-wide state letter from /proc/PID/stat. */
+int proc_state(pid_t pid, char *state);
+
+/* Reads /proc/PID/comm (the short name) into buf. */
+int proc_comm(pid_t pid, char *buf, size_t size);
+
+/* Reads /proc/PID/cmdline, arguments joined by spaces, into buf (truncated). */
+int proc_cmdline(pid_t pid, char *buf, size_t size);
+
+/* Returns the path to open a file as the target sees it (through
+ * /proc/PID/root, so binaries inside containers resolve). Caller frees. */
+char *proc_root_path(pid_t pid, const char *path);
+
+/* Checks the process exists and we may read it. Returns 0, -SG_ENOPROC or -SG_EPERM. */
+int proc_check(pid_t pid);
+
+/* Returns the process's real uid, or -1. */
+long proc_uid(pid_t pid);
+
+/* Identifies the program file the process runs (device and inode of
+ * /proc/PID/exe): it changes when the process calls exec. Returns 0 or a
+ * negative SG_E* code. */
+int proc_exe_id(pid_t pid, uint64_t *dev, uint64_t *ino);
+
+/* Reads the resident set size in bytes from /proc/PID/statm. */
+int proc_rss(pid_t pid, uint64_t *bytes);
+
+/* The SG_E* code for errno after a failed open or read under /proc:
+ * -SG_EPERM for EACCES / EPERM, else -SG_ENOPROC. */
+int proc_errno_code(void);
+
+/* Reads a small /proc file into buf (NUL-terminated). Returns the bytes
+ * read, or a negative SG_E* code. */
+int proc_read_small(const char *path, char *buf, size_t size);
+
+/* The one-letter state of a /proc stat line: it follows the last ')' (the
+ * end of the command name, which may itself hold parentheses). */
+int proc_parse_state(const char *buf, char *state);
+
+/* Reads a stat file at path and returns its state letter. */
+int proc_stat_state(const char *path, char *state);
+
+#endif
