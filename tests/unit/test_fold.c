@@ -125,6 +125,7 @@ static void test_fold_counts_what_it_drops(void **state)
     assert_int_equal(f.stats.gil_dropped, 2);
     assert_int_equal(f.stats.empty, 1);
     fold_release(&f);
+    profile_free(p);
     /* without --gil the sleeper is the one counted as idle */
     p = profile_new();
     struct fold_options o2 = {0};
