@@ -7,6 +7,7 @@ The tests only ever point spyglass at processes they started themselves.
 import json
 import os
 import re
+import select
 import subprocess
 import time
 
@@ -160,6 +161,87 @@ def make_zombie():
             return child
         time.sleep(0.01)
     raise RuntimeError("no zombie")
+
+
+def read_line_until(stream, prefix, timeout=60):
+    """Reads lines from a subprocess pipe until one starts with prefix (bytes);
+    returns every line read, that one last. It reads the pipe's descriptor a
+    byte at a time, so nothing after that line is taken from the pipe:
+    Popen.communicate() reads the descriptor too and gets all the rest. Fails
+    with the lines seen if the pipe ends or the timeout passes first."""
+    fd = stream.fileno()
+    seen, line = [], b""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
+        if not ready:
+            break
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        line += byte
+        if byte == b"\n":
+            seen.append(line)
+            if line.startswith(prefix):
+                return seen
+            line = b""
+    raise AssertionError("no line starting with %r; got %r" % (prefix, seen + [line]))
+
+
+def wait_sampling(proc, timeout=60):
+    """Waits until a `spyglass record` started with stderr=PIPE says it samples
+    ("spyglass: sampling pid ..."): the readiness signal to start a load.
+    Returns the stderr lines read (bytes), which communicate() will not see again."""
+    return read_line_until(proc.stderr, b"spyglass: sampling pid", timeout)
+
+
+def cpu_seconds(pid):
+    """User + system CPU time pid has used (/proc/PID/stat)."""
+    fields = proc_stat("/proc/%d/stat" % pid)
+    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+
+
+def wait_cpu(pid, seconds, timeout=60):
+    """Waits until pid has used `seconds` more CPU time than now: a busy
+    machine slows the target and the sampler alike, so this bounds a run by
+    what the target did, not by wall time."""
+    start = cpu_seconds(pid)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cpu_seconds(pid) - start >= seconds:
+            return
+        time.sleep(0.05)
+    raise AssertionError("pid %d used less than %.1f s of CPU in %d s" % (pid, seconds, timeout))
+
+
+def wait_exec(pid, name, timeout=30):
+    """Waits until pid runs a program whose file name is name (a fork is a copy
+    of its parent until it calls exec)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if os.path.basename(os.readlink("/proc/%d/exe" % pid)) == name:
+                return
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise AssertionError("pid %d did not exec %s" % (pid, name))
+
+
+def wait_leaf(pid, thread, function, line, timeout=30):
+    """Waits until `spyglass dump` shows thread's innermost frame in function
+    (its plain name) at line (a target that prints READY just before entering its final loop may
+    be a few bytecodes short of it); returns that dump."""
+    deadline = time.time() + timeout
+    dump = None
+    while time.time() < deadline:
+        dump = dump_json(pid)
+        for t in dump["threads"]:
+            if t["name"] == thread and t["frames"] and \
+                    (t["frames"][0]["name"], t["frames"][0]["line"]) == (function, line):
+                return dump
+        time.sleep(0.02)
+    raise AssertionError("thread %s never reached %s:%d: %r" % (thread, function, line, dump))
 
 
 def dump_json(pid, locals_=False, binary=None, env=None):

@@ -1,11 +1,10 @@
 """Command-line behaviour: help, version, usage errors, and attach failures."""
 import os
 import subprocess
-import time
 
 import pytest
 
-from conftest import make_zombie, run_spyglass
+from conftest import make_zombie, run_spyglass, wait_exec
 
 SUPPORTED = "2.7, 3.6, 3.7, 3.8, 3.9, 3.10, 3.11, 3.12, 3.13"
 
@@ -77,7 +76,7 @@ def test_dump_no_such_process():
 def test_dump_not_a_python_process():
     sleeper = subprocess.Popen(["sleep", "100"])
     try:
-        time.sleep(0.1)
+        wait_exec(sleeper.pid, "sleep")  # a fork of pytest's Python until then
         proc = run_spyglass(["dump", "--pid", str(sleeper.pid)])
         assert proc.returncode == 1
         assert ("spyglass: error: process %d (sleep) is not running Python" % sleeper.pid

@@ -1,10 +1,9 @@
 """`spyglass dump` against live interpreters: exact stacks, lines, threads, locals."""
 import os
-import time
 
 import pytest
 
-from conftest import (SPYGLASS_ASAN, dump_json, interpreter_params, run_spyglass)
+from conftest import SPYGLASS_ASAN, dump_json, interpreter_params, run_spyglass, wait_leaf
 
 ALL = interpreter_params()
 
@@ -22,9 +21,15 @@ def frames(thread):
 
 @pytest.fixture
 def stacks(start_target):
+    """stacks.py, once every thread is parked: the target itself checks its
+    threads' frames before READY; the main thread enters spin() after READY,
+    so we wait until a dump shows it there (unless it idles instead)."""
     def start(interp, **kwargs):
         target = start_target(interp, "stacks.py", **kwargs)
-        time.sleep(0.2)  # let the last thread step from ev.set() onto its parking line
+        if "SPYGLASS_IDLE_MAIN" in kwargs.get("env", {}):
+            wait_leaf(target.pid, "MainThread", "main", target.lines["main_idle"])
+        else:
+            wait_leaf(target.pid, "MainThread", "spin", target.lines["spin"])
         return target
     return start
 
@@ -156,8 +161,8 @@ def test_dump_unicode_file_and_function_names(interp, stacks):
 @pytest.mark.parametrize("interp", ALL)
 def test_dump_qualified_names(interp, start_target):
     t = start_target(interp, "qualnames.py")
-    time.sleep(0.2)
-    main = thread_named(dump_json(t.pid), "MainThread")
+    # READY comes just before the sleep on the marked line
+    main = thread_named(wait_leaf(t.pid, "MainThread", "method", t.lines["method"]), "MainThread")
     leaf = main["frames"][0]
     assert leaf["line"] == t.lines["method"]
     assert leaf["name"] == "method"

@@ -10,7 +10,7 @@ import xml.dom.minidom
 import pytest
 
 from conftest import (SPYGLASS, TARGETS, interpreter_params, proc_stat, read_collapsed,
-                      run_spyglass)
+                      run_spyglass, wait_cpu)
 
 ALL = interpreter_params()
 SHARES = os.path.join(TARGETS, "shares.py")
@@ -243,7 +243,7 @@ def test_record_spawn_forwards_sigterm_and_writes_the_profile(interp, tmp_path):
     line = rec.stdout.readline()  # READY <pid>: Python runs and is being sampled
     assert line.startswith("READY"), line
     child = int(line.split()[1])
-    time.sleep(1.0)
+    wait_cpu(child, 0.5)  # cpu_burn has run long enough to be sampled
     rec.send_signal(signal.SIGTERM)
     _, err = rec.communicate(timeout=30)
     # The child got the SIGTERM and died of it; spyglass says so in its exit

@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from conftest import SPYGLASS, interpreter_params, proc_stat, read_collapsed, run_spyglass
+from conftest import (SPYGLASS, cpu_seconds, interpreter_params, read_collapsed, run_spyglass,
+                      wait_sampling)
 
 ALL = interpreter_params()
 PROCESS = re.compile(r"^process (\d+) \((.*)\)$")
@@ -32,12 +33,6 @@ def dump_tree(pid):
     proc = run_spyglass(["dump", "--pid", str(pid), "--subprocesses", "--json"])
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout), proc.stderr
-
-
-def cpu_seconds(pid):
-    """User + system CPU time pid has used (/proc/PID/stat)."""
-    fields = proc_stat("/proc/%d/stat" % pid)
-    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
 
 
 def burning(doc):
@@ -57,7 +52,7 @@ def test_subprocesses_dump_and_record_a_tree(interp, start_target, tmp_path):
     rec = subprocess.Popen([SPYGLASS, "record", "--pid", str(t.pid), "--subprocesses",
                             "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        time.sleep(0.3)
+        wait_sampling(rec)
         os.kill(t.pid, signal.SIGUSR1)
         late = int(t.proc.stdout.readline().split()[1])
         # dump, until every child runs child_burn (a fresh interpreter needs a

@@ -22,7 +22,8 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, SPYGLASS, interpreter_params, proc_stat, read_collapsed
+from conftest import (ROOT, SPYGLASS, interpreter_params, proc_stat, read_collapsed,
+                      read_line_until, wait_cpu, wait_sampling)
 
 EXAMPLES = os.path.join(ROOT, "examples")
 sys.path.insert(0, EXAMPLES)
@@ -255,7 +256,7 @@ def test_gunicorn_flask_by_endpoint(servers, tmp_path):
     workers = srv.workers()
     out = tmp_path / "gunicorn.txt"
     rec = record(srv.pid, out, None, ["--idle"])
-    time.sleep(0.5)
+    wait_sampling(rec)
     # 40 of each path: 2 s of /slow_endpoint's CPU and waits, on 3 workers.
     stats = load.run(port, MIX, requests=40 * len(MIX), concurrency=3, seconds=30)
     err = stop(rec)
@@ -308,7 +309,10 @@ def test_gunicorn_respawned_worker_is_picked_up(servers, tmp_path):
     rec = subprocess.Popen([SPYGLASS, "record", "--pid", str(srv.pid), "--subprocesses",
                             "--by-endpoint", "--idle", "-o", str(out)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(1.0)
+    wait_sampling(rec)
+    # Some ticks over the old workers before one is killed: 20 ms of the
+    # recorder's CPU is dozens of walks of the tree, however busy the machine.
+    wait_cpu(rec.pid, 0.02)
     os.kill(before[0], signal.SIGKILL)
     deadline = time.time() + 30
     while time.time() < deadline and len(set(srv.workers()) - set(before)) == 0:
@@ -344,7 +348,7 @@ def test_uvicorn_fastapi_by_endpoint(servers, tmp_path):
     workers = srv.workers(is_worker)
     out = tmp_path / "uvicorn.txt"
     rec = record(srv.pid, out, None, ["--idle"])
-    time.sleep(0.5)
+    wait_sampling(rec)
     # 40 of each path, one at a time: about 2 s of /slow_endpoint's CPU.
     stats = load.run(port, MIX, requests=40 * len(MIX), concurrency=1, seconds=30)
     err = stop(rec)
@@ -391,7 +395,7 @@ def test_by_endpoint_wsgi_and_asgi_dicts(interp, start_target, tmp_path):
     rec = subprocess.Popen([SPYGLASS, "record", "--pid", str(t.pid), "--by-endpoint", "--idle",
                             "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            preexec_fn=ahead_of_the_load)
-    time.sleep(0.3)
+    wait_sampling(rec)
     drive(servers_, 60)  # 1.2 s of /slow per server, 0.12 s of /items
     rec.send_signal(signal.SIGINT)
     err = finish(rec)
@@ -433,11 +437,11 @@ def test_top_subprocesses_by_endpoint(servers, tmp_path):
                             "--by-endpoint", "--threads", "--interval", "0.5", "--rows", "40"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            preexec_fn=ahead_of_the_load)
-    time.sleep(0.5)
+    first = read_line_until(top.stdout, b"spyglass top: pid")  # the first snapshot: sampling
     load.run(port, MIX, requests=20 * len(MIX), concurrency=2, seconds=30)
     top.send_signal(signal.SIGINT)
     out, err = top.communicate(timeout=60)
-    out, err = out.decode(), err.decode()
+    out, err = (b"".join(first) + out).decode(), err.decode()
     assert top.returncode == 0, err
     last = out.rsplit("spyglass top: pid", 1)[1]  # the final snapshot
     assert "view: lines, each endpoint" in last and " Endpoint " in last, last

@@ -115,6 +115,43 @@ def outer():
     spin()  # LINE:outer
 
 
+def native(text):
+    """text as the native str type (UTF-8 bytes on 2.7), to compare file names."""
+    if isinstance(text, str):
+        return text
+    return text.encode("utf-8") if sys.version_info[0] < 3 else text.decode("utf-8")
+
+
+def park_lines(path):
+    """The lines of a file where a thread parks for good."""
+    with open(path, "rb") as f:
+        text = f.read().decode("utf-8")
+    return set(n for n, line in enumerate(text.splitlines(), 1)
+               if "time.sleep(100000)" in line or "never.wait()" in line)
+
+
+def all_parked(threads):
+    """True once every thread's innermost frame in one of our files is on a
+    parking line (an event set just before it is not enough: the thread may
+    not have stepped onto the line yet)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    parks = {native("stacks.py"): park_lines(os.path.join(here, "stacks.py")),
+             native(os.path.basename(UNICODE_FILE)): set([3])}
+    if sys.version_info >= (3, 5):
+        parks[native("coro_part.py")] = park_lines(os.path.join(here, "coro_part.py"))
+    frames = sys._current_frames()
+    for t in threads:
+        f = frames.get(t.ident)
+        while f is not None:
+            name = native(os.path.basename(f.f_code.co_filename))
+            if name in parks:
+                break
+            f = f.f_back
+        if f is None or f.f_lineno not in parks[name]:
+            return False
+    return True
+
+
 def main():
     start(sleeper, "sleeper-1")
     start(waiter, "waiter-2")
@@ -127,6 +164,9 @@ def main():
         start(coro_part.coro_runner, "coro-thread")
     for ev in parked:
         ev.wait()
+    others = [t for t in threading.enumerate() if t is not threading.current_thread()]
+    while not all_parked(others):
+        time.sleep(0.001)
     sys.stdout.write("READY %d\n" % os.getpid())
     sys.stdout.flush()
     if os.environ.get("SPYGLASS_IDLE_MAIN"):
