@@ -128,6 +128,21 @@ int cmd_set_flag(const struct cmd_flag *flags, int c, void *options)
     return 0;
 }
 
+int cmd_option_pid(const char *cmd, const char *arg, pid_t *pid)
+{
+    if (cmd_parse_pid(arg, pid))
+        return cmd_usage_error(cmd, "--pid wants a process id, got '%s'", arg);
+    return 0;
+}
+
+int cmd_option_rate(const char *cmd, const char *arg, double *rate)
+{
+    if (cmd_parse_number(arg, 100000, rate))
+        return cmd_usage_error(
+            cmd, "--rate wants samples per second between 0 and 100000, got '%s'", arg);
+    return 0;
+}
+
 int cmd_parse_number(const char *s, double max, double *out)
 {
     char *end;

@@ -50,6 +50,11 @@ struct cmd_flag {
  * returns 1; else returns 0. */
 int cmd_set_flag(const struct cmd_flag *flags, int c, void *options);
 
+/* The values of --pid and --rate, with the usage error every command gives
+ * for a bad one. Return 0, or EXIT_USAGE after printing it. */
+int cmd_option_pid(const char *cmd, const char *arg, pid_t *pid);
+int cmd_option_rate(const char *cmd, const char *arg, double *rate);
+
 /* Parses a pid argument. Returns 0 and sets *pid, or -1. */
 int cmd_parse_pid(const char *s, pid_t *pid);
 /* Parses a positive finite number no larger than max. Returns 0 or -1. */

@@ -92,8 +92,8 @@ static int parse(int argc, char **argv, struct dump_options *o)
     while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
-            if (cmd_parse_pid(optarg, &o->pid))
-                return cmd_usage_error("dump", "--pid wants a process id, got '%s'", optarg);
+            if (cmd_option_pid("dump", optarg, &o->pid))
+                return EXIT_USAGE;
             break;
         case 'j':
             o->json = 1;

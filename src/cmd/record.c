@@ -154,9 +154,7 @@ static int parse_value(int c, const char *arg, struct record_options *o)
 {
     switch (c) {
     case 'p':
-        if (cmd_parse_pid(arg, &o->pid))
-            return cmd_usage_error("record", "--pid wants a process id, got '%s'", arg);
-        return 0;
+        return cmd_option_pid("record", arg, &o->pid);
     case 'o':
         o->output = arg;
         return 0;
@@ -164,12 +162,7 @@ static int parse_value(int c, const char *arg, struct record_options *o)
         o->format = arg;
         return 0;
     case 'r':
-        if (cmd_parse_number(arg, 100000, &o->rate))
-            return cmd_usage_error("record",
-                                   "--rate wants samples per second between 0 "
-                                   "and 100000, got '%s'",
-                                   arg);
-        return 0;
+        return cmd_option_rate("record", arg, &o->rate);
     case 'd':
         if (cmd_parse_number(arg, 1e7, &o->duration))
             return cmd_usage_error("record",

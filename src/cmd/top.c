@@ -112,16 +112,9 @@ static int parse_value(int c, const char *arg, struct top_options *o)
     double v;
     switch (c) {
     case 'p':
-        if (cmd_parse_pid(arg, &o->pid))
-            return cmd_usage_error("top", "--pid wants a process id, got '%s'", arg);
-        return 0;
+        return cmd_option_pid("top", arg, &o->pid);
     case 'r':
-        if (cmd_parse_number(arg, 100000, &o->rate))
-            return cmd_usage_error("top",
-                                   "--rate wants samples per second between 0 and "
-                                   "100000, got '%s'",
-                                   arg);
-        return 0;
+        return cmd_option_rate("top", arg, &o->rate);
     case 'w':
         if (cmd_parse_number(arg, 1e7, &o->window))
             return cmd_usage_error("top",

@@ -65,21 +65,15 @@ static size_t slot_of(const struct code_cache *cc, uint64_t addr)
     return (size_t)(h >> 20) & (cc->cap - 1);
 }
 
-/* Reads field at off from the header buffer (PY_NO_FIELD gives 0). */
+/* Fields of the header copy (PY_NO_FIELD gives 0). */
 static uint64_t hdr_u64(const uint8_t *hdr, uint32_t off)
 {
-    uint64_t v = 0;
-    if (off != PY_NO_FIELD && off + 8 <= CODE_HEADER_MAX)
-        memcpy(&v, hdr + off, 8);
-    return v;
+    return layout_u64(hdr, CODE_HEADER_MAX, off);
 }
 
 static int hdr_i32(const uint8_t *hdr, uint32_t off)
 {
-    int32_t v = 0;
-    if (off != PY_NO_FIELD && off + 4 <= CODE_HEADER_MAX)
-        memcpy(&v, hdr + off, 4);
-    return v;
+    return layout_i32(hdr, CODE_HEADER_MAX, off);
 }
 
 static uint32_t header_size(const struct py_layout *l)

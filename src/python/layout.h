@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Marks an offset that the version does not have. */
 #define PY_NO_FIELD UINT32_MAX
@@ -263,5 +264,25 @@ const struct py_layout *layout_find(int major, int minor);
 
 /* Writes the supported versions as "2.7, 3.6, ..., 3.13" into buf. */
 void layout_list_supported(char *buf, size_t size);
+
+/* Reads the 8-byte field at off from buf, a copy of size bytes of an object:
+ * 0 when the version has no such field (PY_NO_FIELD) or it lies outside the
+ * copy. */
+static inline uint64_t layout_u64(const uint8_t *buf, size_t size, uint32_t off)
+{
+    uint64_t v = 0;
+    if (off != PY_NO_FIELD && (size_t)off + 8 <= size)
+        memcpy(&v, buf + off, 8);
+    return v;
+}
+
+/* The same for a 4-byte signed field. */
+static inline int32_t layout_i32(const uint8_t *buf, size_t size, uint32_t off)
+{
+    int32_t v = 0;
+    if (off != PY_NO_FIELD && (size_t)off + 4 <= size)
+        memcpy(&v, buf + off, 4);
+    return v;
+}
 
 #endif

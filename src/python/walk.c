@@ -51,20 +51,15 @@ void walk_release(struct walker *w)
     memset(w, 0, sizeof(*w));
 }
 
+/* Fields of a frame or thread state copy (PY_NO_FIELD gives 0). */
 static uint64_t buf_u64(const uint8_t *buf, uint32_t off)
 {
-    uint64_t v = 0;
-    if (off != PY_NO_FIELD && off + 8 <= FRAME_HEADER_MAX)
-        memcpy(&v, buf + off, 8);
-    return v;
+    return layout_u64(buf, FRAME_HEADER_MAX, off);
 }
 
 static int32_t buf_i32(const uint8_t *buf, uint32_t off)
 {
-    int32_t v = 0;
-    if (off != PY_NO_FIELD && off + 4 <= FRAME_HEADER_MAX)
-        memcpy(&v, buf + off, 4);
-    return v;
+    return layout_i32(buf, FRAME_HEADER_MAX, off);
 }
 
 /* Returns the number of bytes from 0 that cover all the given fields. */
