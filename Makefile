@@ -16,7 +16,7 @@ CSTD    := -std=c17 -D_GNU_SOURCE -DSPYGLASS_VERSION='"$(VERSION)"'
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -Isrc -MMD -MP
-LDLIBS  := -lz -lncursesw -lm
+LDLIBS  := -lz -lncursesw -lm -ldw -lelf
 
 SRC      := $(shell find src -name '*.c' | sort)
 LIB_SRC  := $(filter-out src/cmd/main.c,$(SRC))
