@@ -16,7 +16,7 @@ CSTD    := -std=c17 -D_GNU_SOURCE -DSPYGLASS_VERSION='"$(VERSION)"'
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -Isrc -MMD -MP
-LDLIBS  := -lz -lncursesw -lm
+LDLIBS  := -lz -lncursesw -lm -ldw -lelf
 
 # Generated sources: the flame graph's script and style sheet as C arrays.
 GEN_SRC  := $(B)/gen/flamegraph_assets.c
@@ -74,6 +74,26 @@ $(B)/tests/%: tests/unit/%.c $(TEST_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -Itests/support -o $@ $< $(TEST_OBJ) -lcmocka $(LDLIBS)
 
+# Native programs the unwinder's tests stop and unwind (tests/targets/native_chain.c):
+# with symbols; stripped with its functions exported (.dynsym only); stripped bare.
+NATIVE_CFLAGS  := -std=c17 -D_GNU_SOURCE -O0 -g -Wall -Wextra -Werror -pthread
+NATIVE_TARGETS := $(B)/targets/native_chain $(B)/targets/native_chain_dynsym $(B)/targets/native_chain_stripped
+
+$(B)/targets/native_chain: tests/targets/native_chain.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(NATIVE_CFLAGS) -o $@ $<
+
+$(B)/targets/native_chain_dynsym: tests/targets/native_chain.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(NATIVE_CFLAGS) -rdynamic -s -o $@ $<
+
+$(B)/targets/native_chain_stripped: tests/targets/native_chain.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(NATIVE_CFLAGS) -s -o $@ $<
+
 # Developer tools linked against the library (tools/walk_capture: fuzz_walk's corpus).
 tools: $(TOOL_BIN)
 
@@ -102,10 +122,10 @@ $(B)/asan-tests/%: tests/unit/%.c $(ASAN_LIB)
 deps:
 	@bash tools/deps.sh
 
-unit: $(B)/spyglass $(UNIT_BIN)
+unit: $(B)/spyglass $(UNIT_BIN) $(NATIVE_TARGETS)
 	@bash tools/run_unit.sh $(UNIT_BIN)
 
-unit-asan: asan
+unit-asan: asan $(NATIVE_TARGETS)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		bash tools/run_unit.sh $(ASAN_UNIT)
 
