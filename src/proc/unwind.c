@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "proc/mem.h"
+#include "proc/proc.h"
 #include "proc/symcache.h"
 #include "proc/task.h"
 #include "util/err.h"
