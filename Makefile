@@ -129,9 +129,23 @@ unit-asan: asan $(NATIVE_TARGETS)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		bash tools/run_unit.sh $(ASAN_UNIT)
 
+# C drivers the e2e tests run beside the real binary: value.c against live
+# interpreters (plain and sanitized), every writer on a fixed profile.
+E2E_DRIVERS := $(B)/tests/value_driver $(B)/tests/value_driver-asan $(B)/tests/format_driver-asan
+
+$(B)/tests/value_driver: tests/e2e/value_driver.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+$(B)/tests/%-asan: tests/e2e/%.c $(ASAN_LIB)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -o $@ $< $(ASAN_LIB) $(LDLIBS)
+
 # E2E_JOBS parallel pytest workers (python3-pytest-xdist); most e2e time is targets sleeping.
 E2E_JOBS ?= 3
-e2e: $(B)/spyglass $(B)/spyglass-asan
+e2e: $(B)/spyglass $(B)/spyglass-asan $(E2E_DRIVERS)
 	@GOCACHE=$(abspath build)/gocache go tool pprof -h >/dev/null 2>&1 || true
 	$(PYTEST) -q -ra -n $(E2E_JOBS) tests/e2e
 
