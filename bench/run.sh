@@ -1,5 +1,16 @@
 #!/bin/bash
-# `make bench`: prints profiler cost and target slowdown figures. Never pass/fail.
+# `make bench`: prints profiler cost and target slowdown figures, then the same
+# beside py-spy and Austin. Never pass/fail. The peers are benchmark tools only
+# (spyglass never depends on them): pip installs them into build/benchtools.
 set -eu
 cd "$(dirname "$0")/.."
-exec /usr/bin/python3 bench/bench.py "$@"
+tools=build/benchtools
+if [ ! -x "$tools/bin/py-spy" ] || [ ! -x "$tools/bin/austin" ]; then
+    echo "bench: installing py-spy and austin-dist 3.7.0 into $tools (pip)"
+    # austin-dist 4.x's binary needs glibc 2.38; Debian bookworm has 2.36.
+    /usr/bin/python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+        --target "$tools" py-spy austin-dist==3.7.0 2>&1 | grep -v "Running pip as the 'root' user" || true
+fi
+/usr/bin/python3 bench/bench.py "$@"
+echo
+/usr/bin/python3 bench/peers.py "$@"
