@@ -83,11 +83,11 @@ def run(profiler, pid, rate, seconds):
     _, make, blocking = profiler
     args, parse = make(pid, rate, seconds, blocking)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     try:
-        samples, late = parse(proc.stderr.decode("utf-8", "replace"), rate, seconds)
+        samples, late = parse(proc.stdout.decode("utf-8", "replace"), rate, seconds)
     except (AttributeError, ValueError):
         return float("nan"), 0.0, 1.0
     if samples == 0:
