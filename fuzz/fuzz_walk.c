@@ -91,6 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     endpoint_init(&er);
     w.endpoints = &er;
     w.tid_offset = img.tid_offset >= 0 ? img.tid_offset % 4096 : 0;
+    tid_map_no_proc(&w.tids, img.rt.pid);
     w.state_tids = img.tids;
     w.states = img.states;
     w.nstates = img.nstates;

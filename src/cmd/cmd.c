@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "collect/attach.h"
+#include "proc/task.h"
 
 void cmd_error(const char *hint, const char *fmt, ...)
 {
@@ -210,4 +211,13 @@ void cmd_signals_install(int flags, int fd)
     if (flags & CMD_SIG_TSTP)
         sigaction(SIGTSTP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+const char *cmd_namespace_note(pid_t pid, char *buf, size_t size)
+{
+    pid_t inner;
+    buf[0] = '\0';
+    if (task_inner_id(pid, pid, &inner) == 0 && inner != pid)
+        snprintf(buf, size, " (pid %d in its PID namespace)", (int)inner);
+    return buf;
 }

@@ -86,4 +86,14 @@ void cmd_wake(void);
  * all active samples, and the endpoint's own idle share, busiest first. */
 void cmd_print_endpoints(const struct roots *r, FILE *out);
 
+/* " (pid 1 in its PID namespace)" into buf for a process in a PID
+ * namespace of its own (a container), else ""; returns buf. */
+const char *cmd_namespace_note(pid_t pid, char *buf, size_t size);
+
+struct fold;
+/* Prints what the fold left out or changed, one line each, only where it
+ * happened: torn and unreadable stacks, threads of unknown state, active
+ * threads --gil dropped, stacks deeper than the depth limit. */
+void cmd_print_fold_notes(const struct fold *f, FILE *out);
+
 #endif

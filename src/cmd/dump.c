@@ -65,14 +65,21 @@ static void dump_help(void)
            "      handle (app.py:12)\n"
            "      run (app.py:30)\n"
            "'active' means the OS has the thread running (on CPU or ready to run);\n"
-           "'idle' means it waits (sleep, I/O, a lock); 'gil' marks the thread holding\n"
-           "the GIL.\n\n"
-           "JSON: {\"pid\", \"python\", \"threads\": [{\"ident\", \"tid\", \"name\", \"active\",\n"
-           "\"gil\", \"os_state\", \"frames\": [{\"function\", \"name\", \"file\", \"line\",\n"
+           "'idle' means it waits (sleep, I/O, a lock); 'unknown' means no thread of the\n"
+           "process carries its thread id (it is never taken for active); 'gil' marks\n"
+           "the thread holding the GIL. In a container (a PID namespace of its own), ids\n"
+           "are ours, followed by the ones the process sees. A stack deeper than %d\n"
+           "frames shows its %d innermost and %d outermost frames, with a line saying\n"
+           "how many were omitted between them.\n\n"
+           "JSON: {\"pid\", \"python\", \"threads\": [{\"ident\", \"tid\", \"ns_tid\" (in a\n"
+           "container), \"name\", \"active\", \"state\" (active, idle, unknown), \"gil\",\n"
+           "\"os_state\", \"depth\", \"frames_omitted\" (after the innermost %d), \"torn\",\n"
+           "\"frames\": [{\"function\", \"name\", \"file\", \"line\",\n"
            "\"locals\": [{\"name\", \"value\"}], \"locals_more\"}]}]}; with\n"
            "--subprocesses: {\"pid\", \"processes\": [one such object per process]}\n\n"
            "Example:\n"
-           "  spyglass dump --pid $(pgrep -f 'python app.py') --locals\n");
+           "  spyglass dump --pid $(pgrep -f 'python app.py') --locals\n",
+           WALK_MAX_DEPTH, WALK_KEEP_INNER, WALK_KEEP_OUTER, WALK_KEEP_INNER);
 }
 
 static int parse(int argc, char **argv, struct dump_options *o)
@@ -145,6 +152,8 @@ static void print_local(const char *name, const char *repr, void *arg)
 
 static const char *state_text(const struct py_thread *t)
 {
+    if (t->unknown)
+        return t->holds_gil ? "unknown, gil" : "unknown";
     if (t->holds_gil)
         return t->idle ? "idle, gil" : "active, gil";
     return t->idle ? "idle" : "active";
@@ -177,9 +186,9 @@ static void put_name(FILE *out, const char *name)
 
 static void print_text(struct walker *w, const struct dump_options *o, FILE *out)
 {
-    char cmdline[256] = "";
+    char cmdline[256] = "", ns[64];
     proc_cmdline(w->rt->pid, cmdline, sizeof(cmdline));
-    fprintf(out, "Process %d: ", (int)w->rt->pid);
+    fprintf(out, "Process %d%s: ", (int)w->rt->pid, cmd_namespace_note(w->rt->pid, ns, sizeof(ns)));
     put_name(out, cmdline);
     fprintf(out, "\nPython %s (%s)\n", w->rt->version, w->rt->binary);
     for (size_t i = 0; i < w->nthreads; i++) {
@@ -190,11 +199,18 @@ static void print_text(struct walker *w, const struct dump_options *o, FILE *out
             put_name(out, t->name);
             fputc('"', out);
         }
-        if (t->tid)
+        if (t->tid && t->inner_tid)
+            fprintf(out, " [tid %d, %d in its PID namespace]", (int)t->tid, (int)t->inner_tid);
+        else if (t->tid)
             fprintf(out, " [tid %d]", (int)t->tid);
+        else if (t->unknown)
+            fputs(" [tid unknown]", out);
         fputc('\n', out);
         for (size_t d = 0; d < t->depth; d++) {
             struct py_frame *f = &t->frames[d];
+            if (d == WALK_KEEP_INNER && t->omitted)
+                fprintf(out, "    ... (%s%zu frames omitted: %zu frames deep in all) ...\n",
+                        t->truncated ? "more than " : "", t->omitted, t->depth + t->omitted);
             fputs("    ", out);
             put_name(out, f->code->qualname);
             fputs(" (", out);
@@ -210,8 +226,13 @@ static void print_text(struct walker *w, const struct dump_options *o, FILE *out
             }
         }
         if (t->truncated)
-            fprintf(out, "    ... (deeper frames not shown: more than %d)\n", WALK_MAX_DEPTH);
-        if (t->error)
+            fprintf(out, "    ... (outermost frames not read: more than %d frames deep)\n",
+                    WALK_MAX_CHAIN);
+        if (t->torn)
+            fputs("    ... (stack torn: the thread kept calling and returning while it was "
+                  "read; frames above may not belong together)\n",
+                  out);
+        else if (t->error)
             fprintf(out, "    ... (stack cut short: %s)\n", sg_strerror(t->error));
     }
 }
@@ -223,13 +244,22 @@ static void print_json(struct walker *w, const struct dump_options *o, FILE *out
     fputs(", \"threads\": [", out);
     for (size_t i = 0; i < w->nthreads; i++) {
         struct py_thread *t = &w->threads[i];
-        fprintf(out, "%s\n  {\"ident\": %" PRIu64 ", \"tid\": %d, \"name\": ", i ? "," : "",
-                t->ident, (int)t->tid);
+        fprintf(out, "%s\n  {\"ident\": %" PRIu64 ", \"tid\": %d, ", i ? "," : "", t->ident,
+                (int)t->tid);
+        if (t->inner_tid)
+            fprintf(out, "\"ns_tid\": %d, ", (int)t->inner_tid);
+        fputs("\"name\": ", out);
         json_string(out, t->name);
-        fprintf(out, ", \"active\": %s, \"gil\": %s, \"os_state\": \"%c\", \"truncated\": %s",
-                t->idle ? "false" : "true", t->holds_gil ? "true" : "false",
-                t->os_state >= 'A' && t->os_state <= 'Z' ? t->os_state : '?',
-                t->truncated ? "true" : "false");
+        fprintf(out,
+                ", \"active\": %s, \"state\": \"%s\", \"gil\": %s, \"os_state\": \"%c\", "
+                "\"depth\": %zu, \"frames_omitted\": %zu, \"truncated\": %s, \"torn\": %s",
+                t->idle ? "false" : "true",
+                t->unknown ? "unknown"
+                : t->idle  ? "idle"
+                           : "active",
+                t->holds_gil ? "true" : "false",
+                t->os_state >= 'A' && t->os_state <= 'Z' ? t->os_state : '?', t->depth + t->omitted,
+                t->omitted, t->truncated ? "true" : "false", t->torn ? "true" : "false");
         fputs(", \"frames\": [", out);
         for (size_t d = 0; d < t->depth; d++) {
             struct py_frame *f = &t->frames[d];

@@ -377,8 +377,10 @@ static void sample(struct recording *rec)
     } else {
         walk_init(&rec->walker, &t->reader, &t->rt);
         rec->walker.endpoints = er;
-        fprintf(stderr, "spyglass: sampling pid %d (Python %s) at %.0f Hz%s; Ctrl-C to stop\n",
-                (int)o->pid, t->rt.version, o->rate, until);
+        char ns[64];
+        fprintf(stderr, "spyglass: sampling pid %d%s (Python %s) at %.0f Hz%s; Ctrl-C to stop\n",
+                (int)o->pid, cmd_namespace_note(o->pid, ns, sizeof(ns)), t->rt.version, o->rate,
+                until);
         rec->sample_err = sampler_run(&rec->walker, &so, &cmd_stop, on_sample, rec, &rec->stats);
     }
     if (rec->stats.child_reaped) {
@@ -504,6 +506,7 @@ static int finish(struct recording *rec)
     else
         output_abort_why(&rec->out, errno, why, sizeof(why)); /* disk full: say so */
     print_summary(rec);
+    cmd_print_fold_notes(&rec->fold, stderr);
     if (rec->target.tree)
         print_tree_summary(&rec->target.set);
     if (o->by_endpoint)

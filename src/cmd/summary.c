@@ -1,5 +1,6 @@
 /*
- * summary.c - the tables `record` and `top` print to stderr when they end.
+ * summary.c - the tables and notes `record` and `top` print to stderr when
+ * they end.
  */
 #include "cmd/cmd.h"
 
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collect/fold.h"
 #include "collect/roots.h"
 #include "profile/profile.h"
 #include "util/util.h"
@@ -61,4 +63,57 @@ void cmd_print_endpoints(const struct roots *a, FILE *out)
                 er->in_request, er->lookups, 100.0 * (double)er->hits / (double)er->in_request,
                 (double)er->target_reads / (double)er->lookups);
     free(rows);
+}
+
+static double share(uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * (double)part / (double)whole : 0;
+}
+
+/* Stacks that could not be read whole. */
+static void print_torn(const struct fold_stats *fs, FILE *out)
+{
+    if (!fs->torn && !fs->unreadable)
+        return;
+    fprintf(out,
+            "spyglass: %" PRIu64 " thread stacks (%.2f%% of %" PRIu64 ") left out as torn: "
+            "the thread called or returned while its stack was read, twice in a row (%" PRIu64
+            " more were read again and kept)",
+            fs->torn, share(fs->torn, fs->threads), fs->threads, fs->retried);
+    if (fs->unreadable)
+        fprintf(out, "; %" PRIu64 " left out as unreadable", fs->unreadable);
+    fputc('\n', out);
+}
+
+void cmd_print_fold_notes(const struct fold *f, FILE *out)
+{
+    const struct fold_stats *fs = &f->stats;
+    print_torn(fs, out);
+    if (fs->unknown)
+        fprintf(out,
+                "spyglass: %" PRIu64 " thread samples (%.1f%%) had an unknown OS state (no "
+                "thread of the process carries their thread id): never counted as active; "
+                "%s\n",
+                fs->unknown, share(fs->unknown, fs->threads),
+                !f->opt.idle       ? "left out, as idle ones are"
+                : f->opt.idle_leaf ? "kept under an (unknown state) leaf"
+                                   : "counted with the idle ones");
+    if (fs->gil_dropped_active)
+        fprintf(out,
+                "spyglass: --gil left out %" PRIu64 " active samples of threads running without "
+                "the GIL (C code that releases it: hashing, compression, I/O)\n",
+                fs->gil_dropped_active);
+    if (fs->deep) {
+        fprintf(out,
+                "spyglass: %" PRIu64 " stacks were deeper than %d frames (deepest %zu): each "
+                "keeps its %d outermost and %d innermost frames, with one \"(N frames "
+                "omitted)\" frame between them",
+                fs->deep, WALK_MAX_DEPTH, fs->deepest, WALK_KEEP_OUTER, WALK_KEEP_INNER);
+        if (fs->cut)
+            fprintf(out,
+                    "; %" PRIu64 " were longer than the %d frames walked at most: their "
+                    "outermost frames are unknown",
+                    fs->cut, WALK_MAX_CHAIN);
+        fputc('\n', out);
+    }
 }

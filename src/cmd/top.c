@@ -242,6 +242,9 @@ static void add_stack(const struct fold_stack *s, void *ctx)
     struct top_run *run = ctx;
     const struct py_thread *t = s->thread;
     size_t depth = run->opt->gil && !t->holds_gil ? 0 : s->depth - s->nroots;
+    /* top drops --gil's frames itself (the model still counts the sample);
+     * the fold's statistics say how many ran without the GIL all the same. */
+    run->fold.stats.gil_dropped_active += run->opt->gil && !t->holds_gil && !t->idle;
     run->frames = xgrow(run->frames, sizeof(*run->frames), s->depth + 1, &run->frames_cap);
     for (size_t d = 0; d < depth; d++) { /* leaf first */
         const struct fold_frame *f = &s->frames[s->depth - 1 - d];
@@ -545,6 +548,7 @@ static void print_summary(const struct top_run *run, const struct top_options *o
     if (t->tree)
         fprintf(stderr, "spyglass: %zu Python processes watched (%zu exited)\n", t->set.python_ever,
                 t->set.exited);
+    cmd_print_fold_notes(&run->fold, stderr);
     if (o->by_endpoint)
         cmd_print_endpoints(&run->fold.roots, stderr);
 }

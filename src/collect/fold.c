@@ -34,6 +34,7 @@ void fold_init(struct fold *f, struct profile *p, const struct fold_options *opt
     f->memo_cap = FOLD_MEMO_SLOTS;
     f->memo = xcalloc(f->memo_cap, sizeof(*f->memo));
     f->idle_frame = profile_frame_id(p, "(idle)", "", 0, PF_NATIVE);
+    f->unknown_frame = profile_frame_id(p, "(unknown state)", "", 0, PF_NATIVE);
     roots_init(&f->roots, p, opt->by_process, opt->by_endpoint);
 }
 
@@ -90,22 +91,60 @@ static uint32_t thread_frame(struct fold *f, const struct py_thread *t)
     return profile_frame_id(f->profile, name, "", 0, PF_THREAD);
 }
 
-/* Writes t's Python frames (outermost first) and the (idle) leaf after
+/* Appends the synthetic frame id to f->frames[0..n); returns n + 1. */
+static size_t add_synthetic(struct fold *f, uint32_t id, size_t n)
+{
+    frame_from_id(f, id, 0, &f->frames[n]);
+    f->ids[n] = id;
+    return n + 1;
+}
+
+/* The frame that stands for the omitted middle of a deep stack. */
+static uint32_t omitted_frame(struct fold *f, const struct py_thread *t)
+{
+    char name[96];
+    snprintf(name, sizeof(name), "(%s%zu frames omitted)", t->truncated ? "more than " : "",
+             t->omitted);
+    return profile_frame_id(f->profile, name, "", 0, PF_NATIVE);
+}
+
+/* Writes t's Python frames (outermost first, the omitted middle of a deep
+ * stack as one frame) and the (idle) or (unknown state) leaf after
  * f->frames[0..n); returns the new depth. */
 static size_t add_python_frames(struct fold *f, const struct py_thread *t, size_t n, int idle_leaf)
 {
-    reserve(f, n + t->depth + 1);
+    reserve(f, n + t->depth + 2);
     for (size_t d = t->depth; d-- > 0;) {
         const struct py_frame *pyf = &t->frames[d];
         frame_from_id(f, python_frame(f, pyf), pyf->code->firstlineno, &f->frames[n]);
         f->ids[n] = f->frames[n].id;
         n++;
+        if (d == WALK_KEEP_INNER && t->omitted)
+            n = add_synthetic(f, omitted_frame(f, t), n);
     }
-    if (idle_leaf) {
-        frame_from_id(f, f->idle_frame, 0, &f->frames[n]);
-        f->ids[n++] = f->idle_frame;
-    }
+    if (idle_leaf)
+        n = add_synthetic(f, t->unknown ? f->unknown_frame : f->idle_frame, n);
     return n;
+}
+
+/* Counts what a thread's walk says about its stack: depth, errors. Returns
+ * 0 if its frames can be used. */
+static int count_walk(struct fold *f, const struct py_thread *t)
+{
+    f->stats.threads++;
+    if (t->error) {
+        if (t->torn)
+            f->stats.torn++;
+        else
+            f->stats.unreadable++;
+        return -1;
+    }
+    if (t->depth + t->omitted > f->stats.deepest)
+        f->stats.deepest = t->depth + t->omitted;
+    f->stats.deep += t->omitted != 0;
+    f->stats.retried += t->retried;
+    f->stats.cut += t->truncated;
+    return 0;
 }
 
 /* Folds one thread; returns 1 if it was handed over. */
@@ -114,8 +153,12 @@ static int fold_thread(struct fold *f, const struct walker *w, const struct py_t
 {
     uint32_t roots[ROOTS_MAX + 1];
     size_t nroots = 0;
+    if (count_walk(f, t))
+        return 0;
+    f->stats.unknown += t->unknown;
     if (f->opt.gil && !t->holds_gil) {
         f->stats.gil_dropped++;
+        f->stats.gil_dropped_active += !t->idle;
         return 0;
     }
     /* Before the idle filter: the endpoint table counts waiting too. */
@@ -155,7 +198,7 @@ size_t fold_walk(struct fold *f, const struct walker *w, fold_fn fn, void *ctx)
 int64_t fold_bare_stack(struct fold *f, const struct py_thread *t)
 {
     size_t n = 0;
-    if (t->depth == 0)
+    if (t->depth == 0 || t->error)
         return -1;
     if (f->opt.threads) {
         reserve(f, 1);
@@ -171,7 +214,7 @@ void fold_charge_rss(struct fold *f, const struct walker *w, struct charge *c, u
     const struct py_thread *gil = NULL, *on_cpu = NULL, *main_thread = NULL, *first = NULL;
     for (size_t i = 0; i < w->nthreads; i++) {
         const struct py_thread *t = &w->threads[i];
-        if (t->depth == 0)
+        if (t->depth == 0 || t->error)
             continue;
         if (t->holds_gil && !gil)
             gil = t;

@@ -5,17 +5,24 @@
  * (and whatever else samples); both hand the walker to fold_walk, which
  * decides per thread what becomes a stack and what it is made of:
  *
- *   [endpoint] [process] [thread] <module> ... leaf [(idle)]
+ *   [endpoint] [process] [thread] <module> ... [(N frames omitted)] ... leaf
+ *   [(idle) | (unknown state)]
  *
  * - roots first (collect/roots.h): the HTTP endpoint (--by-endpoint), the
  *   process (--subprocesses), the thread (--threads);
  * - then the Python frames, outermost first, each interned once in the
  *   profile and remembered by (code object serial, line), so a frame seen
  *   before costs one memo probe, not a string hash;
- * - an "(idle)" leaf for a waiting thread, when asked.
+ * - of a stack deeper than WALK_MAX_DEPTH, both ends, with one
+ *   "(N frames omitted)" frame between them;
+ * - an "(idle)" leaf for a waiting thread, when asked; "(unknown state)"
+ *   for a thread whose OS thread is unknown (python/tid.h): it is never
+ *   counted as running, and kept only where idle threads are.
  *
- * Filters are counted, never silent: threads dropped for being idle, for not
- * holding the GIL, or for having no Python frame are in struct fold_stats.
+ * Filters are counted, never silent: threads dropped for being idle, for
+ * not holding the GIL, for an unknown state, for a stack that could not be
+ * read whole (torn or unreadable), or for having no Python frame are in
+ * struct fold_stats.
  * Each kept stack is handed to the caller's function, which adds it to a
  * profile (record), a top model (top), or anything else; nothing here
  * prints or decides weights.
@@ -67,10 +74,21 @@ typedef void (*fold_fn)(const struct fold_stack *s, void *ctx);
 
 /* Threads seen and what became of them. */
 struct fold_stats {
-    uint64_t kept;         /* stacks handed over */
-    uint64_t idle_dropped; /* waiting threads left out (no --idle) */
-    uint64_t gil_dropped;  /* threads left out by --gil */
-    uint64_t empty;        /* threads with no Python frame */
+    uint64_t threads;            /* thread samples seen */
+    uint64_t kept;               /* stacks handed over */
+    uint64_t idle_dropped;       /* waiting threads left out (no --idle) */
+    uint64_t gil_dropped;        /* threads left out by --gil */
+    uint64_t gil_dropped_active; /* of those, the ones the OS was running (C code
+                                    that released the GIL: hashing, compression, I/O) */
+    uint64_t empty;              /* threads with no Python frame */
+    uint64_t unknown;            /* threads whose OS state is unknown (kept as such
+                                    with idle, else left out) */
+    uint64_t torn;               /* threads left out: their stack changed under two walks */
+    uint64_t retried;            /* threads kept whose stack was read twice (it moved once) */
+    uint64_t unreadable;         /* threads left out: their stack could not be read */
+    uint64_t deep;               /* stacks deeper than WALK_MAX_DEPTH (frames omitted) */
+    uint64_t cut;                /* of those, longer than WALK_MAX_CHAIN: root unknown */
+    size_t deepest;              /* the most frames seen in one stack */
 };
 
 struct fold {
@@ -79,6 +97,7 @@ struct fold {
     struct roots roots; /* process and endpoint roots, endpoint counts */
     struct fold_stats stats;
     uint32_t idle_frame;
+    uint32_t unknown_frame;
     struct fold_frame *frames; /* scratch, root first */
     uint32_t *ids;             /* scratch, parallel to frames */
     size_t cap;

@@ -101,6 +101,67 @@ int task_state_cached(struct task_stat_cache *c, pid_t pid, pid_t tid, char *sta
     return proc_parse_state(buf, state);
 }
 
+int task_parse_nspid(const char *status, pid_t *ids, size_t max)
+{
+    const char *line = strstr(status, "\nNSpid:");
+    if (!line)
+        return -SG_ECORRUPT;
+    const char *p = line + strlen("\nNSpid:");
+    size_t count = 0;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!isdigit((unsigned char)*p))
+            break;
+        char *end;
+        long id = strtol(p, &end, 10);
+        if (id <= 0 || id > 0x7fffffffL)
+            return -SG_ECORRUPT;
+        if (count < max)
+            ids[count] = (pid_t)id;
+        count++;
+        p = end;
+    }
+    return count ? (int)(count < max ? count : max) : -SG_ECORRUPT;
+}
+
+int task_inner_id(pid_t pid, pid_t tid, pid_t *inner)
+{
+    char path[96], buf[4096];
+    pid_t ids[TASK_MAX_NS];
+    if (tid == pid)
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    else
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+    int n = proc_read_small(path, buf, sizeof(buf));
+    if (n < 0)
+        return n;
+    n = task_parse_nspid(buf, ids, TASK_MAX_NS);
+    if (n < 0)
+        return n;
+    *inner = ids[n - 1];
+    return 0;
+}
+
+int task_list_ids(pid_t pid, struct task_ids **out)
+{
+    pid_t *tids;
+    int n = task_list(pid, &tids);
+    *out = NULL;
+    if (n < 0)
+        return n;
+    struct task_ids *ids = xcalloc((size_t)n + 1, sizeof(*ids));
+    size_t count = 0;
+    for (int i = 0; i < n; i++) {
+        pid_t inner;
+        if (task_inner_id(pid, tids[i], &inner) == 0) /* else it just exited */
+            ids[count++] = (struct task_ids){tids[i], inner};
+    }
+    free(tids);
+    *out = ids;
+    return (int)count;
+}
+
 int task_state_idle(char state)
 {
     return state != 'R';

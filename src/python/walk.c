@@ -18,10 +18,10 @@
 #include "python/value.h"
 #include "util/util.h"
 
+/* ob_refcnt opens every object (PyObject_HEAD) in every release build. */
+#define OB_REFCNT 0
 /* Largest frame header we read in one go (fields we use all sit below). */
 #define FRAME_HEADER_MAX 512
-/* How far into glibc's struct pthread we look for the thread's tid. */
-#define PTHREAD_SCAN 2048
 /* 3.11+: most frames in a row that are not Python's (C-stack shims, frames
  * still being set up, non-code executables) before the chain is called torn.
  * CPython puts at most one entry frame between two Python frames. */
@@ -37,6 +37,7 @@ void walk_init(struct walker *w, struct mem_reader *r, struct py_runtime *rt)
     w->want_names = 1;
     code_cache_init(&w->codes);
     task_stat_cache_init(&w->stats);
+    tid_map_init(&w->tids);
 }
 
 void walk_release(struct walker *w)
@@ -47,6 +48,7 @@ void walk_release(struct walker *w)
     free(w->names);
     free(w->block);
     task_stat_cache_release(&w->stats);
+    tid_map_release(&w->tids);
     code_cache_release(&w->codes);
     memset(w, 0, sizeof(*w));
 }
@@ -93,24 +95,65 @@ static int loop_seen(struct loop_guard *g, uint64_t addr)
     return 0;
 }
 
+/* Adds the next frame outwards. Past WALK_MAX_DEPTH frames the outer part
+ * of t->frames (from WALK_KEEP_INNER on) becomes a ring that keeps the
+ * latest WALK_KEEP_OUTER, so that the walk ends holding both ends of a deep
+ * stack; finish_frames puts the ring back in order. */
 static void push_frame(struct py_thread *t, struct code_info *ci, uint64_t addr, int line,
                        int owner)
 {
-    t->frames = xgrow(t->frames, sizeof(*t->frames), t->depth + 1, &t->cap);
-    t->frames[t->depth++] =
-        (struct py_frame){.code = ci, .frame_addr = addr, .line = line, .owner = owner};
+    struct py_frame f = {.code = ci, .frame_addr = addr, .line = line, .owner = owner};
+    if (t->depth < WALK_MAX_DEPTH) {
+        t->frames = xgrow(t->frames, sizeof(*t->frames), t->depth + 1, &t->cap);
+        t->frames[t->depth++] = f;
+        return;
+    }
+    t->frames[WALK_KEEP_INNER + t->omitted % WALK_KEEP_OUTER] = f;
+    t->omitted++;
 }
 
-/* <= 3.10: PyFrameObject chained by f_back. */
+static void reverse_frames(struct py_frame *f, size_t n)
+{
+    for (size_t i = 0; i < n / 2; i++) {
+        struct py_frame tmp = f[i];
+        f[i] = f[n - 1 - i];
+        f[n - 1 - i] = tmp;
+    }
+}
+
+/* Rotates the ring of outer frames so the oldest (innermost of them)
+ * comes first: frames are then leaf first, with the omitted ones between
+ * WALK_KEEP_INNER - 1 and WALK_KEEP_INNER. */
+static void finish_frames(struct py_thread *t)
+{
+    size_t shift = t->omitted % WALK_KEEP_OUTER;
+    struct py_frame *ring = t->frames + WALK_KEEP_INNER;
+    if (!shift)
+        return;
+    reverse_frames(ring, shift);
+    reverse_frames(ring + shift, WALK_KEEP_OUTER - shift);
+    reverse_frames(ring, WALK_KEEP_OUTER);
+}
+
+/* Python frames walked so far, kept or not. */
+static size_t walked(const struct py_thread *t)
+{
+    return t->depth + t->omitted;
+}
+
+/* <= 3.10: PyFrameObject chained by f_back. A frame whose reference count
+ * reads 0 has been freed (it waits in a free list, or as its code's zombie
+ * frame, for reuse): the thread returned from it while we read the chain. */
 static int walk_frame_objects(struct walker *w, uint64_t frame, struct py_thread *t)
 {
     const struct py_layout *l = &w->rt->layout;
-    uint32_t fields[] = {l->object.ob_type, l->frame.f_back, l->frame.f_code, l->frame.f_lasti};
-    uint32_t size = span(fields, 4);
+    uint32_t fields[] = {OB_REFCNT, l->object.ob_type, l->frame.f_back, l->frame.f_code,
+                         l->frame.f_lasti};
+    uint32_t size = span(fields, 5);
     uint8_t buf[FRAME_HEADER_MAX];
     struct loop_guard guard = {0};
     while (frame) {
-        if (t->depth >= WALK_MAX_DEPTH) {
+        if (walked(t) >= WALK_MAX_CHAIN) {
             t->truncated = 1;
             return 0;
         }
@@ -120,6 +163,8 @@ static int walk_frame_objects(struct walker *w, uint64_t frame, struct py_thread
         if (err)
             return err;
         if (w->rt->frame_type && buf_u64(buf, l->object.ob_type) != w->rt->frame_type)
+            return -SG_ECORRUPT;
+        if ((int64_t)buf_u64(buf, OB_REFCNT) <= 0)
             return -SG_ECORRUPT;
         struct code_info *ci;
         err = code_cache_get(&w->codes, w->r, l, w->rt->code_type, buf_u64(buf, l->frame.f_code),
@@ -179,17 +224,34 @@ static int read_frame(struct walker *w, uint64_t addr, uint8_t *buf, uint32_t si
     return mem_read(w->r, addr, buf, size);
 }
 
+/* 3.11+: whether the outermost frame of a chain (previous is NULL) is
+ * where the thread entered the interpreter from C, as every complete chain
+ * ends: a frame marked is_entry (3.11) or the entry shim frame owned by
+ * the C stack (3.12+). A chain that ends anywhere else was read while the
+ * thread overwrote it. */
+static int ends_at_entry(const struct py_layout *l, const uint8_t *buf)
+{
+    if (l->iframe.is_entry != PY_NO_FIELD)
+        return buf[l->iframe.is_entry] != 0;
+    if (l->minor >= 12)
+        return buf[l->iframe.owner] == PY_OWNED_BY_CSTACK;
+    return 1;
+}
+
 /* 3.11+: _PyInterpreterFrame chained by previous. */
 static int walk_interp_frames(struct walker *w, uint64_t frame, struct py_thread *t)
 {
     const struct py_layout *l = &w->rt->layout;
-    uint32_t fields[] = {l->iframe.code, l->iframe.previous, l->iframe.instr, l->iframe.owner};
-    uint32_t size = span(fields, 4);
+    uint32_t fields[] = {l->iframe.code, l->iframe.previous, l->iframe.instr, l->iframe.owner,
+                         l->iframe.is_entry};
+    uint32_t size = span(fields, 5);
     uint8_t buf[FRAME_HEADER_MAX];
     size_t steps = 0, skipped = 0;
     struct loop_guard guard = {0};
+    if (!frame)
+        return 0;
     for (; frame; frame = buf_u64(buf, l->iframe.previous)) {
-        if (t->depth >= WALK_MAX_DEPTH || ++steps > 2 * WALK_MAX_DEPTH) {
+        if (walked(t) >= WALK_MAX_CHAIN || ++steps > 2 * WALK_MAX_CHAIN) {
             t->truncated = 1;
             return 0;
         }
@@ -223,7 +285,7 @@ static int walk_interp_frames(struct walker *w, uint64_t frame, struct py_thread
         skipped = 0;
         push_frame(t, ci, frame, code_line(ci, l, offset), owner);
     }
-    return 0;
+    return ends_at_entry(l, buf) ? 0 : -SG_ECORRUPT;
 }
 
 /* The thread-state field the walk starts from: the frame pointer, or on
@@ -237,20 +299,117 @@ static uint32_t thread_top_field(const struct py_layout *l)
     return l->tstate.cframe;
 }
 
-/* Walks from t->top, read with the thread list. */
+/* The first frame of t's walk: t->top itself, or on 3.11 and 3.12 the
+ * current frame of the _PyCFrame it points to. */
+static int first_frame(struct walker *w, const struct py_thread *t, uint64_t *frame)
+{
+    const struct py_layout *l = &w->rt->layout;
+    *frame = t->top;
+    if (l->frame_kind == PY_FRAME_INTERP && l->tstate.current_frame == PY_NO_FIELD && t->top)
+        return mem_read_u64(w->r, t->top + l->cframe.current_frame, frame);
+    return 0;
+}
+
+/* Walks from t->top, read with the thread list, and remembers the first
+ * frame in t->frame0. */
 static int walk_thread(struct walker *w, struct py_thread *t)
 {
     const struct py_layout *l = &w->rt->layout;
-    uint64_t frame = t->top;
-    int err = 0;
     t->depth = 0;
+    t->omitted = 0;
     t->truncated = 0;
     w->block_len = 0; /* the target has moved on since the block was read */
+    int err = first_frame(w, t, &t->frame0);
+    if (err)
+        return err;
     if (l->frame_kind == PY_FRAME_OBJECT)
-        return walk_frame_objects(w, frame, t);
-    if (l->tstate.current_frame == PY_NO_FIELD && frame) /* frame is the _PyCFrame */
-        err = mem_read_u64(w->r, frame + l->cframe.current_frame, &frame);
-    return err ? err : walk_interp_frames(w, frame, t);
+        err = walk_frame_objects(w, t->frame0, t);
+    else
+        err = walk_interp_frames(w, t->frame0, t);
+    finish_frames(t);
+    return err;
+}
+
+/* The frame a frame object or interpreter frame links back to, or 0. */
+static uint64_t read_back(struct walker *w, uint64_t frame)
+{
+    const struct py_layout *l = &w->rt->layout;
+    uint32_t field = l->frame_kind == PY_FRAME_OBJECT ? l->frame.f_back : l->iframe.previous;
+    uint64_t back = 0;
+    if (!frame || mem_read_u64(w->r, frame + field, &back))
+        return 0;
+    return back;
+}
+
+/* Frames followed back from where a thread moved to (move_is_harmless). */
+#define WALK_MOVE_FOLLOW 4
+
+/* Whether what t's walk read still holds now that the thread has moved
+ * from frame0 to frame. Frames are read leaf first, and the thread leaves
+ * them leaf first too: if the frame it runs now is the leaf we read or its
+ * caller, or calls made from either (followed back at most
+ * WALK_MOVE_FOLLOW frames, one read each), then the thread never left the
+ * caller of our leaf, and every frame we read after the leaf was still
+ * live when we read it. The leaf and its caller may have been left and
+ * entered again at the same address meanwhile: the other checks (reference
+ * counts, the entry frame) catch most of what that tears. */
+static int move_is_harmless(struct walker *w, const struct py_thread *t, uint64_t frame)
+{
+    uint64_t caller = t->depth > 1 ? t->frames[1].frame_addr : 0;
+    for (int i = 0; frame && i <= WALK_MOVE_FOLLOW; i++) {
+        if (frame == t->frame0 || (caller && frame == caller))
+            return 1;
+        if (i < WALK_MOVE_FOLLOW)
+            frame = read_back(w, frame);
+    }
+    return 0;
+}
+
+/* Reads t's top again (one read; two on 3.11 and 3.12, where the frame
+ * hangs off a _PyCFrame). Returns 1 if the thread moved in a way that may
+ * have torn what we read (see move_is_harmless). t->top and t->chunk are
+ * updated for another walk. */
+static int stack_moved(struct walker *w, struct py_thread *t)
+{
+    const struct py_layout *l = &w->rt->layout;
+    uint64_t top, frame;
+    if (mem_read_u64(w->r, t->tstate + thread_top_field(l), &top))
+        return 1;
+    int moved = 0;
+    t->top = top;
+    if (first_frame(w, t, &frame))
+        moved = 1;
+    else if (frame != t->frame0)
+        moved = !move_is_harmless(w, t, frame);
+    if (moved && l->tstate.datastack_chunk != PY_NO_FIELD &&
+        mem_read_u64(w->r, t->tstate + l->tstate.datastack_chunk, &t->chunk))
+        t->chunk = 0;
+    return moved;
+}
+
+/* Walks t, checking the result: a walk that failed or whose thread moved
+ * meanwhile is done again, once; if that one fails or moves too, t gets an
+ * error (torn if it moved) and its frames are not to be used. */
+static void walk_checked(struct walker *w, struct py_thread *t)
+{
+    t->torn = 0;
+    t->retried = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        t->error = walk_thread(w, t);
+        int moved = stack_moved(w, t);
+        if (!t->error && !moved)
+            return;
+        if (attempt == 0) {
+            w->retried++;
+            t->retried = 1;
+            continue;
+        }
+        if (moved || t->error == -SG_ECORRUPT) {
+            t->torn = 1;
+            t->error = -SG_ECORRUPT;
+            w->torn++;
+        }
+    }
 }
 
 int walk_stack(struct walker *w, uint64_t tstate, struct py_thread *t)
@@ -260,6 +419,7 @@ int walk_stack(struct walker *w, uint64_t tstate, struct py_thread *t)
     if (err)
         return err;
     t->top = top;
+    t->tstate = tstate;
     t->chunk = 0;
     if (w->rt->layout.tstate.datastack_chunk != PY_NO_FIELD &&
         mem_read_u64(w->r, tstate + w->rt->layout.tstate.datastack_chunk, &t->chunk))
@@ -290,76 +450,6 @@ static uint64_t gil_holder(struct walker *w, uint64_t interp)
         break;
     }
     return holder;
-}
-
-static int tid_listed(const pid_t *tids, int count, int32_t tid)
-{
-    for (int i = 0; i < count; i++) {
-        if (tids[i] == tid)
-            return 1;
-    }
-    return 0;
-}
-
-/* Before 3.8 a thread state only has the pthread_t, which in glibc is the
- * address of struct pthread. Its tid field sits at a fixed offset that we
- * find once: the offset where every thread's struct holds a distinct tid of
- * the process and the main thread's holds the pid. */
-static void find_tid_offset(struct walker *w)
-{
-    pid_t *tids;
-    int ntids = task_list(w->rt->pid, &tids);
-    if (ntids <= 0 || w->nthreads < 2) {
-        free(tids);
-        return;
-    }
-    size_t n = w->nthreads;
-    uint8_t *structs = xcalloc(n, PTHREAD_SCAN);
-    for (size_t i = 0; i < n; i++) {
-        if (mem_read(w->r, w->threads[i].ident, structs + i * PTHREAD_SCAN, PTHREAD_SCAN))
-            goto out;
-    }
-    for (size_t off = 0; off + 4 <= PTHREAD_SCAN; off += 4) {
-        int ok = 1, saw_pid = 0;
-        for (size_t i = 0; i < n && ok; i++) {
-            int32_t tid;
-            memcpy(&tid, structs + i * PTHREAD_SCAN + off, 4);
-            ok = tid > 0 && tid_listed(tids, ntids, tid);
-            saw_pid |= tid == w->rt->pid;
-            for (size_t j = 0; j < i && ok; j++) {
-                int32_t other;
-                memcpy(&other, structs + j * PTHREAD_SCAN + off, 4);
-                ok = other != tid;
-            }
-        }
-        if (ok && saw_pid) {
-            w->tid_offset = (int64_t)off;
-            break;
-        }
-    }
-out:
-    free(structs);
-    free(tids);
-}
-
-static void resolve_tids(struct walker *w)
-{
-    const struct py_layout *l = &w->rt->layout;
-    if (l->tstate.native_thread_id != PY_NO_FIELD)
-        return; /* read with the thread state */
-    if (w->nthreads == 1) {
-        w->threads[0].tid = w->rt->pid;
-        return;
-    }
-    if (w->tid_offset < 0)
-        find_tid_offset(w);
-    if (w->tid_offset < 0)
-        return;
-    for (size_t i = 0; i < w->nthreads; i++) {
-        int32_t tid = 0;
-        if (mem_read_i32(w->r, w->threads[i].ident + (uint64_t)w->tid_offset, &tid) == 0)
-            w->threads[i].tid = tid;
-    }
 }
 
 static void name_thread(uint64_t ident, const char *name, void *ctx)
@@ -467,7 +557,7 @@ static int read_thread_list(struct walker *w, uint64_t interp)
         t->chunk = buf_u64(buf, l->tstate.datastack_chunk);
         t->tstate = tstate;
         t->ident = ident;
-        t->tid = (pid_t)(tid & 0x7fffffff);
+        t->native_tid = (pid_t)(tid & 0x7fffffff);
         t->name[0] = '\0';
         t->holds_gil = 0;
         t->idle = 0;
@@ -480,28 +570,15 @@ static int read_thread_list(struct walker *w, uint64_t interp)
     return 0;
 }
 
-static int thread_state(struct walker *w, pid_t tid, char *state)
-{
-    if (!w->nstates)
-        return task_state_cached(&w->stats, w->rt->pid, tid, state);
-    for (size_t i = 0; i < w->nstates; i++) {
-        if (w->state_tids[i] == tid) {
-            *state = w->states[i];
-            return *state == '?' ? -1 : 0;
-        }
-    }
-    return -1;
-}
-
 /* Walks every listed thread's stack (and finds its request, if asked). */
 static void walk_stacks(struct walker *w)
 {
     for (size_t i = 0; i < w->nthreads; i++) {
         struct py_thread *t = &w->threads[i];
-        t->error = walk_thread(w, t);
+        walk_checked(w, t);
         /* Right after its stack: a running thread may leave the request. */
         t->endpoint[0] = '\0';
-        if (w->endpoints && t->depth)
+        if (w->endpoints && t->depth && !t->error)
             endpoint_of_thread(w->endpoints, w, t, t->endpoint, sizeof(t->endpoint));
     }
 }
@@ -517,15 +594,11 @@ int walk_sample(struct walker *w)
         w->nthreads = 0;
         return err;
     }
-    resolve_tids(w);
     task_stat_cache_round(&w->stats);
+    tid_resolve(w);
     uint64_t holder = gil_holder(w, interp);
-    for (size_t i = 0; i < w->nthreads; i++) {
-        struct py_thread *t = &w->threads[i];
-        t->holds_gil = holder && holder == t->tstate;
-        if (t->tid && thread_state(w, t->tid, &t->os_state) == 0)
-            t->idle = task_state_idle(t->os_state);
-    }
+    for (size_t i = 0; i < w->nthreads; i++)
+        w->threads[i].holds_gil = holder && holder == w->threads[i].tstate;
     /* Code objects already cached are trusted during the walk and checked
      * afterwards, all in one batched read, instead of one read each: a
      * stack of 50 distinct functions costs 50 reads fewer. If one changed

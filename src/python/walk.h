@@ -15,9 +15,17 @@
 #include "proc/task.h"
 #include "python/code.h"
 #include "python/detect.h"
+#include "python/tid.h"
 
-/* Deepest stack we walk; deeper stacks are cut and marked truncated. */
+/* Most frames kept per stack: of a deeper one, the WALK_KEEP_OUTER
+ * outermost and the rest of the innermost, with the count of those left out
+ * between them (py_thread.omitted). */
 #define WALK_MAX_DEPTH 4096
+#define WALK_KEEP_OUTER 2048
+#define WALK_KEEP_INNER (WALK_MAX_DEPTH - WALK_KEEP_OUTER)
+/* Most frames walked per stack; past this its outermost frames are unknown
+ * (py_thread.truncated). A walk costs a read per frame before 3.11. */
+#define WALK_MAX_CHAIN 100000
 /* Most threads we read per sample. */
 #define WALK_MAX_THREADS 1024
 
@@ -41,19 +49,31 @@ struct py_frame {
 
 struct py_thread {
     uint64_t tstate;
-    uint64_t top;   /* where its walk starts: frame, or 3.11/3.12 _PyCFrame */
-    uint64_t chunk; /* 3.11+: its live data-stack chunk (_PyStackChunk *), or 0 */
-    uint64_t ident; /* threading.get_ident() */
-    pid_t tid;      /* OS thread id, 0 if unknown */
-    char name[128]; /* threading name, "" if unknown */
+    uint64_t top;     /* where its walk starts: frame, or 3.11/3.12 _PyCFrame */
+    uint64_t frame0;  /* the first frame of its last walk (the leaf) */
+    uint64_t chunk;   /* 3.11+: its live data-stack chunk (_PyStackChunk *), or 0 */
+    uint64_t ident;   /* threading.get_ident() */
+    pid_t tid;        /* OS thread id in our PID namespace, 0 if unknown (python/tid.h) */
+    pid_t inner_tid;  /* its id in the target's own PID namespace, if it has one; else 0 */
+    pid_t native_tid; /* the id the thread state gives (3.8+), right or not */
+    char name[128];   /* threading name, "" if unknown */
     int holds_gil;
-    int idle;                /* the OS says it is not running */
+    int idle;                /* the OS says it is not running (or unknown is set) */
+    int unknown;             /* its OS thread, hence its state, is unknown: never
+                                counted as running (idle is set too) */
     char os_state;           /* 'R', 'S', ... or '?' */
     struct py_frame *frames; /* leaf (most recent call) first */
-    size_t depth;
+    size_t depth;            /* frames kept */
     size_t cap;
-    int truncated;                    /* deeper than WALK_MAX_DEPTH */
+    size_t omitted;                   /* frames left out between frames[WALK_KEEP_INNER - 1]
+                                         and frames[WALK_KEEP_INNER]: the true depth is
+                                         depth + omitted */
+    int truncated;                    /* longer than WALK_MAX_CHAIN: the outermost frames
+                                         are not known (omitted counts only those walked) */
     int error;                        /* 0, or the SG_E* code that cut the walk short */
+    int torn;                         /* error is set because the stack kept changing
+                                         while it was read (see walk_sample) */
+    int retried;                      /* it was read twice: it moved during the first */
     char endpoint[WALK_ENDPOINT_MAX]; /* the HTTP request it serves, "" if none or
                                          not asked for (walker.endpoints) */
 };
@@ -64,12 +84,15 @@ struct walker {
     struct mem_reader *r;
     struct py_runtime *rt;
     struct code_cache codes;
-    int64_t tid_offset; /* offset of the tid in glibc's struct pthread; -1 unknown */
-    int want_names;     /* read thread names (cached; see names below) */
+    int64_t tid_offset;  /* offset of the tid in glibc's struct pthread; -1 unknown */
+    struct tid_map tids; /* PID namespace, fixed ids (python/tid.h) */
+    int want_names;      /* read thread names (cached; see names below) */
     struct py_thread *threads;
     size_t nthreads;
     size_t threads_cap;
-    uint64_t errors; /* frames or threads that failed to read */
+    uint64_t errors;  /* frames or threads that failed to read */
+    uint64_t retried; /* thread walks done again because the stack moved */
+    uint64_t torn;    /* thread walks given up because it moved twice */
     /* If set, walk_sample also finds each thread's HTTP request (while the
      * target is still paused, so the dicts read are consistent). */
     struct endpoint_reader *endpoints;

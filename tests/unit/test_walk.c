@@ -51,6 +51,7 @@ static void load(const char *path, struct loaded *c)
     capture_reader_init(&c->img, &c->reader);
     walk_init(&c->w, &c->reader, &c->img.rt);
     c->w.tid_offset = c->img.tid_offset;
+    tid_map_no_proc(&c->w.tids, c->img.rt.pid);
     c->w.state_tids = c->img.tids;
     c->w.states = c->img.states;
     c->w.nstates = c->img.nstates;
