@@ -137,8 +137,8 @@ int task_inner_id(pid_t pid, pid_t tid, pid_t *inner)
     if (n < 0)
         return n;
     n = task_parse_nspid(buf, ids, TASK_MAX_NS);
-    if (n < 0)
-        return n;
+    if (n < 1)
+        return n < 0 ? n : -SG_ECORRUPT;
     *inner = ids[n - 1];
     return 0;
 }

@@ -16,6 +16,7 @@
 #include "proc/elf.h"
 #include "proc/maps.h"
 #include "proc/mem.h"
+#include "proc/task.h"
 #include "python/detect.h"
 
 static void test_maps_parse_paths_with_spaces_and_anonymous(void **state)
@@ -194,6 +195,25 @@ static void test_version_from_file_names(void **state)
     assert_int_equal(detect_version_from_name("/bin/bash", &major, &minor), -1);
 }
 
+/* NSpid: our id first, the innermost namespace's last; one id outside
+ * any nested namespace; no line on old kernels. */
+static void test_task_parse_nspid(void **state)
+{
+    (void)state;
+    pid_t ids[TASK_MAX_NS];
+    const char *nested = "Name:\tpython\nTgid:\t7817\nNSpid:\t7817\t1\nNSpgid:\t7817\t1\n";
+    assert_int_equal(task_parse_nspid(nested, ids, TASK_MAX_NS), 2);
+    assert_int_equal(ids[0], 7817);
+    assert_int_equal(ids[1], 1);
+    assert_int_equal(task_parse_nspid("Name:\tx\nNSpid:\t42\n", ids, TASK_MAX_NS), 1);
+    assert_int_equal(ids[0], 42);
+    assert_int_equal(task_parse_nspid("Name:\tx\nPid:\t42\n", ids, TASK_MAX_NS), -SG_ECORRUPT);
+    assert_int_equal(task_parse_nspid("Name:\tx\nNSpid:\t-3\n", ids, TASK_MAX_NS), -SG_ECORRUPT);
+    /* Ours, for real: one id, the pid. */
+    pid_t inner = 0;
+    assert_int_equal(task_inner_id(getpid(), getpid(), &inner), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_read_cstr_stops_at_unreadable_memory),
         cmocka_unit_test(test_batch_read_reports_each_span),
         cmocka_unit_test(test_version_from_file_names),
+        cmocka_unit_test(test_task_parse_nspid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
