@@ -243,6 +243,139 @@ static void test_walk_capture_finds_the_request_served(void **state)
     each_capture("web-", check_request_served);
 }
 
+/* A thread whose OS id is none of the process's threads (a uWSGI worker's
+ * main thread keeps the master's; here its entry is taken out of the
+ * captured thread list): its state is unknown, never active. */
+static void check_unknown_thread(struct loaded *c)
+{
+    assert_int_equal(walk_sample(&c->w), 0);
+    const struct py_thread *deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    pid_t tid = deep->tid;
+    assert_true(tid > 0);
+    assert_false(deep->unknown);
+    for (size_t i = 0; i < c->img.nstates; i++) {
+        if (c->img.tids[i] == tid)
+            c->img.tids[i] = 0x7ffffff0; /* another thread, not this one */
+    }
+    assert_int_equal(walk_sample(&c->w), 0);
+    deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    assert_int_equal(deep->tid, 0);
+    assert_true(deep->unknown);
+    assert_true(deep->idle);
+    assert_int_equal(deep->os_state, '?');
+    assert_int_equal(deep->error, 0); /* its stack is still read */
+    const struct py_thread *main = thread_named(&c->w, "MainThread");
+    assert_non_null(main);
+    assert_false(main->unknown);
+}
+
+static void test_walk_thread_of_no_task_is_unknown_not_active(void **state)
+{
+    (void)state;
+    each_capture("stacks-", check_unknown_thread);
+}
+
+/* A reader that answers the 8-byte read of one address (a thread's current
+ * frame) with other values after the first `skip` such reads, as a thread
+ * that moves while it is read would. */
+struct moving_reader {
+    struct mem_reader reader;
+    struct mem_reader *inner;
+    uint64_t watch;
+    int skip, seen;
+    uint64_t values[2];
+    int nvalues;
+};
+
+static int moving_read(void *ctx, uint64_t addr, void *buf, size_t size)
+{
+    struct moving_reader *m = ctx;
+    if (addr == m->watch && size == 8 && m->seen++ >= m->skip) {
+        memcpy(buf, &m->values[(m->seen - 1 - m->skip) % m->nvalues], 8);
+        return 0;
+    }
+    return m->inner->read(m->inner->ctx, addr, buf, size);
+}
+
+/* Makes the deep thread's current frame read back as values (one or two,
+ * alternating) once its walk has started. */
+static const struct py_thread *move_deep_thread(struct loaded *c, struct moving_reader *m,
+                                                const uint64_t *values, int nvalues)
+{
+    const struct py_layout *l = &c->img.rt.layout;
+    assert_int_equal(walk_sample(&c->w), 0);
+    const struct py_thread *deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    memset(m, 0, sizeof(*m));
+    m->inner = &c->reader;
+    if (l->frame_kind == PY_FRAME_INTERP && l->tstate.current_frame == PY_NO_FIELD) {
+        m->watch = deep->top + l->cframe.current_frame; /* read once by the walk itself */
+        m->skip = 1;
+    } else {
+        uint32_t field =
+            l->frame_kind == PY_FRAME_OBJECT ? l->tstate.frame : l->tstate.current_frame;
+        m->watch = deep->tstate + field;
+    }
+    memcpy(m->values, values, (size_t)nvalues * 8);
+    m->nvalues = nvalues;
+    m->reader.read = moving_read;
+    m->reader.ctx = m;
+    c->w.r = &m->reader;
+    return deep;
+}
+
+/* The thread returned to the caller of the frame we started from: what we
+ * read still holds, no second walk. */
+static void check_harmless_move(struct loaded *c)
+{
+    struct moving_reader m;
+    const struct py_thread *deep = move_deep_thread(c, &m, (uint64_t[]){0}, 1);
+    m.values[0] = deep->frames[1].frame_addr;
+    uint64_t retried = c->w.retried;
+    assert_int_equal(walk_sample(&c->w), 0);
+    deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    assert_int_equal(deep->error, 0);
+    assert_false(deep->torn);
+    assert_int_equal(c->w.retried, retried);
+    c->w.r = &c->reader;
+}
+
+static void test_walk_thread_returning_to_the_caller_is_not_torn(void **state)
+{
+    (void)state;
+    each_capture("stacks-", check_harmless_move);
+}
+
+/* The thread is somewhere else each time its frame is read again: walked
+ * twice, then left out as torn. */
+static void check_torn_move(struct loaded *c)
+{
+    struct moving_reader m;
+    uint64_t elsewhere[2] = {0x1000, 0x2000}; /* unmapped: nowhere near the stack */
+    move_deep_thread(c, &m, elsewhere, 2);
+    uint64_t torn = c->w.torn;
+    assert_int_equal(walk_sample(&c->w), 0);
+    const struct py_thread *deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    assert_true(deep->torn);
+    assert_true(deep->retried);
+    assert_int_equal(deep->error, -SG_ECORRUPT);
+    assert_int_equal(c->w.torn, torn + 1);
+    const struct py_thread *main = thread_named(&c->w, "MainThread");
+    assert_non_null(main);
+    assert_int_equal(main->error, 0); /* the others are read as ever */
+    c->w.r = &c->reader;
+}
+
+static void test_walk_thread_moving_twice_is_torn(void **state)
+{
+    (void)state;
+    each_capture("stacks-", check_torn_move);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +384,9 @@ int main(void)
         cmocka_unit_test(test_walk_rereads_a_code_object_that_changed),
         cmocka_unit_test(test_walk_frame_loop_is_corrupt_not_deep),
         cmocka_unit_test(test_walk_thread_list_loop_is_corrupt),
+        cmocka_unit_test(test_walk_thread_of_no_task_is_unknown_not_active),
+        cmocka_unit_test(test_walk_thread_returning_to_the_caller_is_not_torn),
+        cmocka_unit_test(test_walk_thread_moving_twice_is_torn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
