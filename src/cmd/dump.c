@@ -300,6 +300,7 @@ static int pause_for_locals(const struct dump_options *o, struct pause_set *ps, 
     w->state_tids = ps->tids;
     w->states = ps->states;
     w->nstates = ps->count;
+    w->paused = 1;
     return 0;
 }
 
@@ -349,6 +350,7 @@ static int dump_tree(const struct dump_options *o, struct procset *set)
         int err = render(&t->w, o, &text, &len);
         pause_resume(&t->pause);
         t->w.nstates = 0;
+        t->w.paused = 0;
         if (err) {
             if (!process_ended(t->pid))
                 cmd_warning("cannot read the threads of process %d: %s", (int)t->pid,
@@ -386,6 +388,7 @@ static int dump_one(const struct dump_options *o, struct attach_target *t)
     int err = render(&w, o, &text, &len);
     pause_resume(&ps); /* before anything is written: stdout may be slow */
     w.nstates = 0;
+    w.paused = 0;
     if (err) {
         if (process_ended(o->pid))
             cmd_error(NULL, "process %d exited while being read", (int)o->pid);

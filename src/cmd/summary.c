@@ -98,6 +98,12 @@ void cmd_print_fold_notes(const struct fold *f, FILE *out)
                 !f->opt.idle       ? "left out, as idle ones are"
                 : f->opt.idle_leaf ? "kept under an (unknown state) leaf"
                                    : "counted with the idle ones");
+    if (fs->tid_fixed)
+        fprintf(out,
+                "spyglass: %" PRIu64 " thread samples came from thread states holding the id of "
+                "a thread of another process (a fork without PyOS_AfterFork_Child, as uWSGI "
+                "does): their own was found through glibc\n",
+                fs->tid_fixed);
     if (fs->gil_dropped_active)
         fprintf(out,
                 "spyglass: --gil left out %" PRIu64 " active samples of threads running without "

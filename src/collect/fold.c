@@ -156,6 +156,7 @@ static int fold_thread(struct fold *f, const struct walker *w, const struct py_t
     if (count_walk(f, t))
         return 0;
     f->stats.unknown += t->unknown;
+    f->stats.tid_fixed += t->tid_fixed;
     if (f->opt.gil && !t->holds_gil) {
         f->stats.gil_dropped++;
         f->stats.gil_dropped_active += !t->idle;

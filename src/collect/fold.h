@@ -81,6 +81,8 @@ struct fold_stats {
     uint64_t gil_dropped_active; /* of those, the ones the OS was running (C code
                                     that released the GIL: hashing, compression, I/O) */
     uint64_t empty;              /* threads with no Python frame */
+    uint64_t tid_fixed;          /* threads whose thread state named another process's
+                                    thread (uWSGI workers), found through glibc */
     uint64_t unknown;            /* threads whose OS state is unknown (kept as such
                                     with idle, else left out) */
     uint64_t torn;               /* threads left out: their stack changed under two walks */

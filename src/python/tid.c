@@ -2,7 +2,7 @@
  * tid.c - which OS thread runs each thread state (python/tid.h).
  *
  * Per thread and sample: take the id the thread state gives (its
- * native_thread_id from 3.8, else the tid in glibc's struct pthread), map
+ * native_thread_id from 3.11, else the tid in glibc's struct pthread), map
  * it into our PID namespace, and read that thread's state. Reading the
  * state is the check: /proc/PID/task/TID exists only for threads of PID
  * (with --blocking, the paused threads are the list). In the common case
@@ -282,7 +282,7 @@ static void settle_otherwise(struct walker *w, struct py_thread *t)
     struct tid_fix *fix = find_fix(m, t);
     if (fix && settle(w, t, fix->inner)) {
         fix->epoch = m->epoch;
-        m->fixed++;
+        t->tid_fixed = 1;
         return;
     }
     pid_t inner = pthread_tid(w, t);
@@ -293,11 +293,11 @@ static void settle_otherwise(struct walker *w, struct py_thread *t)
         } else {
             add_fix(m, t, inner);
         }
-        m->fixed++;
+        t->tid_fixed = 1;
     }
 }
 
-/* Before 3.8: the only id is glibc's. One thread is the main thread. */
+/* Before 3.11: the only id is glibc's. One thread is the main thread. */
 static pid_t legacy_tid(struct walker *w, const struct py_thread *t)
 {
     if (w->nthreads == 1)
@@ -314,6 +314,7 @@ void tid_resolve(struct walker *w)
             struct py_thread *t = &w->threads[i];
             if (pass == 0) {
                 t->tid = t->inner_tid = 0;
+                t->tid_fixed = 0;
                 t->os_state = '?';
                 t->unknown = t->idle = 1; /* until proved otherwise: never active */
                 pid_t id = have_native ? t->native_tid : legacy_tid(w, t);

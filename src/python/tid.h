@@ -8,7 +8,7 @@
  *   master's native_thread_id, which is no thread of the worker;
  * - a process in its own PID namespace (a container, `unshare --pid`)
  *   knows its threads by numbers that mean other threads, or none, to us;
- * - before 3.8 there is no native id at all.
+ * - before 3.11 a thread state has no native id at all.
  * So every id is mapped into our namespace (NSpid) and checked against the
  * process's threads; one that is not among them is looked up in glibc's
  * struct pthread (whose address is the thread's ident), and if that fails
@@ -40,7 +40,6 @@ struct tid_map {
     unsigned probe_epoch;     /* no pthread offset search before this sample */
     struct tid_fix *fixes;    /* thread states whose own id proved wrong */
     size_t nfixes, fixes_cap; /* entries used and allocated in fixes */
-    uint64_t fixed;           /* thread samples whose id came from glibc instead */
 };
 
 void tid_map_init(struct tid_map *m);

@@ -396,7 +396,7 @@ static void walk_checked(struct walker *w, struct py_thread *t)
     t->retried = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         t->error = walk_thread(w, t);
-        int moved = stack_moved(w, t);
+        int moved = !w->paused && stack_moved(w, t);
         if (!t->error && !moved)
             return;
         if (attempt == 0) {

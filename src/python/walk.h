@@ -55,7 +55,9 @@ struct py_thread {
     uint64_t ident;   /* threading.get_ident() */
     pid_t tid;        /* OS thread id in our PID namespace, 0 if unknown (python/tid.h) */
     pid_t inner_tid;  /* its id in the target's own PID namespace, if it has one; else 0 */
-    pid_t native_tid; /* the id the thread state gives (3.8+), right or not */
+    pid_t native_tid; /* the id the thread state gives (3.11+), right or not */
+    int tid_fixed;    /* native_tid is no thread of the process: tid was read from
+                         glibc's struct pthread instead (python/tid.h) */
     char name[128];   /* threading name, "" if unknown */
     int holds_gil;
     int idle;                /* the OS says it is not running (or unknown is set) */
@@ -115,6 +117,8 @@ struct walker {
     const pid_t *state_tids;
     const char *states;
     size_t nstates;
+    int paused; /* set by the caller while the target's threads are stopped: their
+                   stacks cannot move, so walks are not checked for it */
 };
 
 void walk_init(struct walker *w, struct mem_reader *r, struct py_runtime *rt);

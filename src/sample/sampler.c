@@ -126,9 +126,11 @@ static int take_sample(struct walker *w, const struct sampler_options *opt, stru
     w->state_tids = ps->tids;
     w->states = ps->states;
     w->nstates = opt->nonblocking ? 0 : ps->count;
+    w->paused = !opt->nonblocking;
     int err = walk_sample(w);
     pause_resume(ps);
     w->nstates = 0;
+    w->paused = 0;
     return err;
 }
 
@@ -161,10 +163,12 @@ static int read_target(struct proc_target *t, const struct sampler_options *opt)
         t->w.state_tids = t->pause.tids;
         t->w.states = t->pause.states;
         t->w.nstates = opt->nonblocking ? 0 : t->pause.count;
+        t->w.paused = !opt->nonblocking;
         err = walk_sample(&t->w);
     }
     pause_resume(&t->pause);
     t->w.nstates = 0;
+    t->w.paused = 0;
     return err;
 }
 
