@@ -123,6 +123,7 @@ static void test_fold_counts_what_it_drops(void **state)
     assert_int_equal(fold_walk(&f, &wk.w, collect, &seen), 1);
     assert_int_equal(f.stats.kept, 1);
     assert_int_equal(f.stats.gil_dropped, 2);
+    assert_int_equal(f.stats.gil_dropped_active, 1); /* the spinner, not the sleeper */
     assert_int_equal(f.stats.empty, 1);
     fold_release(&f);
     profile_free(p);
@@ -269,6 +270,112 @@ static void test_fold_charge_goes_to_the_gil_holder(void **state)
     profile_free(p);
 }
 
+/* A walk that failed (torn: the thread moved under two reads; or
+ * unreadable) is left out and counted, whatever frames it had read. */
+static void test_fold_leaves_out_torn_and_unreadable_stacks(void **state)
+{
+    struct walk wk;
+    walk_setup(&wk);
+    add_thread(&wk, 0, 1, 3, "good");
+    add_thread(&wk, 0, 0, 3, "torn");
+    add_thread(&wk, 0, 0, 2, "cut");
+    wk.threads[1].error = -SG_ECORRUPT;
+    wk.threads[1].torn = 1;
+    wk.threads[2].error = -SG_EFAULT;
+    wk.threads[0].retried = 1; /* read twice, then fine: kept */
+    struct profile *p = profile_new();
+    struct fold f;
+    struct fold_options o = {.idle = 1};
+    fold_init(&f, p, &o);
+    struct seen seen = {.p = p};
+    assert_int_equal(fold_walk(&f, &wk.w, collect, &seen), 1);
+    assert_string_equal(seen.stacks[0], "<module>:30;App.handler:12;leaf:5");
+    assert_int_equal(f.stats.threads, 3);
+    assert_int_equal(f.stats.torn, 1);
+    assert_int_equal(f.stats.unreadable, 1);
+    assert_int_equal(f.stats.retried, 1);
+    fold_release(&f);
+    profile_free(p);
+}
+
+/* A thread whose OS state is unknown is never active: dropped (and
+ * counted) without --idle, kept under its own leaf with it. */
+static void test_fold_unknown_state_is_never_active(void **state)
+{
+    struct walk wk;
+    walk_setup(&wk);
+    add_thread(&wk, 1, 0, 3, "unknown");
+    wk.threads[0].unknown = 1; /* the walker sets idle with it */
+    struct profile *p = profile_new();
+    struct fold f;
+    struct fold_options o = {0};
+    fold_init(&f, p, &o);
+    struct seen seen = {.p = p};
+    assert_int_equal(fold_walk(&f, &wk.w, collect, &seen), 0);
+    assert_int_equal(f.stats.unknown, 1);
+    fold_release(&f);
+    profile_free(p);
+    p = profile_new();
+    struct fold_options with_idle = {.idle = 1, .idle_leaf = 1};
+    fold_init(&f, p, &with_idle);
+    seen = (struct seen){.p = p};
+    assert_int_equal(fold_walk(&f, &wk.w, collect, &seen), 1);
+    assert_string_equal(seen.stacks[0], "<module>:30;App.handler:12;leaf:5;(unknown state):0");
+    assert_int_equal(seen.idle[0], 1);
+    assert_int_equal(f.stats.unknown, 1);
+    fold_release(&f);
+    profile_free(p);
+}
+
+struct deep_seen {
+    size_t depth;
+    char middle[64];
+    char root[64], leaf[64];
+};
+
+static void collect_deep(const struct fold_stack *s, void *ctx)
+{
+    struct deep_seen *d = ctx;
+    d->depth = s->depth;
+    snprintf(d->root, sizeof(d->root), "%s", s->frames[0].name);
+    snprintf(d->middle, sizeof(d->middle), "%s", s->frames[WALK_KEEP_OUTER].name);
+    snprintf(d->leaf, sizeof(d->leaf), "%s", s->frames[s->depth - 1].name);
+}
+
+/* A stack deeper than the walker keeps: its outer and inner frames with
+ * one "(N frames omitted)" frame between them, and counted. */
+static void test_fold_deep_stack_gets_one_omitted_frame(void **state)
+{
+    struct walk wk;
+    walk_setup(&wk);
+    add_thread(&wk, 0, 1, 0, "deep");
+    struct py_thread *t = &wk.threads[0];
+    struct py_frame *frames = calloc(WALK_MAX_DEPTH, sizeof(*frames));
+    for (size_t d = 0; d < WALK_MAX_DEPTH; d++) /* leaf, handler x ..., <module> */
+        frames[d] = (struct py_frame){.code = &codes[d == 0                    ? 2
+                                                     : d + 1 == WALK_MAX_DEPTH ? 0
+                                                                               : 1],
+                                      .line = 7};
+    t->frames = frames;
+    t->depth = WALK_MAX_DEPTH;
+    t->omitted = 15909;
+    struct profile *p = profile_new();
+    struct fold f;
+    struct fold_options o = {0};
+    fold_init(&f, p, &o);
+    struct deep_seen seen = {0};
+    assert_int_equal(fold_walk(&f, &wk.w, collect_deep, &seen), 1);
+    assert_int_equal(seen.depth, WALK_MAX_DEPTH + 1);
+    assert_string_equal(seen.root, "<module>");
+    assert_string_equal(seen.middle, "(15909 frames omitted)");
+    assert_string_equal(seen.leaf, "leaf");
+    assert_int_equal(f.stats.deep, 1);
+    assert_int_equal(f.stats.deepest, WALK_MAX_DEPTH + 15909);
+    fold_release(&f);
+    profile_free(p);
+    free(frames);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +387,9 @@ int main(void)
         cmocka_unit_test(test_fold_keep_empty_hands_over_threads_without_frames),
         cmocka_unit_test(test_fold_first_lines_come_from_the_code),
         cmocka_unit_test(test_fold_charge_goes_to_the_gil_holder),
+        cmocka_unit_test(test_fold_leaves_out_torn_and_unreadable_stacks),
+        cmocka_unit_test(test_fold_unknown_state_is_never_active),
+        cmocka_unit_test(test_fold_deep_stack_gets_one_omitted_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
