@@ -539,6 +539,8 @@ static void print_summary(const struct top_run *run, const struct top_options *o
     else if (st->end == SAMPLER_END_EXITED)
         snprintf(how, sizeof(how), "; the target %s",
                  st->execed ? "exec'd another program" : "exited");
+    /* Notes first: the line saying how top ended stays the last one. */
+    cmd_print_fold_notes(&run->fold, stderr);
     fprintf(stderr,
             "spyglass: top watched pid %d for %.1f s: %" PRIu64 " samples (%.1f Hz of %.0f "
             "asked), errors %" PRIu64 " (%.1f%%), late %" PRIu64 ", sample cost mean %.0f us%s\n",
@@ -548,7 +550,6 @@ static void print_summary(const struct top_run *run, const struct top_options *o
     if (t->tree)
         fprintf(stderr, "spyglass: %zu Python processes watched (%zu exited)\n", t->set.python_ever,
                 t->set.exited);
-    cmd_print_fold_notes(&run->fold, stderr);
     if (o->by_endpoint)
         cmd_print_endpoints(&run->fold.roots, stderr);
 }
