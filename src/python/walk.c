@@ -127,9 +127,9 @@ static void reverse_frames(struct py_frame *f, size_t n)
 static void finish_frames(struct py_thread *t)
 {
     size_t shift = t->omitted % WALK_KEEP_OUTER;
-    struct py_frame *ring = t->frames + WALK_KEEP_INNER;
-    if (!shift)
+    if (!shift) /* also when nothing was omitted: frames may be NULL then */
         return;
+    struct py_frame *ring = t->frames + WALK_KEEP_INNER;
     reverse_frames(ring, shift);
     reverse_frames(ring + shift, WALK_KEEP_OUTER - shift);
     reverse_frames(ring, WALK_KEEP_OUTER);
