@@ -18,14 +18,18 @@
 static int parse_line(struct map_entry *e, const char *line)
 {
     unsigned long long start, end, offset, inode;
+    unsigned dev_major, dev_minor;
     char perms[8];
     int path_pos = 0;
-    if (sscanf(line, "%llx-%llx %7s %llx %*s %llu %n", &start, &end, perms, &offset, &inode,
-               &path_pos) < 5)
+    if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &offset, &dev_major,
+               &dev_minor, &inode, &path_pos) < 7)
         return -SG_ECORRUPT;
     e->start = start;
     e->end = end;
     e->offset = offset;
+    e->dev_major = dev_major;
+    e->dev_minor = dev_minor;
+    e->inode = inode;
     strlcpy_safe(e->perms, perms, sizeof(e->perms));
     const char *path = path_pos ? line + path_pos : "";
     size_t len = strcspn(path, "\n");
@@ -100,14 +104,20 @@ const struct map_entry *maps_find_file(const struct maps *m, int (*match)(const 
     return NULL;
 }
 
-uint64_t maps_file_base(const struct maps *m, const char *path)
+const struct map_entry *maps_file_start(const struct maps *m, const char *path)
 {
     for (size_t i = 0; i < m->count; i++) {
         const struct map_entry *e = &m->entries[i];
         if (strcmp(e->path, path) == 0 && e->offset == 0)
-            return e->start;
+            return e;
     }
-    return 0;
+    return NULL;
+}
+
+uint64_t maps_file_base(const struct maps *m, const char *path)
+{
+    const struct map_entry *e = maps_file_start(m, path);
+    return e ? e->start : 0;
 }
 
 const struct map_entry *maps_lookup(const struct maps *m, uint64_t addr)

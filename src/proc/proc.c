@@ -92,11 +92,6 @@ int proc_cmdline(pid_t pid, char *buf, size_t size)
     return 0;
 }
 
-char *proc_root_path(pid_t pid, const char *path)
-{
-    return xasprintf("/proc/%d/root%s", (int)pid, path);
-}
-
 int proc_check(pid_t pid)
 {
     char path[64];

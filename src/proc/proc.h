@@ -18,10 +18,6 @@ int proc_comm(pid_t pid, char *buf, size_t size);
 /* Reads /proc/PID/cmdline, arguments joined by spaces, into buf (truncated). */
 int proc_cmdline(pid_t pid, char *buf, size_t size);
 
-/* Returns the path to open a file as the target sees it (through
- * /proc/PID/root, so binaries inside containers resolve). Caller frees. */
-char *proc_root_path(pid_t pid, const char *path);
-
 /* Checks the process exists and we may read it. Returns 0, -SG_ENOPROC or -SG_EPERM. */
 int proc_check(pid_t pid);
 

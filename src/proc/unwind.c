@@ -31,10 +31,12 @@
 #include <sys/user.h>
 #include <unistd.h>
 
+#include "proc/maps.h"
 #include "proc/mem.h"
 #include "proc/proc.h"
 #include "proc/symcache.h"
 #include "proc/task.h"
+#include "proc/tfile.h"
 #include "util/err.h"
 #include "util/util.h"
 
@@ -80,26 +82,50 @@ struct unwinder {
 
 /* ---- Module files ---- */
 
-/* Opens a module's file as the target sees it, through /proc/PID/root (a
- * process in a container maps its own /usr/lib). Deleted files and the vdso
- * go to libdwfl's own finder, which reads them from the target's memory.
- * Returns an fd (libdwfl owns it and *file_name) or -1. */
+/* Opens the file the target maps as module name (loaded at base) as the
+ * target maps it (proc/tfile.c: the mapped file itself, never a path that a
+ * container could have pointed at a file of the host). Returns an fd of a
+ * regular file, or -1. */
+static int open_module(struct unwinder *u, const char *name, uint64_t base)
+{
+    struct maps m;
+    if (maps_read(&m, u->pid) != 0)
+        return -1;
+    const struct map_entry *e = NULL;
+    for (size_t i = 0; i < m.count && (!e || e->start != base); i++) {
+        if (strcmp(m.entries[i].path, name) == 0 &&
+            (m.entries[i].start == base || (!e && m.entries[i].offset == 0)))
+            e = &m.entries[i];
+    }
+    char why[512];
+    struct stat st;
+    int fd = -1;
+    if (e && tfile_open_mapped(u->pid, e, &fd, why, sizeof(why)) == 0 &&
+        (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) { /* never a device: reads could hang */
+        close(fd);
+        fd = -1;
+    }
+    maps_release(&m);
+    return fd;
+}
+
+/* Opens a module's file as the target maps it. Deleted files we may not open
+ * and the vdso go to libdwfl's own finder, which reads them from the
+ * target's memory; it gets no other path, since it would open that path on
+ * the host. Returns an fd (libdwfl owns it and *file_name) or -1. */
 static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
                     char **file_name, Elf **elfp)
 {
     struct unwinder *u = *userdata;
     if (u && name[0] == '/') {
-        char *path = proc_root_path(u->pid, name);
-        struct stat st;
-        int fd = -1;
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) /* never a device: open could hang */
-            fd = open(path, O_RDONLY | O_CLOEXEC);
+        int fd = open_module(u, name, base);
         if (fd >= 0) {
-            *file_name = path;
+            *file_name = xstrdup(name);
             return fd;
         }
-        free(path);
     }
+    if (name[0] == '/' && !str_endswith(name, " (deleted)"))
+        return -1;
     return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
 }
 

@@ -24,6 +24,7 @@
 #include "proc/elf.h"
 #include "proc/maps.h"
 #include "proc/proc.h"
+#include "proc/tfile.h"
 #include "python/value.h"
 #include "util/util.h"
 
@@ -78,13 +79,13 @@ static int looks_like_version(const char *s, size_t len)
 
 /* Searches .rodata for a PY_VERSION string, preferring one matching
  * major.minor when major is non-zero. Writes it into out. */
-static int version_from_rodata(const struct elf_file *ef, int major, int minor, char *out,
-                               size_t size)
+static int version_from_rodata(struct elf_file *ef, int major, int minor, char *out, size_t size)
 {
-    uint64_t addr, off, len;
-    if (elf_section(ef, ".rodata", &addr, &off, &len) || off > ef->size || len > ef->size - off)
+    const uint8_t *bytes;
+    uint64_t len;
+    if (elf_section_data(ef, ".rodata", &bytes, &len) != 0)
         return -1;
-    const char *data = (const char *)ef->data + off;
+    const char *data = (const char *)bytes;
     size_t i = 0;
     while (i < len) {
         const char *s = data + i;
@@ -97,9 +98,12 @@ static int version_from_rodata(const struct elf_file *ef, int major, int minor, 
                 continue;
             if (!looks_like_version(v, n - p))
                 continue;
-            int ma = v[0] - '0', mi = atoi(v + 2);
-            if (major == 0 || (ma == major && mi == minor)) {
-                strlcpy_safe(out, v, n - p + 1 < size ? n - p + 1 : size);
+            /* the last string of a hostile section may lack its NUL */
+            char text[16];
+            memcpy(text, v, n - p);
+            text[n - p] = '\0';
+            if (major == 0 || (text[0] - '0' == major && atoi(text + 2) == minor)) {
+                strlcpy_safe(out, text, size);
                 return 0;
             }
         }
@@ -108,29 +112,20 @@ static int version_from_rodata(const struct elf_file *ef, int major, int minor, 
     return -1;
 }
 
+/* A file that may hold the runtime: libpython or the executable. */
 struct candidate {
-    const char *path; /* as the target sees it */
-    uint64_t base;    /* where offset 0 is mapped */
-    struct elf_file elf;
+    const char *path;     /* as the target names it in its maps */
+    uint64_t base;        /* where its offset 0 is mapped */
+    struct elf_file *elf; /* opened as the target maps it (proc/tfile.c) */
 };
-
-static int open_candidate(pid_t pid, struct candidate *c)
-{
-    char *root = proc_root_path(pid, c->path);
-    int err = elf_open(&c->elf, root);
-    free(root);
-    if (err)
-        err = elf_open(&c->elf, c->path);
-    return err;
-}
 
 /* Reads the runtime's version: Py_Version if present, else names and .rodata. */
 static int find_version(struct py_runtime *rt, struct mem_reader *r, struct candidate *c)
 {
     uint64_t sym;
-    if (elf_symbol(&c->elf, "Py_Version", &sym, NULL) == 0) {
+    if (elf_symbol(c->elf, "Py_Version", &sym, NULL) == 0) {
         uint32_t hex;
-        if (mem_read_u32(r, elf_relocate(&c->elf, c->base, sym), &hex) == 0 && (hex >> 24) == 3) {
+        if (mem_read_u32(r, elf_relocate(c->elf, c->base, sym), &hex) == 0 && (hex >> 24) == 3) {
             rt->major = (int)(hex >> 24);
             rt->minor = (int)((hex >> 16) & 0xff);
             rt->micro = (int)((hex >> 8) & 0xff);
@@ -141,7 +136,7 @@ static int find_version(struct py_runtime *rt, struct mem_reader *r, struct cand
     int major = 0, minor = 0;
     detect_version_from_name(c->path, &major, &minor);
     char text[32];
-    if (version_from_rodata(&c->elf, major, minor, text, sizeof(text)) == 0) {
+    if (version_from_rodata(c->elf, major, minor, text, sizeof(text)) == 0) {
         rt->major = text[0] - '0';
         rt->minor = atoi(text + 2);
         const char *micro = strchr(text + 2, '.');
@@ -162,12 +157,12 @@ static int find_version(struct py_runtime *rt, struct mem_reader *r, struct cand
 static void find_optional_symbols(struct py_runtime *rt, struct candidate *c)
 {
     uint64_t sym;
-    if (elf_symbol(&c->elf, "_PyThreadState_Current", &sym, NULL) == 0)
-        rt->tstate_current_addr = elf_relocate(&c->elf, c->base, sym);
-    if (elf_symbol(&c->elf, "PyCode_Type", &sym, NULL) == 0)
-        rt->code_type = elf_relocate(&c->elf, c->base, sym);
-    if (elf_symbol(&c->elf, "PyFrame_Type", &sym, NULL) == 0)
-        rt->frame_type = elf_relocate(&c->elf, c->base, sym);
+    if (elf_symbol(c->elf, "_PyThreadState_Current", &sym, NULL) == 0)
+        rt->tstate_current_addr = elf_relocate(c->elf, c->base, sym);
+    if (elf_symbol(c->elf, "PyCode_Type", &sym, NULL) == 0)
+        rt->code_type = elf_relocate(c->elf, c->base, sym);
+    if (elf_symbol(c->elf, "PyFrame_Type", &sym, NULL) == 0)
+        rt->frame_type = elf_relocate(c->elf, c->base, sym);
 }
 
 /* Looks up the runtime symbols in one candidate. Returns 0 if found. */
@@ -176,12 +171,12 @@ static int find_by_symbols(struct py_runtime *rt, struct candidate *c)
     uint64_t sym;
     if (getenv("SPYGLASS_IGNORE_SYMBOLS"))
         return -SG_ENOTPY;
-    if (elf_symbol(&c->elf, "_PyRuntime", &sym, NULL) == 0) {
-        rt->runtime_addr = elf_relocate(&c->elf, c->base, sym);
+    if (elf_symbol(c->elf, "_PyRuntime", &sym, NULL) == 0) {
+        rt->runtime_addr = elf_relocate(c->elf, c->base, sym);
         return 0;
     }
-    if (elf_symbol(&c->elf, "interp_head", &sym, NULL) == 0) {
-        rt->interp_head_addr = elf_relocate(&c->elf, c->base, sym);
+    if (elf_symbol(c->elf, "interp_head", &sym, NULL) == 0) {
+        rt->interp_head_addr = elf_relocate(c->elf, c->base, sym);
         return 0;
     }
     return -SG_ENOTPY;
@@ -326,9 +321,10 @@ static int detect_debug_offsets(struct py_runtime *rt, struct mem_reader *r, cha
     return 0;
 }
 
-static int detect_in(struct py_runtime *rt, struct mem_reader *r, const struct maps *m,
-                     struct candidate *c, char *why, size_t why_size)
+int detect_in_file(struct py_runtime *rt, struct mem_reader *r, const struct maps *m,
+                   const char *path, uint64_t base, struct elf_file *ef, char *why, size_t why_size)
 {
+    struct candidate cand = {.path = path, .base = base, .elf = ef}, *c = &cand;
     int have_symbols = find_by_symbols(rt, c) == 0;
     int err = find_version(rt, r, c);
     if (err)
@@ -349,6 +345,69 @@ static void describe(pid_t pid, char *buf, size_t size)
     char comm[64] = "?";
     proc_comm(pid, comm, sizeof(comm));
     snprintf(buf, size, "%d (%s)", (int)pid, comm);
+}
+
+/* Returns 1 if a file of this name would hold a runtime if it were readable. */
+static int looks_like_python(const char *path)
+{
+    return is_libpython(path) || strstr(base_name(path), "python") != NULL;
+}
+
+/* Opens the file the target maps at e as it maps it, as an ELF file. On
+ * failure says why in why (a sentence only for the open). */
+static int open_mapped(pid_t pid, const struct map_entry *e, struct elf_file *ef, char *why,
+                       size_t why_size)
+{
+    int fd;
+    int err = tfile_open_mapped(pid, e, &fd, why, why_size);
+    if (err)
+        return err;
+    err = elf_open_fd(ef, fd);
+    if (err)
+        snprintf(why, why_size, "%.300s, as process %d maps it, is not an ELF file we can read",
+                 e->path, (int)pid);
+    return err;
+}
+
+/* Looks for the runtime in libpython, then in the executable, each opened as
+ * the target maps it (never by the path it shows: proc/tfile.h). If neither
+ * holds it and a file that looks like Python could not be opened, that
+ * failure is the answer (a deleted or replaced interpreter read without
+ * root). */
+static int detect_candidates(pid_t pid, struct mem_reader *r, struct py_runtime *rt,
+                             const struct maps *m, char *why, size_t why_size)
+{
+    char exe[PATH_MAX], link[64], open_why[512] = "";
+    snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(link, exe, sizeof(exe) - 1); /* a name to find in maps, never opened */
+    exe[n > 0 ? n : 0] = '\0';
+    const struct map_entry *lib = maps_find_file(m, is_libpython);
+    const struct map_entry *files[2] = {lib ? maps_file_start(m, lib->path) : NULL,
+                                        exe[0] ? maps_file_start(m, exe) : NULL};
+    int err = -SG_ENOTPY, open_err = 0;
+    for (int i = 0; i < 2 && err == -SG_ENOTPY; i++) {
+        struct elf_file ef;
+        if (!files[i])
+            continue;
+        char failed[512];
+        int e = open_mapped(pid, files[i], &ef, failed, sizeof(failed));
+        if (e) {
+            if (!open_err && looks_like_python(files[i]->path)) {
+                open_err = e;
+                strlcpy_safe(open_why, failed, sizeof(open_why));
+            }
+            continue;
+        }
+        memset(rt, 0, sizeof(*rt));
+        rt->pid = pid;
+        err = detect_in_file(rt, r, m, files[i]->path, files[i]->start, &ef, why, why_size);
+        elf_close(&ef);
+    }
+    if (err == -SG_ENOTPY && open_err) {
+        strlcpy_safe(why, open_why, why_size);
+        return open_err;
+    }
+    return err;
 }
 
 int detect_runtime(pid_t pid, struct mem_reader *r, struct py_runtime *rt, char *why,
@@ -378,25 +437,7 @@ int detect_runtime(pid_t pid, struct mem_reader *r, struct py_runtime *rt, char 
                  sg_strerror(err));
         return err;
     }
-    char exe[PATH_MAX];
-    ssize_t n;
-    char link[64];
-    snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
-    n = readlink(link, exe, sizeof(exe) - 1);
-    exe[n > 0 ? n : 0] = '\0';
-
-    const struct map_entry *lib = maps_find_file(&m, is_libpython);
-    const char *paths[2] = {lib ? lib->path : NULL, exe[0] ? exe : NULL};
-    err = -SG_ENOTPY;
-    for (int i = 0; i < 2 && err == -SG_ENOTPY; i++) {
-        struct candidate c = {.path = paths[i]};
-        if (!c.path || (c.base = maps_file_base(&m, c.path)) == 0)
-            continue;
-        if (open_candidate(pid, &c))
-            continue;
-        err = detect_in(rt, r, &m, &c, why, why_size);
-        elf_close(&c.elf);
-    }
+    err = detect_candidates(pid, r, rt, &m, why, why_size);
     maps_release(&m);
     if (err == -SG_ENOTPY)
         snprintf(why, why_size,

@@ -39,6 +39,17 @@ struct py_runtime {
 int detect_runtime(pid_t pid, struct mem_reader *r, struct py_runtime *rt, char *why,
                    size_t why_size);
 
+struct maps;
+struct elf_file;
+/* Finds the runtime in one file a process maps, already open as ef (as the
+ * process maps it), named path in its maps, with its offset 0 mapped at base;
+ * rt->pid set by the caller, every other field written here. Used by
+ * detect_runtime for libpython and the executable, and by fuzz/fuzz_elf.c.
+ * Returns 0, -SG_ENOTPY (no runtime there), -SG_EVERSION (with why). */
+int detect_in_file(struct py_runtime *rt, struct mem_reader *r, const struct maps *m,
+                   const char *path, uint64_t base, struct elf_file *ef, char *why,
+                   size_t why_size);
+
 /* Reads the address of the first (main) interpreter state. */
 int detect_interp_head(const struct py_runtime *rt, struct mem_reader *r, uint64_t *interp);
 

@@ -9,7 +9,9 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -35,6 +37,11 @@ static void test_maps_parse_paths_with_spaces_and_anonymous(void **state)
     assert_string_equal(m.entries[2].path, "/tmp/my dir/libpython3.12.so.1.0");
     assert_int_equal(m.entries[2].offset, 0x1000);
     assert_string_equal(m.entries[3].path, "[stack]");
+    assert_int_equal(m.entries[2].dev_major, 8);
+    assert_int_equal(m.entries[2].dev_minor, 1);
+    assert_int_equal(m.entries[2].inode, 456);
+    assert_int_equal(m.entries[1].inode, 0);
+    assert_true(maps_file_start(&m, "/usr/bin/python3.11") == &m.entries[0]);
     assert_true(maps_lookup(&m, 0x7f0000000010) == &m.entries[1]);
     assert_null(maps_lookup(&m, 0x10));
     assert_int_equal(maps_file_base(&m, "/usr/bin/python3.11"), 0x55d0c0a00000);
@@ -89,7 +96,7 @@ static void test_elf_finds_runtime_symbols_in_installed_interpreters(void **stat
             print_message("skipping %s: not installed\n", cases[i].path);
             continue;
         }
-        assert_int_equal(elf_open(&ef, cases[i].path), 0);
+        assert_int_equal(elf_open_fd(&ef, open(cases[i].path, O_RDONLY | O_CLOEXEC)), 0);
         uint64_t value = 0, size = 0;
         assert_int_equal(elf_symbol(&ef, cases[i].symbol, &value, &size), 0);
         assert_true(value != 0);
@@ -98,6 +105,10 @@ static void test_elf_finds_runtime_symbols_in_installed_interpreters(void **stat
         uint64_t addr, off, len;
         assert_int_equal(elf_section(&ef, ".rodata", &addr, &off, &len), 0);
         assert_true(len > 0);
+        const uint8_t *rodata;
+        uint64_t rodata_len;
+        assert_int_equal(elf_section_data(&ef, ".rodata", &rodata, &rodata_len), 0);
+        assert_int_equal(rodata_len, len);
         elf_close(&ef);
         checked++;
     }
@@ -112,7 +123,36 @@ static void test_elf_rejects_non_elf_and_truncated(void **state)
     assert_int_equal(elf_open_buffer(&ef, junk, sizeof(junk)), -SG_ECORRUPT);
     static const uint8_t header_only[8] = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0};
     assert_int_equal(elf_open_buffer(&ef, header_only, sizeof(header_only)), -SG_ECORRUPT);
-    assert_int_equal(elf_open(&ef, "/nonexistent/file"), -SG_EIO);
+    assert_int_equal(elf_open_fd(&ef, open("/", O_RDONLY | O_CLOEXEC)), -SG_EIO);
+}
+
+/* A target can truncate the file it maps while we read it: an mmap'd reader
+ * would die of SIGBUS; ours reads and fails cleanly. */
+static void test_elf_survives_a_file_truncated_under_it(void **state)
+{
+    (void)state;
+    const char *lib = "/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0";
+    if (access(lib, R_OK) != 0) {
+        skip();
+        return;
+    }
+    char copy[] = "/tmp/elf-truncate-XXXXXX";
+    int fd = mkstemp(copy);
+    assert_true(fd >= 0);
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "cp %s %s", lib, copy);
+    assert_int_equal(system(cmd), 0);
+    struct elf_file ef;
+    assert_int_equal(elf_open_fd(&ef, open(copy, O_RDONLY | O_CLOEXEC)), 0);
+    assert_int_equal(ftruncate(fd, 4096), 0);
+    uint64_t value;
+    assert_int_equal(elf_symbol(&ef, "_PyRuntime", &value, NULL), -SG_ENOTPY);
+    const uint8_t *data;
+    uint64_t size;
+    assert_int_equal(elf_section_data(&ef, ".rodata", &data, &size), -SG_EIO);
+    elf_close(&ef);
+    close(fd);
+    unlink(copy);
 }
 
 static void test_snapshot_reader_bounds(void **state)
@@ -222,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_maps_read_self_finds_our_executable),
         cmocka_unit_test(test_elf_finds_runtime_symbols_in_installed_interpreters),
         cmocka_unit_test(test_elf_rejects_non_elf_and_truncated),
+        cmocka_unit_test(test_elf_survives_a_file_truncated_under_it),
         cmocka_unit_test(test_snapshot_reader_bounds),
         cmocka_unit_test(test_read_cstr_stops_at_unreadable_memory),
         cmocka_unit_test(test_batch_read_reports_each_span),

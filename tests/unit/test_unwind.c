@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <poll.h>
 #include <pthread.h>
@@ -277,7 +278,7 @@ static void symbol_range(const char *name, uint64_t *start, uint64_t *end)
     struct elf_file ef;
     uint64_t size = 0;
     target_path("native_chain", path, sizeof(path));
-    assert_int_equal(elf_open(&ef, path), 0);
+    assert_int_equal(elf_open_fd(&ef, open(path, O_RDONLY | O_CLOEXEC)), 0);
     assert_int_equal(elf_symbol(&ef, name, start, &size), 0);
     elf_close(&ef);
     *end = *start + size;
