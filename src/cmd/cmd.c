@@ -6,6 +6,7 @@
 #include "cmd/cmd.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 
 #include "collect/attach.h"
 #include "proc/task.h"
+#include "profile/profile.h"
 
 void cmd_error(const char *hint, const char *fmt, ...)
 {
@@ -69,6 +71,38 @@ int cmd_parse_pid(const char *s, pid_t *pid)
         return -1;
     *pid = (pid_t)v;
     return 0;
+}
+
+size_t cmd_max_frames(void)
+{
+    const char *s = getenv("SPYGLASS_MAX_FRAMES");
+    char *end;
+    errno = 0;
+    unsigned long long v = s ? strtoull(s, &end, 10) : 0;
+    if (!s || errno || end == s || *end || v == 0 || v > PROFILE_MAX_IDS / 64)
+        return PROFILE_DEFAULT_FRAMES;
+    return (size_t)v;
+}
+
+void cmd_limit_profile(struct profile *p)
+{
+    struct profile_limits l;
+    profile_limits_for(cmd_max_frames(), &l);
+    profile_set_limits(p, &l);
+}
+
+void cmd_print_overflow(const struct profile *p)
+{
+    const struct profile_overflow *o = profile_overflow(p);
+    uint64_t total = profile_total_weight(p);
+    if (!o->frames && !o->stacks)
+        return;
+    fprintf(stderr,
+            "spyglass: %" PRIu64 " %s (%.1f%%) are under \"" PROFILE_OTHER "\": the target "
+            "made more distinct functions and stacks than a profile keeps (%zu frames); "
+            "SPYGLASS_MAX_FRAMES raises the limit\n",
+            o->weight, profile_meta_const(p)->unit,
+            total ? 100.0 * (double)o->weight / (double)total : 0.0, cmd_max_frames());
 }
 
 const char *cmd_attach_hint(int err, pid_t pid)

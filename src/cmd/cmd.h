@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 struct attach_target;
+struct profile;
 struct roots;
 
 enum {
@@ -63,6 +64,14 @@ int cmd_parse_number(const char *s, double max, double *out);
 /* The command line after the options: argv[optind..] must follow "--".
  * Sets *command (NULL if none). Returns 0, or EXIT_USAGE after the error. */
 int cmd_take_command(const char *cmd, int argc, char **argv, char ***command);
+
+/* The distinct frames a profile keeps (record, top): PROFILE_DEFAULT_FRAMES,
+ * or SPYGLASS_MAX_FRAMES from the environment (a positive whole number). */
+size_t cmd_max_frames(void);
+/* Caps p as record and top do (cmd_max_frames and what scales with it). */
+void cmd_limit_profile(struct profile *p);
+/* Prints, if the profile went past its caps, how much of it is "(other)". */
+void cmd_print_overflow(const struct profile *p);
 
 /* Returns the hint that fits an SG_E* code when attaching to pid, or NULL. */
 const char *cmd_attach_hint(int err, pid_t pid);

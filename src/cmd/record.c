@@ -336,6 +336,7 @@ static int start(struct recording *rec)
     }
     o->pid = rec->target.pid;
     rec->profile = profile_new();
+    cmd_limit_profile(rec->profile);
     if (rec->writer->needs_timeline)
         profile_enable_timeline(rec->profile);
     rec->rss.fd = -1;
@@ -480,6 +481,7 @@ static void print_summary(const struct recording *rec)
                                    : "lower --rate or drop --blocking");
     if (o->memory)
         print_memory_summary(rec);
+    cmd_print_overflow(rec->profile);
     if (st->errors && st->errors * 10 > st->ticks)
         cmd_warning("%.0f%% of samples failed (last: %s)", 100.0 * (double)st->errors / ticks,
                     sg_strerror(st->last_error));

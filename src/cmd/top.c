@@ -550,6 +550,13 @@ static void print_summary(const struct top_run *run, const struct top_options *o
     if (t->tree)
         fprintf(stderr, "spyglass: %zu Python processes watched (%zu exited)\n", t->set.python_ever,
                 t->set.exited);
+    uint64_t all, other = top_model_other(run->model, &all);
+    if (other)
+        fprintf(stderr,
+                "spyglass: %" PRIu64 " thread samples (%.1f%%) were counted under \"" TOP_OTHER
+                "\": the target made more distinct functions than top keeps (%zu frames); "
+                "SPYGLASS_MAX_FRAMES raises the limit\n",
+                other, 100.0 * (double)other / (double)all, cmd_max_frames());
     if (o->by_endpoint)
         cmd_print_endpoints(&run->fold.roots, stderr);
 }
@@ -614,6 +621,7 @@ static void run_init(struct top_run *run, const struct top_options *o, struct at
     pthread_cond_init(&run->parked_cond, NULL);
     run->opt = o;
     run->interned = profile_new();
+    cmd_limit_profile(run->interned);
     struct fold_options fo = {.idle = 1, .keep_empty = 1, .by_endpoint = o->by_endpoint};
     fold_init(&run->fold, run->interned, &fo);
     struct endpoint_reader *er = o->by_endpoint ? &run->fold.roots.endpoints_reader : NULL;
@@ -626,6 +634,7 @@ static void run_init(struct top_run *run, const struct top_options *o, struct at
         run->walker->endpoints = er;
     }
     run->model = top_model_new(o->window, (uint64_t)(1e9 / o->rate));
+    top_model_set_max_entries(run->model, 4 * cmd_max_frames());
     run->so = (struct sampler_options){
         .rate_hz = o->rate, .nonblocking = o->nonblocking, .child = t->child};
 }

@@ -1,7 +1,9 @@
 /*
  * roots.c - process and endpoint root frames, with per-endpoint counters.
  *
- * Process frames are made once per (pid, runtime) from /proc/PID/cmdline.
+ * Process frames are made once per (pid, runtime) from /proc/PID/cmdline,
+ * for at most ROOTS_MAX_PROCESSES processes (the lookup is linear, and a
+ * forking server can make processes without end).
  * Endpoint labels come from python/endpoint.c; each distinct label becomes a
  * PF_ENDPOINT frame (interned by the profile) with active and idle counters,
  * and past ROOTS_MAX_ENDPOINTS labels the rest share "(other endpoints)" so
@@ -48,6 +50,8 @@ static uint32_t process_frame(struct roots *a, const struct walker *w)
             return a->procs[i].frame;
     }
     char cmdline[512] = "", name[CMDLINE_SHOWN + 64];
+    if (a->nprocs >= ROOTS_MAX_PROCESSES)
+        return profile_frame_id(a->profile, ROOTS_OTHER_PROCESSES, "", 0, PF_PROCESS);
     if (proc_cmdline(pid, cmdline, sizeof(cmdline)) != 0 || !cmdline[0])
         proc_comm(pid, cmdline, sizeof(cmdline));
     if (strlen(cmdline) > CMDLINE_SHOWN)

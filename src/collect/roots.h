@@ -24,6 +24,11 @@
 #define ROOTS_MAX_ENDPOINTS 500
 /* The label of samples taken outside any request. */
 #define ROOTS_NO_REQUEST "(no request)"
+/* Distinct processes given a frame of their own (--subprocesses); later ones,
+ * say of a server that forks a worker per task for days, share
+ * ROOTS_OTHER_PROCESSES. */
+#define ROOTS_MAX_PROCESSES 4096
+#define ROOTS_OTHER_PROCESSES "(other processes)"
 
 struct roots_endpoint {
     uint32_t frame;  /* profile frame id (PF_ENDPOINT) */

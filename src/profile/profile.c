@@ -72,8 +72,9 @@ struct profile {
     size_t thread_count, thread_cap;
     struct hash_index thread_index;
 
-    size_t max_frames, max_stacks; /* profile_set_limits */
-    uint32_t other_frame;          /* "(other)", made when a limit is first hit */
+    struct profile_limits limits; /* profile_set_limits */
+    size_t stack_frames;          /* frame ids all stacks hold */
+    uint32_t other_frame;         /* "(other)", made when a limit is first hit */
     int have_other;
     struct profile_overflow overflow;
 };
@@ -105,8 +106,7 @@ struct profile *profile_new(void)
 {
     struct profile *p = xcalloc(1, sizeof(*p));
     strtab_init(&p->strings);
-    p->max_frames = PROFILE_MAX_IDS;
-    p->max_stacks = PROFILE_MAX_IDS;
+    p->limits = (struct profile_limits){PROFILE_MAX_IDS, PROFILE_MAX_IDS, SIZE_MAX, SIZE_MAX};
     p->meta.unit = xstrdup("samples");
     return p;
 }
@@ -194,13 +194,29 @@ static uint64_t frame_hash_of(const void *ctx, uint32_t id)
 uint32_t profile_frame_id(struct profile *p, const char *name, const char *file, int line,
                           enum profile_frame_kind kind)
 {
-    struct frame_key key = {profile_intern(p, name), profile_intern(p, file), line, kind};
-    hash_index_reserve(&p->frame_index, p->frame_count, frame_hash_of, p);
-    uint32_t *slot = hash_index_find(&p->frame_index, frame_hash(key.name, key.file, line, kind),
-                                     frame_same, p, &key);
-    if (*slot)
-        return *slot - 1;
-    if (p->frame_count + 1 >= p->max_frames) { /* the last id is kept for "(other)" */
+    /* At the cap nothing new is interned, or a flood of new names would
+     * grow the string table past the cap on frames. */
+    int full = p->frame_count + 1 >= p->limits.frames || /* the last id is kept for "(other)" */
+               strtab_bytes(&p->strings) >= p->limits.string_bytes;
+    struct frame_key key;
+    if (full) {
+        key.name = strtab_find(&p->strings, name ? name : "");
+        key.file = strtab_find(&p->strings, file ? file : "");
+    } else {
+        key.name = profile_intern(p, name);
+        key.file = profile_intern(p, file);
+    }
+    key.line = line;
+    key.kind = kind;
+    uint32_t *slot = NULL;
+    if (key.name && key.file) {
+        hash_index_reserve(&p->frame_index, p->frame_count, frame_hash_of, p);
+        slot = hash_index_find(&p->frame_index, frame_hash(key.name, key.file, line, kind),
+                               frame_same, p, &key);
+        if (*slot)
+            return *slot - 1;
+    }
+    if (full) {
         p->overflow.frames++;
         return other_frame(p);
     }
@@ -282,6 +298,7 @@ static uint32_t new_stack(struct profile *p, const uint32_t *frames, size_t dept
     p->stacks = xgrow(p->stacks, sizeof(*p->stacks), p->stack_count + 1, &p->stack_cap);
     uint32_t id = (uint32_t)p->stack_count++;
     p->stacks[id] = (struct stack_rec){pool_copy(p, frames, depth), depth, 0, hash};
+    p->stack_frames += depth;
     if (p->memory) {
         p->mem = xgrow(p->mem, sizeof(*p->mem), p->stack_count, &p->mem_cap);
         p->mem[id] = (struct profile_memory){0, 0, 0, 0};
@@ -296,6 +313,17 @@ static uint32_t add_weight(struct profile *p, uint32_t id, uint64_t weight)
     return id;
 }
 
+/* Returns 1 if a frame of the stack is "(other)": some of its weight
+ * belongs to frames the profile no longer told apart. */
+static int holds_other(const struct profile *p, const uint32_t *frames, size_t depth)
+{
+    for (size_t i = 0; p->have_other && i < depth; i++) {
+        if (frames[i] == p->other_frame)
+            return 1;
+    }
+    return 0;
+}
+
 uint32_t profile_add_stack(struct profile *p, const uint32_t *frames, size_t depth, uint64_t weight)
 {
 #ifndef NDEBUG
@@ -304,12 +332,15 @@ uint32_t profile_add_stack(struct profile *p, const uint32_t *frames, size_t dep
 #endif
     if (depth > PROFILE_MAX_DEPTH)
         return other_stack(p, weight);
+    if (holds_other(p, frames, depth))
+        p->overflow.weight = add_saturating(p->overflow.weight, weight);
     struct stack_key key = {frames, depth, stack_hash(frames, depth)};
     hash_index_reserve(&p->stack_index, p->stack_count, stack_hash_of, p);
     uint32_t *slot = hash_index_find(&p->stack_index, key.hash, stack_same, p, &key);
     if (*slot)
         return add_weight(p, *slot - 1, weight);
-    if (p->stack_count + 1 >= p->max_stacks) /* the last id is kept for "(other)" */
+    /* the last id is kept for "(other)" */
+    if (p->stack_count + 1 >= p->limits.stacks || depth > p->limits.stack_frames - p->stack_frames)
         return other_stack(p, weight);
     uint32_t id = new_stack(p, frames, depth, key.hash);
     *slot = id + 1;
@@ -443,7 +474,7 @@ void profile_set_thread_name(struct profile *p, uint64_t thread, const char *nam
         p->threads[*slot - 1].name = copy;
         return;
     }
-    if (p->thread_count + 1 >= PROFILE_MAX_IDS) {
+    if (p->thread_count + 1 >= p->limits.frames) { /* a thread flood: names past it go */
         free(copy);
         return;
     }
@@ -462,14 +493,27 @@ const char *profile_thread_name(const struct profile *p, uint64_t thread)
 
 /* ---- limits ---- */
 
-void profile_set_limits(struct profile *p, size_t max_frames, size_t max_stacks)
+static size_t clamp_ids(size_t n)
 {
-    p->max_frames = max_frames < 2                 ? 2
-                    : max_frames > PROFILE_MAX_IDS ? PROFILE_MAX_IDS
-                                                   : max_frames;
-    p->max_stacks = max_stacks < 2                 ? 2
-                    : max_stacks > PROFILE_MAX_IDS ? PROFILE_MAX_IDS
-                                                   : max_stacks;
+    return n < 2 ? 2 : n > PROFILE_MAX_IDS ? PROFILE_MAX_IDS : n;
+}
+
+void profile_limits_for(size_t frames, struct profile_limits *l)
+{
+    size_t f = frames > PROFILE_MAX_IDS / 64 ? PROFILE_MAX_IDS / 64 : frames;
+    *l = (struct profile_limits){f, 4 * f, 64 * f, 256 * f};
+}
+
+void profile_set_limits(struct profile *p, const struct profile_limits *l)
+{
+    p->limits = *l;
+    p->limits.frames = clamp_ids(l->frames);
+    p->limits.stacks = clamp_ids(l->stacks);
+}
+
+size_t profile_string_count(const struct profile *p)
+{
+    return strtab_count(&p->strings);
 }
 
 const struct profile_overflow *profile_overflow(const struct profile *p)

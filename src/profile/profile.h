@@ -75,19 +75,44 @@ struct profile_event {
 /* What went past the limits (profile_set_limits). */
 struct profile_overflow {
     uint64_t frames; /* frames that became "(other)" (calls refused) */
-    uint64_t stacks; /* stacks added to "(other)" */
-    uint64_t weight; /* their weight (samples, or bytes) */
+    uint64_t stacks; /* stacks added to the stack "(other)" */
+    uint64_t weight; /* the weight (samples, or bytes) of every stack added
+                        with an "(other)" frame in it, or to the stack "(other)" */
 };
 
 /* Allocates an empty profile. Never returns NULL. */
 struct profile *profile_new(void);
 
-/* Caps the distinct frames and stacks the profile keeps (by default
- * PROFILE_MAX_IDS each). Past a cap, a new frame is the frame "(other)" and a
- * new stack adds its weight to the stack "(other)": memory stays bounded
- * whatever a target does, and profile_overflow says how much went there. */
-void profile_set_limits(struct profile *p, size_t max_frames, size_t max_stacks);
+/* What a profile keeps at most (profile_set_limits). */
+struct profile_limits {
+    size_t frames;       /* distinct frames */
+    size_t stacks;       /* distinct stacks */
+    size_t stack_frames; /* frame ids all stacks hold together (the memory of deep stacks) */
+    size_t string_bytes; /* bytes of distinct names and file names */
+};
+
+/* The frames record and top keep by default: a large application shows a
+ * few thousand distinct lines; a target that makes code without end (exec in
+ * a loop) would otherwise grow spyglass for as long as it runs. */
+#define PROFILE_DEFAULT_FRAMES ((size_t)1 << 16)
+
+/* Limits scaled from a number of frames: 4 stacks per frame, 64 frame ids
+ * per frame in all stacks, 256 bytes of names per frame. Measured (50,000
+ * distinct frames and stacks, depth 11-41) a frame with its stack costs
+ * 260-380 bytes; at PROFILE_DEFAULT_FRAMES the caps hold a profile to about
+ * 16 MiB of names, 16 MiB of stack frames and 25 MiB of records and indexes. */
+void profile_limits_for(size_t frames, struct profile_limits *l);
+
+/* Caps what the profile keeps (by default nothing is capped but the id
+ * space). Past a cap, a new frame is the frame "(other)" (and its name is
+ * not even interned) and a new stack adds its weight to the stack "(other)":
+ * memory stays bounded whatever a target does, and profile_overflow says how
+ * much went there. */
+void profile_set_limits(struct profile *p, const struct profile_limits *l);
 const struct profile_overflow *profile_overflow(const struct profile *p);
+/* The number of distinct strings interned (names, files): what the frame
+ * cap bounds besides the frames themselves. */
+size_t profile_string_count(const struct profile *p);
 /* Frees the profile and everything it holds; no-op on NULL. */
 void profile_free(struct profile *p);
 

@@ -34,6 +34,7 @@ void strtab_init(struct strtab *t)
     t->slots = NULL;
     t->cap = 0;
     t->count = 0;
+    t->bytes = 0;
     t->blocks = NULL;
 }
 
@@ -52,6 +53,11 @@ void strtab_release(struct strtab *t)
 size_t strtab_count(const struct strtab *t)
 {
     return t->count;
+}
+
+size_t strtab_bytes(const struct strtab *t)
+{
+    return t->bytes;
 }
 
 /* Returns the slot holding s, or the empty slot where it belongs. */
@@ -106,6 +112,13 @@ static const char *arena_copy(struct strtab *t, const char *s, size_t len)
     return copy;
 }
 
+const char *strtab_find(const struct strtab *t, const char *s)
+{
+    if (t->count == 0)
+        return NULL;
+    return find_slot(t->slots, t->cap, s, hash_bytes(HASH_SEED, s, strlen(s)))->s;
+}
+
 const char *strtab_intern(struct strtab *t, const char *s)
 {
     size_t len = strlen(s);
@@ -117,6 +130,7 @@ const char *strtab_intern(struct strtab *t, const char *s)
         slot->s = arena_copy(t, s, len);
         slot->hash = hash;
         t->count++;
+        t->bytes += len + 1;
     }
     return slot->s;
 }

@@ -15,6 +15,7 @@
 struct strtab {
     struct strtab_slot *slots; /* open addressing, power-of-two capacity */
     size_t cap, count;
+    size_t bytes;                /* of the distinct strings, with their NULs */
     struct strtab_block *blocks; /* arena blocks holding the string bytes */
 };
 
@@ -24,7 +25,11 @@ void strtab_release(struct strtab *t);
 
 /* Returns the interned copy of s (adding it if new); never NULL. */
 const char *strtab_intern(struct strtab *t, const char *s);
+/* Returns the interned copy of s, or NULL if s was never interned; adds nothing. */
+const char *strtab_find(const struct strtab *t, const char *s);
 /* The number of distinct strings interned. */
 size_t strtab_count(const struct strtab *t);
+/* Their bytes, NULs included. */
+size_t strtab_bytes(const struct strtab *t);
 
 #endif

@@ -22,6 +22,13 @@ void code_cache_init(struct code_cache *cc)
     cc->slots = xcalloc(cc->cap, sizeof(*cc->slots));
 }
 
+/* The bytes an entry holds, for the cache's byte cap. */
+static size_t code_info_bytes(const struct code_info *ci)
+{
+    return sizeof(*ci) + strlen(ci->name) + strlen(ci->qualname) + strlen(ci->filename) + 3 +
+           ci->linetable_len;
+}
+
 static void code_info_free(struct code_info *ci)
 {
     if (!ci)
@@ -46,7 +53,7 @@ void code_cache_trim(struct code_cache *cc)
 {
     cc->epoch++;
     cc->npending = 0; /* a sample that ended early: its queue is moot */
-    if (cc->count <= CODE_CACHE_MAX)
+    if (cc->count <= CODE_CACHE_MAX && cc->bytes <= CODE_CACHE_MAX_BYTES)
         return;
     uint64_t serial = cc->next_serial, epoch = cc->epoch;
     int defer = cc->defer;
@@ -140,6 +147,7 @@ static struct code_info *decode(struct code_cache *cc, struct mem_reader *r,
     }
     ci->argcount = hdr_i32(hdr, l->code.co_argcount);
     ci->last_offset = -2;
+    cc->bytes += code_info_bytes(ci);
     return ci;
 }
 
@@ -203,6 +211,7 @@ int code_cache_get(struct code_cache *cc, struct mem_reader *r, const struct py_
         }
         /* Same address, another code object: replace in place. */
         cc->evictions++;
+        cc->bytes -= code_info_bytes(cc->slots[s]);
         code_info_free(cc->slots[s]);
         cc->slots[s] = decode(cc, r, l, addr, hdr);
         *out = cc->slots[s];

@@ -38,6 +38,7 @@ struct code_cache {
     struct code_info **slots; /* open addressing by address */
     size_t cap;               /* power of two */
     size_t count;
+    size_t bytes; /* held by the entries: names, file names, line tables */
     uint64_t hits, misses, evictions;
     uint64_t next_serial;
     uint64_t epoch; /* code_cache_trim starts a new one, once per sample */
@@ -55,12 +56,14 @@ void code_cache_release(struct code_cache *cc);
 /* Starts a new epoch: an entry is checked against the target (one read of
  * the code object's header) at most once per epoch, since within one sample
  * an address seen twice is the same object. Also empties the cache if it
- * holds more than CODE_CACHE_MAX entries (a program
- * that keeps creating code objects must not grow us without bound). Call
- * only between samples: it frees entries that frames may point at. */
+ * holds more than CODE_CACHE_MAX entries or CODE_CACHE_MAX_BYTES (a program
+ * that keeps creating code objects, or huge ones, must not grow us without
+ * bound). Call only between samples: it frees entries that frames may point at. */
 void code_cache_trim(struct code_cache *cc);
 
 #define CODE_CACHE_MAX 65536
+/* A line table may be 4 MiB and a name 1 KiB: entries are also capped in bytes. */
+#define CODE_CACHE_MAX_BYTES ((size_t)64 << 20)
 
 /* Returns the decoded code object at addr in *out (owned by the cache, valid
  * until the next lookup that evicts it). Returns 0 or a negative SG_E* code;

@@ -12,9 +12,14 @@
  *
  * Memory stays bounded by what is alive: when entries double (or a window
  * bucket empties most of them), entries with nothing left in the window and
- * the per-thread entries of threads that have gone away are dropped. A
- * server that starts a thread per request thus keeps only its live threads'
- * rows, while the all-threads rows keep every sample.
+ * the per-thread entries of threads that have gone away are dropped, and the
+ * names only they used with them (the string table is rebuilt from what is
+ * kept: snapshots own copies of their strings). A server that starts a
+ * thread per request thus keeps only its live threads' rows, while the
+ * all-threads rows keep every sample. And whatever a target does, at most
+ * TOP_MAX_ENTRIES entries are made: past that, a frame not seen before is
+ * counted as "(other)" (its name not even interned), and the stacks that
+ * had one are counted for the summary.
  */
 #include "tui/top.h"
 
@@ -74,15 +79,26 @@ struct top_model {
     uint64_t ticks, gil_ticks, samples[2]; /* sums over the window */
     uint64_t ticks_since_reset;            /* also the serial of the current tick */
     size_t compact_at;                     /* entries that trigger the next compaction */
+    const char *other, *empty;             /* interned "(other)" and "" */
+    size_t max_entries;                    /* TOP_MAX_ENTRIES, or top_model_set_max_entries */
+    uint64_t other_stacks, all_stacks; /* stacks with an "(other)" frame, and all, since start */
     uint64_t stamp;
     unsigned last_threads, last_active;
     int tick_gil; /* the current tick already counted as holding a GIL */
 };
 
+static void intern_fixed(struct top_model *m)
+{
+    m->other = strtab_intern(&m->strings, TOP_OTHER);
+    m->empty = strtab_intern(&m->strings, "");
+}
+
 struct top_model *top_model_new(double window_s, uint64_t period_ns)
 {
     struct top_model *m = xcalloc(1, sizeof(*m));
     strtab_init(&m->strings);
+    intern_fixed(m);
+    m->max_entries = TOP_MAX_ENTRIES;
     m->window_s = window_s > 0 ? window_s : 0;
     m->nbuckets = m->window_s > 0 ? TOP_BUCKETS : 1;
     if (m->window_s > 0) {
@@ -106,6 +122,22 @@ void top_model_free(struct top_model *m)
     free(m->threads);
     free(m->thread_counts);
     free(m);
+}
+
+uint64_t top_model_other(const struct top_model *m, uint64_t *all)
+{
+    *all = m->all_stacks;
+    return m->other_stacks;
+}
+
+size_t top_model_string_count(const struct top_model *m)
+{
+    return strtab_count(&m->strings);
+}
+
+void top_model_set_max_entries(struct top_model *m, size_t entries)
+{
+    m->max_entries = entries;
 }
 
 size_t top_model_entries(const struct top_model *m)
@@ -145,7 +177,10 @@ static int entry_same(const void *ctx, uint32_t id, const void *key)
            en->thread == k->thread && en->is_func == k->is_func;
 }
 
-/* Returns the index of the entry for the key, adding an empty one if new. */
+/* Returns the index of the entry for the key, adding an empty one if new;
+ * past TOP_MAX_ENTRIES, NO_ENTRY instead, except for "(other)" entries (at
+ * most two per thread, so they cannot run away). */
+#define NO_ENTRY SIZE_MAX
 static size_t entry_for(struct top_model *m, uint32_t thread, const char *name, const char *file,
                         int line, int is_func)
 {
@@ -155,6 +190,8 @@ static size_t entry_for(struct top_model *m, uint32_t thread, const char *name, 
     uint32_t *slot = hash_index_find(&m->index, entry_hash(&key), entry_same, m, &key);
     if (*slot)
         return *slot - 1;
+    if (m->nentries >= m->max_entries && name != m->other)
+        return NO_ENTRY;
     size_t old_cap = m->entries_cap;
     m->entries = xgrow(m->entries, sizeof(*m->entries), m->nentries + 1, &m->entries_cap);
     if (m->entries_cap != old_cap) {
@@ -220,6 +257,27 @@ static int droppable(const struct top_model *m, const struct entry *en)
     return !(s[0] | s[1] | s[2] | s[3]) || (en->thread != ALL && !thread_alive(m, en->thread));
 }
 
+/* Rebuilds the string table from the names the entries and threads still
+ * use, when most of it is names of dropped entries (a program that keeps
+ * making new functions, watched with a window). Entries hash by string
+ * address: the caller rebuilds the index. */
+static void renew_strings(struct top_model *m)
+{
+    if (strtab_count(&m->strings) <= 2 * m->nentries + m->nthreads + 64)
+        return;
+    struct strtab fresh;
+    strtab_init(&fresh);
+    for (size_t e = 0; e < m->nentries; e++) {
+        m->entries[e].name = strtab_intern(&fresh, m->entries[e].name);
+        m->entries[e].file = strtab_intern(&fresh, m->entries[e].file);
+    }
+    for (size_t t = 0; t < m->nthreads; t++)
+        m->threads[t].name = strtab_intern(&fresh, m->threads[t].name);
+    strtab_release(&m->strings);
+    m->strings = fresh;
+    intern_fixed(m);
+}
+
 /* Drops the entries with nothing in the window and those of threads that are
  * gone, and the threads with them, if that is most entries (or if force). */
 static void compact(struct top_model *m, int force)
@@ -255,6 +313,7 @@ static void compact(struct top_model *m, int force)
     m->nthreads = nt;
     m->nentries = ne;
     free(remap);
+    renew_strings(m);
     hash_index_rebuild(&m->index, m->nentries, entry_hash_of, m);
 }
 
@@ -342,17 +401,48 @@ void top_model_tick_more(struct top_model *m, const struct top_tick *t)
     }
 }
 
-/* Counts one frame in the entry for (thread, name, file, line, granularity). */
-static void count_frame(struct top_model *m, uint32_t thread, const char *name, const char *file,
-                        int line, int is_func, int leaf, int idle)
+/* Counts one frame in the entry for (thread, name, file, line, granularity),
+ * or in that thread's "(other)" entry when the model is full (returns 1). */
+static int count_frame(struct top_model *m, uint32_t thread, const char *name, const char *file,
+                       int line, int is_func, int leaf, int idle)
 {
     size_t e = entry_for(m, thread, name, file, line, is_func);
+    int other = e == NO_ENTRY;
+    if (other)
+        e = entry_for(m, thread, m->other, m->empty, 0, is_func);
     if (leaf)
         count_entry(m, e, OWN_ACTIVE + idle);
     if (m->entries[e].stamp != m->stamp) {
         m->entries[e].stamp = m->stamp; /* recursion counts once */
         count_entry(m, e, TOTAL_ACTIVE + idle);
     }
+    return other;
+}
+
+/* Sets the interned name and file of f. When the model is full, nothing new
+ * is interned: a frame whose strings were never seen is "(other)" (returns
+ * 1), as is the frame the profile feeding us made "(other)" past its caps. */
+static int frame_strings(struct top_model *m, const struct top_frame *f, const char **name,
+                         const char **file)
+{
+    const char *n = f->name ? f->name : "?", *fl = f->file ? f->file : "";
+    if (strcmp(n, TOP_OTHER) == 0 && !fl[0]) {
+        *name = m->other;
+        *file = m->empty;
+        return 1;
+    }
+    if (m->nentries < m->max_entries) {
+        *name = strtab_intern(&m->strings, n);
+        *file = strtab_intern(&m->strings, fl);
+        return 0;
+    }
+    *name = strtab_find(&m->strings, n);
+    *file = strtab_find(&m->strings, fl);
+    if (*name && *file)
+        return 0;
+    *name = m->other;
+    *file = m->empty;
+    return 1;
 }
 
 void top_model_add(struct top_model *m, const struct top_stack *s)
@@ -371,15 +461,21 @@ void top_model_add(struct top_model *m, const struct top_stack *s)
     m->bucket_samples[b][idle]++;
     m->samples[idle]++;
     m->stamp++;
+    int other = 0;
     for (size_t d = 0; d < s->depth; d++) {
         const struct top_frame *f = &s->frames[d];
-        const char *name = strtab_intern(&m->strings, f->name ? f->name : "?");
-        const char *file = strtab_intern(&m->strings, f->file ? f->file : "");
-        count_frame(m, ALL, name, file, f->line, 0, d == 0, idle);
-        count_frame(m, ALL, name, file, f->first_line, 1, d == 0, idle);
-        count_frame(m, th, name, file, f->line, 0, d == 0, idle);
-        count_frame(m, th, name, file, f->first_line, 1, d == 0, idle);
+        const char *name, *file;
+        int unknown = frame_strings(m, f, &name, &file);
+        int line = unknown ? 0 : f->line, first = unknown ? 0 : f->first_line;
+        other |= unknown;
+        /* a frame with known strings may still find no room: also "(other)" */
+        other |= count_frame(m, ALL, name, file, line, 0, d == 0, idle);
+        other |= count_frame(m, ALL, name, file, first, 1, d == 0, idle);
+        other |= count_frame(m, th, name, file, line, 0, d == 0, idle);
+        other |= count_frame(m, th, name, file, first, 1, d == 0, idle);
     }
+    m->other_stacks += other;
+    m->all_stacks++;
 }
 
 void top_model_reset(struct top_model *m)
@@ -396,11 +492,14 @@ void top_model_reset(struct top_model *m)
     m->last_threads = m->last_active = 0;
     m->started = 0;
     m->cur = 0;
+    strtab_release(&m->strings); /* snapshots own copies of theirs */
+    intern_fixed(m);
 }
 
 void top_snapshot_init(struct top_snapshot *s)
 {
     memset(s, 0, sizeof(*s));
+    strtab_init(&s->strings);
 }
 
 void top_snapshot_release(struct top_snapshot *s)
@@ -408,6 +507,7 @@ void top_snapshot_release(struct top_snapshot *s)
     free(s->lines);
     free(s->funcs);
     free(s->threads);
+    strtab_release(&s->strings);
     top_snapshot_init(s);
 }
 
@@ -426,6 +526,7 @@ static uint64_t window_span(const struct top_model *m)
 void top_model_snapshot(const struct top_model *m, struct top_snapshot *s)
 {
     s->nlines = s->nfuncs = 0;
+    strtab_release(&s->strings); /* the model may free its strings once we return */
     for (size_t e = 0; e < m->nentries; e++) {
         const struct entry *en = &m->entries[e];
         if (!(en->sum[0] | en->sum[1] | en->sum[2] | en->sum[3]))
@@ -435,8 +536,8 @@ void top_model_snapshot(const struct top_model *m, struct top_snapshot *s)
         size_t *cap = en->is_func ? &s->funcs_cap : &s->lines_cap;
         *arr = xgrow(*arr, sizeof(**arr), *n + 1, cap);
         struct top_entry *out = &(*arr)[(*n)++];
-        out->name = en->name;
-        out->file = en->file;
+        out->name = strtab_intern(&s->strings, en->name);
+        out->file = strtab_intern(&s->strings, en->file);
         out->line = en->line;
         out->thread = en->thread == ALL ? TOP_ALL_THREADS : en->thread;
         out->own[0] = en->sum[OWN_ACTIVE];
@@ -448,7 +549,7 @@ void top_model_snapshot(const struct top_model *m, struct top_snapshot *s)
     s->nthreads = m->nthreads;
     for (size_t t = 0; t < m->nthreads; t++) {
         s->threads[t].key = m->threads[t].key;
-        s->threads[t].name = m->threads[t].name;
+        s->threads[t].name = strtab_intern(&s->strings, m->threads[t].name);
         s->threads[t].samples[0] = m->threads[t].sum[0];
         s->threads[t].samples[1] = m->threads[t].sum[1];
     }
@@ -461,4 +562,5 @@ void top_model_snapshot(const struct top_model *m, struct top_snapshot *s)
     s->last_threads = m->last_threads;
     s->last_active = m->last_active;
     s->window_s = m->window_s;
+    s->other_stacks = m->other_stacks;
 }

@@ -21,7 +21,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "profile/strtab.h"
+
 #define TOP_BUCKETS 10
+/* The most entries (rows per line and per function, for all threads and per
+ * thread) a model makes; past it, new frames are counted as TOP_OTHER. About
+ * 100 bytes each (more with a window), so at most ~26 MiB plus names. */
+#define TOP_MAX_ENTRIES ((size_t)1 << 18)
+#define TOP_OTHER "(other)"
 
 struct top_model;
 
@@ -54,7 +61,8 @@ struct top_stack {
 #define TOP_ALL_THREADS UINT32_MAX
 
 /* A counted row, as copied out by a snapshot. [0] counts active samples,
- * [1] idle ones. Strings stay valid as long as the model lives. */
+ * [1] idle ones. Strings belong to the snapshot (valid until it is taken
+ * again or released). */
 struct top_entry {
     const char *name;
     const char *file;
@@ -86,6 +94,8 @@ struct top_snapshot {
     uint64_t ticks_since_reset;
     unsigned last_threads, last_active; /* from the latest tick */
     double window_s;                    /* 0: all time */
+    uint64_t other_stacks;              /* stacks counted with an "(other)" frame, all run */
+    struct strtab strings;              /* the snapshot's own copies of the names */
 };
 
 /* Allocates a model. window_s 0 means all time; period_ns is the sampling
@@ -102,9 +112,19 @@ void top_model_tick(struct top_model *m, const struct top_tick *t);
 void top_model_tick_more(struct top_model *m, const struct top_tick *t);
 /* Adds one thread's stack to the current tick. */
 void top_model_add(struct top_model *m, const struct top_stack *s);
-/* Forgets every count and thread; the next tick starts a new window. Names
- * seen so far stay interned, so snapshots taken earlier remain readable. */
+/* Forgets every count, thread and name (snapshots keep their own copies);
+ * the next tick starts a new window. */
 void top_model_reset(struct top_model *m);
+
+/* Caps the entries the model makes (default TOP_MAX_ENTRIES). */
+void top_model_set_max_entries(struct top_model *m, size_t entries);
+
+/* Returns the stacks counted with an "(other)" frame since the model was
+ * made (resets included), and sets *all to every stack counted. */
+uint64_t top_model_other(const struct top_model *m, uint64_t *all);
+
+/* Number of distinct names held (what renewing the string table bounds). */
+size_t top_model_string_count(const struct top_model *m);
 
 /* Number of entries held (including ones whose window counts are zero). */
 size_t top_model_entries(const struct top_model *m);

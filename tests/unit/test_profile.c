@@ -301,6 +301,92 @@ static void test_profile_thread_names_are_copied_and_replaced(void **state)
     profile_free(p);
 }
 
+/* A flood of new names past the frame cap: "(other)", and nothing interned. */
+static void test_profile_frame_cap_interns_nothing_new(void **state)
+{
+    struct profile *p = profile_new();
+    profile_set_limits(p, &(struct profile_limits){4, 100, 1000, SIZE_MAX});
+    uint32_t a = profile_frame_id(p, "a", "x.py", 1, PF_PYTHON);
+    uint32_t b = profile_frame_id(p, "b", "x.py", 2, PF_PYTHON);
+    uint32_t c = profile_frame_id(p, "c", "x.py", 3, PF_PYTHON);
+    size_t strings = profile_string_count(p);
+    char name[32];
+    uint32_t other = 0;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof(name), "flood_%d", i);
+        other = profile_frame_id(p, name, name, i, PF_PYTHON);
+        assert_string_equal(profile_frame(p, other)->name, PROFILE_OTHER);
+    }
+    /* only "(other)" and its empty file name, once; a known frame is still itself */
+    assert_int_equal(profile_string_count(p), strings + 2);
+    assert_int_equal(profile_frame_id(p, "b", "x.py", 2, PF_PYTHON), b);
+    assert_int_equal(profile_frame_count(p), 4);
+    assert_int_equal(profile_overflow(p)->frames, 1000);
+    /* Samples of stacks holding "(other)" are counted, every time. */
+    uint32_t with_other[] = {a, other}, plain[] = {a, c};
+    profile_add_stack(p, with_other, 2, 3);
+    profile_add_stack(p, with_other, 2, 2);
+    profile_add_stack(p, plain, 2, 7);
+    assert_int_equal(profile_overflow(p)->weight, 5);
+    assert_int_equal(profile_overflow(p)->stacks, 0);
+    profile_free(p);
+}
+
+/* Past the stack cap, or the cap on frame ids held by all stacks, a new
+ * stack's weight goes to the stack "(other)". */
+static void test_profile_stack_caps_send_new_stacks_to_other(void **state)
+{
+    struct profile *p = profile_new();
+    profile_set_limits(p, &(struct profile_limits){100, 100, 10, SIZE_MAX});
+    uint32_t f[8];
+    for (int i = 0; i < 8; i++)
+        f[i] = profile_frame_id(p, "f", "x.py", i + 1, PF_PYTHON);
+    assert_int_equal(profile_add_stack(p, f, 8, 1), 0);
+    uint32_t other = profile_add_stack(p, f + 1, 4, 2); /* 8 + 4 > 10 ids */
+    size_t depth;
+    uint64_t weight;
+    const uint32_t *frames = profile_stack(p, other, &depth, &weight);
+    assert_int_equal(depth, 1);
+    assert_string_equal(profile_frame(p, frames[0])->name, PROFILE_OTHER);
+    assert_int_equal(weight, 2);
+    assert_int_equal(profile_add_stack(p, f, 1, 4), 2); /* 8 + 1 (other) + 1 fits */
+    assert_int_equal(profile_add_stack(p, f + 2, 1, 5), other);
+    assert_int_equal(profile_overflow(p)->stacks, 2);
+    assert_int_equal(profile_overflow(p)->weight, 7);
+    assert_int_equal(profile_add_stack(p, f, 8, 1), 0); /* a known stack is still itself */
+
+    struct profile *q = profile_new();
+    profile_set_limits(q, &(struct profile_limits){100, 3, SIZE_MAX, SIZE_MAX});
+    uint32_t g = profile_frame_id(q, "g", "x.py", 1, PF_PYTHON);
+    uint32_t two[] = {g, g}, three[] = {g, g, g};
+    assert_int_equal(profile_add_stack(q, &g, 1, 1), 0);
+    assert_int_equal(profile_add_stack(q, two, 2, 1), 1);
+    assert_int_equal(profile_add_stack(q, three, 3, 1), 2); /* id 2 is "(other)" */
+    assert_int_equal(profile_stack_count(q), 3);
+    profile_free(q);
+    profile_free(p);
+}
+
+/* Long names fill the string cap before the frame cap. */
+static void test_profile_string_bytes_cap(void **state)
+{
+    struct profile *p = profile_new();
+    profile_set_limits(p, &(struct profile_limits){1000, 1000, SIZE_MAX, 4096});
+    char name[1100];
+    memset(name, 'L', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    size_t kept = 0;
+    for (int i = 0; i < 100; i++) {
+        name[0] = (char)('A' + i % 26);
+        name[1] = (char)('A' + i / 26);
+        uint32_t id = profile_frame_id(p, name, "x.py", 1, PF_PYTHON);
+        kept += strcmp(profile_frame(p, id)->name, PROFILE_OTHER) != 0;
+    }
+    assert_int_equal(kept, 4); /* 4 x 1100 bytes reach 4096 */
+    assert_int_equal(profile_overflow(p)->frames, 96);
+    profile_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +404,9 @@ int main(void)
         cmocka_unit_test(test_profile_meta_strings_are_copied),
         cmocka_unit_test(test_profile_timeline_is_off_until_enabled),
         cmocka_unit_test(test_profile_thread_names_are_copied_and_replaced),
+        cmocka_unit_test(test_profile_frame_cap_interns_nothing_new),
+        cmocka_unit_test(test_profile_stack_caps_send_new_stacks_to_other),
+        cmocka_unit_test(test_profile_string_bytes_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -566,9 +566,66 @@ static void test_top_tick_more_adds_processes_to_one_tick(void **state)
     top_model_free(m);
 }
 
+/* A target that never stops making functions: past the cap on entries a new
+ * frame is counted as "(other)" (for all threads and its thread), frames
+ * already known keep their rows, and the stacks are counted for the summary. */
+static void test_top_entry_cap_counts_new_frames_as_other(void **state)
+{
+    struct top_model *m = top_model_new(0, 10 * MS);
+    struct top_snapshot s;
+    top_snapshot_init(&s);
+    top_model_set_max_entries(m, 40);
+    tick(m, 0);
+    char name[32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "gen%d:%d", i, i + 1);
+        add(m, 1, 0, (const char *const[]){name, "main:1"}, 2);
+    }
+    /* main and 9 gens fill the 40 entries; "(other)" adds its 4 */
+    assert_int_equal(top_model_entries(m), 44);
+    top_model_snapshot(m, &s);
+    assert_int_equal(find(&s, 0, TOP_OTHER, 0)->own[0], 91);
+    assert_int_equal(find_in(&s, 0, 1, TOP_OTHER, 0)->total[0], 91);
+    assert_int_equal(find(&s, 0, "gen8", 9)->own[0], 1);
+    assert_int_equal(find(&s, 0, "main", 1)->total[0], 100);
+    assert_int_equal(s.other_stacks, 91);
+    uint64_t all;
+    assert_int_equal(top_model_other(m, &all), 91);
+    assert_int_equal(all, 100);
+    top_snapshot_release(&s);
+    top_model_free(m);
+}
+
+/* Watched with a window, a program that makes new functions forever: the
+ * rows that left the window are dropped and so are their names. */
+static void test_top_window_flood_keeps_names_bounded(void **state)
+{
+    struct top_model *m = top_model_new(1.0, 10 * MS);
+    struct top_snapshot s;
+    top_snapshot_init(&s);
+    char name[32];
+    size_t most = 0;
+    for (int i = 0; i < 100000; i++) {
+        tick(m, (uint64_t)i * 10 * MS);
+        snprintf(name, sizeof(name), "gen%d:%d", i, i % 1000 + 1);
+        add(m, 1, 0, (const char *const[]){name, "main:1"}, 2);
+        if (top_model_string_count(m) > most)
+            most = top_model_string_count(m);
+    }
+    assert_true(most < 3 * 4096);
+    top_model_snapshot(m, &s);
+    assert_non_null(find(&s, 0, "gen99999", 99999 % 1000 + 1));
+    assert_int_equal(find(&s, 0, "main", 1)->total[0], 100); /* the last second */
+    assert_int_equal(s.other_stacks, 0);
+    top_snapshot_release(&s);
+    top_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_top_entry_cap_counts_new_frames_as_other),
+        cmocka_unit_test(test_top_window_flood_keeps_names_bounded),
         cmocka_unit_test(test_top_own_at_the_leaf_total_once_per_stack),
         cmocka_unit_test(test_top_idle_samples_are_counted_apart),
         cmocka_unit_test(test_top_window_forgets_exactly_one_window_later),
