@@ -17,16 +17,14 @@
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/output.h"
 
 /* Under sudo, become the user who ran sudo. Returns 0 or an errno. */
 static int drop_to_sudo_user(void)
 {
-    const char *uid_s = getenv("SUDO_UID"), *gid_s = getenv("SUDO_GID");
-    if (geteuid() != 0 || !uid_s || !gid_s)
-        return 0;
-    uid_t uid = (uid_t)strtoul(uid_s, NULL, 10);
-    gid_t gid = (gid_t)strtoul(gid_s, NULL, 10);
-    if (uid == 0)
+    uid_t uid;
+    gid_t gid;
+    if (!output_sudo_user(&uid, &gid))
         return 0;
     if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
         return errno;
