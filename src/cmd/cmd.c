@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "collect/attach.h"
+#include "proc/proc.h"
 #include "proc/task.h"
 #include "profile/profile.h"
 
@@ -73,6 +75,60 @@ int cmd_parse_pid(const char *s, pid_t *pid)
     return 0;
 }
 
+/* "user NAME (uid N)", or "uid N" for a uid without a name. */
+static void describe_user(long uid, char *buf, size_t size)
+{
+    struct passwd *pw = getpwuid((uid_t)uid);
+    if (pw)
+        snprintf(buf, size, "user %.64s (uid %ld)", pw->pw_name, uid);
+    else
+        snprintf(buf, size, "uid %ld", uid);
+}
+
+/* What Yama's ptrace_scope forbids us, or NULL if it is not the cause. */
+static const char *yama_hint(int scope, int root)
+{
+    if (scope == 3)
+        return "kernel.yama.ptrace_scope is 3: no process may read another's memory, not even "
+               "root, until the next reboot";
+    if (scope == 2 && !root)
+        return "kernel.yama.ptrace_scope is 2: only root may read another process's memory; "
+               "run spyglass as root (sudo)";
+    if (scope == 1 && !root)
+        return "kernel.yama.ptrace_scope is 1: a process may read only its own children; "
+               "start the program under spyglass (spyglass record -- COMMAND), run spyglass as "
+               "root (sudo), or set kernel.yama.ptrace_scope=0";
+    return NULL;
+}
+
+const char *cmd_permission_hint(pid_t pid, const struct proc_access *a, long me, int root)
+{
+    static char hint[512];
+    char who[128];
+    if (!root && a->uid >= 0 && a->uid != me) {
+        describe_user(a->uid, who, sizeof(who));
+        snprintf(hint, sizeof(hint),
+                 "process %d belongs to %s: run spyglass as the target's user or as root (sudo)",
+                 (int)pid, who);
+        return hint;
+    }
+    if (!root && a->uid == me && (a->dumpable == 0 || (a->euid >= 0 && a->euid != me))) {
+        snprintf(hint, sizeof(hint),
+                 "process %d runs as your user but is not dumpable (it called "
+                 "prctl(PR_SET_DUMPABLE, 0), or changed its user ids as a setuid program does): "
+                 "only root can read it; run spyglass with sudo",
+                 (int)pid);
+        return hint;
+    }
+    const char *yama = yama_hint(a->yama_scope, root);
+    if (yama)
+        return yama;
+    if (root)
+        return "the kernel refused even root: a security module (SELinux, AppArmor) or a "
+               "seccomp policy may forbid reading this process";
+    return "run spyglass as the target's user or as root (sudo)";
+}
+
 size_t cmd_max_frames(void)
 {
     const char *s = getenv("SPYGLASS_MAX_FRAMES");
@@ -112,11 +168,11 @@ const char *cmd_attach_hint(int err, pid_t pid)
     switch (err) {
     case SG_ENOPROC:
         return "check the pid with 'ps -p PID' (the process may have exited)";
-    case SG_EPERM:
-        return geteuid() == 0 ? "the kernel refused access; check kernel.yama.ptrace_scope and any "
-                                "seccomp/LSM policy"
-                              : "run spyglass as the target's user or as root (sudo), or set "
-                                "kernel.yama.ptrace_scope=0";
+    case SG_EPERM: {
+        struct proc_access a;
+        proc_access(pid, &a);
+        return cmd_permission_hint(pid, &a, (long)getuid(), geteuid() == 0);
+    }
     case SG_ENOTPY:
         return "give the pid of a CPython interpreter (python, gunicorn/uvicorn workers, ...)";
     case SG_EVERSION:

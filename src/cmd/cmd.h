@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 struct attach_target;
+struct proc_access;
 struct profile;
 struct roots;
 
@@ -72,6 +73,13 @@ size_t cmd_max_frames(void);
 void cmd_limit_profile(struct profile *p);
 /* Prints, if the profile went past its caps, how much of it is "(other)". */
 void cmd_print_overflow(const struct profile *p);
+
+/* The hint for permission denied on process pid, from what /proc says of it
+ * (a), our real uid me and whether we run as root: another user's process
+ * names its user and asks for that user or root; a process of ours that is
+ * not dumpable needs root; kernel.yama.ptrace_scope is named only where
+ * Yama exists and is what refuses us. The text lives until the next call. */
+const char *cmd_permission_hint(pid_t pid, const struct proc_access *a, long me, int root);
 
 /* Returns the hint that fits an SG_E* code when attaching to pid, or NULL. */
 const char *cmd_attach_hint(int err, pid_t pid);

@@ -116,14 +116,49 @@ int proc_check(pid_t pid)
     return 0;
 }
 
+int proc_parse_uids(const char *status, long *uid, long *euid)
+{
+    const char *line = strstr(status, "\nUid:");
+    char *end;
+    if (!line)
+        return -SG_ECORRUPT;
+    *uid = strtol(line + 5, &end, 10);
+    if (end == line + 5)
+        return -SG_ECORRUPT;
+    const char *rest = end;
+    *euid = strtol(rest, &end, 10);
+    if (end == rest)
+        *euid = *uid;
+    return 0;
+}
+
 long proc_uid(pid_t pid)
 {
     char path[64], buf[4096];
+    long uid, euid;
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    if (proc_read_small(path, buf, sizeof(buf)) < 0)
+    if (proc_read_small(path, buf, sizeof(buf)) < 0 || proc_parse_uids(buf, &uid, &euid) != 0)
         return -1;
-    const char *uid = strstr(buf, "\nUid:");
-    return uid ? strtol(uid + 5, NULL, 10) : -1;
+    return uid;
+}
+
+void proc_access(pid_t pid, struct proc_access *a)
+{
+    char path[64], buf[4096];
+    struct stat st;
+    *a = (struct proc_access){-1, -1, -1, -1};
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    if (proc_read_small(path, buf, sizeof(buf)) >= 0)
+        proc_parse_uids(buf, &a->uid, &a->euid);
+    /* The kernel gives a process's /proc files to root while it is not
+     * dumpable; so a process whose files are root's though it does not run
+     * as root is not dumpable. */
+    snprintf(path, sizeof(path), "/proc/%d/stat",
+             (int)pid); /* not the folder: it keeps its owner */
+    if (stat(path, &st) == 0 && a->euid >= 0)
+        a->dumpable = !(st.st_uid == 0 && a->euid != 0);
+    if (proc_read_small("/proc/sys/kernel/yama/ptrace_scope", buf, sizeof(buf)) > 0)
+        a->yama_scope = atoi(buf);
 }
 
 int proc_rss(pid_t pid, uint64_t *bytes)

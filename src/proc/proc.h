@@ -24,6 +24,21 @@ int proc_check(pid_t pid);
 /* Returns the process's real uid, or -1. */
 long proc_uid(pid_t pid);
 
+/* What decides whether we may read a process, as far as /proc tells. */
+struct proc_access {
+    long uid, euid; /* its real and effective uid; -1 if unknown */
+    int dumpable;   /* 0: not dumpable (PR_SET_DUMPABLE 0, or it changed user ids, as a
+                       setuid program does): only root may read it; 1; -1 unknown */
+    int yama_scope; /* kernel.yama.ptrace_scope, or -1 where the kernel has no Yama */
+};
+
+/* Fills a for process pid (fields it cannot learn stay -1). */
+void proc_access(pid_t pid, struct proc_access *a);
+
+/* Parses the "Uid:" line of a /proc status text: real and effective uid.
+ * Returns 0 or -SG_ECORRUPT. */
+int proc_parse_uids(const char *status, long *uid, long *euid);
+
 /* Identifies the program file the process runs (device and inode of
  * /proc/PID/exe): it changes when the process calls exec. Returns 0 or a
  * negative SG_E* code. */
