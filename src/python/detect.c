@@ -28,8 +28,12 @@
 #include "python/value.h"
 #include "util/util.h"
 
-/* Bytes of writable data we are willing to scan for a stripped runtime. */
-#define SCAN_LIMIT (64u << 20)
+/* Bytes of writable data we are willing to scan for a stripped runtime, over
+ * all the candidate's mappings (a target may map its file many times), and
+ * reads of target memory the scan's checks may make (a data section full of
+ * pointers would cost one read each). */
+#define SCAN_LIMIT ((uint64_t)64 << 20)
+#define SCAN_MAX_READS 400000 /* real interpreters need 13,000-54,000 */
 
 static const char *base_name(const char *path)
 {
@@ -219,16 +223,16 @@ static int find_by_scan(struct py_runtime *rt, struct mem_reader *r, const struc
 {
     const struct py_layout *l = &rt->layout;
     uint64_t field = l->runtime.interpreters_head == PY_NO_FIELD ? 0 : l->runtime.interpreters_head;
-    for (size_t i = 0; i < m->count; i++) {
+    uint64_t budget = SCAN_LIMIT, reads_before = r->reads;
+    for (size_t i = 0; i < m->count && budget > 0; i++) {
         const struct map_entry *e = &m->entries[i];
         int ours = strcmp(e->path, c->path) == 0;
         int bss = !ours && i > 0 && e->path[0] == '\0' &&
                   strcmp(m->entries[i - 1].path, c->path) == 0 && m->entries[i - 1].end == e->start;
-        if ((!ours && !bss) || e->perms[1] != 'w')
+        if ((!ours && !bss) || e->perms[1] != 'w' || e->end <= e->start)
             continue;
-        uint64_t size = e->end - e->start;
-        if (size > SCAN_LIMIT)
-            size = SCAN_LIMIT;
+        uint64_t size = e->end - e->start < budget ? e->end - e->start : budget;
+        budget -= size;
         uint8_t *buf = xmalloc(size);
         if (mem_read(r, e->start, buf, size)) {
             free(buf);
@@ -237,6 +241,8 @@ static int find_by_scan(struct py_runtime *rt, struct mem_reader *r, const struc
         for (uint64_t off = 0; off + field + 8 <= size; off += 8) {
             uint64_t interp;
             memcpy(&interp, buf + off + field, 8);
+            if (r->reads - reads_before > SCAN_MAX_READS)
+                break;
             if (interp_validates(l, r, interp)) {
                 if (field)
                     rt->runtime_addr = e->start + off;
