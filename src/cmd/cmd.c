@@ -21,26 +21,37 @@
 #include "proc/proc.h"
 #include "proc/task.h"
 #include "profile/profile.h"
+#include "util/utf8.h"
+
+/* Prints prefix, then the message escaped for a terminal: messages quote
+ * what a target controls (its command name, its files' paths), which must
+ * not move the cursor, recolour the terminal or add lines. */
+static void print_escaped(const char *prefix, const char *fmt, va_list ap)
+{
+    char msg[2048], shown[4 * sizeof(msg)];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    utf8_escape(msg, shown, sizeof(shown));
+    fprintf(stderr, "%s%s\n", prefix, shown);
+}
 
 void cmd_error(const char *hint, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("spyglass: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    print_escaped("spyglass: error: ", fmt, ap);
     va_end(ap);
-    if (hint)
-        fprintf(stderr, "hint: %s\n", hint);
+    if (hint) {
+        char shown[2048];
+        utf8_escape(hint, shown, sizeof(shown));
+        fprintf(stderr, "hint: %s\n", shown);
+    }
 }
 
 void cmd_warning(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("spyglass: warning: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    print_escaped("spyglass: warning: ", fmt, ap);
     va_end(ap);
 }
 
@@ -48,9 +59,7 @@ int cmd_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("spyglass: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    print_escaped("spyglass: error: ", fmt, ap);
     va_end(ap);
     fprintf(stderr, "hint: run 'spyglass %s --help' for usage\n", cmd);
     return EXIT_USAGE;

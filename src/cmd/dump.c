@@ -128,6 +128,20 @@ static int parse(int argc, char **argv, struct dump_options *o)
     return 0;
 }
 
+/* Writes a name from the target as text a terminal cannot act on: control
+ * characters (C0, DEL, C1) and bytes that are not well-formed UTF-8 become
+ * \xNN escapes, a newline \n (utf8_escape_char), so a name never moves the
+ * cursor, recolours the terminal or breaks the one-frame-per-line layout. */
+static void put_name(FILE *out, const char *name)
+{
+    char piece[UTF8_ESCAPE_MAX];
+    size_t used;
+    while ((used = utf8_escape_char(name, piece)) != 0) {
+        fputs(piece, out);
+        name += used;
+    }
+}
+
 struct locals_ctx {
     FILE *out;
     int json;
@@ -145,7 +159,11 @@ static void print_local(const char *name, const char *repr, void *arg)
         json_string(lc->out, repr);
         fputc('}', lc->out);
     } else {
-        fprintf(lc->out, "        %s = %s\n", name, repr);
+        fputs("        ", lc->out);
+        put_name(lc->out, name);
+        fputs(" = ", lc->out);
+        put_name(lc->out, repr);
+        fputc('\n', lc->out);
     }
     lc->count++;
 }
@@ -159,38 +177,15 @@ static const char *state_text(const struct py_thread *t)
     return t->idle ? "idle" : "active";
 }
 
-/* Writes a name from the target as text a terminal cannot act on: control
- * characters (C0, DEL, C1) and bytes that are not well-formed UTF-8 become
- * \xNN escapes (\n stays \n), so a name never moves the cursor, recolours
- * the terminal or breaks the one-frame-per-line layout. */
-static void put_name(FILE *out, const char *name)
-{
-    const unsigned char *c = (const unsigned char *)name;
-    while (*c) {
-        uint32_t cp;
-        size_t n = utf8_decode(c, 4, &cp);
-        if (n && cp >= 0x20 && cp != 0x7f && (cp < 0x80 || cp >= 0xa0)) {
-            fwrite(c, 1, n, out);
-        } else {
-            n = n ? n : 1;
-            for (size_t i = 0; i < n; i++) {
-                if (c[i] == '\n')
-                    fputs("\\n", out);
-                else
-                    fprintf(out, "\\x%02x", c[i]);
-            }
-        }
-        c += n;
-    }
-}
-
 static void print_text(struct walker *w, const struct dump_options *o, FILE *out)
 {
     char cmdline[256] = "", ns[64];
     proc_cmdline(w->rt->pid, cmdline, sizeof(cmdline));
     fprintf(out, "Process %d%s: ", (int)w->rt->pid, cmd_namespace_note(w->rt->pid, ns, sizeof(ns)));
     put_name(out, cmdline);
-    fprintf(out, "\nPython %s (%s)\n", w->rt->version, w->rt->binary);
+    fprintf(out, "\nPython %s (", w->rt->version);
+    put_name(out, w->rt->binary); /* a path the target chose */
+    fputs(")\n", out);
     for (size_t i = 0; i < w->nthreads; i++) {
         struct py_thread *t = &w->threads[i];
         fprintf(out, "\nThread 0x%" PRIx64 " (%s)", t->ident, state_text(t));

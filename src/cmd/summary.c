@@ -11,6 +11,7 @@
 #include "collect/fold.h"
 #include "collect/roots.h"
 #include "profile/profile.h"
+#include "util/utf8.h"
 #include "util/util.h"
 
 /* Rows of the endpoint table before "... N more". */
@@ -46,8 +47,9 @@ void cmd_print_endpoints(const struct roots *a, FILE *out)
     for (size_t i = 0; i < n && i < TABLE_ROWS; i++) {
         const struct roots_endpoint *e = &rows[i];
         uint64_t total = e->active + e->idle;
-        const char *name = profile_frame(a->profile, e->frame)->name;
-        fprintf(out, "  %-44.*s %9" PRIu64 " %8.1f%% %6.1f%%\n", 44, name, total,
+        char name[45]; /* a request path is the client's: escaped, cut at a whole character */
+        utf8_escape(profile_frame(a->profile, e->frame)->name, name, sizeof(name));
+        fprintf(out, "  %-44s %9" PRIu64 " %8.1f%% %6.1f%%\n", name, total,
                 active ? 100.0 * (double)e->active / (double)active : 0.0,
                 total ? 100.0 * (double)e->idle / (double)total : 0.0);
     }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "proc/proc.h"
+#include "util/utf8.h"
 #include "util/util.h"
 
 /* Longest command line shown in a process frame. */
@@ -49,13 +50,15 @@ static uint32_t process_frame(struct roots *a, const struct walker *w)
         if (a->procs[i].pid == pid && a->procs[i].runtime_addr == rt)
             return a->procs[i].frame;
     }
-    char cmdline[512] = "", name[CMDLINE_SHOWN + 64];
+    char raw[512] = "", cmdline[4 * sizeof(raw)], name[CMDLINE_SHOWN + 64];
     if (a->nprocs >= ROOTS_MAX_PROCESSES)
         return profile_frame_id(a->profile, ROOTS_OTHER_PROCESSES, "", 0, PF_PROCESS);
-    if (proc_cmdline(pid, cmdline, sizeof(cmdline)) != 0 || !cmdline[0])
-        proc_comm(pid, cmdline, sizeof(cmdline));
-    if (strlen(cmdline) > CMDLINE_SHOWN)
-        memcpy(cmdline + CMDLINE_SHOWN - 3, "...", 4);
+    if (proc_cmdline(pid, raw, sizeof(raw)) != 0 || !raw[0])
+        proc_comm(pid, raw, sizeof(raw));
+    /* the process chose these bytes: every output gets them well-formed,
+     * controls escaped, as dump shows them, and cut at a whole character */
+    if (utf8_escape(raw, cmdline, sizeof(cmdline)) > CMDLINE_SHOWN)
+        strcpy(cmdline + utf8_escape(raw, cmdline, CMDLINE_SHOWN - 2), "...");
     snprintf(name, sizeof(name), "process %d (%.*s)", (int)pid, CMDLINE_SHOWN, cmdline);
     a->procs = xgrow(a->procs, sizeof(*a->procs), a->nprocs + 1, &a->procs_cap);
     struct roots_proc *p = &a->procs[a->nprocs++];

@@ -3,6 +3,9 @@
  */
 #include "util/utf8.h"
 
+#include <stdio.h>
+#include <string.h>
+
 size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 {
     if (len == 0)
@@ -79,4 +82,45 @@ int utf8_valid(const unsigned char *s, size_t len)
         i += n;
     }
     return 1;
+}
+
+size_t utf8_escape_char(const char *s, char out[UTF8_ESCAPE_MAX])
+{
+    const unsigned char *c = (const unsigned char *)s;
+    uint32_t cp;
+    out[0] = '\0';
+    if (!*c)
+        return 0;
+    size_t n = utf8_decode(c, 4, &cp);
+    if (n && cp >= 0x20 && cp != 0x7f && (cp < 0x80 || cp >= 0xa0)) {
+        memcpy(out, c, n);
+        out[n] = '\0';
+        return n;
+    }
+    if (*c == '\n') {
+        memcpy(out, "\\n", 3);
+        return 1;
+    }
+    n = n ? n : 1; /* a C1 control is escaped whole; a bad byte alone */
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 4 * i, UTF8_ESCAPE_MAX - 4 * i, "\\x%02x", c[i]);
+    return n;
+}
+
+size_t utf8_escape(const char *s, char *out, size_t size)
+{
+    size_t len = 0, used;
+    char piece[UTF8_ESCAPE_MAX];
+    if (size == 0)
+        return 0;
+    while ((used = utf8_escape_char(s, piece)) != 0) {
+        size_t n = strlen(piece);
+        if (n >= size - len)
+            break;
+        memcpy(out + len, piece, n);
+        len += n;
+        s += used;
+    }
+    out[len] = '\0';
+    return len;
 }

@@ -33,4 +33,21 @@ size_t utf8_encode(uint32_t cp, unsigned char out[4]);
 /* Returns 1 if s[0..len) is well-formed UTF-8 with no NUL byte. */
 int utf8_valid(const unsigned char *s, size_t len);
 
+/* Room for one escaped character: four "\xNN" escapes and a NUL. */
+#define UTF8_ESCAPE_MAX 17
+
+/* The escaping for text a terminal shows (dump's text, error messages, the
+ * endpoint table): the character at s is written into out, NUL-terminated,
+ * as itself if it is a well-formed printable sequence, else escaped, so a
+ * name never moves the cursor, recolours the terminal or breaks a layout of
+ * one item per line: a newline becomes "\n", and each byte of a control
+ * character (C0, DEL, C1) or of a byte that starts no well-formed sequence
+ * becomes "\xNN". Returns the bytes of s used: 0 at its end. */
+size_t utf8_escape_char(const char *s, char out[UTF8_ESCAPE_MAX]);
+
+/* Writes s into out (size bytes, always NUL-terminated when size > 0) with
+ * every character escaped by utf8_escape_char; a character whose text does
+ * not fit is left out whole, with everything after it. Returns out's length. */
+size_t utf8_escape(const char *s, char *out, size_t size);
+
 #endif

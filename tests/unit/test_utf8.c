@@ -1,6 +1,10 @@
 /*
  * test_utf8.c - the one UTF-8 policy (util/utf8.c) and the hash index
- * (util/hash.c) the program's tables are built on.
+ * (util/hash.c) the program's tables are built on; and the terminal escaping
+ * that dump's text, error messages, the endpoint table and process root
+ * frames share: printable UTF-8 passes, controls (C0, DEL, C1) and malformed
+ * bytes become \xNN, a newline \n, and a cut never splits a character or an
+ * escape.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -147,6 +151,49 @@ static void test_hash_str_is_fnv1a(void **state)
     assert_true(hash_str(HASH_SEED, "") == HASH_SEED);
 }
 
+static void test_escape_keeps_printable_utf8(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(utf8_escape("funci\xc3\xb3n_\xce\xbb <ok>", out, sizeof(out)), 16);
+    assert_string_equal(out, "funci\xc3\xb3n_\xce\xbb <ok>");
+}
+
+static void test_escape_controls_and_malformed_bytes(void **state)
+{
+    (void)state;
+    char out[128];
+    utf8_escape("a\nb\x1b[31m\x7f\xc2\x9b\xff\xed\xa0\x80z", out, sizeof(out));
+    /* newline, ESC, DEL, C1 CSI (two bytes), a stray byte, a surrogate's bytes */
+    assert_string_equal(out, "a\\nb\\x1b[31m\\x7f\\xc2\\x9b\\xff\\xed\\xa0\\x80z");
+}
+
+static void test_escape_cuts_at_whole_characters(void **state)
+{
+    (void)state;
+    char out[7];
+    assert_int_equal(utf8_escape("abc\x1b", out, sizeof(out)), 3); /* "\x1b" needs 4 more */
+    assert_string_equal(out, "abc");
+    assert_int_equal(utf8_escape("abcd\xce\xbb", out, sizeof(out)), 6);
+    assert_string_equal(out, "abcd\xce\xbb");
+    assert_int_equal(utf8_escape("abcde\xce\xbb", out, sizeof(out)), 5);
+    assert_string_equal(out, "abcde");
+    assert_int_equal(utf8_escape("x", out, 1), 0);
+    assert_string_equal(out, "");
+}
+
+static void test_escape_char_steps_one_character(void **state)
+{
+    (void)state;
+    char piece[UTF8_ESCAPE_MAX];
+    assert_int_equal(utf8_escape_char("\xe2\x82\xac!", piece), 3);
+    assert_string_equal(piece, "\xe2\x82\xac");
+    assert_int_equal(utf8_escape_char("\xe2\x82", piece), 1); /* truncated: one byte */
+    assert_string_equal(piece, "\\xe2");
+    assert_int_equal(utf8_escape_char("", piece), 0);
+    assert_string_equal(piece, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +202,10 @@ int main(void)
         cmocka_unit_test(test_utf8_stops_at_truncation_and_nul),
         cmocka_unit_test(test_utf8_encode_round_trips_and_replaces),
         cmocka_unit_test(test_utf8_valid_whole_strings),
+        cmocka_unit_test(test_escape_keeps_printable_utf8),
+        cmocka_unit_test(test_escape_controls_and_malformed_bytes),
+        cmocka_unit_test(test_escape_cuts_at_whole_characters),
+        cmocka_unit_test(test_escape_char_steps_one_character),
         cmocka_unit_test(test_hash_index_finds_what_it_stored_through_growth),
         cmocka_unit_test(test_hash_str_is_fnv1a),
     };
