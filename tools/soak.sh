@@ -9,6 +9,11 @@
 #      interpreter (6 interpreters: 204 kills) while pausing the target, and
 #      10 s of 1 kHz sampling over 1,000 thread starts per second.
 #   3. valgrind memcheck over one --blocking record run.
+#   4. a code flood (tests/targets/flood.py: a new function, file and line per
+#      call) under record and top at 1 kHz with --idle for SOAK_FLOOD_SECONDS
+#      (default 600), RSS printed every SOAK_EVERY seconds; fails if either
+#      grows by more than 5% + 2 MiB after the first third (by then the caps
+#      on frames, stacks, top's rows and the code cache are full).
 #
 #   SOAK_SECONDS=120 make soak       # a short run
 set -eu
@@ -73,5 +78,53 @@ else
     echo "soak: valgrind not installed (make deps)"
     status=1
 fi
+echo "== soak 4: record and top on a code flood for ${SOAK_FLOOD_SECONDS:-600}s"
+FLOOD_SECONDS=${SOAK_FLOOD_SECONDS:-600}
+"$PY" tests/targets/flood.py > "$OUT/flood1.out" &
+flood1=$!
+"$PY" tests/targets/flood.py > "$OUT/flood2.out" &
+flood2=$!
+until grep -q READY "$OUT/flood1.out" && grep -q READY "$OUT/flood2.out"; do sleep 0.1; done
+"$SPYGLASS" record --pid "$flood1" --idle --rate 1000 --duration "$FLOOD_SECONDS" \
+    -o "$OUT/flood.txt" 2> "$OUT/flood-record.err" &
+rec=$!
+"$SPYGLASS" top --pid "$flood2" --idle --rate 1000 --interval 60 --rows 5 \
+    > /dev/null 2> "$OUT/flood-top.err" &
+top=$!
+start=$(date +%s)
+warm=(0 0)
+most=(0 0)
+while kill -0 "$rec" 2>/dev/null; do
+    sleep "$EVERY"
+    elapsed=$(( $(date +%s) - start ))
+    line="t=${elapsed}s"
+    i=0
+    for p in "$rec" "$top"; do
+        rss=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+        [ -n "$rss" ] || rss=0
+        line="$line $([ $i -eq 0 ] && echo record || echo top) ${rss} KiB"
+        if [ "${warm[$i]}" -eq 0 ] && [ "$elapsed" -ge $(( FLOOD_SECONDS / 3 )) ]; then
+            warm[$i]=$rss
+        elif [ "${warm[$i]}" -ne 0 ] && [ "$rss" -gt "${most[$i]}" ]; then
+            most[$i]=$rss
+        fi
+        i=$((i + 1))
+    done
+    echo "$line"
+done
+wait "$rec" || status=1
+kill -INT "$top"
+wait "$top" || status=1
+kill "$flood1" "$flood2" 2>/dev/null || true
+wait "$flood1" "$flood2" 2>/dev/null || true
+cat "$OUT/flood-record.err" "$OUT/flood-top.err"
+for i in 0 1; do
+    limit=$(( warm[i] + warm[i] / 20 + 2048 ))
+    echo "$([ $i -eq 0 ] && echo record || echo top): RSS ${warm[$i]} KiB after a third, highest later ${most[$i]} KiB (limit ${limit} KiB)"
+    if [ "${warm[$i]}" -gt 0 ] && [ "${most[$i]}" -gt "$limit" ]; then
+        echo "soak: FAIL: spyglass grew on a code flood" >&2
+        status=1
+    fi
+done
 rm -rf "$OUT"
 exit $status
