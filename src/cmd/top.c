@@ -541,6 +541,13 @@ static void print_summary(const struct top_run *run, const struct top_options *o
                  st->execed ? "exec'd another program" : "exited");
     /* Notes first: the line saying how top ended stays the last one. */
     cmd_print_fold_notes(&run->fold, stderr);
+    uint64_t all, other = top_model_other(run->model, &all);
+    if (other)
+        fprintf(stderr,
+                "spyglass: %" PRIu64 " thread samples (%.1f%%) were counted under \"" TOP_OTHER
+                "\": the target made more distinct functions than top keeps (%zu frames); "
+                "SPYGLASS_MAX_FRAMES raises the limit\n",
+                other, 100.0 * (double)other / (double)all, cmd_max_frames());
     fprintf(stderr,
             "spyglass: top watched pid %d for %.1f s: %" PRIu64 " samples (%.1f Hz of %.0f "
             "asked), errors %" PRIu64 " (%.1f%%), late %" PRIu64 ", sample cost mean %.0f us%s\n",
@@ -550,13 +557,6 @@ static void print_summary(const struct top_run *run, const struct top_options *o
     if (t->tree)
         fprintf(stderr, "spyglass: %zu Python processes watched (%zu exited)\n", t->set.python_ever,
                 t->set.exited);
-    uint64_t all, other = top_model_other(run->model, &all);
-    if (other)
-        fprintf(stderr,
-                "spyglass: %" PRIu64 " thread samples (%.1f%%) were counted under \"" TOP_OTHER
-                "\": the target made more distinct functions than top keeps (%zu frames); "
-                "SPYGLASS_MAX_FRAMES raises the limit\n",
-                other, 100.0 * (double)other / (double)all, cmd_max_frames());
     if (o->by_endpoint)
         cmd_print_endpoints(&run->fold.roots, stderr);
 }
