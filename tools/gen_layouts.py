@@ -220,6 +220,41 @@ FIELDS = [
     ("managed.values_ptr", [on("3.11", "3.11", "(char *)_PyObject_ValuesPointer(sg_obj) - (char *)sg_obj"),
                             on(None, None, "0")]),
     ("managed.inline_values", [on("3.13", None, "Py_TPFLAGS_INLINE_VALUES != 0"), on(None, None, "0")]),
+
+    # asyncio's tasks (python/tasks.c): generators and the frames they suspend in.
+    ("gen.gi_frame", [on("3.6", "3.10", "offsetof(PyGenObject, gi_frame)")]),
+    ("gen.gi_qualname", [on("3.6", None, "offsetof(PyGenObject, gi_qualname)")]),
+    ("gen.gi_iframe", [on("3.11", None, "offsetof(PyGenObject, gi_iframe)")]),
+    ("gen.gi_frame_state", [on("3.11", None, "offsetof(PyGenObject, gi_frame_state)")]),
+    ("gen.ags_gen", [on("3.6", None, "offsetof(struct sg_asend, ags_gen)")]),
+    ("genframe.f_valuestack", [on("3.6", "3.10", "offsetof(PyFrameObject, f_valuestack)")]),
+    ("genframe.f_stacktop", [on("3.6", "3.9", "offsetof(PyFrameObject, f_stacktop)")]),
+    ("genframe.f_stackdepth", [on("3.10", "3.10", "offsetof(PyFrameObject, f_stackdepth)")]),
+    ("genframe.f_state", [on("3.10", "3.10", "offsetof(PyFrameObject, f_state)")]),
+    # Modules/_asynciomodule.c keeps these structs to itself: the probe carries
+    # copies (ASYNCIO_STRUCTS below), and the live check confirms them.
+    ("asyncio.fut_loop", [on("3.6", None, "offsetof(struct sg_task, fut_loop)")]),
+    ("asyncio.fut_callback0", [on("3.7", None, "offsetof(struct sg_task, fut_callback0)")]),
+    ("asyncio.fut_callbacks", [on("3.6", None, "offsetof(struct sg_task, fut_callbacks)")]),
+    ("asyncio.fut_state", [on("3.6", None, "offsetof(struct sg_task, fut_state)")]),
+    ("asyncio.task_fut_waiter", [on("3.6", None, "offsetof(struct sg_task, task_fut_waiter)")]),
+    ("asyncio.task_coro", [on("3.6", None, "offsetof(struct sg_task, task_coro)")]),
+    ("asyncio.task_name", [on("3.8", None, "offsetof(struct sg_task, task_name)")]),
+    ("asyncio.task_size", [on("3.6", None, "sizeof(struct sg_task)")]),
+    ("asyncio.future_iter_future", [on("3.6", None, "offsetof(struct sg_future_iter, future)")]),
+    ("asyncio.wakeup_task", [on("3.6", "3.9", "offsetof(struct sg_wakeup, ww_task)")]),
+    ("asyncio.deque_state", [on("3.6", None, "offsetof(struct sg_deque, state)")]),
+    ("more.tp_dict", [on(None, None, "offsetof(PyTypeObject, tp_dict)")]),
+    ("more.tp_mro", [on(None, None, "offsetof(PyTypeObject, tp_mro)")]),
+    ("more.tp_weaklistoffset", [on(None, None, "offsetof(PyTypeObject, tp_weaklistoffset)")]),
+    ("more.wr_object", [on(None, None, "offsetof(PyWeakReference, wr_object)")]),
+    ("more.wr_callback", [on(None, None, "offsetof(PyWeakReference, wr_callback)")]),
+    ("more.wr_next", [on(None, None, "offsetof(PyWeakReference, wr_next)")]),
+    ("more.func_defaults", [on(None, None, "offsetof(PyFunctionObject, func_defaults)")]),
+    ("more.cfunc_self", [on(None, None, "offsetof(PyCFunctionObject, m_self)")]),
+    ("more.method_self", [on(None, None, "offsetof(PyMethodObject, im_self)")]),
+    ("more.member_def", [on(None, None, "offsetof(PyMemberDescrObject, d_member)")]),
+    ("more.member_offset", [on(None, None, "offsetof(PyMemberDef, offset)")]),
 ]
 
 # Fields whose "absent" value is 0 rather than PY_NO_FIELD (flags and signed
@@ -322,9 +357,67 @@ struct sg_module {
 """
 
 
+def asyncio_structs(version):
+    """Copies of the structs asyncio's C objects are made of, which no header
+    installs. Where each comes from (the line of the struct in that release):
+      FutureObj / TaskObj: Modules/_asynciomodule.c, FutureObj_HEAD at line 57/75/78/79/79/
+        85/131/134 and TaskObj at 65/84/88/89/89/96/142/145 for 3.6 ... 3.13 (the
+        DW_AT_decl_line of each pyenv build's _asyncio module, whose DWARF `ptype /o`
+        gave the same offsets as this probe);
+      futureiterobject {head; FutureObj *future} and TaskWakeupMethWrapper {head;
+        TaskObj *ww_task} (3.6 - 3.9), same file;
+      PyAsyncGenASend {head; PyAsyncGenObject *ags_gen; ...}: Objects/genobject.c;
+      dequeobject {var head; block *leftblock, *rightblock; Py_ssize_t leftindex,
+        rightindex; size_t state; ...}: Modules/_collectionsmodule.c.
+    Only the fields up to the last one we read are copied; the live check
+    confirms every offset against objects the interpreter makes."""
+    fut = ["PyObject *fut_loop;"]
+    if version >= (3, 7):
+        fut += ["PyObject *fut_callback0;", "PyObject *fut_context0;"]
+    fut += ["PyObject *fut_callbacks;", "PyObject *fut_exception;"]
+    if version >= (3, 10):
+        fut += ["PyObject *fut_exception_tb;"]
+    fut += ["PyObject *fut_result;", "PyObject *fut_source_tb;"]
+    if version >= (3, 9):
+        fut += ["PyObject *fut_cancel_msg;"]
+    if version >= (3, 13):  # no dict or weakref list any more: both are managed
+        fut += ["PyObject *fut_cancelled_exc;", "int fut_state;",
+                "unsigned int fut_log_tb : 1;", "unsigned int fut_blocking : 1;"]
+    else:
+        fut += ["int fut_state;", "int fut_log_tb;", "int fut_blocking;", "PyObject *dict;",
+                "PyObject *fut_weakreflist;"]
+        if (3, 9) <= version <= (3, 10):
+            fut += ["_PyErr_StackItem fut_cancelled_exc_state;"]
+        elif version >= (3, 11):
+            fut += ["PyObject *fut_cancelled_exc;"]
+    if version >= (3, 13):
+        task = ["unsigned int task_must_cancel : 1;", "unsigned int task_log_destroy_pending : 1;",
+                "int task_num_cancels_requested;", "PyObject *task_fut_waiter;",
+                "PyObject *task_coro;", "PyObject *task_name;", "PyObject *task_context;"]
+    else:
+        task = ["PyObject *task_fut_waiter;", "PyObject *task_coro;"]
+        if version >= (3, 8):
+            task += ["PyObject *task_name;"]
+        if version >= (3, 7):
+            task += ["PyObject *task_context;"]
+        task += ["int task_must_cancel;", "int task_log_destroy_pending;"]
+        if version >= (3, 11):
+            task += ["int task_num_cancels_requested;"]
+    body = "".join("    %s\n" % f for f in fut + task)
+    return ("/* Modules/_asynciomodule.c (v%d.%d), not installed: TaskObj. */\n" % version +
+            "struct sg_task {\n    PyObject_HEAD\n" + body + "};\n"
+            "struct sg_future_iter {\n    PyObject_HEAD\n    void *future;\n};\n"
+            "struct sg_wakeup {\n    PyObject_HEAD\n    void *ww_task;\n};\n"
+            "/* Objects/genobject.c, not installed. */\n"
+            "struct sg_asend {\n    PyObject_HEAD\n    void *ags_gen;\n};\n"
+            "/* Modules/_collectionsmodule.c, not installed. */\n"
+            "struct sg_deque {\n    PyObject_VAR_HEAD\n    void *leftblock, *rightblock;\n"
+            "    Py_ssize_t leftindex, rightindex;\n    size_t state;\n};\n")
+
+
 def probe_headers(version):
     """Returns (defines, includes, extra C text) for a version's probe."""
-    includes = ["Python.h"]
+    includes = ["Python.h", "structmember.h"]
     if version <= (3, 10):
         includes += ["code.h", "frameobject.h", "longintrepr.h"]
     if version == (3, 7):
@@ -349,6 +442,8 @@ def probe_headers(version):
         extra += DICTKEYS_36
     elif (3, 7) <= version <= (3, 10):
         extra += DICTKEYS_37
+    if version >= (3, 6):
+        extra += asyncio_structs(version)
     core = version >= (3, 7)
     return core, includes, extra
 
@@ -845,6 +940,122 @@ if V >= (3, 0):
             check("dict.values_valid", u8(vals + L["dict.values_valid"]) == 1)
         check("dict.values order", order == [1, 0], order)
 
+# asyncio's objects (3.6+): a task suspended in a chain of two coroutines on a
+# future, generators and their suspended frames, weak references, functions,
+# methods, slots and a deque. Compiled at run time: 2.7 cannot parse it.
+ASYNCIO_CHECKS = """
+import asyncio, collections, weakref
+def i8(a):
+    return ctypes.c_int8.from_address(a).value
+loop = asyncio.new_event_loop()
+fut = loop.create_future()
+async def inner(f):
+    await f
+async def outer(f):
+    await inner(f)
+coro = outer(fut)
+task = loop.create_task(coro, name="probe-task") if V >= (3, 8) else loop.create_task(coro)
+loop.run_until_complete(asyncio.sleep(0))
+t = id(task)
+check("asyncio.task_coro", ptr(t + L["asyncio.task_coro"]) == id(coro))
+check("asyncio.task_fut_waiter", ptr(t + L["asyncio.task_fut_waiter"]) == id(fut))
+check("asyncio.fut_loop", ptr(t + L["asyncio.fut_loop"]) == id(loop))
+check("asyncio.fut_state (pending)", i32(t + L["asyncio.fut_state"]) == 0)
+check("asyncio.task_size", type(task).__basicsize__ == L["asyncio.task_size"])
+if has("asyncio.task_name"):
+    check("asyncio.task_name", ptr(t + L["asyncio.task_name"]) == id(task.get_name()))
+wake = ptr(id(fut) + L["asyncio.fut_callback0"]) if has("asyncio.fut_callback0") else \
+    id(fut._callbacks[0])
+if has("asyncio.wakeup_task"):
+    check("asyncio.wakeup_task", ptr(wake + L["asyncio.wakeup_task"]) == t)
+else:
+    check("more.cfunc_self (task wakeup)", ptr(wake + L["more.cfunc_self"]) == t)
+check("asyncio.fut_callbacks", ptr(id(fut) + L["asyncio.fut_callbacks"]) in (0, id(fut._callbacks)))
+done_fut = loop.create_future()
+done_fut.set_result(1)
+check("asyncio.fut_state (finished)", i32(id(done_fut) + L["asyncio.fut_state"]) == 2)
+it = fut.__await__()
+check("asyncio.future_iter_future", ptr(id(it) + L["asyncio.future_iter_future"]) == id(fut))
+icoro = coro.cr_await
+check("gen.gi_qualname", ptr(id(coro) + L["gen.gi_qualname"]) == id(coro.__qualname__))
+if has("gen.gi_frame"):
+    fr = ptr(id(coro) + L["gen.gi_frame"])
+    check("gen.gi_frame", fr == id(coro.cr_frame))
+    if has("genframe.f_stacktop"):
+        top = ptr(fr + L["genframe.f_stacktop"])
+        lasti = i32(fr + L["frame.f_lasti"])
+        code = coro.cr_code.co_code
+        check("genframe.f_stacktop", top != 0 and ptr(top - 8) == id(icoro))
+        check("frame.f_lasti (yield from)", code[lasti + 2] == 72, lasti)
+        check("genframe.f_valuestack", ptr(fr + L["genframe.f_valuestack"]) <= top - 8)
+    else:
+        depth = i32(fr + L["genframe.f_stackdepth"])
+        vs = ptr(fr + L["genframe.f_valuestack"])
+        check("genframe.f_stackdepth", depth > 0 and ptr(vs + 8 * (depth - 1)) == id(icoro))
+        check("genframe.f_state", i8(fr + L["genframe.f_state"]) == -1)
+else:
+    fr = id(coro) + L["gen.gi_iframe"]
+    check("gen.gi_iframe", ptr(fr + L["iframe.code"]) == id(outer.__code__))
+    top = i32(fr + L["iframe.stacktop"])
+    check("iframe.stacktop (yield from)",
+          ptr(fr + L["iframe.localsplus"] + 8 * (top - 1)) == id(icoro))
+    check("gen.gi_frame_state", i8(id(coro) + L["gen.gi_frame_state"]) == -1)
+async def agen():
+    yield 1
+ag = agen()
+asend = ag.asend(None)
+check("gen.ags_gen", ptr(id(asend) + L["gen.ags_gen"]) == id(ag))
+asend.close()
+class Weak(object):
+    def meth(self):
+        return 1
+def gone(ref):
+    pass
+def gone2(ref):
+    pass
+obj = Weak()
+r1 = weakref.ref(obj, gone)
+r2 = weakref.ref(obj, gone2)
+check("more.wr_object", ptr(id(r1) + L["more.wr_object"]) == id(obj))
+check("more.wr_callback", ptr(id(r1) + L["more.wr_callback"]) == id(gone))
+linked = set([ptr(id(r1) + L["more.wr_next"]), ptr(id(r2) + L["more.wr_next"])])
+check("more.wr_next", id(r1) in linked or id(r2) in linked)
+check("more.tp_weaklistoffset", ssize(id(type(task)) + L["more.tp_weaklistoffset"]) ==
+      type(task).__weakrefoffset__)
+check("more.tp_mro", ctypes.cast(ptr(id(Weak) + L["more.tp_mro"]), ctypes.py_object).value
+      is Weak.__mro__)
+check("more.tp_dict", "meth" in ctypes.cast(ptr(id(Weak) + L["more.tp_dict"]),
+                                            ctypes.py_object).value)
+def with_default(a, b=7):
+    return a
+check("more.func_defaults", ptr(id(with_default) + L["more.func_defaults"]) ==
+      id(with_default.__defaults__))
+bound = obj.meth
+check("more.method_self", ptr(id(bound) + L["more.method_self"]) == id(obj))
+lst = []
+app = lst.append
+check("more.cfunc_self", ptr(id(app) + L["more.cfunc_self"]) == id(lst))
+class Slots(object):
+    __slots__ = ("first", "second")
+s = Slots()
+s.second = obj
+member = ptr(id(Slots.__dict__["second"]) + L["more.member_def"])
+off = ssize(member + L["more.member_offset"])
+check("more.member_offset", ptr(id(s) + off) == id(obj), off)
+d = collections.deque()
+s0 = ctypes.c_size_t.from_address(id(d) + L["asyncio.deque_state"]).value
+d.append(1)
+d.append(2)
+d.popleft()
+s1 = ctypes.c_size_t.from_address(id(d) + L["asyncio.deque_state"]).value
+check("asyncio.deque_state", s1 == s0 + 3, "%d %d" % (s0, s1))
+fut.set_result(None)
+loop.run_until_complete(task)
+loop.close()
+"""
+if V >= (3, 6):
+    exec(ASYNCIO_CHECKS, globals())
+
 # 3.13: _Py_DebugOffsets in the live _PyRuntime says the same.
 if IN.get("debug"):
     D = IN["debug"]
@@ -901,10 +1112,15 @@ HEADER = """\
  * Generated by tools/gen_layouts.py from CPython's headers; do not edit by hand.
  * Each value is an offsetof()/sizeof() compiled against the headers of:
 %(sources)s *
- * and checked against the running interpreter through ctypes. Two structs are
+ * and checked against the running interpreter through ctypes. Some structs are
  * not installed by some versions; the tool carries their definitions:
- * PyDictKeysObject before 3.11 (Objects/dict-common.h) and PyModuleObject
- * before 3.10 (Objects/moduleobject.c, md_dict right after the object head).
+ * PyDictKeysObject before 3.11 (Objects/dict-common.h), PyModuleObject
+ * before 3.10 (Objects/moduleobject.c, md_dict right after the object head),
+ * and for asyncio (3.6+) TaskObj, FutureIter and TaskWakeupMethWrapper
+ * (Modules/_asynciomodule.c), async_generator_asend (Objects/genobject.c) and
+ * collections.deque (Modules/_collectionsmodule.c): tools/gen_layouts.py's
+ * asyncio_structs() says where each comes from, and its live check builds a
+ * suspended task, generators, weak references, slots and a deque to confirm them.
  *
  * Managed dicts (3.11+) sit before the object: 3.11 keeps the values pointer
  * at managed.values_ptr and the dict at managed.dict_ptr; 3.12 keeps one word

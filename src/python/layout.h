@@ -221,6 +221,52 @@ struct py_layout {
         int32_t values_ptr;     /* 3.11: offset of the values pointer (-4 words); 0 otherwise */
         uint32_t inline_values; /* 3.13: values live at tp_basicsize inside the object */
     } managed;
+
+    /* What asyncio's tasks are made of (python/tasks.c), 3.6+. */
+    struct {                     /* generators, coroutines, async generators */
+        uint32_t gi_frame;       /* <= 3.10: PyFrameObject * (NULL once finished) */
+        uint32_t gi_qualname;    /* str */
+        uint32_t gi_iframe;      /* 3.11+: the _PyInterpreterFrame inside the object */
+        uint32_t gi_frame_state; /* 3.11+: int8, enum _framestate */
+        uint32_t ags_gen;        /* async_generator_asend.ags_gen (Objects/genobject.c) */
+    } gen;
+
+    struct {                   /* PyFrameObject, as a suspended generator leaves it (<= 3.10) */
+        uint32_t f_valuestack; /* PyObject ** */
+        uint32_t f_stacktop;   /* <= 3.9: PyObject **, NULL while running */
+        uint32_t f_stackdepth; /* 3.10: int */
+        uint32_t f_state;      /* 3.10: int8, enum _framestate */
+    } genframe;
+
+    /* Modules/_asynciomodule.c's private FutureObj / TaskObj (the Task
+     * repeats the Future's fields at the same offsets) and its helpers. */
+    struct {
+        uint32_t fut_loop;
+        uint32_t fut_callback0; /* 3.7+ */
+        uint32_t fut_callbacks; /* list: 3.6 of callbacks, 3.7+ of (callback, context) */
+        uint32_t fut_state;     /* int: 0 pending, 1 cancelled, 2 finished */
+        uint32_t task_fut_waiter;
+        uint32_t task_coro;
+        uint32_t task_name;          /* 3.8+: str (3.12+: an int until first asked for) */
+        uint32_t task_size;          /* sizeof(TaskObj) */
+        uint32_t future_iter_future; /* _asyncio.FutureIter.future */
+        uint32_t wakeup_task;        /* 3.6 - 3.9: TaskWakeupMethWrapper.ww_task */
+        uint32_t deque_state;        /* collections.deque's mutation counter (size_t) */
+    } asyncio;
+
+    struct {
+        uint32_t tp_dict;           /* PyTypeObject.tp_dict */
+        uint32_t tp_mro;            /* PyTypeObject.tp_mro (tuple) */
+        uint32_t tp_weaklistoffset; /* PyTypeObject.tp_weaklistoffset (Py_ssize_t) */
+        uint32_t wr_object;         /* PyWeakReference.wr_object (Py_None once dead) */
+        uint32_t wr_callback;       /* PyWeakReference.wr_callback */
+        uint32_t wr_next;           /* PyWeakReference.wr_next */
+        uint32_t func_defaults;     /* PyFunctionObject.func_defaults (tuple) */
+        uint32_t cfunc_self;        /* PyCFunctionObject.m_self */
+        uint32_t method_self;       /* PyMethodObject.im_self (a bound method) */
+        uint32_t member_def;        /* PyMemberDescrObject.d_member (PyMemberDef *) */
+        uint32_t member_offset;     /* PyMemberDef.offset (Py_ssize_t): where a slot lives */
+    } more;
 };
 
 /*
