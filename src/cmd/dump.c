@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/dump_tasks.h"
 #include "collect/attach.h"
 #include "format/json.h"
 #include "proc/mem.h"
@@ -22,6 +23,7 @@
 #include "proc/proc.h"
 #include "python/detect.h"
 #include "python/locals.h"
+#include "python/tasks.h"
 #include "python/walk.h"
 #include "sample/procset.h"
 #include "util/utf8.h"
@@ -33,11 +35,12 @@ struct dump_options {
     int locals;
     int nonblocking;
     int subprocesses;
+    int tasks;
 };
 
 static void dump_help(void)
 {
-    printf("usage: spyglass dump --pid PID [--json] [--locals [--nonblocking]] "
+    printf("usage: spyglass dump --pid PID [--json] [--locals [--nonblocking] | --tasks] "
            "[--subprocesses]\n\n"
            "Print the Python stack of every thread of a running program, most recent\n"
            "call first, like a traceback. The program keeps running; nothing is written\n"
@@ -59,6 +62,14 @@ static void dump_help(void)
            "                  also every descendant process that runs Python (server\n"
            "                  workers, multiprocessing children), one block each, parents\n"
            "                  first; other descendants are skipped\n"
+           "  -T, --tasks     instead of the threads, every asyncio task (Python 3.6+):\n"
+           "                  per event loop (and the thread running it), a tree of\n"
+           "                  which task awaits which (directly, or through gather,\n"
+           "                  TaskGroup, asyncio.wait), each task's coroutines with\n"
+           "                  file:line, and what it waits on: asyncio.sleep (and when it\n"
+           "                  is due), a Lock, Event, Condition, Semaphore or Queue, a\n"
+           "                  socket or stream read, a plain future. Tasks that await\n"
+           "                  each other in a cycle are shown as a DEADLOCK\n"
            "  -h, --help      show this help\n\n"
            "Each thread is headed by its Python thread id, its state and its name:\n"
            "  Thread 0x7f12c0bff6c0 (idle) \"worker-1\" [tid 4242]\n"
@@ -76,7 +87,12 @@ static void dump_help(void)
            "\"os_state\", \"depth\", \"frames_omitted\" (after the innermost %d), \"torn\",\n"
            "\"frames\": [{\"function\", \"name\", \"file\", \"line\",\n"
            "\"locals\": [{\"name\", \"value\"}], \"locals_more\"}]}]}; with\n"
-           "--subprocesses: {\"pid\", \"processes\": [one such object per process]}\n\n"
+           "--subprocesses: {\"pid\", \"processes\": [one such object per process]}\n"
+           "With --tasks: {\"pid\", \"python\", \"asyncio\", \"loops\": [{\"address\",\n"
+           "\"thread\", \"tasks\", \"running_task\"}], \"tasks\": [{\"id\", \"name\", \"loop\",\n"
+           "\"running\", \"eager\", \"pure\", \"deadlock\", \"frames\": [{\"function\", \"name\",\n"
+           "\"file\", \"line\", \"kind\"}], \"awaits\": {\"kind\", ...}, \"awaited_by\"}],\n"
+           "\"deadlocks\", \"done\", \"unreadable\"} (see spyglass(1), ASYNCIO)\n\n"
            "Example:\n"
            "  spyglass dump --pid $(pgrep -f 'python app.py') --locals\n",
            WALK_MAX_DEPTH, WALK_KEEP_INNER, WALK_KEEP_OUTER, WALK_KEEP_INNER);
@@ -84,16 +100,14 @@ static void dump_help(void)
 
 static int parse(int argc, char **argv, struct dump_options *o)
 {
-    static const struct option longopts[] = {{"pid", required_argument, NULL, 'p'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"locals", no_argument, NULL, 'l'},
-                                             {"nonblocking", no_argument, NULL, 'n'},
-                                             {"subprocesses", no_argument, NULL, 's'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"pid", required_argument, NULL, 'p'},    {"json", no_argument, NULL, 'j'},
+        {"locals", no_argument, NULL, 'l'},       {"nonblocking", no_argument, NULL, 'n'},
+        {"subprocesses", no_argument, NULL, 's'}, {"tasks", no_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     int c;
     memset(o, 0, sizeof(*o));
-    static const char optstring[] = "+p:jlnsh";
+    static const char optstring[] = "+p:jlnsTh";
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
@@ -114,6 +128,9 @@ static int parse(int argc, char **argv, struct dump_options *o)
         case 'n':
             o->nonblocking = 1;
             break;
+        case 'T':
+            o->tasks = 1;
+            break;
         case 'h':
             dump_help();
             return -1;
@@ -125,6 +142,9 @@ static int parse(int argc, char **argv, struct dump_options *o)
         return cmd_usage_error("dump", "unexpected argument '%s'", argv[optind]);
     if (!o->pid)
         return cmd_usage_error("dump", "which process? give --pid PID");
+    if (o->tasks && o->locals)
+        return cmd_usage_error("dump", "--locals shows the variables of thread stacks: it "
+                                       "cannot be combined with --tasks");
     return 0;
 }
 
@@ -177,7 +197,12 @@ static const char *state_text(const struct py_thread *t)
     return t->idle ? "idle" : "active";
 }
 
-static void print_text(struct walker *w, const struct dump_options *o, FILE *out)
+void dump_put_name(FILE *out, const char *name)
+{
+    put_name(out, name);
+}
+
+static void print_header(struct walker *w, FILE *out)
 {
     char cmdline[256] = "", ns[64];
     proc_cmdline(w->rt->pid, cmdline, sizeof(cmdline));
@@ -186,6 +211,11 @@ static void print_text(struct walker *w, const struct dump_options *o, FILE *out
     fprintf(out, "\nPython %s (", w->rt->version);
     put_name(out, w->rt->binary); /* a path the target chose */
     fputs(")\n", out);
+}
+
+static void print_text(struct walker *w, const struct dump_options *o, FILE *out)
+{
+    print_header(w, out);
     for (size_t i = 0; i < w->nthreads; i++) {
         struct py_thread *t = &w->threads[i];
         fprintf(out, "\nThread 0x%" PRIx64 " (%s)", t->ident, state_text(t));
@@ -306,10 +336,25 @@ static int process_ended(pid_t pid)
     return proc_state(pid, &state) != 0 || state == 'Z' || state == 'X';
 }
 
+/* --tasks: the process's header, then its asyncio tasks (read by the
+ * walk that w->tasks was given to). */
+static void print_tasks(struct walker *w, const struct dump_options *o, FILE *out)
+{
+    if (o->json) {
+        fprintf(out, "{\"pid\": %d, \"python\": ", (int)w->rt->pid);
+        json_string(out, w->rt->version);
+        dump_tasks_json(w, w->tasks, out);
+        fputs("}\n", out);
+    } else {
+        print_header(w, out);
+        dump_tasks_text(w, w->tasks, out);
+    }
+}
+
 /* Walks every thread (retrying one torn read) and renders the report into
  * *text, allocated (the caller frees it, also on error). Returns 0 or a
  * negative SG_E* code. */
-static int render(struct walker *w, const struct dump_options *o, char **text, size_t *len)
+static int render_walked(struct walker *w, const struct dump_options *o, char **text, size_t *len)
 {
     int err = walk_sample(w);
     if (err == -SG_ECORRUPT || err == -SG_EFAULT)
@@ -319,11 +364,27 @@ static int render(struct walker *w, const struct dump_options *o, char **text, s
     FILE *out = open_memstream(text, len);
     if (!out)
         return -SG_ENOMEM;
-    if (o->json)
+    if (o->tasks)
+        print_tasks(w, o, out);
+    else if (o->json)
         print_json(w, o, out);
     else
         print_text(w, o, out);
     return fclose(out) == 0 ? 0 : -SG_ENOMEM;
+}
+
+/* render_walked, with a task reader for --tasks. */
+static int render(struct walker *w, const struct dump_options *o, char **text, size_t *len)
+{
+    if (!o->tasks)
+        return render_walked(w, o, text, len);
+    w->tasks = xmalloc(sizeof(*w->tasks));
+    tasks_init(w->tasks, 1);
+    int err = render_walked(w, o, text, len);
+    tasks_release(w->tasks);
+    free(w->tasks);
+    w->tasks = NULL;
+    return err;
 }
 
 /* --subprocesses: every Python process of the tree, parents first, each

@@ -560,3 +560,29 @@ int endpoint_of_thread(struct endpoint_reader *er, struct walker *w, const struc
     er->target_reads += w->r->reads - reads;
     return found;
 }
+
+/* ---- asyncio tasks (python/tasks.c) ---------------------------------------- */
+
+int endpoint_of_frames(struct endpoint_reader *er, struct walker *w, uint64_t key,
+                       struct py_frame *frames, size_t depth, char *label, size_t size,
+                       uint64_t *request)
+{
+    struct py_thread view;
+    memset(&view, 0, sizeof(view));
+    view.tstate = key;
+    view.frames = frames;
+    view.depth = depth;
+    if (size)
+        label[0] = '\0';
+    *request = 0;
+    if (!find_request(er, w, &view, label, size))
+        return 0;
+    *request = endpoint_request(er, w->rt->pid, key);
+    return 1;
+}
+
+uint64_t endpoint_request(struct endpoint_reader *er, pid_t pid, uint64_t key)
+{
+    const struct ep_thread *e = thread_slot(er, pid, key);
+    return e->valid && e->pid == pid && e->thread == key ? e->dict : 0;
+}

@@ -64,6 +64,20 @@ void endpoint_release(struct endpoint_reader *er);
 int endpoint_of_thread(struct endpoint_reader *er, struct walker *w, const struct py_thread *t,
                        char *label, size_t size);
 
+/* The same for the frames of an asyncio task waiting (innermost first: its
+ * own coroutines, then those of the tasks awaiting it), remembered under
+ * key (the task's address) as a thread is under its thread state. Sets
+ * *request to the request's dict (0 if none), so that a request served by
+ * several tasks at once can be counted once. Not counted in the lookups /
+ * hits statistics, which are per thread. */
+int endpoint_of_frames(struct endpoint_reader *er, struct walker *w, uint64_t key,
+                       struct py_frame *frames, size_t depth, char *label, size_t size,
+                       uint64_t *request);
+
+/* The dict of the request last found for key (a thread state, or a task
+ * given to endpoint_of_frames) of process pid; 0 if none. Reads nothing. */
+uint64_t endpoint_request(struct endpoint_reader *er, pid_t pid, uint64_t key);
+
 /* Copies path into out (size bytes with the NUL), replacing every segment
  * made only of digits by "{n}" and control characters by '?', cut to
  * ENDPOINT_PATH_MAX bytes with "..." when longer. */

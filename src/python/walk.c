@@ -15,6 +15,7 @@
 
 #include "proc/task.h"
 #include "python/endpoint.h"
+#include "python/tasks.h"
 #include "python/value.h"
 #include "util/util.h"
 
@@ -611,6 +612,8 @@ int walk_sample(struct walker *w)
         walk_stacks(w);
     for (size_t i = 0; i < w->nthreads; i++)
         w->errors += w->threads[i].error != 0;
+    if (w->tasks && tasks_sample(w->tasks, w) != 0)
+        w->tasks->errors++;
     if (w->want_names)
         name_threads(w, interp);
     return 0;

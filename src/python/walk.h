@@ -81,6 +81,7 @@ struct py_thread {
 };
 
 struct endpoint_reader;
+struct task_reader;
 
 struct walker {
     struct mem_reader *r;
@@ -98,6 +99,9 @@ struct walker {
     /* If set, walk_sample also finds each thread's HTTP request (while the
      * target is still paused, so the dicts read are consistent). */
     struct endpoint_reader *endpoints;
+    /* If set, walk_sample also reads every asyncio task (python/tasks.h),
+     * right after the stacks. */
+    struct task_reader *tasks;
     /* OS thread states read by the caller before it stopped the threads (a
      * stopped thread reads 't'); when nstates is 0, walk_sample reads
      * /proc itself. */

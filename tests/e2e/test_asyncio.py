@@ -1,0 +1,172 @@
+"""asyncio: `dump --tasks` and `record --async` against targets whose tasks are known.
+
+tests/targets/tasks_tree.py builds ~200 tasks in a known tree (gather, TaskGroup or
+asyncio.wait, Lock/Event/Condition/Semaphore/Queue waiters, a plain future, a task
+awaiting a task, a deadlock pair, socket and stream reads, an async generator, a
+nested chain, a spinning task, a second loop in a thread), checks them itself and
+writes what an outside reader must find (--expect). Every interpreter 3.6+ runs it
+twice: with the C _asyncio Task and with the pure-Python one (--pure).
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+
+import pytest
+
+from conftest import (SPYGLASS, interpreter_params, read_collapsed, run_spyglass,
+                      wait_sampling)
+
+ASYNC = interpreter_params((3, 6))
+MODES = [pytest.param([], id="c"), pytest.param(["--pure"], id="pure")]
+
+
+def tree_target(start_target, interp, tmp_path, mode, workers=160, extra=()):
+    expect_path = str(tmp_path / "expect.json")
+    t = start_target(interp, "tasks_tree.py",
+                     args=["--workers", str(workers), "--loops", "2", "--expect", expect_path]
+                     + list(mode) + list(extra), timeout=60)
+    with open(expect_path) as f:
+        return t, json.load(f)
+
+
+def dump_tasks(pid, binary=None):
+    proc = run_spyglass(["dump", "--tasks", "--json", "--pid", str(pid)], binary=binary,
+                        check=True)
+    return json.loads(proc.stdout)
+
+
+def chain(task):
+    """A dumped task's coroutines, outermost first, as the expect file has them."""
+    return [{"function": f["name"], "qualname": f["function"], "file": f["file"],
+             "line": f["line"], "kind": f["kind"]} for f in reversed(task["frames"])]
+
+
+def loop_numbers(dump, expect):
+    """Dumped loop index -> the expect file's loop number, by the thread running it."""
+    by_thread = dict((l["thread"], l["index"]) for l in expect["loops"])
+    return dict((i, by_thread[l["thread"]["name"]]) for i, l in enumerate(dump["loops"]))
+
+
+def match_tasks(dump, expect):
+    """Dumped task id -> expect label: by name (3.8+); before, by loop, outermost
+    coroutine and, for sleepers, the timer's due time (exact: the same double)."""
+    loops = loop_numbers(dump, expect)
+    labels, free = {}, list(expect["tasks"])
+    for t in dump["tasks"]:
+        if t["name"] is not None:
+            want = [e for e in free if e["name"] == t["name"]]
+        else:
+            outer = chain(t)[0]["qualname"] if t["frames"] else None
+            want = [e for e in free if e["loop"] == loops[t["loop"]] and
+                    e["chain"][0]["qualname"] == outer and
+                    ("when" not in e["awaits"] or
+                     e["awaits"]["when"] == t["awaits"].get("when"))]
+        assert want, "no expected task for %r" % t
+        labels[t["id"]] = want[0]["label"]
+        free.remove(want[0])
+    assert not free, "not found: %s (unreadable: %d)" % ([e["label"] for e in free],
+                                                         dump["unreadable"])
+    return labels
+
+
+def check_spinner(t, e):
+    """The spinner burns the CPU (running, burn on top of spin) or is between two of
+    its steps, suspended in asyncio.sleep(0)."""
+    outer = chain(t)[0]
+    assert (outer["qualname"], outer["file"]) == ("spin", e["chain"][0]["file"]), t
+    assert outer["line"] in e["lines"], (outer, e["lines"])
+    if t["running"]:
+        assert t["awaits"]["kind"] == "running", t
+        assert t["frames"][0]["name"] in ("burn", "spin"), t["frames"]
+
+
+def check_task(t, e, labels, loops):
+    assert loops[t["loop"]] == e["loop"], (t, e)
+    assert t["state"] == "pending"
+    if e["label"] == "spinner":
+        return check_spinner(t, e)
+    assert not t["running"], t
+    assert chain(t) == e["chain"], (e["label"], chain(t), e["chain"])
+    aw, want = t["awaits"], e["awaits"]
+    assert aw["kind"] == want["kind"], (e["label"], aw, want)
+    if want["kind"] == "sleep":
+        assert aw["when"] == want["when"], (e["label"], aw, want)
+    if want["kind"] == "task":
+        assert labels[aw["task"]] == want["task"], (e["label"], aw)
+    if "children" in want:
+        got = [labels.get(c) for c in aw["children"]]
+        if want["kind"] == "gather":  # a list, in order; TaskGroup and wait keep sets
+            assert got == want["children"], (e["label"], got)
+        else:
+            assert sorted(got) == sorted(want["children"]), (e["label"], got)
+
+
+def check_dump(dump, expect):
+    assert dump["asyncio"] is True
+    labels = match_tasks(dump, expect)
+    loops = loop_numbers(dump, expect)
+    for t in dump["tasks"]:
+        e = [x for x in expect["tasks"] if x["label"] == labels[t["id"]]][0]
+        check_task(t, e, labels, loops)
+    # Loops: the thread each runs on, its task count, the one running now.
+    for i, l in enumerate(dump["loops"]):
+        want = [x for x in expect["loops"] if x["index"] == loops[i]][0]
+        assert l["tasks"] == want["tasks"], (l, want)
+        running = labels.get(l["running_task"]) if l["running_task"] else None
+        assert running in (None, want["current_task"]), (l, want)
+    # The deadlock pair, and no other cycle.
+    assert sorted(sorted(labels[i] for i in cycle) for cycle in dump["deadlocks"]) == \
+        [["deadlock-a", "deadlock-b"]], dump["deadlocks"]
+    # Who awaits whom, the other way round.
+    by_label = dict((labels[t["id"]], t) for t in dump["tasks"])
+    assert labels[by_label["worker-0"]["awaited_by"][0]] in ("gather-owner", "task-awaiter")
+    assert sorted(labels[i] for i in by_label["worker-0"]["awaited_by"]) == \
+        ["gather-owner", "task-awaiter"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("interp", ASYNC)
+def test_dump_tasks_gives_the_exact_tree(interp, mode, start_target, tmp_path):
+    t, expect = tree_target(start_target, interp, tmp_path, mode)
+    assert len(expect["tasks"]) >= 200
+    check_dump(dump_tasks(t.pid), expect)
+
+
+@pytest.mark.parametrize("interp", ASYNC)
+def test_dump_tasks_text(interp, start_target, tmp_path):
+    """The text: each loop with its thread, tasks under the tasks awaiting them, the
+    deadlock apart."""
+    t, expect = tree_target(start_target, interp, tmp_path, [], workers=3)
+    out = run_spyglass(["dump", "--tasks", "--pid", str(t.pid)], check=True).stdout
+    assert re.search(r'^Loop 0x[0-9a-f]+ thread "MainThread" \[tid %d\]: \d+ tasks$' % t.pid,
+                     out, re.M), out
+    assert re.search(r'^Loop 0x[0-9a-f]+ thread "asyncio-loop-2" \[tid \d+\]: 5 tasks$', out,
+                     re.M), out
+    assert "DEADLOCK: these tasks await each other" in out, out
+    lines = out.splitlines()
+    sleep_lines = [l for l in lines if "awaits asyncio.sleep(), due in " in l]
+    assert len(sleep_lines) >= 3 + 20 + 3, out
+    due = [float(re.search(r"due in (-?[\d.]+) s", l).group(1)) for l in sleep_lines]
+    assert all(3000 < d <= 3600.1 for d in due), due
+    if interp.version >= (3, 8):
+        gather = lines.index([l for l in lines if l.startswith('  Task "gather-owner": awaits '
+                                                                'gather() of 3')][0])
+        assert lines[gather + 2].startswith('    Task "worker-'), lines[gather:gather + 4]
+
+
+def test_dump_tasks_without_asyncio(start_target):
+    """A program that never imported asyncio has no tasks, and says so."""
+    interp = [p.values[0] for p in interpreter_params((3, 11)) if not p.marks][0]
+    t = start_target(interp, "locals.py")
+    out = run_spyglass(["dump", "--tasks", "--pid", str(t.pid)], check=True).stdout
+    assert "No asyncio tasks" in out, out
+    d = dump_tasks(t.pid)
+    assert d["asyncio"] is False and d["tasks"] == [], d
+
+
+def test_dump_tasks_with_locals_is_a_usage_error():
+    proc = run_spyglass(["dump", "--tasks", "--locals", "--pid", str(os.getpid())])
+    assert proc.returncode == 2
+    assert "cannot be combined with --tasks" in proc.stderr, proc.stderr
