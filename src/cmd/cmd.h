@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -17,6 +18,10 @@ struct attach_target;
 struct proc_access;
 struct profile;
 struct roots;
+struct task_reader;
+struct fold_stats;
+struct blocked;
+struct profile;
 
 enum {
     EXIT_OK = 0,
@@ -112,5 +117,15 @@ struct fold;
  * happened: torn and unreadable stacks, threads of unknown state, active
  * threads --gil dropped, stacks deeper than the depth limit. */
 void cmd_print_fold_notes(const struct fold *f, FILE *out);
+
+/* Prints what --async read per sample (tasks, loops, waiting stacks kept)
+ * and what reading them cost (time and reads per sample), over ticks. */
+void cmd_print_tasks(const struct task_reader *tr, const struct fold_stats *fs, uint64_t ticks,
+                     FILE *out);
+
+/* Prints the steps that held an asyncio loop for threshold_ns or more
+ * (collect/blocked.h), longest first, with their stacks (frames of p). */
+void cmd_print_blocked(const struct blocked *b, const struct profile *p, uint64_t threshold_ns,
+                       FILE *out);
 
 #endif

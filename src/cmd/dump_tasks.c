@@ -107,8 +107,8 @@ static int64_t running_extent(const struct view *v, size_t i)
 /* The function name shown for frame k of task i's chain (outermost 0). */
 static const char *chain_name(const struct task_reader *tr, size_t i, size_t k)
 {
-    const struct task_link *link = &tr->links[tr->tasks[i].frame0 + k];
-    return link->qualname[0] ? link->qualname : tasks_frames(tr, i)[k].code->qualname;
+    const char *q = tasks_qualname(tr, tr->tasks[i].frame0 + k);
+    return q && q[0] ? q : tasks_frames(tr, i)[k].code->qualname;
 }
 
 static const char *kind_name(int kind)

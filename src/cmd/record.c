@@ -21,11 +21,13 @@
 
 #include "cmd/cmd.h"
 #include "collect/attach.h"
+#include "collect/blocked.h"
 #include "collect/fold.h"
 #include "format/format.h"
 #include "proc/proc.h"
 #include "profile/charge.h"
 #include "profile/profile.h"
+#include "python/tasks.h"
 #include "sample/procset.h"
 #include "sample/rss.h"
 #include "sample/sampler.h"
@@ -40,7 +42,8 @@ struct record_options {
     double rate;
     double duration;
     int idle, gil, threads, function, nonblocking, full_filenames, memory;
-    int subprocesses, by_endpoint;
+    int subprocesses, by_endpoint, async;
+    double slow_callback_ms; /* --async: steps that held a loop this long are listed */
 };
 
 static void record_help(void)
@@ -100,17 +103,34 @@ static void record_help(void)
            "                       FastAPI expose the route, else the path with numbers\n"
            "                       as {n}; \"(no request)\" outside requests. Ends with a\n"
            "                       table of time by endpoint\n"
+           "\nasyncio (Python 3.6+):\n"
+           "  -a, --async          also every asyncio task: a task waiting adds its\n"
+           "                       coroutines (what awaits it first, e.g. the task that\n"
+           "                       gathers it) as a stack of its own, rooted where its\n"
+           "                       loop runs (_run_once) on the loop's thread, ending in\n"
+           "                       (idle): kept with --idle, like a sleeping thread. The\n"
+           "                       running task's thread stack gets the coroutines of the\n"
+           "                       tasks awaiting it. With --by-endpoint a waiting task\n"
+           "                       counts for the request found in its coroutines, so an\n"
+           "                       async route's time is its running plus its awaiting.\n"
+           "                       Ends with the callbacks that held a loop too long\n"
+           "      --slow-callback MS  with --async: list the steps of a task (or\n"
+           "                       callbacks) that ran MS milliseconds or more without\n"
+           "                       giving the loop back (default 100, as asyncio's debug\n"
+           "                       mode)\n"
            "  -h, --help           show this help\n\n"
            "At the end a summary goes to stderr: samples, achieved rate, errors, late\n"
            "samples, and the cost of one sample; with --memory also the RSS at the first\n"
            "sample, its peak (and when) and at the last sample; with --by-endpoint the\n"
            "endpoint table: samples, share of all active (on-CPU) samples, and the share\n"
-           "of its own samples spent waiting (sleep, I/O, locks).\n\n"
+           "of its own samples spent waiting (sleep, I/O, locks); with --async the\n"
+           "tasks read per sample and what reading them cost, and the slow callbacks.\n\n"
            "Examples:\n"
            "  spyglass record --pid 12345 --duration 30 -o profile.svg\n"
            "  spyglass record --rate 250 -o profile.svg -- python batch_job.py\n"
            "  spyglass record --memory -o mem.spyglass -- python load.py\n"
            "  spyglass record --pid $(pgrep -o gunicorn) --subprocesses --by-endpoint -d 10\n"
+           "  spyglass record --pid $(pgrep -o uvicorn) --async --by-endpoint --idle -d 10\n"
            "  spyglass report mem.spyglass --lines load.py\n",
            formats);
 }
@@ -130,25 +150,21 @@ static const struct option longopts[] = {{"pid", required_argument, NULL, 'p'},
                                          {"memory", no_argument, NULL, 'm'},
                                          {"subprocesses", no_argument, NULL, 's'},
                                          {"by-endpoint", no_argument, NULL, 'e'},
+                                         {"async", no_argument, NULL, 'a'},
+                                         {"slow-callback", required_argument, NULL, 'S'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-static const char optstring[] = "+p:o:f:r:d:igtFnbmseh";
+static const char optstring[] = "+p:o:f:r:d:igtFnbmseaS:h";
 
 #define FLAG(c, field, v)                                                                          \
     {                                                                                              \
         c, offsetof(struct record_options, field), v                                               \
     }
-static const struct cmd_flag flags[] = {FLAG('i', idle, 1),
-                                        FLAG('g', gil, 1),
-                                        FLAG('t', threads, 1),
-                                        FLAG('F', function, 1),
-                                        FLAG('n', nonblocking, 1),
-                                        FLAG('b', nonblocking, 0),
-                                        FLAG('L', full_filenames, 1),
-                                        FLAG('m', memory, 1),
-                                        FLAG('s', subprocesses, 1),
-                                        FLAG('e', by_endpoint, 1),
-                                        {0, 0, 0}};
+static const struct cmd_flag flags[] = {
+    FLAG('i', idle, 1),           FLAG('g', gil, 1),         FLAG('t', threads, 1),
+    FLAG('F', function, 1),       FLAG('n', nonblocking, 1), FLAG('b', nonblocking, 0),
+    FLAG('L', full_filenames, 1), FLAG('m', memory, 1),      FLAG('s', subprocesses, 1),
+    FLAG('e', by_endpoint, 1),    FLAG('a', async, 1),       {0, 0, 0}};
 #undef FLAG
 
 /* Takes the value of an option that has one. Returns 0, EXIT_USAGE, or -2
@@ -173,6 +189,13 @@ static int parse_value(int c, const char *arg, struct record_options *o)
                                    "seconds, got '%s'",
                                    arg);
         return 0;
+    case 'S':
+        if (cmd_parse_number(arg, 1e7, &o->slow_callback_ms))
+            return cmd_usage_error("record",
+                                   "--slow-callback wants a positive number of "
+                                   "milliseconds, got '%s'",
+                                   arg);
+        return 0;
     }
     return -2; /* not an option with a value */
 }
@@ -184,6 +207,9 @@ static int check(const struct record_options *o)
         return cmd_usage_error("record", "what to profile? give --pid PID or -- COMMAND");
     if (o->pid && o->command)
         return cmd_usage_error("record", "give either --pid or a command, not both");
+    if (o->slow_callback_ms > 0 && !o->async)
+        return cmd_usage_error("record", "--slow-callback watches asyncio loops: give --async "
+                                         "too");
     if (o->memory && o->subprocesses)
         return cmd_usage_error("record", "--memory follows one process's RSS: it cannot be "
                                          "combined with --subprocesses yet");
@@ -218,7 +244,11 @@ static int parse(int argc, char **argv, struct record_options *o)
     }
     if ((rc = cmd_take_command("record", argc, argv, &o->command)) != 0)
         return rc;
-    return check(o);
+    if ((rc = check(o)) != 0)
+        return rc;
+    if (o->slow_callback_ms <= 0)
+        o->slow_callback_ms = 100;
+    return 0;
 }
 
 /* Everything one recording holds. */
@@ -237,6 +267,9 @@ struct recording {
     struct rss_reader rss;
     struct charge charge;
     uint64_t rss_errors;
+    /* --async */
+    struct task_reader *tasks;
+    struct blocked blocked;
 };
 
 /* Adds w's Python version to the list of versions seen (a process tree may
@@ -268,7 +301,7 @@ static void add_stack(const struct fold_stack *s, void *ctx)
     uint32_t id = profile_add_stack(p, s->ids, s->depth, tick->rec->opt.memory ? 0 : 1);
     if (tick->have_rss)
         profile_add_memory(p, id, &(struct profile_memory){1, 0, 0, tick->rss});
-    if (profile_timeline_enabled(p)) {
+    if (profile_timeline_enabled(p) && !s->task) { /* a timeline is of threads */
         const struct py_thread *t = s->thread;
         uint64_t key = t->tid ? (uint64_t)t->tid : t->ident;
         profile_add_event(p, tick->elapsed_ns, key, id);
@@ -287,6 +320,8 @@ static void on_sample(struct walker *w, uint64_t elapsed_ns, void *ctx)
         rec->rss_errors += !tick.have_rss;
     }
     fold_walk(&rec->fold, w, add_stack, &tick);
+    if (rec->tasks)
+        blocked_observe(&rec->blocked, &rec->fold, w, elapsed_ns);
     if (tick.have_rss)
         fold_charge_rss(&rec->fold, w, &rec->charge, elapsed_ns, tick.rss);
 }
@@ -355,8 +390,14 @@ static int start(struct recording *rec)
                               .threads = o->threads,
                               .function = o->function,
                               .by_process = o->subprocesses,
-                              .by_endpoint = o->by_endpoint};
+                              .by_endpoint = o->by_endpoint,
+                              .async = o->async};
     fold_init(&rec->fold, rec->profile, &fo);
+    if (o->async) {
+        rec->tasks = xmalloc(sizeof(*rec->tasks));
+        tasks_init(rec->tasks, 0);
+        blocked_init(&rec->blocked, (uint64_t)(o->slow_callback_ms * 1e6));
+    }
     return 0;
 }
 
@@ -377,10 +418,12 @@ static void sample(struct recording *rec)
                 "%.0f Hz%s; Ctrl-C to stop\n",
                 (int)o->pid, procset_python_count(&t->set), o->rate, until);
         t->set.endpoints = er;
+        t->set.tasks = rec->tasks;
         rec->sample_err = sampler_run_set(&t->set, &so, &cmd_stop, on_sample, rec, &rec->stats);
     } else {
         walk_init(&rec->walker, &t->reader, &t->rt);
         rec->walker.endpoints = er;
+        rec->walker.tasks = rec->tasks;
         char ns[64];
         fprintf(stderr, "spyglass: sampling pid %d%s (Python %s) at %.0f Hz%s; Ctrl-C to stop\n",
                 (int)o->pid, cmd_namespace_note(o->pid, ns, sizeof(ns)), t->rt.version, o->rate,
@@ -516,6 +559,12 @@ static int finish(struct recording *rec)
         print_tree_summary(&rec->target.set);
     if (o->by_endpoint)
         cmd_print_endpoints(&rec->fold.roots, stderr);
+    if (rec->tasks) {
+        blocked_finish(&rec->blocked);
+        cmd_print_tasks(rec->tasks, &rec->fold.stats, st->ticks, stderr);
+        cmd_print_blocked(&rec->blocked, rec->profile, (uint64_t)(o->slow_callback_ms * 1e6),
+                          stderr);
+    }
     int rc = rec->sample_err ? EXIT_FAILURE_RUN : EXIT_OK;
     if (werr) {
         cmd_error("check free space and permissions", "could not write %s: %s", o->output,
@@ -549,6 +598,11 @@ static void release(struct recording *rec)
         fold_release(&rec->fold);
     rss_close(&rec->rss);
     profile_free(rec->profile);
+    if (rec->tasks) {
+        tasks_release(rec->tasks);
+        free(rec->tasks);
+        blocked_release(&rec->blocked);
+    }
 }
 
 int cmd_record(int argc, char **argv)

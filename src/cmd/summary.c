@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collect/blocked.h"
 #include "collect/fold.h"
 #include "collect/roots.h"
 #include "profile/profile.h"
+#include "python/tasks.h"
 #include "util/utf8.h"
 #include "util/util.h"
 
@@ -124,4 +126,61 @@ void cmd_print_fold_notes(const struct fold *f, FILE *out)
                     fs->cut, WALK_MAX_CHAIN);
         fputc('\n', out);
     }
+}
+
+void cmd_print_tasks(const struct task_reader *tr, const struct fold_stats *fs, uint64_t ticks,
+                     FILE *out)
+{
+    if (!tr->found_samples) {
+        fprintf(out,
+                "spyglass: asyncio: no tasks found in %" PRIu64
+                " samples (the program has not imported asyncio)\n",
+                ticks);
+        return;
+    }
+    double n = (double)tr->samples;
+    fprintf(out,
+            "spyglass: asyncio: %.1f tasks per sample (mean), %zu loops; %" PRIu64
+            " waiting-task stacks kept%s, %" PRIu64 " running tasks joined to their awaiters\n",
+            (double)tr->tasks_seen / (double)tr->found_samples, tr->nloops, fs->tasks,
+            fs->tasks ? "" : " (waiting tasks are kept with --idle)", fs->tasks_joined);
+    fprintf(out,
+            "spyglass: asyncio: reading the tasks cost %.0f us of CPU (%.0f us of time) and %.1f "
+            "reads of target memory per sample (mean); %" PRIu64
+            " objects that changed while read were left out\n",
+            (double)tr->cpu_ns / n / 1000.0, (double)tr->ns / n / 1000.0, (double)tr->reads / n,
+            tr->torn);
+}
+
+/* Frames of a kept step shown, innermost first. */
+#define BLOCKED_FRAMES 6
+/* Steps shown. */
+#define BLOCKED_ROWS 10
+
+void cmd_print_blocked(const struct blocked *b, const struct profile *p, uint64_t threshold_ns,
+                       FILE *out)
+{
+    if (!b->slow) {
+        fprintf(out,
+                "spyglass: slow callbacks: none held an asyncio loop for %.0f ms or more "
+                "(%" PRIu64 " loop samples watched)\n",
+                (double)threshold_ns / 1e6, b->watched);
+        return;
+    }
+    fprintf(out,
+            "spyglass: slow callbacks: %" PRIu64 " steps held an asyncio loop for %.0f ms or "
+            "more without yielding (longest first; at least that long):\n",
+            b->slow, (double)threshold_ns / 1e6);
+    for (size_t i = 0; i < b->nsteps && i < BLOCKED_ROWS; i++) {
+        const struct blocked_step *s = &b->steps[i];
+        fprintf(out, "  %6.0f ms from %.2f s, pid %d, %s%s%s (%" PRIu64 " samples)\n",
+                (double)(s->end_ns - s->start_ns) / 1e6, (double)s->start_ns / 1e9, (int)s->pid,
+                s->task[0] ? "task \"" : "a callback", s->task, s->task[0] ? "\"" : "", s->samples);
+        for (size_t d = 0; d < s->depth && d < BLOCKED_FRAMES; d++) {
+            const struct profile_frame *f = profile_frame(p, s->ids[s->depth - 1 - d]);
+            fprintf(out, "      %s (%s:%d)\n", f->name, f->file, f->line);
+        }
+    }
+    if (b->slow > BLOCKED_ROWS)
+        fprintf(out, "  ... %" PRIu64 " more\n", b->slow - BLOCKED_ROWS);
 }

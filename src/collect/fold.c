@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "python/tasks.h"
 #include "util/hash.h"
 #include "util/util.h"
 
@@ -108,14 +109,60 @@ static uint32_t omitted_frame(struct fold *f, const struct py_thread *t)
     return profile_frame_id(f->profile, name, "", 0, PF_NATIVE);
 }
 
+/* Appends the profile frame of a Python frame at f->frames[n]; returns n + 1. */
+static size_t push_python(struct fold *f, const struct py_frame *pyf, size_t n)
+{
+    reserve(f, n + 1);
+    frame_from_id(f, python_frame(f, pyf), pyf->code->firstlineno, &f->frames[n]);
+    f->ids[n] = f->frames[n].id;
+    return n + 1;
+}
+
+/* --async: the tasks, if the walk read them. */
+static const struct task_reader *async_tasks(const struct fold *f, const struct walker *w)
+{
+    return f->opt.async && w->tasks && w->tasks->found ? w->tasks : NULL;
+}
+
+/* Appends the coroutines of the tasks awaiting task i, outermost first
+ * (each task's chain outermost first), at n; returns the new depth. */
+static size_t push_awaiters(struct fold *f, const struct task_reader *tr, size_t i, size_t n)
+{
+    size_t order[TASKS_MAX_AWAITERS];
+    size_t count = tasks_awaiters(tr, i, order, TASKS_MAX_AWAITERS);
+    for (size_t k = 0; k < count; k++) {
+        for (size_t d = 0; d < tr->tasks[order[k]].nframes; d++)
+            n = push_python(f, &tasks_frames(tr, order[k])[d], n);
+    }
+    return n;
+}
+
+/* The task running on thread index, or -1. */
+static int64_t running_on(const struct task_reader *tr, size_t thread)
+{
+    for (size_t i = 0; tr && i < tr->ntasks; i++) {
+        if (tr->tasks[i].running && tr->tasks[i].thread == thread && tr->tasks[i].nframes)
+            return (int64_t)i;
+    }
+    return -1;
+}
+
 /* Writes t's Python frames (outermost first, the omitted middle of a deep
  * stack as one frame) and the (idle) or (unknown state) leaf after
- * f->frames[0..n); returns the new depth. */
-static size_t add_python_frames(struct fold *f, const struct py_thread *t, size_t n, int idle_leaf)
+ * f->frames[0..n); returns the new depth. With a task running on t (index
+ * running of tr), the coroutines of the tasks awaiting it go right before
+ * its outermost coroutine. */
+static size_t add_python_frames(struct fold *f, const struct py_thread *t, size_t n, int idle_leaf,
+                                const struct task_reader *tr, int64_t running)
 {
+    uint64_t outer = tr && running >= 0 ? tasks_frames(tr, (size_t)running)[0].frame_addr : 0;
     reserve(f, n + t->depth + 2);
     for (size_t d = t->depth; d-- > 0;) {
         const struct py_frame *pyf = &t->frames[d];
+        if (outer && pyf->frame_addr == outer) {
+            n = push_awaiters(f, tr, (size_t)running, n);
+            reserve(f, n + d + 3);
+        }
         frame_from_id(f, python_frame(f, pyf), pyf->code->firstlineno, &f->frames[n]);
         f->ids[n] = f->frames[n].id;
         n++;
@@ -181,19 +228,87 @@ static int fold_thread(struct fold *f, const struct walker *w, const struct py_t
         frame_from_id(f, roots[i], 0, &f->frames[i]);
         f->ids[i] = roots[i];
     }
-    size_t depth = add_python_frames(f, t, nroots, t->idle && f->opt.idle_leaf && t->depth > 0);
-    struct fold_stack s = {w, t, f->frames, f->ids, depth, nroots, t->idle};
+    const struct task_reader *tr = async_tasks(f, w);
+    int64_t running = tr ? running_on(tr, (size_t)(t - w->threads)) : -1;
+    size_t depth =
+        add_python_frames(f, t, nroots, t->idle && f->opt.idle_leaf && t->depth > 0, tr, running);
+    f->stats.tasks_joined += running >= 0 && tr->tasks[running].awaited_by >= 0;
+    struct fold_stack s = {w, t, f->frames, f->ids, depth, nroots, t->idle, NULL};
     fn(&s, ctx);
     f->stats.kept++;
+    return 1;
+}
+
+/* Folds waiting task i (a leaf: python/tasks.h) as a stack rooted at its
+ * loop's thread; returns 1 if it was handed over. */
+static int fold_task(struct fold *f, const struct walker *w, const struct task_reader *tr, size_t i,
+                     fold_fn fn, void *ctx)
+{
+    const struct py_task *task = &tr->tasks[i];
+    const struct py_loop *loop = task->loop_index >= 0 ? &tr->loops[task->loop_index] : NULL;
+    const struct py_thread *t =
+        loop && loop->thread >= 0 ? &w->threads[loop->thread] : &f->no_thread;
+    size_t base = t != &f->no_thread && !t->error && !t->omitted ? loop->base_depth : 0;
+    uint32_t roots[ROOTS_MAX + 1];
+    if (f->opt.gil) {
+        f->stats.gil_dropped++;
+        return 0;
+    }
+    if (!task->nframes) {
+        f->stats.empty++;
+        return 0;
+    }
+    size_t n = roots_for(&f->roots, w, task->endpoint, 1, task->request, roots);
+    if (!f->opt.idle) {
+        f->stats.idle_dropped++;
+        return 0;
+    }
+    if (f->opt.threads && t != &f->no_thread)
+        roots[n++] = thread_frame(f, t);
+    size_t nroots = n;
+    reserve(f, nroots);
+    for (size_t k = 0; k < nroots; k++) {
+        frame_from_id(f, roots[k], 0, &f->frames[k]);
+        f->ids[k] = roots[k];
+    }
+    for (size_t d = t->depth; d-- > 0 && t->depth - d <= base;)
+        n = push_python(f, &t->frames[d], n);
+    n = push_awaiters(f, tr, i, n);
+    for (size_t d = 0; d < task->nframes; d++)
+        n = push_python(f, &tasks_frames(tr, i)[d], n);
+    if (f->opt.idle_leaf) {
+        reserve(f, n + 1);
+        n = add_synthetic(f, f->idle_frame, n);
+    }
+    struct fold_stack s = {w, t, f->frames, f->ids, n, nroots, 1, task};
+    fn(&s, ctx);
+    f->stats.kept++;
+    f->stats.tasks++;
     return 1;
 }
 
 size_t fold_walk(struct fold *f, const struct walker *w, fold_fn fn, void *ctx)
 {
     size_t kept = 0;
+    const struct task_reader *tr = async_tasks(f, w);
+    roots_walk_begin(&f->roots);
     for (size_t i = 0; i < w->nthreads; i++)
         kept += (size_t)fold_thread(f, w, &w->threads[i], fn, ctx);
+    for (size_t i = 0; tr && i < tr->ntasks; i++) {
+        if (tasks_is_leaf(tr, i))
+            kept += (size_t)fold_task(f, w, tr, i, fn, ctx);
+    }
     return kept;
+}
+
+size_t fold_thread_frames(struct fold *f, const struct walker *w, const struct py_thread *t,
+                          const uint32_t **ids)
+{
+    const struct task_reader *tr = async_tasks(f, w);
+    int64_t running = tr ? running_on(tr, (size_t)(t - w->threads)) : -1;
+    size_t depth = t->error ? 0 : add_python_frames(f, t, 0, 0, tr, running);
+    *ids = f->ids;
+    return depth;
 }
 
 int64_t fold_bare_stack(struct fold *f, const struct py_thread *t)
@@ -205,7 +320,7 @@ int64_t fold_bare_stack(struct fold *f, const struct py_thread *t)
         reserve(f, 1);
         f->ids[n++] = thread_frame(f, t);
     }
-    size_t depth = add_python_frames(f, t, n, t->idle && f->opt.idle_leaf);
+    size_t depth = add_python_frames(f, t, n, t->idle && f->opt.idle_leaf, NULL, -1);
     return (int64_t)profile_add_stack(f->profile, f->ids, depth, 0);
 }
 

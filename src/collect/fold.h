@@ -8,6 +8,14 @@
  *   [endpoint] [process] [thread] <module> ... [(N frames omitted)] ... leaf
  *   [(idle) | (unknown state)]
  *
+ * and with --async, for each asyncio task waiting (python/tasks.h):
+ *
+ *   [endpoint] [process] [thread] <module> ... _run_once  (its loop's thread)
+ *       awaiting tasks' coroutines ... its coroutines ... (idle)
+ *
+ * while the task running on a thread gets the coroutines of the tasks
+ * awaiting it put in front of its own, in that thread's stack.
+ *
  * - roots first (collect/roots.h): the HTTP endpoint (--by-endpoint), the
  *   process (--subprocesses), the thread (--threads);
  * - then the Python frames, outermost first, each interned once in the
@@ -47,6 +55,9 @@ struct fold_options {
     int by_process;  /* root each stack at its process (--subprocesses) */
     int by_endpoint; /* root each stack at its HTTP endpoint (counted for the table) */
     int keep_empty;  /* also hand over threads with no Python frame (depth 0) */
+    int async;       /* asyncio tasks too (walker.tasks): a waiting task's chain is a
+                        stack of its own, rooted at its loop's thread; the running
+                        task's is joined to its thread's stack */
 };
 
 /* One frame of a folded stack. Strings belong to the profile. */
@@ -64,10 +75,12 @@ struct fold_stack {
     const struct walker *walker;    /* the process walked (walker->rt->pid) */
     const struct py_thread *thread; /* the thread, as the walker read it */
     const struct fold_frame *frames;
-    const uint32_t *ids; /* the frames' ids, for profile_add_stack */
-    size_t depth;        /* frames[0..depth), root first */
-    size_t nroots;       /* how many of them are roots (endpoint, process, thread) */
-    int idle;            /* the thread was waiting */
+    const uint32_t *ids;        /* the frames' ids, for profile_add_stack */
+    size_t depth;               /* frames[0..depth), root first */
+    size_t nroots;              /* how many of them are roots (endpoint, process, thread) */
+    int idle;                   /* the thread was waiting */
+    const struct py_task *task; /* --async: the waiting task the stack is of (its
+                                   thread is its loop's), else NULL */
 };
 
 typedef void (*fold_fn)(const struct fold_stack *s, void *ctx);
@@ -91,6 +104,9 @@ struct fold_stats {
     uint64_t deep;               /* stacks deeper than WALK_MAX_DEPTH (frames omitted) */
     uint64_t cut;                /* of those, longer than WALK_MAX_CHAIN: root unknown */
     size_t deepest;              /* the most frames seen in one stack */
+    uint64_t tasks;              /* --async: stacks of waiting tasks kept (also in kept) */
+    uint64_t tasks_joined;       /* running tasks whose awaiters were put on their
+                                    thread's stack */
 };
 
 struct fold {
@@ -103,8 +119,9 @@ struct fold {
     struct fold_frame *frames; /* scratch, root first */
     uint32_t *ids;             /* scratch, parallel to frames */
     size_t cap;
-    struct fold_memo *memo; /* (code serial, line) -> frame id */
-    size_t memo_cap;        /* a power of two */
+    struct fold_memo *memo;     /* (code serial, line) -> frame id */
+    size_t memo_cap;            /* a power of two */
+    struct py_thread no_thread; /* stands for the thread of a loop that runs nowhere */
 };
 
 /* Prepares f to fold into profile p (which must outlive it). */
@@ -114,6 +131,13 @@ void fold_release(struct fold *f);
 /* Folds every thread w has just read, calling fn(stack, ctx) for each one
  * kept, in the walker's thread order. Returns the number kept. */
 size_t fold_walk(struct fold *f, const struct walker *w, fold_fn fn, void *ctx);
+
+/* Writes into *ids (the fold's scratch: valid until its next call) the
+ * profile frames of thread t's Python stack as a stack of it would have
+ * them, with no roots and no (idle) leaf (with --async, the tasks awaiting
+ * its running task joined in); returns how many. */
+size_t fold_thread_frames(struct fold *f, const struct walker *w, const struct py_thread *t,
+                          const uint32_t **ids);
 
 /* Interns thread t's stack with weight 0, whatever the filters, and returns
  * its id, or -1 if it has no Python frame: for charging memory to a stack.

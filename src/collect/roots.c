@@ -38,6 +38,7 @@ void roots_release(struct roots *a)
         endpoint_release(&a->endpoints_reader);
     free(a->procs);
     free(a->endpoints);
+    free(a->counted);
     memset(a, 0, sizeof(*a));
 }
 
@@ -92,23 +93,53 @@ static struct roots_endpoint *endpoint_counts(struct roots *a, const char *label
     return e;
 }
 
-static uint32_t endpoint_frame(struct roots *a, const struct py_thread *t)
+/* Returns 1 the first time request is seen since roots_walk_begin. */
+static int first_count(struct roots *a, uint64_t request)
 {
-    struct roots_endpoint *e = endpoint_counts(a, t->endpoint[0] ? t->endpoint : ROOTS_NO_REQUEST);
-    if (t->idle)
-        e->idle++;
-    else
-        e->active++;
+    if (!request)
+        return 1;
+    for (size_t i = 0; i < a->ncounted; i++) {
+        if (a->counted[i] == request)
+            return 0;
+    }
+    a->counted = xgrow(a->counted, sizeof(*a->counted), a->ncounted + 1, &a->counted_cap);
+    a->counted[a->ncounted++] = request;
+    return 1;
+}
+
+static uint32_t endpoint_frame(struct roots *a, const char *label, int idle, uint64_t request)
+{
+    struct roots_endpoint *e = endpoint_counts(a, label[0] ? label : ROOTS_NO_REQUEST);
+    if (first_count(a, request)) {
+        if (idle)
+            e->idle++;
+        else
+            e->active++;
+    }
     return e->frame;
+}
+
+void roots_walk_begin(struct roots *a)
+{
+    a->ncounted = 0;
+}
+
+size_t roots_for(struct roots *a, const struct walker *w, const char *endpoint, int idle,
+                 uint64_t request, uint32_t *roots)
+{
+    size_t n = 0;
+    if (a->by_endpoint)
+        roots[n++] = endpoint_frame(a, endpoint, idle, request);
+    if (a->by_process)
+        roots[n++] = process_frame(a, w);
+    return n;
 }
 
 size_t roots_for_thread(struct roots *a, const struct walker *w, const struct py_thread *t,
                         uint32_t *roots)
 {
-    size_t n = 0;
-    if (a->by_endpoint)
-        roots[n++] = endpoint_frame(a, t);
-    if (a->by_process)
-        roots[n++] = process_frame(a, w);
-    return n;
+    uint64_t request = 0;
+    if (a->by_endpoint && t->endpoint[0] && w->tasks)
+        request = endpoint_request(&a->endpoints_reader, w->rt->pid, t->tstate);
+    return roots_for(a, w, t->endpoint, t->idle, request, roots);
 }

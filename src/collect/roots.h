@@ -46,6 +46,8 @@ struct roots {
     struct profile *profile;
     int by_process, by_endpoint;
     struct endpoint_reader endpoints_reader;
+    uint64_t *counted; /* requests (their dicts) counted since roots_walk_begin */
+    size_t ncounted, counted_cap;
     struct roots_proc *procs;
     size_t nprocs, procs_cap;
     struct roots_endpoint *endpoints;
@@ -62,5 +64,17 @@ void roots_release(struct roots *a);
  * call it for idle threads too, before dropping them. */
 size_t roots_for_thread(struct roots *a, const struct walker *w, const struct py_thread *t,
                         uint32_t *roots);
+
+/* The same for a stack that is not a thread's (an asyncio task waiting:
+ * python/tasks.h): its endpoint label ("" outside requests), whether it
+ * waits, and the request's dict (0 if unknown). A request already counted
+ * since roots_walk_begin (served by a thread, or by another task of the
+ * same request) is not counted again: the endpoint table counts each
+ * request in flight once per sample, its wall time. */
+size_t roots_for(struct roots *a, const struct walker *w, const char *endpoint, int idle,
+                 uint64_t request, uint32_t *roots);
+
+/* Starts a walk of w's process: forgets the requests counted before. */
+void roots_walk_begin(struct roots *a);
 
 #endif

@@ -52,6 +52,8 @@ void tasks_release(struct task_reader *tr)
         free(s->cur);
         free(s->next);
         free(s->out);
+        free(s->waiter_types);
+        tasks_batch_release(s);
         free(s);
     }
     free(tr->procs);
@@ -60,6 +62,7 @@ void tasks_release(struct task_reader *tr)
     free(tr->frames);
     free(tr->links);
     free(tr->children);
+    free(tr->qualnames);
     memset(tr, 0, sizeof(*tr));
 }
 
@@ -92,10 +95,10 @@ static struct tasks_proc *proc_for(struct task_reader *tr, const struct walker *
     return p;
 }
 
-static uint64_t now_ns(void)
+static uint64_t now_ns(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -186,6 +189,21 @@ static void loop_thread(struct tasks_ctx *c, struct tasks_loop_memo *m)
         m->thread_ident = (uint64_t)ident;
 }
 
+/* Where on its thread's stack the loop runs (_run_once, from the
+ * outermost frame), and whether a callback runs above it. */
+static void loop_base(struct tasks_ctx *c, struct py_loop *loop, const struct py_thread *t)
+{
+    loop->base_depth = 0;
+    loop->busy = 0;
+    for (size_t d = t->depth; d-- > 0;) {
+        int cls = tasks_code_class(c, t->frames[d].code);
+        if (cls == CC_RUN_ONCE && !loop->base_depth)
+            loop->base_depth = t->depth - d;
+        else if (cls == CC_HANDLE_RUN && loop->base_depth)
+            loop->busy = 1;
+    }
+}
+
 /* Every ready queue's length and mutation count, in one batch. */
 static void read_ready_queues(struct tasks_ctx *c, struct tasks_loop_memo **memos)
 {
@@ -200,7 +218,7 @@ static void read_ready_queues(struct tasks_ctx *c, struct tasks_loop_memo **memo
             which[n++] = i;
         }
     }
-    mem_read_batch(c->r, c->s->spans, n);
+    tasks_batch(c, c->s->spans, n, span);
     for (size_t k = 0; k < n; k++) {
         struct py_loop *loop = &tr->loops[which[k]];
         if (c->s->spans[k].err)
@@ -241,6 +259,8 @@ static void read_loops(struct tasks_ctx *c)
             if (c->w->threads[k].ident == loop->thread_ident)
                 loop->thread = (int64_t)k;
         }
+        if (loop->thread >= 0)
+            loop_base(c, loop, &c->w->threads[loop->thread]);
     }
     for (size_t i = 0; i < tr->ntasks; i++) {
         struct py_task *t = &tr->tasks[i];
@@ -448,12 +468,16 @@ int tasks_sample(struct task_reader *tr, struct walker *w)
 {
     struct tasks_ctx c = {
         .tr = tr, .w = w, .r = w->r, .l = &w->rt->layout, .p = proc_for(tr, w), .s = tr->scratch};
-    uint64_t start = now_ns(), reads = w->r->reads;
+    uint64_t start = now_ns(CLOCK_MONOTONIC), cpu = now_ns(CLOCK_THREAD_CPUTIME_ID);
+    uint64_t reads = w->r->reads;
     int err = c.l->asyncio.task_coro == PY_NO_FIELD ? 0 : sample(&c);
     if (c.l->asyncio.task_coro == PY_NO_FIELD)
         tr->found = 0;
     tr->samples++;
+    tr->found_samples += (uint64_t)tr->found;
+    tr->tasks_seen += tr->ntasks;
     tr->reads += w->r->reads - reads;
-    tr->ns += now_ns() - start;
+    tr->ns += now_ns(CLOCK_MONOTONIC) - start;
+    tr->cpu_ns += now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu;
     return err;
 }

@@ -79,26 +79,25 @@ enum task_coro_kind {
 
 /* One coroutine of a chain, beside its struct py_frame. */
 struct task_link {
-    uint64_t gen;                  /* the coroutine / generator object */
-    uint8_t kind;                  /* enum task_coro_kind */
-    char qualname[TASKS_NAME_MAX]; /* its __qualname__ (read with names), else "" */
+    uint64_t gen;     /* the coroutine / generator object */
+    uint8_t kind;     /* enum task_coro_kind */
+    int32_t qualname; /* its __qualname__ (read with names): tr->qualnames[it]; -1 none */
 };
 
 struct py_task {
     uint64_t addr, loop, coro;
-    uint64_t waiter;           /* the future it waits on (_fut_waiter), 0 if none */
-    int state;                 /* enum task_state */
-    int pure;                  /* the pure-Python Task class (no _asyncio) */
-    int eager;                 /* 3.12+: found running its eager first step */
-    int running;               /* its outermost coroutine's frame is on a thread's stack */
-    size_t thread;             /* with running: the walker's thread index */
-    int loop_index;            /* into task_reader.loops, -1 if unknown */
-    char name[TASKS_NAME_MAX]; /* 3.8+ task name ("Task-12" when unnamed), else "" */
-    size_t frame0, nframes;    /* its chain: frames[frame0 ..], outermost first */
-    int wait;                  /* enum task_wait */
-    int64_t awaits;            /* TASK_WAIT_TASK: the task index */
-    size_t child0, nchildren;  /* gather / TaskGroup / wait: children[child0 ..] */
-    double when;               /* sleep: the timer's due time in loop time (time.monotonic) */
+    uint64_t waiter;          /* the future it waits on (_fut_waiter), 0 if none */
+    int state;                /* enum task_state */
+    int pure;                 /* the pure-Python Task class (no _asyncio) */
+    int eager;                /* 3.12+: found running its eager first step */
+    int running;              /* its outermost coroutine's frame is on a thread's stack */
+    size_t thread;            /* with running: the walker's thread index */
+    int loop_index;           /* into task_reader.loops, -1 if unknown */
+    size_t frame0, nframes;   /* its chain: frames[frame0 ..], outermost first */
+    int wait;                 /* enum task_wait */
+    int64_t awaits;           /* TASK_WAIT_TASK: the task index */
+    size_t child0, nchildren; /* gather / TaskGroup / wait: children[child0 ..] */
+    double when;              /* sleep: the timer's due time in loop time (time.monotonic) */
     int has_when;
     uint64_t object;    /* lock, event, queue, ...: the object waited on; else the future */
     int64_t fd;         /* socket / stream: the file descriptor, -1 if unknown */
@@ -106,8 +105,10 @@ struct py_task {
                            (directly first, else as a child), -1 if none */
     size_t fronted;     /* how many tasks have it as their awaited_by */
     int cycle;          /* it is on a cycle of tasks awaiting each other: a deadlock */
-    char endpoint[WALK_ENDPOINT_MAX]; /* the HTTP request its frames serve (walker.endpoints) */
-    uint64_t request;                 /* that request's dict, for counting it once */
+    uint64_t request;   /* the request its frames serve: its dict, for counting it once */
+    /* The strings last: a new task clears everything before them. */
+    char name[TASKS_NAME_MAX];        /* 3.8+ task name ("Task-12" when unnamed), else "" */
+    char endpoint[WALK_ENDPOINT_MAX]; /* that request's label (walker.endpoints) */
 };
 
 struct py_loop {
@@ -116,6 +117,9 @@ struct py_loop {
     int64_t thread;                  /* the walker's thread index, -1 if not among them */
     int64_t running_task;            /* the task running on it now, -1 if none */
     size_t ntasks;                   /* pending tasks */
+    size_t base_depth;               /* its thread's frames from the outermost through _run_once:
+                                        where waiting tasks' stacks are rooted (0: not found) */
+    int busy;                        /* its thread runs a callback (Handle._run above _run_once) */
     int has_ready;                   /* ready_state below was read */
     uint64_t ready_len, ready_state; /* loop._ready deque: length and mutation count */
 };
@@ -129,6 +133,8 @@ struct task_reader {
     struct py_frame *frames; /* chains, parallel to links */
     struct task_link *links;
     size_t nframes, frames_cap, links_cap;
+    char (*qualnames)[TASKS_NAME_MAX]; /* the distinct qualnames of this sample */
+    size_t nqualnames, qualnames_cap;
     int64_t *children; /* task indices, -1 for a future that is no task */
     size_t nchildren, children_cap;
     struct py_loop loops[TASKS_MAX_LOOPS];
@@ -139,8 +145,10 @@ struct task_reader {
     uint64_t torn;    /* objects left out because they did not check out */
     uint64_t errors;  /* samples whose tasks could not be read at all */
     uint64_t samples; /* tasks_sample calls */
-    uint64_t reads;   /* reads of target memory they made */
-    uint64_t ns;      /* and the time they took */
+    uint64_t found_samples, tasks_seen; /* of which found the registry; tasks in them */
+    uint64_t reads;                     /* reads of target memory they made */
+    uint64_t ns;                        /* and the time they took */
+    uint64_t cpu_ns;                    /* and the CPU time (of the thread calling) */
     /* internals (tasks.c) */
     struct tasks_proc *procs;
     struct tasks_memo *memo;
@@ -162,6 +170,14 @@ int tasks_sample(struct task_reader *tr, struct walker *w);
 static inline const struct py_frame *tasks_frames(const struct task_reader *tr, size_t i)
 {
     return tr->frames + tr->tasks[i].frame0;
+}
+
+/* The __qualname__ of the coroutine of frames[frame] (read with names), or
+ * NULL. */
+static inline const char *tasks_qualname(const struct task_reader *tr, size_t frame)
+{
+    int32_t q = tr->links[frame].qualname;
+    return q >= 0 ? tr->qualnames[q] : NULL;
 }
 
 /* Names a wait kind: "sleep", "lock", "gather", ... */

@@ -244,7 +244,7 @@ static int list_set(struct tasks_ctx *c, uint64_t set, int weak, int eager)
     uint8_t *buf = tasks_scratch_buf(c, n, n * 24);
     for (size_t i = 0; i < n; i++)
         s->spans[i] = (struct mem_span){s->cand[first + i], buf + i * 24, 24, 0};
-    mem_read_batch(c->r, s->spans, n);
+    tasks_batch(c, s->spans, n, 24);
     size_t kept = first;
     for (size_t i = 0; i < n; i++) {
         const struct tk_type *k;

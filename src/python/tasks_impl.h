@@ -84,6 +84,16 @@ struct tasks_slot {
     int64_t offset;   /* -1: the type has no such slot */
 };
 
+/* Where a task's children are (gather's _children, a TaskGroup's _tasks,
+ * asyncio.wait's fs), kept while it waits on the same future. */
+struct tasks_wait_memo {
+    uint64_t task, waiter;
+    uint64_t container;
+    uint8_t wait; /* enum task_wait */
+};
+
+#define TASKS_WAIT_MEMO 1024 /* per process, a power of two */
+
 /* A loop's attributes, kept between samples. */
 struct tasks_loop_memo {
     uint64_t addr;
@@ -106,6 +116,7 @@ struct tasks_proc {
     size_t nslots;
     struct tasks_loop_memo loops[TASKS_MAX_LOOPS];
     size_t nloops;
+    struct tasks_wait_memo waits[TASKS_WAIT_MEMO];
 };
 
 /* Per code object (by serial). */
@@ -171,6 +182,9 @@ struct tasks_scratch {
     size_t cur_cap, next_cap, nnext;
     struct tasks_chain_out *out; /* frames found, in the order found */
     size_t nout, out_cap;
+    uint64_t *waiter_types; /* per task: its waiter's type object (tasks_wait.c) */
+    size_t waiter_types_cap;
+    struct batch_scratch *batch; /* tasks_batch.c */
 };
 
 /* One tasks_sample call. */
@@ -201,7 +215,12 @@ int tasks_slot(struct tasks_ctx *c, uint64_t obj, const char *name, uint64_t *va
 int tasks_items(struct tasks_ctx *c, uint64_t container, uint64_t *items, size_t max,
                 size_t *count);
 int64_t tasks_index_of(const struct tasks_ctx *c, uint64_t addr);
+/* tasks_batch.c: reads count spans in as few system calls and page lookups
+ * as it can (spans close together are read as one); a span that fails is
+ * read again shorter (to min_size, or the end of its page). Returns how
+ * many failed. */
 size_t tasks_batch(struct tasks_ctx *c, struct mem_span *spans, size_t count, size_t min_size);
+void tasks_batch_release(struct tasks_scratch *s);
 
 /* tasks_wait.c: what each task waits on. */
 void tasks_read_waits(struct tasks_ctx *c);

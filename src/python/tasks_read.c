@@ -15,6 +15,7 @@
  * costs a few system calls per level, not a few per task.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +29,12 @@
 #define TPFLAGS_HEAPTYPE (1UL << 9)
 #define TPFLAGS_LIST_SUBCLASS (1UL << 25)
 #define TPFLAGS_TUPLE_SUBCLASS (1UL << 26)
-/* Bytes read of a task, a generator (<= 3.10: its header; 3.11+: with its
- * frame and the value stack's first slots) and a frame object. */
-#define TASK_SPAN 256
-#define GEN_SPAN_OLD 128
-#define GEN_SPAN_NEW 1024
-#define FRAME_SPAN 1024
+/* Bytes read of a task (at least), a generator's header (<= 3.10), and the
+ * value-stack slots read with a frame (3.11+: inside the generator): a
+ * coroutine suspended deeper in its stack costs one more read. */
+#define TASK_SPAN 64
+#define GEN_SPAN_OLD 64
+#define STACK_SLOTS 24
 #define MIN_SPAN 64
 /* Most entries of an MRO looked at. */
 #define MRO_MAX 32
@@ -48,28 +49,6 @@
 static uint64_t u64_at(const uint8_t *buf, size_t size, uint32_t off)
 {
     return layout_u64(buf, size, off);
-}
-
-size_t tasks_batch(struct tasks_ctx *c, struct mem_span *spans, size_t count, size_t min_size)
-{
-    size_t failed = 0;
-    mem_read_batch(c->r, spans, count);
-    /* A long read may run past the object into an unmapped page: the
-     * object itself may still read, up to the end of its page at least. */
-    for (size_t i = 0; i < count; i++) {
-        size_t to_page = 4096 - (size_t)(spans[i].addr & 4095);
-        size_t size = to_page > min_size ? to_page : min_size;
-        if (spans[i].err && spans[i].size > size) {
-            spans[i].size = size;
-            spans[i].err = mem_read(c->r, spans[i].addr, spans[i].buf, size);
-        }
-        if (spans[i].err && spans[i].size > to_page && to_page >= 16) {
-            spans[i].size = to_page; /* a small object at the end of a mapping */
-            spans[i].err = mem_read(c->r, spans[i].addr, spans[i].buf, to_page);
-        }
-        failed += spans[i].err != 0;
-    }
-    return failed;
 }
 
 /* ---- types ------------------------------------------------------------- */
@@ -192,42 +171,56 @@ int tasks_kind_of(struct tasks_ctx *c, uint64_t obj, const struct tk_type **out)
 
 /* ---- small object reads ------------------------------------------------ */
 
+/* A set's live keys: its table read CHUNK slots at a time. */
+static int set_items(struct tasks_ctx *c, uint64_t mask, uint64_t table, uint64_t *items,
+                     size_t max, size_t *count)
+{
+    const struct py_layout *l = c->l;
+    uint64_t entries[2 * 64];
+    if (mask >= (1u << 20) || (mask & (mask + 1)) || !table)
+        return -SG_ECORRUPT;
+    for (uint64_t i = 0; i <= mask && *count < max; i += 64) {
+        size_t n = mask + 1 - i < 64 ? (size_t)(mask + 1 - i) : 64;
+        int err = mem_read(c->r, table + i * 16, entries, n * 16);
+        if (err)
+            return err;
+        for (size_t k = 0; k < n && *count < max; k++) {
+            uint64_t key = entries[2 * k + (l->obj.set_entry_key ? 1 : 0)];
+            uint64_t hash = entries[2 * k + (l->obj.set_entry_key ? 0 : 1)];
+            if (key && hash != UINT64_MAX)
+                items[(*count)++] = key;
+        }
+    }
+    return 0;
+}
+
 int tasks_items(struct tasks_ctx *c, uint64_t container, uint64_t *items, size_t max, size_t *count)
 {
     const struct py_layout *l = c->l;
     const struct tk_type *t;
-    int64_t size;
-    uint64_t at;
+    uint8_t head[64];
+    size_t to_page = 4096 - (size_t)(container & 4095);
     *count = 0;
-    int err = tasks_kind_of(c, container, &t);
+    /* One read for the header of any of them: type, size, item pointer, set
+     * table and mask (a small tuple at the end of a mapping: up to there). */
+    memset(head, 0, sizeof(head));
+    int err = container ? mem_read(c->r, container, head, sizeof(head)) : -SG_ECORRUPT;
+    if (err && container && to_page < sizeof(head) && to_page >= 24)
+        err = mem_read(c->r, container, head, to_page);
+    if (!err)
+        err = tasks_kind(c, u64_at(head, sizeof(head), l->object.ob_type), &t);
     if (err)
         return err;
-    if (t->kind == TK_SET) {
-        uint64_t mask, table, entries[2 * 64];
-        if (mem_read_u64(c->r, container + l->obj.set_mask, &mask) ||
-            mem_read_u64(c->r, container + l->obj.set_table, &table) || mask >= (1u << 20))
-            return -SG_ECORRUPT;
-        for (uint64_t i = 0; i <= mask && *count < max; i += 64) {
-            size_t n = mask + 1 - i < 64 ? (size_t)(mask + 1 - i) : 64;
-            if ((err = mem_read(c->r, table + i * 16, entries, n * 16)) != 0)
-                return err;
-            for (size_t k = 0; k < n && *count < max; k++) {
-                uint64_t key = entries[2 * k + (l->obj.set_entry_key ? 1 : 0)];
-                uint64_t hash = entries[2 * k + (l->obj.set_entry_key ? 0 : 1)];
-                if (key && hash != UINT64_MAX)
-                    items[(*count)++] = key;
-            }
-        }
-        return 0;
-    }
+    if (t->kind == TK_SET)
+        return set_items(c, u64_at(head, sizeof(head), l->obj.set_mask),
+                         u64_at(head, sizeof(head), l->obj.set_table), items, max, count);
     if (t->kind != TK_LIST && t->kind != TK_TUPLE)
         return -SG_ECORRUPT;
-    err = mem_read(c->r, container + l->object.ob_size, &size, sizeof(size));
-    if (err || size < 0 || size > (1 << 24))
-        return err ? err : -SG_ECORRUPT;
-    at = container + l->obj.tuple_item;
-    if (t->kind == TK_LIST && (err = mem_read_u64(c->r, container + l->obj.list_item, &at)) != 0)
-        return err;
+    int64_t size = (int64_t)u64_at(head, sizeof(head), l->object.ob_size);
+    if (size < 0 || size > (1 << 24))
+        return -SG_ECORRUPT;
+    uint64_t at = t->kind == TK_LIST ? u64_at(head, sizeof(head), l->obj.list_item)
+                                     : container + l->obj.tuple_item;
     *count = (size_t)size < max ? (size_t)size : max;
     return *count ? mem_read(c->r, at, items, *count * 8) : 0;
 }
@@ -369,14 +362,13 @@ void *tasks_scratch_buf(struct tasks_ctx *c, size_t spans, size_t bytes)
     return s->buf;
 }
 
-/* Adds task t to the reader (and its index). */
-static void add_task(struct tasks_ctx *c, const struct py_task *t)
+/* Adds the task built in tr->tasks[tr->ntasks] to the reader and its index. */
+static void add_task(struct tasks_ctx *c)
 {
     struct task_reader *tr = c->tr;
-    tr->tasks = xgrow(tr->tasks, sizeof(*tr->tasks), tr->ntasks + 1, &tr->tasks_cap);
-    tr->tasks[tr->ntasks] = *t;
+    uint64_t addr = tr->tasks[tr->ntasks].addr;
     hash_index_reserve(&c->s->task_ix, tr->ntasks, task_hash, tr);
-    uint32_t *slot = hash_index_find(&c->s->task_ix, hash_mix(t->addr), task_same, tr, &t->addr);
+    uint32_t *slot = hash_index_find(&c->s->task_ix, hash_mix(addr), task_same, tr, &addr);
     *slot = (uint32_t)tr->ntasks + 1;
     tr->ntasks++;
 }
@@ -455,41 +447,46 @@ void tasks_read_name(struct tasks_ctx *c, struct py_task *t)
         snprintf(t->name, sizeof(t->name), "Task-%" PRId64, number);
 }
 
-/* One registry entry: a task, pending or not, C or pure. */
+/* One registry entry: a task, pending or not, C or pure. Built in place,
+ * in the slot after the last task. */
 static void take_task(struct tasks_ctx *c, uint64_t addr, int eager, const uint8_t *buf,
                       size_t size)
 {
+    struct task_reader *tr = c->tr;
     const struct tk_type *k;
-    struct py_task t;
-    memset(&t, 0, sizeof(t));
-    t.addr = addr;
-    t.eager = eager;
-    t.loop_index = -1;
-    t.awaits = t.awaited_by = -1;
-    t.fd = -1;
     if (tasks_index_of(c, addr) >= 0)
         return; /* in two registries (3.7 with _asyncio imported first) */
     int err = tasks_kind(c, u64_at(buf, size, c->l->object.ob_type), &k);
     if (err == 0 && k->kind == TK_NONE)
         return; /* a dead weak reference the WeakSet has not dropped yet */
-    if (err != 0 || (k->kind == TK_C_TASK && size < c->l->asyncio.task_size)) {
-        c->tr->torn++;
+    if (err != 0 || (k->kind != TK_C_TASK && k->kind != TK_PY_TASK) ||
+        (k->kind == TK_C_TASK && size < c->l->asyncio.task_size)) {
+        tr->torn++;
         return;
     }
+    tr->tasks = xgrow(tr->tasks, sizeof(*tr->tasks), tr->ntasks + 1, &tr->tasks_cap);
+    struct py_task *t = &tr->tasks[tr->ntasks];
+    memset(t, 0, offsetof(struct py_task, name));
+    t->name[0] = t->endpoint[0] = '\0';
+    t->addr = addr;
+    t->eager = eager;
+    t->loop_index = -1;
+    t->awaits = t->awaited_by = -1;
+    t->fd = -1;
     if (k->kind == TK_C_TASK)
-        read_c_task(c, buf, size, &t);
-    else if (k->kind != TK_PY_TASK || read_py_task(c, &t) != 0) {
-        c->tr->torn++;
+        read_c_task(c, buf, size, t);
+    else if (read_py_task(c, t) != 0) {
+        tr->torn++;
         return;
     }
-    if (t.state != TASK_PENDING) {
-        c->tr->done += t.state == TASK_CANCELLED || t.state == TASK_FINISHED;
-        c->tr->torn += t.state != TASK_CANCELLED && t.state != TASK_FINISHED;
+    if (t->state != TASK_PENDING) {
+        tr->done += t->state == TASK_CANCELLED || t->state == TASK_FINISHED;
+        tr->torn += t->state != TASK_CANCELLED && t->state != TASK_FINISHED;
         return;
     }
-    if (c->tr->names)
-        tasks_read_name(c, &t);
-    add_task(c, &t);
+    if (tr->names)
+        tasks_read_name(c, t);
+    add_task(c);
 }
 
 void tasks_read_tasks(struct tasks_ctx *c)
@@ -499,9 +496,10 @@ void tasks_read_tasks(struct tasks_ctx *c)
     c->tr->ntasks = 0;
     c->tr->done = 0;
     hash_index_clear(&s->task_ix);
-    uint8_t *buf = tasks_scratch_buf(c, n, n * TASK_SPAN);
+    size_t span = c->l->asyncio.task_size > TASK_SPAN ? c->l->asyncio.task_size : TASK_SPAN;
+    uint8_t *buf = tasks_scratch_buf(c, n, n * span);
     for (size_t i = 0; i < n; i++)
-        s->spans[i] = (struct mem_span){s->cand[i], buf + i * TASK_SPAN, TASK_SPAN, 0};
+        s->spans[i] = (struct mem_span){s->cand[i], buf + i * span, span, 0};
     tasks_batch(c, s->spans, n, c->l->asyncio.task_size);
     for (size_t i = 0; i < n; i++) {
         if (s->spans[i].err) {
@@ -614,7 +612,7 @@ static void add_out(struct tasks_ctx *c, const struct tasks_chain_cur *cur, stru
     o->qualname = cur->qualname;
     o->link.gen = cur->gen;
     o->link.kind = cur->kind;
-    o->link.qualname[0] = '\0';
+    o->link.qualname = -1;
 }
 
 static void push_next(struct tasks_ctx *c, const struct tasks_chain_cur *cur, uint64_t obj)
@@ -658,8 +656,9 @@ static void chain_level(struct tasks_ctx *c, size_t n)
     struct tasks_scratch *s = c->s;
     const struct py_layout *l = c->l;
     int old = l->frame_kind == PY_FRAME_OBJECT;
-    size_t span = old ? GEN_SPAN_OLD : GEN_SPAN_NEW;
-    uint8_t *buf = tasks_scratch_buf(c, n, n * (span > FRAME_SPAN ? span : FRAME_SPAN));
+    size_t frame_span = l->frame.f_localsplus + 8 * STACK_SLOTS;
+    size_t span = old ? GEN_SPAN_OLD : l->gen.gi_iframe + l->iframe.localsplus + 8 * STACK_SLOTS;
+    uint8_t *buf = tasks_scratch_buf(c, n, n * (span > frame_span ? span : frame_span));
     for (size_t i = 0; i < n; i++)
         s->spans[i] = (struct mem_span){s->cur[i].obj, buf + i * span, span, 0};
     tasks_batch(c, s->spans, n, old ? MIN_SPAN : l->gen.gi_iframe + l->iframe.localsplus);
@@ -700,7 +699,7 @@ static void chain_level(struct tasks_ctx *c, size_t n)
     if (!old || !frames)
         return;
     for (size_t i = 0; i < frames; i++)
-        s->spans[i] = (struct mem_span){s->cur[i].obj, buf + i * FRAME_SPAN, FRAME_SPAN, 0};
+        s->spans[i] = (struct mem_span){s->cur[i].obj, buf + i * frame_span, frame_span, 0};
     tasks_batch(c, s->spans, frames, l->frame.f_localsplus);
     for (size_t i = 0; i < frames; i++) {
         struct gen_view v = {0};
@@ -717,26 +716,30 @@ static void chain_level(struct tasks_ctx *c, size_t n)
  * distinct str object (most tasks share their coroutines' functions). */
 static void read_qualnames(struct tasks_ctx *c)
 {
+    struct task_reader *tr = c->tr;
     struct tasks_scratch *s = c->s;
     struct {
         uint64_t obj;
-        size_t out;
+        int32_t index;
     } seen[256];
     memset(seen, 0, sizeof(seen));
+    tr->nqualnames = 0;
     for (size_t i = 0; i < s->nout; i++) {
-        struct task_link *link = &s->out[i].link;
         uint64_t q = s->out[i].qualname;
         size_t h = (size_t)hash_mix(q) & 255;
-        if (q && seen[h].obj == q) {
-            memcpy(link->qualname, s->out[seen[h].out].link.qualname, sizeof(link->qualname));
+        if (!q)
+            continue;
+        if (seen[h].obj == q) {
+            s->out[i].link.qualname = seen[h].index;
             continue;
         }
-        if (!q || pystr_read(c->r, c->l, q, link->qualname, sizeof(link->qualname)) != 0) {
-            link->qualname[0] = '\0';
+        tr->qualnames =
+            xgrow(tr->qualnames, sizeof(*tr->qualnames), tr->nqualnames + 1, &tr->qualnames_cap);
+        if (pystr_read(c->r, c->l, q, tr->qualnames[tr->nqualnames], TASKS_NAME_MAX) != 0)
             continue;
-        }
         seen[h].obj = q;
-        seen[h].out = i;
+        seen[h].index = (int32_t)tr->nqualnames;
+        s->out[i].link.qualname = (int32_t)tr->nqualnames++;
     }
 }
 

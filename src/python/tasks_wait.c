@@ -71,37 +71,99 @@ static int64_t int_attr(struct tasks_ctx *c, uint64_t obj, const char *name)
     return out;
 }
 
-/* Edges to other tasks; returns 1 if the wait was named. */
-static int wait_on_tasks(struct tasks_ctx *c, struct py_task *t, const struct py_frame *inner,
-                         int cls)
+/* The memo of where task t's children are, if it has one (NULL), or the
+ * slot to keep it in (*free_slot). Probes a few slots: only tasks with
+ * children are kept, so they are few. */
+#define WAIT_PROBES 4
+static struct tasks_wait_memo *wait_memo(struct tasks_ctx *c, const struct py_task *t,
+                                         struct tasks_wait_memo **free_slot)
+{
+    size_t h = (size_t)hash_mix(t->addr);
+    *free_slot = &c->p->waits[h & (TASKS_WAIT_MEMO - 1)];
+    for (size_t k = 0; k < WAIT_PROBES; k++) {
+        struct tasks_wait_memo *m = &c->p->waits[(h + k) & (TASKS_WAIT_MEMO - 1)];
+        if (m->task == t->addr && m->waiter == t->waiter)
+            return m;
+        if (!m->task && *free_slot == &c->p->waits[h & (TASKS_WAIT_MEMO - 1)])
+            *free_slot = m;
+    }
+    return NULL;
+}
+
+/* The container of a task's children, looked for when the task (or the
+ * future it waits on) is new: gather's _children, TaskGroup._tasks (the
+ * group is `self` of __aexit__), asyncio.wait's `fs`. Sets *wait. */
+static uint64_t find_children(struct tasks_ctx *c, const struct py_task *t,
+                              const struct py_frame *inner, int cls, uint64_t waiter_type,
+                              int *wait)
 {
     const struct tk_type *k;
     uint64_t value;
+    if (tasks_kind(c, waiter_type, &k) == 0 && k->gathering &&
+        value_getattr(c->r, c->l, t->waiter, "_children", &value) == 0) {
+        *wait = TASK_WAIT_GATHER;
+        return value;
+    }
+    if (cls == CC_TASKGROUP && (value = local(c, inner, LOCAL_SELF)) != 0 &&
+        value_getattr(c->r, c->l, value, "_tasks", &value) == 0) {
+        *wait = TASK_WAIT_TASKGROUP;
+        return value;
+    }
+    if (cls == CC_WAIT && (value = local(c, inner, LOCAL_FS)) != 0) {
+        *wait = TASK_WAIT_WAIT;
+        return value;
+    }
+    return 0;
+}
+
+/* Edges to other tasks; returns 1 if the wait was named. The container of
+ * a task's children is kept while the task waits on the same future. */
+static int wait_on_tasks(struct tasks_ctx *c, struct py_task *t, const struct py_frame *inner,
+                         int cls, uint64_t waiter_type)
+{
+    struct tasks_wait_memo *slot, *m;
     int64_t j = tasks_index_of(c, t->waiter);
     if (j >= 0) {
         t->wait = TASK_WAIT_TASK;
         t->awaits = j;
         return 1;
     }
-    if (tasks_kind_of(c, t->waiter, &k) == 0 && k->gathering &&
-        value_getattr(c->r, c->l, t->waiter, "_children", &value) == 0) {
-        t->wait = TASK_WAIT_GATHER;
-        add_children(c, t, value);
-        return 1;
+    if ((m = wait_memo(c, t, &slot)) == NULL) {
+        int wait = TASK_WAIT_NONE;
+        uint64_t container = inner ? find_children(c, t, inner, cls, waiter_type, &wait) : 0;
+        if (!container)
+            return 0;
+        m = slot;
+        *m = (struct tasks_wait_memo){t->addr, t->waiter, container, (uint8_t)wait};
     }
-    if (cls == CC_TASKGROUP && inner && (value = local(c, inner, LOCAL_SELF)) != 0 &&
-        value_getattr(c->r, c->l, value, "_tasks", &value) == 0) {
-        t->wait = TASK_WAIT_TASKGROUP;
+    t->wait = m->wait;
+    if (t->wait == TASK_WAIT_TASKGROUP && c->tr->names)
         t->object = local(c, inner, LOCAL_SELF);
-        add_children(c, t, value);
-        return 1;
+    add_children(c, t, m->container);
+    return 1;
+}
+
+/* The type of the future each task waits on that is no task, in one batch. */
+static void read_waiter_types(struct tasks_ctx *c)
+{
+    struct task_reader *tr = c->tr;
+    struct tasks_scratch *s = c->s;
+    size_t n = 0;
+    s->waiter_types =
+        xgrow(s->waiter_types, sizeof(*s->waiter_types), tr->ntasks + 1, &s->waiter_types_cap);
+    uint8_t *buf = tasks_scratch_buf(c, tr->ntasks + 1, (tr->ntasks + 1) * 16);
+    for (size_t i = 0; i < tr->ntasks; i++) {
+        const struct py_task *t = &tr->tasks[i];
+        s->waiter_types[i] = 0;
+        if (t->waiter && !t->running && tasks_index_of(c, t->waiter) < 0)
+            s->spans[n++] = (struct mem_span){t->waiter, buf + 16 * i, 16, 0};
     }
-    if (cls == CC_WAIT && inner && (value = local(c, inner, LOCAL_FS)) != 0) {
-        t->wait = TASK_WAIT_WAIT;
-        add_children(c, t, value);
-        return 1;
+    tasks_batch(c, s->spans, n, 16);
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (size_t)((uint8_t *)s->spans[k].buf - buf) / 16;
+        if (!s->spans[k].err)
+            s->waiter_types[i] = layout_u64(s->spans[k].buf, 16, c->l->object.ob_type);
     }
-    return 0;
 }
 
 /* asyncio.sleep: the TimerHandle in the local `h`, its _when a float. */
@@ -213,6 +275,7 @@ void tasks_read_waits(struct tasks_ctx *c)
     struct task_reader *tr = c->tr;
     struct fd_map fds = {0};
     tr->nchildren = 0;
+    read_waiter_types(c);
     if (tr->names)
         read_selectors(c, &fds);
     for (size_t i = 0; i < tr->ntasks; i++) {
@@ -223,7 +286,7 @@ void tasks_read_waits(struct tasks_ctx *c)
         t->child0 = t->nchildren = 0;
         if (t->running || !t->waiter)
             continue;
-        if (wait_on_tasks(c, t, inner, cls))
+        if (wait_on_tasks(c, t, inner, cls, c->s->waiter_types[i]))
             continue;
         if (tr->names)
             name_wait(c, t, inner, cls, &fds);

@@ -66,6 +66,7 @@ struct procset {
     size_t exited;                     /* Python processes that went away */
     size_t unreadable;                 /* descendants we were not allowed to pause */
     struct endpoint_reader *endpoints; /* given to every walker (walker.endpoints) */
+    struct task_reader *tasks;         /* given to every walker (walker.tasks) */
 };
 
 /* Prepares a set for the tree under root (follow = 1) or root alone. */

@@ -189,6 +189,7 @@ static int tick_set(struct source *src, const struct sampler_options *opt, sampl
         if (t->state != PT_PYTHON)
             continue;
         t->w.endpoints = set->endpoints;
+        t->w.tasks = set->tasks;
         t->pause_err = opt->nonblocking ? 0 : pause_interrupt(&t->pause);
     }
     for (size_t i = 0; i < set->count;) {
