@@ -37,6 +37,7 @@
 #include "collect/attach.h"
 #include "collect/fold.h"
 #include "proc/proc.h"
+#include "python/tasks.h"
 #include "python/walk.h"
 #include "sample/procset.h"
 #include "sample/sampler.h"
@@ -53,7 +54,7 @@ struct top_options {
     double rate, window, interval;
     size_t rows; /* rows per plain-text snapshot */
     int idle, gil, threads, function, nonblocking, full_filenames;
-    int subprocesses, by_endpoint;
+    int subprocesses, by_endpoint, async;
 };
 
 static void top_help(void)
@@ -86,7 +87,11 @@ static void top_help(void)
            "                       ASGI, as 'spyglass record --by-endpoint') instead of by\n"
            "                       thread: t shows one endpoint at a time, e one row per\n"
            "                       endpoint and function; the endpoint table is printed at\n"
-           "                       the end\n\n"
+           "                       the end\n"
+           "  -a, --async          also every asyncio task, as 'spyglass record --async': a\n"
+           "                       task waiting counts as an idle sample of the thread\n"
+           "                       running its loop (shown with i), and the running task's\n"
+           "                       stack gets the coroutines of the tasks awaiting it\n\n"
            "Display:\n"
            "  -I, --interval S     refresh every S seconds (default 1)\n"
            "  -N, --rows N         rows per snapshot when not on a terminal (default 30)\n"
@@ -138,26 +143,40 @@ static int parse_value(int c, const char *arg, struct top_options *o)
     return 0;
 }
 
-static const struct option longopts[] = {
-    {"pid", required_argument, NULL, 'p'},    {"rate", required_argument, NULL, 'r'},
-    {"window", required_argument, NULL, 'w'}, {"interval", required_argument, NULL, 'I'},
-    {"rows", required_argument, NULL, 'N'},   {"idle", no_argument, NULL, 'i'},
-    {"gil", no_argument, NULL, 'g'},          {"threads", no_argument, NULL, 't'},
-    {"function", no_argument, NULL, 'F'},     {"nonblocking", no_argument, NULL, 'n'},
-    {"blocking", no_argument, NULL, 'b'},     {"full-filenames", no_argument, NULL, 'L'},
-    {"subprocesses", no_argument, NULL, 's'}, {"by-endpoint", no_argument, NULL, 'e'},
-    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-static const char optstring[] = "+p:r:w:I:N:igtFnbseh";
+static const struct option longopts[] = {{"pid", required_argument, NULL, 'p'},
+                                         {"rate", required_argument, NULL, 'r'},
+                                         {"window", required_argument, NULL, 'w'},
+                                         {"interval", required_argument, NULL, 'I'},
+                                         {"rows", required_argument, NULL, 'N'},
+                                         {"idle", no_argument, NULL, 'i'},
+                                         {"gil", no_argument, NULL, 'g'},
+                                         {"threads", no_argument, NULL, 't'},
+                                         {"function", no_argument, NULL, 'F'},
+                                         {"nonblocking", no_argument, NULL, 'n'},
+                                         {"blocking", no_argument, NULL, 'b'},
+                                         {"full-filenames", no_argument, NULL, 'L'},
+                                         {"subprocesses", no_argument, NULL, 's'},
+                                         {"by-endpoint", no_argument, NULL, 'e'},
+                                         {"async", no_argument, NULL, 'a'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+static const char optstring[] = "+p:r:w:I:N:igtFnbseah";
 
 #define FLAG(c, field, v)                                                                          \
     {                                                                                              \
         c, offsetof(struct top_options, field), v                                                  \
     }
-static const struct cmd_flag flags[] = {FLAG('i', idle, 1),           FLAG('g', gil, 1),
-                                        FLAG('t', threads, 1),        FLAG('F', function, 1),
-                                        FLAG('n', nonblocking, 1),    FLAG('b', nonblocking, 0),
-                                        FLAG('L', full_filenames, 1), FLAG('s', subprocesses, 1),
-                                        FLAG('e', by_endpoint, 1),    {0, 0, 0}};
+static const struct cmd_flag flags[] = {FLAG('i', idle, 1),
+                                        FLAG('g', gil, 1),
+                                        FLAG('t', threads, 1),
+                                        FLAG('F', function, 1),
+                                        FLAG('n', nonblocking, 1),
+                                        FLAG('b', nonblocking, 0),
+                                        FLAG('L', full_filenames, 1),
+                                        FLAG('s', subprocesses, 1),
+                                        FLAG('e', by_endpoint, 1),
+                                        FLAG('a', async, 1),
+                                        {0, 0, 0}};
 #undef FLAG
 
 /* Returns 0, -1 after --help, or EXIT_USAGE. */
@@ -214,6 +233,7 @@ struct top_run {
     uint64_t tick_seen;       /* the sampler tick the model last started */
     struct profile *interned; /* the fold's frames and endpoint labels */
     struct fold fold;
+    struct task_reader *tasks; /* --async */
 };
 
 /* The key and name a stack is counted under: with --by-endpoint its
@@ -559,6 +579,8 @@ static void print_summary(const struct top_run *run, const struct top_options *o
                 t->set.exited);
     if (o->by_endpoint)
         cmd_print_endpoints(&run->fold.roots, stderr);
+    if (run->tasks)
+        cmd_print_tasks(run->tasks, &run->fold.stats, st->ticks, stderr);
 }
 
 /* Ends a child we spawned that is still running (the user quit): SIGTERM,
@@ -622,16 +644,23 @@ static void run_init(struct top_run *run, const struct top_options *o, struct at
     run->opt = o;
     run->interned = profile_new();
     cmd_limit_profile(run->interned);
-    struct fold_options fo = {.idle = 1, .keep_empty = 1, .by_endpoint = o->by_endpoint};
+    struct fold_options fo = {
+        .idle = 1, .keep_empty = 1, .by_endpoint = o->by_endpoint, .async = o->async};
     fold_init(&run->fold, run->interned, &fo);
     struct endpoint_reader *er = o->by_endpoint ? &run->fold.roots.endpoints_reader : NULL;
+    if (o->async) {
+        run->tasks = xmalloc(sizeof(*run->tasks));
+        tasks_init(run->tasks, 0);
+    }
     if (t->tree) {
         run->set = &t->set;
         t->set.endpoints = er;
+        t->set.tasks = run->tasks;
     } else {
         run->walker = xcalloc(1, sizeof(*run->walker));
         walk_init(run->walker, &t->reader, &t->rt);
         run->walker->endpoints = er;
+        run->walker->tasks = run->tasks;
     }
     run->model = top_model_new(o->window, (uint64_t)(1e9 / o->rate));
     top_model_set_max_entries(run->model, 4 * cmd_max_frames());
@@ -650,6 +679,9 @@ static void run_release(struct top_run *run)
     free(run->walker);
     fold_release(&run->fold);
     profile_free(run->interned);
+    if (run->tasks)
+        tasks_release(run->tasks);
+    free(run->tasks);
 }
 
 /* Samples in a thread of its own while this one runs the view; returns the
