@@ -173,9 +173,15 @@ void cmd_print_blocked(const struct blocked *b, const struct profile *p, uint64_
             b->slow, (double)threshold_ns / 1e6);
     for (size_t i = 0; i < b->nsteps && i < BLOCKED_ROWS; i++) {
         const struct blocked_step *s = &b->steps[i];
-        fprintf(out, "  %6.0f ms from %.2f s, pid %d, %s%s%s (%" PRIu64 " samples)\n",
-                (double)(s->end_ns - s->start_ns) / 1e6, (double)s->start_ns / 1e9, (int)s->pid,
-                s->task[0] ? "task \"" : "a callback", s->task, s->task[0] ? "\"" : "", s->samples);
+        fprintf(out, "  %6.0f ms from %.2f s, pid %d, ", (double)(s->end_ns - s->start_ns) / 1e6,
+                (double)s->start_ns / 1e9, (int)s->pid);
+        if (s->task[0])
+            fprintf(out, "task \"%s\" (%s)", s->task, s->coro);
+        else if (s->coro[0])
+            fprintf(out, "a task of %s", s->coro);
+        else
+            fputs("a callback", out);
+        fprintf(out, ", %" PRIu64 " samples\n", s->samples);
         for (size_t d = 0; d < s->depth && d < BLOCKED_FRAMES; d++) {
             const struct profile_frame *f = profile_frame(p, s->ids[s->depth - 1 - d]);
             fprintf(out, "      %s (%s:%d)\n", f->name, f->file, f->line);

@@ -79,9 +79,15 @@ static void note_stack(struct blocked_loop *l, struct fold *f, const struct walk
     l->step.ids = xrealloc(l->step.ids, (depth ? depth : 1) * sizeof(*ids));
     memcpy(l->step.ids, ids, depth * sizeof(*ids));
     l->step.depth = depth;
-    l->step.task[0] = '\0';
-    if (loop->running_task >= 0)
-        strlcpy_safe(l->step.task, tr->tasks[loop->running_task].name, sizeof(l->step.task));
+    l->step.task[0] = l->step.coro[0] = '\0';
+    if (loop->running_task >= 0) {
+        const struct py_task *t = &tr->tasks[loop->running_task];
+        strlcpy_safe(l->step.task, t->name, sizeof(l->step.task));
+        if (t->nframes)
+            strlcpy_safe(l->step.coro,
+                         tasks_frames(tr, (size_t)loop->running_task)[0].code->qualname,
+                         sizeof(l->step.coro));
+    }
 }
 
 static void observe_loop(struct blocked *b, struct fold *f, const struct walker *w,

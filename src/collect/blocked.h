@@ -39,7 +39,9 @@ struct blocked_step {
     uint64_t loop;
     uint64_t start_ns, end_ns; /* the first and the last sample that saw it */
     uint64_t samples;
-    char task[TASKS_NAME_MAX]; /* the task it was a step of, "" for a plain callback */
+    char task[TASKS_NAME_MAX]; /* the task it was a step of: its name (3.8+) */
+    char coro[TASKS_NAME_MAX]; /* ... and its outermost coroutine's function; both ""
+                                  for a plain callback */
     uint32_t *ids;             /* the loop thread's stack at its last sample (profile
                                   frames, root first) */
     size_t depth;

@@ -170,3 +170,119 @@ def test_dump_tasks_with_locals_is_a_usage_error():
     proc = run_spyglass(["dump", "--tasks", "--locals", "--pid", str(os.getpid())])
     assert proc.returncode == 2
     assert "cannot be combined with --tasks" in proc.stderr, proc.stderr
+
+
+def func(frame):
+    return frame.split(" (", 1)[0]
+
+
+def short(name):
+    """A frame's function without its class: 3.11+ names are qualified."""
+    return name.rsplit(".", 1)[-1]
+
+
+def record_async(pid, out, seconds, extra=()):
+    proc = subprocess.Popen([SPYGLASS, "record", "--pid", str(pid), "--async", "-d",
+                             str(seconds), "-o", str(out)] + list(extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, err = proc.communicate(timeout=120)
+    err = err.decode()
+    assert proc.returncode == 0, err
+    return err
+
+
+def task_part(frames):
+    """The part of a stack after the loop's _run_once (a waiting task's awaiters and its
+    own coroutines), by plain function name; None for a stack not rooted at a loop."""
+    names = [func(f) for f in frames]
+    at = [i for i, n in enumerate(names) if short(n) == "_run_once"]
+    return [short(n) for n in names[at[0] + 1:]] if at else None
+
+
+@pytest.mark.parametrize("interp", ASYNC)
+def test_record_async_stacks(interp, start_target, tmp_path):
+    """Each waiting task is a stack: rooted at its loop's thread (down to _run_once),
+    then the tasks awaiting it, then its own coroutines, then (idle)."""
+    t, expect = tree_target(start_target, interp, tmp_path, [], workers=40)
+    out = tmp_path / "async.txt"
+    err = record_async(t.pid, out, 1, ["--idle"])
+    counts = {}
+    for frames, count in read_collapsed(str(out)):
+        part = task_part(frames)
+        if part is not None:
+            key = tuple(part)
+            counts[key] = counts.get(key, 0) + count
+    sleep = "sleep"
+    # Workers under the gather that awaits them (worker-0 under task-awaiter: a direct
+    # await is the nearer caller); TaskGroup / asyncio.wait children under their owner.
+    gathered = counts.get(("gather_owner", "worker", sleep, "(idle)"), 0)
+    direct = counts.get(("task_awaiter", "worker", sleep, "(idle)"), 0)
+    assert gathered and direct, counts
+    assert abs(gathered - 39 * direct) <= 0.05 * gathered, (gathered, direct)
+    owner = ["tg_owner", "__aexit__"] if interp.version >= (3, 11) else ["tg_owner", "wait",
+                                                                        "_wait"]
+    children = counts.get(tuple(owner + ["tg_child", sleep, "(idle)"]), 0)
+    assert abs(children - 20 * direct) <= 0.05 * children, (children, direct, counts)
+    # Tasks that wait on tasks have no stack of their own; the deadlock pair does.
+    assert not [k for k in counts if k[-2:] in (("gather_owner", "(idle)"),
+                                                 ("tg_owner", "(idle)"))], counts
+    assert counts.get(("deadlock", "deadlock", "(idle)"), 0) == 2 * direct, counts
+    assert counts.get(("nested_1", "nested_2", "nested_3", sleep, "(idle)"), 0) == direct
+    # The second loop's tasks are rooted at its thread.
+    stacks = read_collapsed(str(out))
+    l2 = sum(c for f, c in stacks if "run_loop2" in map(func, f) and task_part(f) and
+             "loop2_main" in task_part(f))
+    assert abs(l2 - direct) <= 0.05 * direct, (l2, direct)
+    # The spinner burns on the main thread's stack, not idle.
+    spin = [(f, c) for f, c in stacks if [short(func(x)) for x in f[-2:]] == ["spin", "burn"]]
+    assert spin and "_run_once" in [short(func(x)) for x in spin[0][0]], spin
+    assert re.search(r"spyglass: asyncio: 2\d\d\.\d tasks per sample", err) or \
+        re.search(r"spyglass: asyncio: \d+\.\d tasks per sample", err), err
+    assert "reading the tasks cost" in err, err
+
+
+def slow_steps(err):
+    """[(ms, coroutine)] from record's slow-callback list: the function of the task's
+    outermost coroutine (3.8+: after its name)."""
+    return [(float(m.group(1)), m.group(2) or m.group(3)) for m in
+            re.finditer(r'^ +(\d+) ms from [\d.]+ s, pid \d+, '
+                        r'(?:task "[^"]*" \(([^)]*)\)|a task of (\S+)), \d+ samples$', err, re.M)]
+
+
+@pytest.mark.parametrize("interp", ASYNC)
+def test_record_async_slow_callbacks(interp, start_target, tmp_path):
+    """A task that holds its loop for 300 ms at a time is listed with its stack, and every
+    step listed is one the target itself timed at least that long (no step made up)."""
+    steps_path = tmp_path / "steps.txt"
+    t, _ = tree_target(start_target, interp, tmp_path, [], workers=8,
+                       extra=["--block-ms", "300", "--steps", str(steps_path)])
+    err = record_async(t.pid, tmp_path / "slow.txt", 2, ["--slow-callback", "100"])
+    found = slow_steps(err)
+    assert [ms for ms, coro in found if coro == "blocker"], err
+    assert re.search(r"^      blocker \(.*tasks_tree.py:%d\)$" % t.lines["block_call"], err, re.M), err
+    real = {}
+    with open(str(steps_path)) as f:
+        for line in f:
+            label, start, end = line.split()
+            real[label] = max(real.get(label, 0.0), (float(end) - float(start)) * 1000)
+    for ms, coro in found:  # the spinner's coroutine is spin()
+        label = {"blocker": "blocker", "spin": "spinner"}[coro]
+        assert ms <= real.get(label, 0.0) + 30, (ms, coro, real)
+
+
+def test_top_async(start_target, tmp_path):
+    """top --async, piped: waiting tasks' coroutines are rows (with idle shown)."""
+    interp = [p.values[0] for p in interpreter_params((3, 12)) if not p.marks][0]
+    t, _ = tree_target(start_target, interp, tmp_path, [], workers=8)
+    top = subprocess.Popen([SPYGLASS, "top", "--pid", str(t.pid), "--async", "--idle",
+                            "--interval", "0.5", "--rows", "40"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    from conftest import read_line_until
+    read_line_until(top.stdout, b"spyglass top: pid")
+    read_line_until(top.stdout, b"spyglass top: pid")
+    top.send_signal(signal.SIGINT)
+    out, err = top.communicate(timeout=60)
+    out, err = out.decode(), err.decode()
+    assert top.returncode == 0, err
+    assert re.search(r"^ +[\d.]+% +[\d.]+% .* (sleep|Event\.wait) ", out, re.M), out
+    assert "spyglass: asyncio: " in err, err

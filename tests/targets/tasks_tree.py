@@ -3,6 +3,7 @@
 pure-Python Task/Future).
 
     python tasks_tree.py [--workers N] [--loops 1|2] [--expect PATH] [--pure] [--no-spin]
+                         [--block-ms MS --steps PATH]
 
 Loop 1 (the main thread) runs, under the task "main":
   gather-owner      awaits asyncio.gather(worker-0 .. worker-{N-1})   (N = --workers, 160)
@@ -27,7 +28,12 @@ Loop 1 (the main thread) runs, under the task "main":
   nested            nested_1 > nested_2 > nested_3 > asyncio.sleep(3600)
   spinner           (unless --no-spin) burns the CPU in pure Python (spin > burn) and
                     awaits asyncio.sleep(0) every 20 ms, so a running task exists
+  blocker           (with --block-ms MS) every 50 ms runs one step that holds the loop
+                    for MS milliseconds (block > burn), for the blocked-loop report
 "main" itself awaits an Event nobody sets.
+With --steps PATH, the spinner and the blocker append each step that held the loop for
+50 ms or more to PATH, as "label start end" (time.monotonic(), seconds): what an outside
+observer of the loop must agree with.
 With --loops 2 a thread "asyncio-loop-2" runs a second loop: l2-main awaits an Event;
 l2-sleeper-0..2 await asyncio.sleep(3600); l2-queue awaits Queue.get().
 
@@ -92,6 +98,8 @@ LOOPS = int(arg("--loops", "1"))
 EXPECT = arg("--expect", None)
 PURE = "--pure" in sys.argv
 SPIN = "--no-spin" not in sys.argv
+BLOCK_MS = float(arg("--block-ms", "0"))
+STEPS = arg("--steps", None)
 TG_CHILDREN = 20
 SLEEP = 3600.0
 
@@ -241,12 +249,36 @@ def burn(n):
     return x
 
 
+def note_step(label, start):
+    """Records a step that held the loop 50 ms or more (--steps)."""
+    end = time.monotonic()
+    if STEPS and end - start >= 0.05:
+        with open(STEPS, "a") as f:
+            f.write("%s %.6f %.6f\n" % (label, start, end))
+
+
 async def spin():  # LINE:spin_def
     while True:
-        until = time.monotonic() + 0.02
+        start = time.monotonic()
+        until = start + 0.02
         while time.monotonic() < until:
             burn(2000)  # LINE:spin_burn
+        note_step("spinner", start)
         await asyncio.sleep(0)  # LINE:spin_yield
+
+
+def block(ms):
+    until = time.monotonic() + ms / 1000.0
+    while time.monotonic() < until:
+        burn(2000)  # LINE:block
+
+
+async def blocker(ms):
+    while True:
+        await asyncio.sleep(0.05)
+        start = time.monotonic()
+        block(ms)  # LINE:block_call
+        note_step("blocker", start)
 
 
 async def forever(event):
@@ -422,6 +454,8 @@ def expectation(loops):
     tasks, problems = [], []
     for label in sorted(TASKS, key=sort_key):
         task = TASKS[label][0]
+        if label == "blocker":
+            continue  # it sleeps or blocks: not for the exact tree
         if label == "spinner":
             tasks.append({"label": label, "name": task.get_name() if PY >= (3, 8) else None,
                           "loop": 1, "state": "PENDING", "running": True,
@@ -487,6 +521,8 @@ def run():
                 return loop.call_later(0.01, poll, step)
             if SPIN:
                 create_task(loop, spin(), "spinner", {"kind": "running"}, None)
+            if BLOCK_MS:
+                create_task(loop, blocker(BLOCK_MS), "blocker", {"kind": "running"}, None)
             loop.call_soon(report)
 
     def report():
