@@ -396,8 +396,16 @@ static void task_endpoint(struct tasks_ctx *c, size_t i, struct py_frame *frames
         for (size_t k = f->nframes; k-- > 0 && n < ENDPOINT_FRAMES;)
             frames[n++] = tasks_frames(tr, order[a])[k];
     }
-    endpoint_of_frames(c->w->endpoints, c->w, t->addr, frames, n, t->endpoint, sizeof(t->endpoint),
-                       &t->request);
+    uint64_t h = hash_mix(t->addr);
+    for (size_t k = 0; k < n; k++)
+        h = hash_mix(h ^ frames[k].frame_addr ^ (frames[k].code->serial << 20) ^
+                     (uint64_t)(uint32_t)frames[k].line);
+    struct tasks_ep_memo *m = &c->p->no_request[hash_mix(t->addr) & (TASKS_EP_MEMO - 1)];
+    if (m->task == t->addr && m->frames == h)
+        return; /* the same frames as when they served no request */
+    if (!endpoint_of_frames(c->w->endpoints, c->w, t->addr, frames, n, t->endpoint,
+                            sizeof(t->endpoint), &t->request))
+        *m = (struct tasks_ep_memo){t->addr, h};
 }
 
 static void find_endpoints(struct tasks_ctx *c)

@@ -94,6 +94,17 @@ struct tasks_wait_memo {
 
 #define TASKS_WAIT_MEMO 1024 /* per process, a power of two */
 
+/* A waiting task whose frames serve no request: while its frames (and its
+ * awaiters') stay the same, they are not looked through again. (A stack
+ * with several frames holding a dict that is no request, such as an ASGI
+ * lifespan scope, would cost a full read of that dict per frame.) */
+struct tasks_ep_memo {
+    uint64_t task;
+    uint64_t frames; /* a hash of the frames looked through */
+};
+
+#define TASKS_EP_MEMO 1024 /* per process, a power of two */
+
 /* A loop's attributes, kept between samples. */
 struct tasks_loop_memo {
     uint64_t addr;
@@ -117,6 +128,7 @@ struct tasks_proc {
     struct tasks_loop_memo loops[TASKS_MAX_LOOPS];
     size_t nloops;
     struct tasks_wait_memo waits[TASKS_WAIT_MEMO];
+    struct tasks_ep_memo no_request[TASKS_EP_MEMO];
 };
 
 /* Per code object (by serial). */
