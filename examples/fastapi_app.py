@@ -11,8 +11,11 @@ X-Response-Time (seconds) and logs the slow ones.
 EXAMPLE_DB_SECONDS sets the simulated query's duration (default 0.05).
 
 Time an async endpoint spends awaiting is not on any thread's stack: a
-profiler sees the event loop waiting, not the request. spyglass shows that
-time as "(no request)"; the CPU time of the endpoint is attributed to it.
+profiler sees the event loop waiting, not the request. Plain `spyglass
+record --by-endpoint` shows that time as "(no request)"; with --async it reads
+the waiting tasks too and puts the awaiting under the route:
+
+    spyglass record --pid PID --async --by-endpoint --idle -d 10 -o fastapi.svg
 """
 import asyncio
 import logging

@@ -575,7 +575,10 @@ int endpoint_of_frames(struct endpoint_reader *er, struct walker *w, uint64_t ke
     if (size)
         label[0] = '\0';
     *request = 0;
-    if (!find_request(er, w, &view, label, size))
+    uint64_t hits = er->hits; /* the statistics are of threads */
+    int found = find_request(er, w, &view, label, size);
+    er->hits = hits;
+    if (!found)
         return 0;
     *request = endpoint_request(er, w->rt->pid, key);
     return 1;

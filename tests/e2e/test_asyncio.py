@@ -8,6 +8,7 @@ writes what an outside reader must find (--expect). Every interpreter 3.6+ runs 
 twice: with the C _asyncio Task and with the pure-Python one (--pure).
 """
 import json
+import math
 import os
 import re
 import signal
@@ -286,3 +287,133 @@ def test_top_async(start_target, tmp_path):
     assert top.returncode == 0, err
     assert re.search(r"^ +[\d.]+% +[\d.]+% .* (sleep|Event\.wait) ", out, re.M), out
     assert "spyglass: asyncio: " in err, err
+
+
+# ---- an ASGI service: FastAPI under uvicorn ------------------------------------------
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "examples")
+MIX = ["/slow_endpoint", "/users/1", "/fast", "/users/22", "/", "/users/333"]
+
+
+def web_env(interp):
+    """The environment that gives interp FastAPI and uvicorn: Debian's packages for
+    /usr/bin/python3; for the others the shared PyPI packages under build/pydeps."""
+    if interp.path == "/usr/bin/python3":
+        code = subprocess.call([interp.path, "-c", "import fastapi, uvicorn"],
+                               stderr=subprocess.DEVNULL)
+        return {} if code == 0 else None
+    deps = os.path.join(os.path.dirname(EXAMPLES), "build", "pydeps",
+                        "%d.%d" % interp.version)
+    if not os.path.isdir(os.path.join(deps, "fastapi")):
+        return None
+    return {"PYTHONPATH": deps}
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_http(port, proc, timeout=60):
+    import time
+    import urllib.request
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            opener.open("http://127.0.0.1:%d/" % port, timeout=2).read()
+            return
+        except Exception:
+            time.sleep(0.2)
+    raise RuntimeError("uvicorn on port %d did not answer" % port)
+
+
+@pytest.fixture
+def uvicorn_app(request):
+    started = []
+
+    def start(interp, env):
+        port = free_port()
+        full = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **env)
+        proc = subprocess.Popen([interp.path, "-m", "uvicorn", "--host", "127.0.0.1", "--port",
+                                 str(port), "fastapi_app:app"], cwd=EXAMPLES, env=full,
+                                start_new_session=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        started.append(proc)
+        wait_http(port, proc)
+        return proc, port
+
+    yield start
+    for proc in started:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.wait()
+
+
+def route_group(label):
+    if not label.startswith("GET /"):
+        return None
+    path = label[4:]
+    return "/users" if path.startswith("/users/") else path
+
+
+@pytest.mark.parametrize("interp", interpreter_params((3, 8)))
+def test_fastapi_async_route_wall_time(interp, uvicorn_app, tmp_path):
+    """An async route's time is its running plus its awaiting: /slow_endpoint's simulated
+    query (an asyncio.sleep in a task waiting) is under its route, and the routes' shares
+    of the time inside the example's timing middleware agree with the X-Response-Time it
+    measured."""
+    import sys
+    env = web_env(interp)
+    if env is None:
+        pytest.skip("FastAPI and uvicorn for %s come from build/pydeps/%d.%d (the shared PyPI "
+                    "packages of the test set-up), not installed here" % ((interp.id,) +
+                                                                          interp.version))
+    sys.path.insert(0, EXAMPLES)
+    import load  # examples/load.py
+    srv, port = uvicorn_app(interp, env)
+    out = tmp_path / "fastapi.txt"
+    rec = subprocess.Popen([SPYGLASS, "record", "--pid", str(srv.pid), "--async",
+                            "--by-endpoint", "--idle", "-o", str(out)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_sampling(rec)
+    stats = load.run(port, MIX, requests=20 * len(MIX), concurrency=1, seconds=60)
+    rec.send_signal(signal.SIGINT)
+    _, err = rec.communicate(timeout=120)
+    err = err.decode()
+    assert rec.returncode == 0, err
+    assert stats["ok"] >= 60 and stats["failed"] == 0, stats
+    stacks = read_collapsed(str(out))
+    # The awaited query is under its route, waiting.
+    query = sum(c for f, c in stacks if f[0] == "GET /slow_endpoint" and f[-1] == "(idle)" and
+                [func(x) for x in f[-3:-1]] == ["database_query_simulation", "sleep"])
+    assert query > 0, [f for f, _ in stacks if f[0] == "GET /slow_endpoint"][:5]
+    # Shares of the time inside the middleware's timed window (response_time on the
+    # stack: the request's task, waiting or running), against X-Response-Time.
+    inside, truth = {}, {}
+    for frames, count in stacks:
+        group = route_group(frames[0])
+        if group and "response_time" in map(func, frames):
+            inside[group] = inside.get(group, 0) + count
+    for path, st in stats["paths"].items():
+        g = route_group("GET " + path)
+        truth[g] = truth.get(g, 0.0) + st["xrt"]
+    n = sum(inside.values())
+    assert n >= 50, (inside, err)
+    rate = float(re.search(r"\(([\d.]+) Hz achieved", err).group(1))
+    total_xrt = sum(truth.values())
+    lines = ["%-15s profile %5.1f%%  X-Response-Time %5.1f%%" % (
+        g, 100.0 * inside.get(g, 0) / n, 100.0 * truth[g] / total_xrt) for g in sorted(truth)]
+    print("\n".join(lines + ["in the timed window: %d samples at %.1f Hz = %.2f s; "
+                             "X-Response-Time summed %.2f s" % (n, rate, n / rate, total_xrt)]))
+    for g in truth:
+        p = truth[g] / total_xrt
+        tolerance = 5.0 + 300.0 * math.sqrt(p * (1 - p) / n)
+        assert abs(100.0 * inside.get(g, 0) / n - 100.0 * p) <= tolerance, (g, lines)
