@@ -1,7 +1,7 @@
 /*
  * walk_capture.c - capture a real interpreter's walk to a file (tests/support/capture.h).
  *
- *   build/tools/walk_capture PID OUT
+ *   build/tools/walk_capture [--tasks] PID OUT
  *
  * Finds the runtime of PID (a Python process you started), stops it, walks
  * every thread twice (the second walk with warm caches, as in a recording)
@@ -10,7 +10,9 @@
  * recording reader; lets it go; writes what was read as OUT. It prints what
  * it saw, including each endpoint ("endpoint: GET /w/slow"). The result is
  * the seed corpus of fuzz/fuzz_walk.c and the input of the capture unit
- * test: tools/walk_corpus.sh runs this against every interpreter.
+ * test: tools/walk_corpus.sh runs this against every interpreter. With
+ * --tasks the walks also read every asyncio task, with names and waits as
+ * `dump --tasks` does (python/tasks.h), and it prints how many.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@
 #include "python/detect.h"
 #include "python/endpoint.h"
 #include "python/locals.h"
+#include "python/tasks.h"
 #include "python/walk.h"
 #include "util/util.h"
 
@@ -58,13 +61,19 @@ static int walk_all(struct walker *w)
         if (w->threads[i].endpoint[0])
             fprintf(stderr, "walk_capture: endpoint: %s\n", w->threads[i].endpoint);
     }
+    if (w->tasks)
+        fprintf(stderr, "walk_capture: tasks: %zu in %zu loops, %zu on deadlock cycles\n",
+                w->tasks->ntasks, w->tasks->nloops, w->tasks->cycles);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
+    int with_tasks = argc == 4 && strcmp(argv[1], "--tasks") == 0;
+    argv += with_tasks;
+    argc -= with_tasks;
     if (argc != 3) {
-        fprintf(stderr, "usage: %s PID OUT\n", argv[0]);
+        fprintf(stderr, "usage: %s [--tasks] PID OUT\n", argv[0]);
         return 2;
     }
     pid_t pid = (pid_t)atoi(argv[1]);
@@ -86,9 +95,12 @@ int main(int argc, char **argv)
     capture_recorder_init(&cr, &live, &recording);
     struct walker w;
     struct endpoint_reader er;
+    struct task_reader tr;
     walk_init(&w, &recording, &rt);
     endpoint_init(&er);
+    tasks_init(&tr, 1);
     w.endpoints = &er;
+    w.tasks = with_tasks ? &tr : NULL;
     struct pause_set ps;
     pause_init(&ps, pid);
     err = pause_all(&ps);
@@ -119,6 +131,7 @@ int main(int argc, char **argv)
     free(tids);
     free(states);
     endpoint_release(&er);
+    tasks_release(&tr);
     walk_release(&w);
     capture_recorder_release(&cr);
     mem_proc_release(&mp);

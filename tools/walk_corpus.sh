@@ -6,6 +6,10 @@
 #                        names, known locals
 #   web-VERSION.capt     tests/targets/web_target.py while it serves /w/slow
 #                        (a WSGI environ on the stack, for --by-endpoint)
+#   tasks-VERSION.capt, tasks-VERSION-pure.capt (3.6+)
+#                        tests/targets/tasks_tree.py with 8 gathered workers and
+#                        two loops, C and pure-Python tasks, read with the
+#                        asyncio tasks (walk_capture --tasks)
 # tests/unit/test_walk.c checks what each kind must contain. Run it after a
 # layout or walker change that alters what is read, and commit the result:
 #   make tools && bash tools/walk_corpus.sh
@@ -85,11 +89,27 @@ while time.time() < end:
     fi
 }
 
+capture_tasks() { # PYTHON LABEL [--pure]
+    local name="tasks-$2${3:+-pure}"
+    start "$1" tests/targets/tasks_tree.py --workers 8 --loops 2 ${3:-}
+    if [ "$ready" = "READY $target" ] && "$TOOL" --tasks "$target" "$OUT/$name.capt"; then
+        echo "walk_corpus: $OUT/$name.capt"
+    else
+        echo "walk_corpus: $1: no capture of tasks_tree.py ${3:-}" >&2
+        status=1
+    fi
+    stop
+}
+
 for py in /root/.pyenv/versions/*/bin/python /usr/bin/python3; do
     [ -x "$py" ] || continue
     label=$("$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
     [ "$py" = /usr/bin/python3 ] && label="debian-$label"
     capture_stacks "$py" "$label"
     capture_web "$py" "$label"
+    if "$py" -c 'import sys; sys.exit(sys.version_info < (3, 6))'; then
+        capture_tasks "$py" "$label"
+        capture_tasks "$py" "$label" --pure
+    fi
 done
 exit $status

@@ -213,7 +213,8 @@ struct tasks_ctx {
 int tasks_find_registry(struct tasks_ctx *c, uint64_t interp);
 int tasks_list(struct tasks_ctx *c);
 
-/* tasks_read.c: objects, tasks and chains. */
+/* tasks_read.c: objects, tasks and chains. tasks_kind's answer lives in
+ * the per-process type cache: valid until the next tasks_kind call. */
 int tasks_kind(struct tasks_ctx *c, uint64_t type, const struct tk_type **out);
 int tasks_kind_of(struct tasks_ctx *c, uint64_t obj, const struct tk_type **out);
 void tasks_read_tasks(struct tasks_ctx *c);

@@ -130,7 +130,7 @@ static void classify_heap(struct tasks_ctx *c, struct tk_type *t)
 
 int tasks_kind(struct tasks_ctx *c, uint64_t type, const struct tk_type **out)
 {
-    struct tk_type *t = &c->p->types[(type >> 4) & (TASKS_TYPES - 1)];
+    struct tk_type *t = &c->p->types[(type >> 4) & (TASKS_TYPES - 1)], fresh;
     uint64_t flags;
     if (!type)
         return -SG_ECORRUPT;
@@ -138,26 +138,29 @@ int tasks_kind(struct tasks_ctx *c, uint64_t type, const struct tk_type **out)
         *out = t;
         return 0;
     }
-    memset(t, 0, sizeof(*t));
-    int err = read_type_name(c, type, t->name, sizeof(t->name));
+    /* Built apart: looking through an MRO classifies other types, which
+     * may take the same slot. */
+    memset(&fresh, 0, sizeof(fresh));
+    int err = read_type_name(c, type, fresh.name, sizeof(fresh.name));
     if (!err)
         err = mem_read_u64(c->r, type + c->l->object.tp_flags, &flags);
     if (err)
         return err;
-    t->addr = type;
-    t->kind = TK_OTHER;
+    fresh.addr = type;
+    fresh.kind = TK_OTHER;
     for (size_t i = 0; i < sizeof(known_types) / sizeof(known_types[0]); i++) {
-        if (strcmp(t->name, known_types[i].name) == 0 &&
+        if (strcmp(fresh.name, known_types[i].name) == 0 &&
             (known_types[i].any_type || !(flags & TPFLAGS_HEAPTYPE)))
-            t->kind = known_types[i].kind;
+            fresh.kind = known_types[i].kind;
     }
-    if (t->kind == TK_OTHER && (flags & TPFLAGS_HEAPTYPE))
-        classify_heap(c, t);
+    if (fresh.kind == TK_OTHER && (flags & TPFLAGS_HEAPTYPE))
+        classify_heap(c, &fresh);
     /* A namedtuple (SelectorKey) is read as the tuple it is. */
-    if (t->kind == TK_OTHER && (flags & TPFLAGS_TUPLE_SUBCLASS))
-        t->kind = TK_TUPLE;
-    if (t->kind == TK_OTHER && (flags & TPFLAGS_LIST_SUBCLASS))
-        t->kind = TK_LIST;
+    if (fresh.kind == TK_OTHER && (flags & TPFLAGS_TUPLE_SUBCLASS))
+        fresh.kind = TK_TUPLE;
+    if (fresh.kind == TK_OTHER && (flags & TPFLAGS_LIST_SUBCLASS))
+        fresh.kind = TK_LIST;
+    *t = fresh;
     *out = t;
     return 0;
 }
