@@ -15,6 +15,7 @@
 
 #include "collect/fold.h"
 #include "profile/profile.h"
+#include "python/tasks.h"
 
 /* Three functions: <module> at line 30 calls handler at 12, which calls
  * leaf at 5 (def lines 1, 10, 3). Serials are what the code cache gives. */
@@ -376,6 +377,134 @@ static void test_fold_deep_stack_gets_one_omitted_frame(void **state)
     free(frames);
 }
 
+/* --async: a loop on the main thread runs "runner" (a child of "parent"'s
+ * gather) while "waiter", the other child, sleeps. */
+static struct code_info loop_codes[] = {
+    {.serial = 201, .name = "_run_once", .qualname = "_run_once", .filename = "base_events.py"},
+    {.serial = 202, .name = "_run", .qualname = "Handle._run", .filename = "events.py"},
+    {.serial = 203, .name = "parent", .qualname = "parent", .filename = "app.py"},
+    {.serial = 204, .name = "child", .qualname = "child", .filename = "app.py"},
+    {.serial = 205, .name = "sleep", .qualname = "sleep", .filename = "tasks.py"},
+};
+
+struct async_walk {
+    struct walk wk;
+    struct task_reader tr;
+    struct py_task tasks[3];
+    struct py_frame chains[4];
+    struct task_link links[4];
+    int64_t children[2];
+};
+
+static void async_setup(struct async_walk *a)
+{
+    walk_setup(&a->wk);
+    add_thread(&a->wk, 0, 1, 0, "MainThread");
+    struct py_frame *f = a->wk.frames[0]; /* leaf first */
+    f[0] = (struct py_frame){.code = &loop_codes[3], .frame_addr = 0xc2, .line = 40};
+    f[1] = (struct py_frame){.code = &loop_codes[1], .frame_addr = 0x10, .line = 80};
+    f[2] = (struct py_frame){.code = &loop_codes[0], .frame_addr = 0x20, .line = 1900};
+    a->wk.threads[0].depth = 3;
+    memset(&a->tr, 0, sizeof(a->tr));
+    a->tr.found = 1;
+    a->tr.tasks = a->tasks;
+    a->tr.ntasks = 3;
+    a->tr.frames = a->chains;
+    a->tr.links = a->links;
+    a->tr.nframes = 4;
+    a->tr.children = a->children;
+    a->tr.nchildren = 2;
+    a->tr.nloops = 1;
+    a->tr.loops[0] = (struct py_loop){.thread = 0, .running_task = 2, .base_depth = 1};
+    a->chains[0] = (struct py_frame){.code = &loop_codes[2], .frame_addr = 0xa0, .line = 20};
+    a->chains[1] = (struct py_frame){.code = &loop_codes[3], .frame_addr = 0xc1, .line = 41};
+    a->chains[2] = (struct py_frame){.code = &loop_codes[4], .frame_addr = 0xd0, .line = 649};
+    a->chains[3] = (struct py_frame){.code = &loop_codes[3], .frame_addr = 0xc2, .line = 40};
+    a->children[0] = 1;
+    a->children[1] = 2;
+    memset(a->tasks, 0, sizeof(a->tasks));
+    a->tasks[0] = (struct py_task){.frame0 = 0,
+                                   .nframes = 1,
+                                   .wait = TASK_WAIT_GATHER,
+                                   .child0 = 0,
+                                   .nchildren = 2,
+                                   .awaited_by = -1,
+                                   .fronted = 2,
+                                   .awaits = -1};
+    a->tasks[1] = (struct py_task){
+        .frame0 = 1, .nframes = 2, .wait = TASK_WAIT_SLEEP, .awaited_by = 0, .awaits = -1};
+    a->tasks[2] = (struct py_task){
+        .frame0 = 3, .nframes = 1, .running = 1, .thread = 0, .awaited_by = 0, .awaits = -1};
+    a->wk.w.tasks = &a->tr;
+}
+
+static void test_fold_async_waiting_task_rooted_at_its_loop_running_one_joined(void **state)
+{
+    struct async_walk a;
+    async_setup(&a);
+    struct profile *p = profile_new();
+    struct fold f;
+    struct fold_options o = {.idle = 1, .idle_leaf = 1, .async = 1};
+    fold_init(&f, p, &o);
+    struct seen seen = {.p = p};
+    assert_int_equal(fold_walk(&f, &a.wk.w, collect, &seen), 2);
+    /* The thread runs "runner": its gather's owner goes before it. */
+    assert_string_equal(seen.stacks[0], "_run_once:1900;Handle._run:80;parent:20;child:40");
+    assert_int_equal(seen.idle[0], 0);
+    /* "waiter" hangs off the loop's _run_once, under the same owner; the
+     * owner, waiting on tasks, has no stack of its own. */
+    assert_string_equal(seen.stacks[1], "_run_once:1900;parent:20;child:41;sleep:649;(idle):0");
+    assert_int_equal(seen.idle[1], 1);
+    assert_int_equal(f.stats.tasks, 1);
+    assert_int_equal(f.stats.tasks_joined, 1);
+    fold_release(&f);
+    profile_free(p);
+    /* Without --idle the waiting task is counted out, like a sleeping thread. */
+    p = profile_new();
+    struct fold_options o2 = {.async = 1};
+    fold_init(&f, p, &o2);
+    seen = (struct seen){.p = p};
+    assert_int_equal(fold_walk(&f, &a.wk.w, collect, &seen), 1);
+    assert_int_equal(f.stats.idle_dropped, 1);
+    fold_release(&f);
+    profile_free(p);
+}
+
+static void test_fold_async_deadlock_pair_each_a_stack(void **state)
+{
+    struct async_walk a;
+    async_setup(&a);
+    /* parent and waiter await each other; nothing runs. */
+    a.tasks[2].running = 0;
+    a.tasks[2].awaited_by = -1;
+    a.tasks[0] = (struct py_task){.frame0 = 0,
+                                  .nframes = 1,
+                                  .wait = TASK_WAIT_TASK,
+                                  .awaits = 1,
+                                  .awaited_by = 1,
+                                  .fronted = 1,
+                                  .cycle = 1};
+    a.tasks[1] = (struct py_task){.frame0 = 1,
+                                  .nframes = 2,
+                                  .wait = TASK_WAIT_TASK,
+                                  .awaits = 0,
+                                  .awaited_by = 0,
+                                  .fronted = 1,
+                                  .cycle = 1};
+    a.tr.ntasks = 2;
+    a.tr.loops[0].running_task = -1;
+    struct profile *p = profile_new();
+    struct fold f;
+    struct fold_options o = {.idle = 1, .idle_leaf = 1, .async = 1};
+    fold_init(&f, p, &o);
+    struct seen seen = {.p = p};
+    assert_int_equal(fold_walk(&f, &a.wk.w, collect, &seen), 3);
+    assert_string_equal(seen.stacks[1], "_run_once:1900;child:41;sleep:649;parent:20;(idle):0");
+    assert_string_equal(seen.stacks[2], "_run_once:1900;parent:20;child:41;sleep:649;(idle):0");
+    fold_release(&f);
+    profile_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +519,8 @@ int main(void)
         cmocka_unit_test(test_fold_leaves_out_torn_and_unreadable_stacks),
         cmocka_unit_test(test_fold_unknown_state_is_never_active),
         cmocka_unit_test(test_fold_deep_stack_gets_one_omitted_frame),
+        cmocka_unit_test(test_fold_async_waiting_task_rooted_at_its_loop_running_one_joined),
+        cmocka_unit_test(test_fold_async_deadlock_pair_each_a_stack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
