@@ -14,3 +14,5 @@ fi
 /usr/bin/python3 bench/bench.py "$@"
 echo
 /usr/bin/python3 bench/peers.py "$@"
+echo
+/usr/bin/python3 bench/asyncio_bench.py

@@ -105,6 +105,20 @@ struct tasks_ep_memo {
 
 #define TASKS_EP_MEMO 1024 /* per process, a power of two */
 
+/* A pure-Python task's _coro and _loop (they never change), read again
+ * at most every TASKS_PURE_REFRESH samples in case another task took its
+ * address.
+ * Its _fut_waiter is what its chain ends in (Future.__await__'s self), and a
+ * task whose coroutine has finished has no chain: so recording reads no
+ * attribute of it at all most samples. */
+struct tasks_pure_memo {
+    uint64_t task, coro, loop;
+    uint64_t read_at;
+};
+
+#define TASKS_PURE_MEMO 1024 /* per process, a power of two */
+#define TASKS_PURE_REFRESH 64
+
 /* A loop's attributes, kept between samples. */
 struct tasks_loop_memo {
     uint64_t addr;
@@ -129,6 +143,7 @@ struct tasks_proc {
     size_t nloops;
     struct tasks_wait_memo waits[TASKS_WAIT_MEMO];
     struct tasks_ep_memo no_request[TASKS_EP_MEMO];
+    struct tasks_pure_memo pure[TASKS_PURE_MEMO];
 };
 
 /* Per code object (by serial). */

@@ -408,8 +408,46 @@ static int py_object_attr(struct tasks_ctx *c, uint64_t obj, const char *name, u
     return err;
 }
 
+/* The memo slot of a pure-Python task: its own, else the one read longest
+ * ago among the few it may use. */
+static struct tasks_pure_memo *pure_memo(struct tasks_ctx *c, uint64_t task)
+{
+    size_t h = (size_t)hash_mix(task);
+    struct tasks_pure_memo *oldest = NULL;
+    for (size_t k = 0; k < 4; k++) {
+        struct tasks_pure_memo *m = &c->p->pure[(h + k) & (TASKS_PURE_MEMO - 1)];
+        if (m->task == task)
+            return m;
+        if (!oldest || !m->task || (oldest->task && m->read_at < oldest->read_at))
+            oldest = m;
+    }
+    return oldest;
+}
+
+/* A pure-Python task: every attribute with names (dump); when recording,
+ * _coro and _loop from the memo (struct tasks_pure_memo), the waiter from
+ * its chain (take_frame), and pending as long as its coroutine has a frame. */
 static int read_py_task(struct tasks_ctx *c, struct py_task *t)
 {
+    t->pure = 1;
+    if (!c->tr->names) {
+        struct tasks_pure_memo *m = pure_memo(c, t->addr);
+        if (m->task != t->addr || c->tr->samples - m->read_at >= TASKS_PURE_REFRESH) {
+            int first = m->task != t->addr;
+            if (py_object_attr(c, t->addr, "_loop", &m->loop) != 0 ||
+                py_object_attr(c, t->addr, "_coro", &m->coro) != 0) {
+                m->task = 0;
+                return -SG_ECORRUPT;
+            }
+            m->task = t->addr;
+            /* Tasks first seen together are read again at different samples. */
+            m->read_at = c->tr->samples - (first ? hash_mix(t->addr) % TASKS_PURE_REFRESH : 0);
+        }
+        t->loop = m->loop;
+        t->coro = m->coro;
+        t->state = TASK_PENDING;
+        return 0;
+    }
     int err = py_state(c, t->addr, &t->state);
     if (!err)
         err = py_object_attr(c, t->addr, "_loop", &t->loop);
@@ -417,7 +455,6 @@ static int read_py_task(struct tasks_ctx *c, struct py_task *t)
         err = py_object_attr(c, t->addr, "_coro", &t->coro);
     if (!err)
         err = py_object_attr(c, t->addr, "_fut_waiter", &t->waiter);
-    t->pure = 1;
     return err;
 }
 
@@ -638,8 +675,17 @@ static void take_frame(struct tasks_ctx *c, const struct tasks_chain_cur *cur,
         c->tr->torn++;
         return;
     }
-    if (tasks_code_class(c, ci) == CC_FUTURE_AWAIT)
-        return; /* a pure-Python Future's own __await__: the end */
+    if (tasks_code_class(c, ci) == CC_FUTURE_AWAIT) {
+        /* A pure-Python Future's own __await__: the end. Its `self` (its
+         * first local) is the future the task waits on. */
+        struct py_task *t = &c->tr->tasks[cur->task];
+        uint64_t self = v->frame + (c->l->frame_kind == PY_FRAME_INTERP ? c->l->iframe.localsplus
+                                                                        : c->l->frame.f_localsplus);
+        if (t->pure && !c->tr->names && !t->waiter && self >= buf_addr &&
+            self + 8 <= buf_addr + size)
+            memcpy(&t->waiter, buf + (self - buf_addr), 8);
+        return;
+    }
     add_out(c, cur, ci, v);
     /* 3.13 has a frame state of its own for it (SUSPENDED_YIELD_FROM). */
     if (!v->suspended || (c->l->minor < 13 && !yf_at(c, ci, v->offset)))

@@ -200,11 +200,12 @@ def task_part(frames):
     return [short(n) for n in names[at[0] + 1:]] if at else None
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("interp", ASYNC)
-def test_record_async_stacks(interp, start_target, tmp_path):
+def test_record_async_stacks(interp, mode, start_target, tmp_path):
     """Each waiting task is a stack: rooted at its loop's thread (down to _run_once),
     then the tasks awaiting it, then its own coroutines, then (idle)."""
-    t, expect = tree_target(start_target, interp, tmp_path, [], workers=40)
+    t, expect = tree_target(start_target, interp, tmp_path, mode, workers=40)
     out = tmp_path / "async.txt"
     err = record_async(t.pid, out, 1, ["--idle"])
     counts = {}
