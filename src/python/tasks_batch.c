@@ -6,9 +6,10 @@
  * side by side in the same pages; one process_vm_readv iovec per object
  * makes the kernel look up and pin the same page again for each. Spans that
  * lie close together (within GAP bytes) are read as one span instead and
- * copied apart: on tasks_tree.py (203 tasks, 3.11) this cut the kernel's
- * share of a sample by ... (see the commit). A merged read that fails (it
- * crossed into an unmapped gap) is retried span by span.
+ * copied apart: on tasks_tree.py (203 tasks, 3.11), with the spans cut to
+ * what is used, reading the tasks went from 766 to 375 us of CPU per
+ * sample. A merged read that fails (it crossed into an unmapped gap) is
+ * retried span by span.
  */
 #include <stdlib.h>
 #include <string.h>
