@@ -418,3 +418,64 @@ def test_fastapi_async_route_wall_time(interp, uvicorn_app, tmp_path):
         p = truth[g] / total_xrt
         tolerance = 5.0 + 300.0 * math.sqrt(p * (1 - p) / n)
         assert abs(100.0 * inside.get(g, 0) / n - 100.0 * p) <= tolerance, (g, lines)
+
+
+# ---- aiohttp ------------------------------------------------------------------------------
+
+def aiohttp_env(interp):
+    """Debian's python3-aiohttp for /usr/bin/python3; build/pydeps for the others."""
+    if interp.path == "/usr/bin/python3":
+        code = subprocess.call([interp.path, "-c", "import aiohttp"], stderr=subprocess.DEVNULL)
+        return {} if code == 0 else None
+    deps = os.path.join(os.path.dirname(EXAMPLES), "build", "pydeps", "%d.%d" % interp.version)
+    return {"PYTHONPATH": deps} if os.path.isdir(os.path.join(deps, "aiohttp")) else None
+
+
+@pytest.mark.parametrize("interp", interpreter_params((3, 8)))
+def test_aiohttp_async_handler_wall_time(interp, start_target, tmp_path):
+    """aiohttp runs each request's handler in a task of its own, awaited by the
+    connection's: the handlers' running and awaiting (asyncio.sleep) are under the
+    app's timing middleware, and their shares of it agree with what that middleware
+    measured (tests/targets/aiohttp_target.py, GET /stats)."""
+    import urllib.request
+    env = aiohttp_env(interp)
+    if env is None:
+        pytest.skip("aiohttp for %s comes from build/pydeps/%d.%d (the shared PyPI packages "
+                    "of the test set-up), not installed here" % ((interp.id,) + interp.version))
+    t = start_target(interp, "aiohttp_target.py", env=env)
+    port = int(t.ready_line.split("port=")[1])
+    out = tmp_path / "aiohttp.txt"
+    rec = subprocess.Popen([SPYGLASS, "record", "--pid", str(t.pid), "--async",
+                            "--by-endpoint", "--idle", "-o", str(out)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_sampling(rec)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    url = "http://127.0.0.1:%d" % port
+    for n in range(40):
+        for path in ("/slow", "/items/%d" % n, "/fast"):
+            opener.open(url + path, timeout=10).read()
+    rec.send_signal(signal.SIGINT)
+    _, err = rec.communicate(timeout=120)
+    assert rec.returncode == 0, err.decode()
+    spent = dict((route, float(seconds)) for seconds, route in
+                 (line.split(" ", 1) for line in
+                  opener.open(url + "/stats", timeout=10).read().decode().splitlines()))
+    handlers = {"slow_handler": "/slow", "items_handler": "/items/{n}", "fast_handler": "/fast"}
+    inside = {}
+    waiting = 0
+    for frames, count in read_collapsed(str(out)):
+        names = [func(f) for f in frames]
+        route = [handlers[n] for n in names if n in handlers]
+        if "timing" in names and route:
+            inside[route[0]] = inside.get(route[0], 0) + count
+            waiting += count if names[-2:] == ["sleep", "(idle)"] else 0
+    n = sum(inside.values())
+    assert n >= 50 and waiting > 0, (inside, waiting)
+    total = sum(spent.values())
+    lines = ["%-12s profile %5.1f%%  middleware %5.1f%%" % (
+        r, 100.0 * inside.get(r, 0) / n, 100.0 * spent[r] / total) for r in sorted(spent)]
+    print("\n".join(lines))
+    for route in spent:
+        p = spent[route] / total
+        tolerance = 5.0 + 300.0 * math.sqrt(p * (1 - p) / n)
+        assert abs(100.0 * inside.get(route, 0) / n - 100.0 * p) <= tolerance, (route, lines)
