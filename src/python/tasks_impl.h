@@ -1,6 +1,6 @@
 /*
- * tasks_impl.h - what tasks.c, tasks_find.c, tasks_read.c and tasks_wait.c
- * share; not for other modules.
+ * tasks_impl.h - what tasks.c, tasks_find.c, tasks_types.c, tasks_read.c,
+ * tasks_chain.c, tasks_wait.c and tasks_batch.c share; not for other modules.
  *
  * One tasks_sample call is one struct tasks_ctx. What stays valid between
  * samples lives in struct tasks_proc (per process: where the registry is,
@@ -228,8 +228,10 @@ struct tasks_ctx {
 int tasks_find_registry(struct tasks_ctx *c, uint64_t interp);
 int tasks_list(struct tasks_ctx *c);
 
-/* tasks_read.c: objects, tasks and chains. tasks_kind's answer lives in
- * the per-process type cache: valid until the next tasks_kind call. */
+/* tasks_types.c: what objects are (tasks_kind's answer lives in the
+ * per-process type cache: valid until the next tasks_kind call), items,
+ * slots, code classes and locals; tasks_read.c: the tasks; tasks_chain.c:
+ * their chains. */
 int tasks_kind(struct tasks_ctx *c, uint64_t type, const struct tk_type **out);
 int tasks_kind_of(struct tasks_ctx *c, uint64_t obj, const struct tk_type **out);
 void tasks_read_tasks(struct tasks_ctx *c);

@@ -479,3 +479,13 @@ def test_aiohttp_async_handler_wall_time(interp, start_target, tmp_path):
         p = spent[route] / total
         tolerance = 5.0 + 300.0 * math.sqrt(p * (1 - p) / n)
         assert abs(100.0 * inside.get(route, 0) / n - 100.0 * p) <= tolerance, (route, lines)
+
+
+def test_slow_callback_needs_async():
+    proc = run_spyglass(["record", "--pid", str(os.getpid()), "--slow-callback", "50"])
+    assert proc.returncode == 2, proc.stderr
+    assert "--slow-callback watches asyncio loops: give --async too" in proc.stderr
+    proc = run_spyglass(["record", "--pid", str(os.getpid()), "--async", "--slow-callback",
+                         "soon"])
+    assert proc.returncode == 2
+    assert "--slow-callback wants a positive number of milliseconds, got 'soon'" in proc.stderr
