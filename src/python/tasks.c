@@ -123,7 +123,7 @@ static void index_thread_frames(struct tasks_ctx *c)
     s->nframes = 0;
     hash_index_clear(&s->frame_ix);
     for (size_t i = 0; i < w->nthreads; i++) {
-        for (size_t d = 0; d < w->threads[i].depth; d++) {
+        for (size_t d = 0; !w->threads[i].error && d < w->threads[i].depth; d++) {
             uint64_t addr = w->threads[i].frames[d].frame_addr;
             hash_index_reserve(&s->frame_ix, s->nframes, frame_hash, s);
             uint32_t *slot = hash_index_find(&s->frame_ix, hash_mix(addr), frame_same, s, &addr);
@@ -259,7 +259,7 @@ static void read_loops(struct tasks_ctx *c)
             if (c->w->threads[k].ident == loop->thread_ident)
                 loop->thread = (int64_t)k;
         }
-        if (loop->thread >= 0)
+        if (loop->thread >= 0 && !c->w->threads[loop->thread].error)
             loop_base(c, loop, &c->w->threads[loop->thread]);
     }
     for (size_t i = 0; i < tr->ntasks; i++) {
