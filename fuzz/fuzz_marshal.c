@@ -23,6 +23,7 @@
  *       src/util/util.c src/util/marshal_out.c -o build/fuzz_marshal
  *   build/fuzz_marshal -max_total_time=180 fuzz/corpus/marshal
  */
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -74,7 +75,12 @@ static void check_tree(const struct pstats *st)
     struct profile *p = profile_new();
     struct calltree_result r;
     calltree_build(st, p, &r);
-    if (r.nodes > CALLTREE_MAX_NODES || !(r.dropped_s >= 0) || r.dropped_s > r.total_s)
+    if (r.nodes > CALLTREE_MAX_NODES || !(r.unplaced_s >= 0) || r.unplaced_s > r.total_s * 1.000001)
+        abort();
+    /* Every microsecond of own time is drawn (checked where doubles hold
+     * microseconds exactly enough). */
+    double want = r.total_s * 1e6, got = (double)profile_total_weight(p);
+    if (r.total_s < 1e6 && fabs(got - want) > 2)
         abort();
     for (uint32_t id = 0; id < profile_stack_count(p); id++) {
         size_t depth;

@@ -96,8 +96,9 @@ static void report_help(void)
            "  -h, --help           show this help\n\n"
            "A cProfile dump holds, per function, its times and its callers, not whole\n"
            "stacks: flame graphs and the other stack formats show a call tree rebuilt by\n"
-           "splitting each function's time over its callers in proportion to the time on\n"
-           "each edge. It is an estimate, and the output says so. --format pstats re-saves\n"
+           "splitting each function's time over its callees in proportion to the time on\n"
+           "each edge, where each function keeps exactly its own time. Which path the\n"
+           "time took is an estimate, and the output says so. --format pstats re-saves\n"
            "a dump exactly (a Python 2.7 dump becomes one Python 3 loads).\n\n"
            "Examples:\n"
            "  python -m cProfile -o app.prof app.py\n"
@@ -385,11 +386,13 @@ static void calltree_meta(struct profile *p, const char *path, const struct call
     struct strbuf note;
     strbuf_init(&note);
     strbuf_addstr(&note, "call tree estimated from cProfile's caller edges: each function's "
-                         "time is split over its callers in proportion to the time on each edge");
-    if (r->total_s > 0 && r->dropped_s > 0.001 * r->total_s)
+                         "time is split over its callees in proportion to the time on each "
+                         "edge; own times are the dump's");
+    if (r->total_s > 0 && r->unplaced_s > 0.001 * r->total_s)
         strbuf_addf(&note,
-                    "; %.1f%% of the time (pieces under a microsecond, or too deep) left out",
-                    100.0 * r->dropped_s / r->total_s);
+                    "; %.1f%% of the time in functions the tree does not reach, drawn "
+                    "as roots",
+                    100.0 * r->unplaced_s / r->total_s);
     profile_set_meta_str(p, &m->title, "spyglass report");
     profile_set_meta_str(p, &m->target, target);
     profile_set_meta_str(p, &m->note, note.buf);

@@ -3,20 +3,43 @@
  * that every stack-based writer (flame graph, speedscope, collapsed, pprof)
  * can draw.
  *
- * A cProfile dump has no stacks: only, per function, its own and cumulative
- * time and, per caller edge, the calls and time on that edge. The tree is
- * rebuilt the way gprof-style tools do: each function's time is split over
- * its callers in proportion to the time on each edge (or to the calls, for
- * the profile module's count-only edges, or when every edge time is zero).
- * Starting from the functions nobody in the dump calls, a node for function
- * g under parent f stands for a fraction q of all of g's calls:
- *     q(root) = 1 (or the share of callers missing from the dump),
- *     q(g under f) = q(f) * share of g's calls that came from f,
- * and holds q * tt(g) of own time. Recursion is expanded the same way (the
- * shares make it a geometric series), so the time over all of g's nodes
- * adds up to tt(g). No edge is invented: a child always stands for a caller
- * edge in the file. Subtrees worth less than a small share of the total,
- * deeper than a limit, or past a node budget are left out, and counted.
+ * A cProfile dump has no stacks: only, per function, its own time (tt), its
+ * cumulative time (ct, over its outermost calls), its calls (nc, of which cc
+ * are not nested in another call of it) and, per caller edge, the calls and
+ * the time spent in the callee on that edge. The tree is rebuilt top-down:
+ *
+ *   - Roots are the calls no caller edge covers: cProfile's outermost calls
+ *     (the `exec` that runs the script, the `disable` that ends it; also
+ *     importlib's and runpy's callee, so "has no callers" is not the test),
+ *     calls from callers missing from the dump, and the profile module's
+ *     entry. Their time is estimated per function (ct minus the covered
+ *     edges' time; for a recursive one, ct times its share of primitive
+ *     calls) and scaled so that the roots hold the dump's total time: every
+ *     timed call runs inside one of them.
+ *   - A node of function g that stands for t seconds keeps t x tt / (tt +
+ *     sum of g's edge times) as own time and gives each callee h t x (time
+ *     on edge g->h) / (the same sum). Without recursion that sum is g's ct,
+ *     and the split is exact whenever g has one caller.
+ *   - Recursion: a function whose calls are all primitive (cc == nc) is
+ *     never nested in itself, so it is not drawn under itself (that cuts
+ *     importlib's exec -> <module> -> import -> exec loop). A node that
+ *     holds all of a recursive function's outermost time (its ct), when the
+ *     function makes at most one call per call (exec, eval, wrappers),
+ *     stands for calls that enclose all its nested ones: its callees are
+ *     taken largest first, each up to its edge's time, one per primitive
+ *     call, and the rest is own time (the script's <module> under the root
+ *     exec, not every module imported during it).
+ *   - Nodes are expanded heaviest first, until CALLTREE_MAX_NODES, and a
+ *     subtree worth less than CALLTREE_MIN_SHARE of the total, or deeper
+ *     than CALLTREE_MAX_DEPTH, is not expanded.
+ *   - Finally each function's own time over all its nodes is scaled to its
+ *     tt, so the tree holds exactly the dump's own times (the table's
+ *     tottime column) and its total is the dump's total; a function the
+ *     expansion never reached is drawn as a root of its own.
+ *
+ * No edge is invented: a child always stands for a caller edge in the file.
+ * Which path a function's time took is an estimate; how much time each
+ * function had is not.
  */
 #ifndef SPYGLASS_REPORT_CALLTREE_H
 #define SPYGLASS_REPORT_CALLTREE_H
@@ -27,20 +50,23 @@
 #include "profile/profile.h"
 
 #define CALLTREE_MAX_DEPTH 128
-#define CALLTREE_MAX_NODES 100000
+#define CALLTREE_MAX_NODES 20000
 #define CALLTREE_MIN_SHARE 1e-6 /* of the dump's total time */
 
 struct calltree_result {
-    double total_s;   /* the dump's total own time (what pstats prints "in T seconds") */
-    double dropped_s; /* own time in the parts of the tree left out */
-    size_t nodes;     /* nodes built */
-    int truncated;    /* the depth limit or the node budget was hit */
+    double total_s;    /* the dump's total own time (what pstats prints "in T seconds") */
+    double unplaced_s; /* own time of functions the tree never reached, drawn as roots */
+    double cut_s;      /* time in subtrees not expanded (moved to the functions' other nodes) */
+    size_t nodes;      /* nodes built */
+    int truncated;     /* the depth limit or the node budget was hit */
 };
 
 /* Adds the call tree of st to p as stacks weighed in microseconds (sets
  * p's unit to "microseconds"); frames are (name, file, first line) of each
- * function, builtins with an empty file. Fills *res. Never fails: a dump
- * with odd numbers (negative, NaN) treats them as zero. */
+ * function, builtins with an empty file. The weights add up to the dump's
+ * total own time within a microsecond, and each function's to its own time
+ * within a microsecond. Fills *res. Never fails: a dump with odd numbers
+ * (negative, NaN) treats them as zero. */
 void calltree_build(const struct pstats *st, struct profile *p, struct calltree_result *res);
 
 #endif
