@@ -29,7 +29,13 @@
  * "peak RSS N MiB" at the time of the peak, and to otherData
  * peak_rss_bytes, peak_rss_s and final_rss_bytes.
  *
- * Timestamps are microseconds (with nanosecond decimals) from the start.
+ * Timestamps and durations are whole microseconds from the start: every
+ * time is rounded once, and a span's duration is its rounded end minus its
+ * rounded start. Viewers add ts + dur in floating point; with fractions that
+ * sum could land a hair past the next span's start (60082.186 + 10004.718
+ * = 70086.90400000001 > 70086.904), which they read as a frame ending after
+ * its successor began (speedscope: "Tried to end X when Y was on top").
+ * Integers add exactly, so nesting in nanoseconds stays nesting in the file.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -87,9 +93,21 @@ static void track_sample(struct track *t, const struct profile *p, uint32_t stac
     }
 }
 
+/* A time in whole microseconds, rounded to nearest (monotonic, so spans
+ * nested in nanoseconds stay nested). */
+static uint64_t to_us(uint64_t ns)
+{
+    return ns / 1000 + (ns % 1000 >= 500);
+}
+
+static void put_us(FILE *out, const char *key, uint64_t us)
+{
+    fprintf(out, ",\"%s\":%" PRIu64, key, us);
+}
+
 static void put_time(FILE *out, const char *key, uint64_t ns)
 {
-    fprintf(out, ",\"%s\":%" PRIu64 ".%03" PRIu64, key, ns / 1000, ns % 1000);
+    put_us(out, key, to_us(ns));
 }
 
 static const char *kind_category(enum profile_frame_kind kind)
@@ -144,7 +162,7 @@ static void flush_track(struct writer *w, struct track *t, uint64_t tid)
         json_string(w->out, f->name);
         fprintf(w->out, ",\"cat\":\"%s\",\"ph\":\"X\"", kind_category(f->kind));
         put_time(w->out, "ts", s->start);
-        put_time(w->out, "dur", s->end - s->start);
+        put_us(w->out, "dur", to_us(s->end) - to_us(s->start));
         fprintf(w->out, ",\"pid\":%" PRIu64 ",\"tid\":%" PRIu64, w->pid, tid);
         if (f->kind == PF_PYTHON && f->file[0]) {
             fputs(",\"args\":{\"file\":", w->out);

@@ -8,15 +8,22 @@
  *
  *  - with a timeline, one profile per thread (threads in id order), its
  *    samples in time order, consecutive identical stacks merged into one
- *    sample whose weight is the number of ticks; unit "none" (samples).
- *    The profile with the most samples is the one speedscope opens.
+ *    sample weighted by its number of ticks. The profile with the most
+ *    samples is the one speedscope opens.
  *  - without one (or with an empty one), a single profile "all samples" with
  *    one sample per distinct stack (id order) weighted by the stack's
- *    weight, in the profile's unit where speedscope knows it, else "none".
+ *    weight.
+ *
+ * Weights are time where we know it, so speedscope shows seconds rather
+ * than counts: samples with a known rate become microseconds (ticks x
+ * 1e6 / rate, rounded per sample entry; endValue is the sum of what is
+ * written), a profile weighed in a unit speedscope knows (nanoseconds to
+ * seconds, bytes) keeps it, and only other units are "none".
  *
  * Stacks are lists of frame indexes, root first, as the format wants.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,17 +90,44 @@ static void write_stack(const struct profile *p, FILE *out, uint32_t stack)
     putc(']', out);
 }
 
+/* How weights are written: speedscope's unit, and the factor from the
+ * profile's weights to it (0: as they are). */
+struct units {
+    const char *name;
+    double scale;
+};
+
+/* Samples with a known rate are written as microseconds, other units as
+ * speedscope knows them, or as they are ("none"). */
+static struct units units_of(const struct profile_meta *m, int ticks)
+{
+    int samples = ticks || !m->unit || !strcmp(m->unit, "samples");
+    if (samples && m->rate_hz > 0 && m->rate_hz <= 1e6)
+        return (struct units){"microseconds", 1e6 / m->rate_hz};
+    return (struct units){ticks ? "none" : unit_name(m->unit), 0};
+}
+
+static uint64_t scaled(uint64_t weight, const struct units *u)
+{
+    if (!u->scale)
+        return weight;
+    double v = (double)weight * u->scale;
+    return v >= 1.8e19 ? UINT64_MAX : (uint64_t)llround(v);
+}
+
 /* Writes one sampled profile of the given runs. */
-static void write_profile(const struct profile *p, FILE *out, const char *name, const char *unit,
-                          const struct run *runs, size_t run_count)
+static void write_profile(const struct profile *p, FILE *out, const char *name,
+                          const struct units *u, const struct run *runs, size_t run_count)
 {
     uint64_t total = 0;
-    for (size_t i = 0; i < run_count; i++)
-        total = total > UINT64_MAX - runs[i].weight ? UINT64_MAX : total + runs[i].weight;
+    for (size_t i = 0; i < run_count; i++) {
+        uint64_t w = scaled(runs[i].weight, u);
+        total = total > UINT64_MAX - w ? UINT64_MAX : total + w;
+    }
     fputs("{\"type\":\"sampled\",\"name\":", out);
     json_string(out, name);
-    fprintf(out, ",\"unit\":\"%s\",\"startValue\":0,\"endValue\":%" PRIu64 ",\n\"samples\":[", unit,
-            total);
+    fprintf(out, ",\"unit\":\"%s\",\"startValue\":0,\"endValue\":%" PRIu64 ",\n\"samples\":[",
+            u->name, total);
     for (size_t i = 0; i < run_count; i++) {
         if (i)
             fputs(i % 16 ? "," : ",\n", out);
@@ -101,7 +135,7 @@ static void write_profile(const struct profile *p, FILE *out, const char *name, 
     }
     fputs("],\n\"weights\":[", out);
     for (size_t i = 0; i < run_count; i++)
-        fprintf(out, i ? ",%" PRIu64 : "%" PRIu64, runs[i].weight);
+        fprintf(out, i ? ",%" PRIu64 : "%" PRIu64, scaled(runs[i].weight, u));
     fputs("]}", out);
 }
 
@@ -119,7 +153,8 @@ static void write_aggregate(const struct profile *p, FILE *out)
     }
     fputs("\"activeProfileIndex\":0,\n", out);
     fputs("\"profiles\":[", out);
-    write_profile(p, out, "all samples", unit_name(profile_meta_const(p)->unit), runs, run_count);
+    struct units u = units_of(profile_meta_const(p), 0);
+    write_profile(p, out, "all samples", &u, runs, run_count);
     fputs("]", out);
     free(runs);
 }
@@ -152,13 +187,14 @@ static void write_threads(const struct profile *p, FILE *out, const struct profi
     }
     fprintf(out, "\"activeProfileIndex\":%zu,\n\"profiles\":[", best);
     struct run *runs = xcalloc(count, sizeof(*runs));
+    struct units u = units_of(profile_meta_const(p), 1); /* weights are ticks */
     for (size_t start = 0; start < count;) {
         size_t len = timeline_thread_run(events, count, start);
         char name[256];
         timeline_thread_label(p, events[start].thread, name, sizeof(name));
         if (start)
             fputs(",\n", out);
-        write_profile(p, out, name, "none", runs, thread_runs(events + start, len, runs));
+        write_profile(p, out, name, &u, runs, thread_runs(events + start, len, runs));
         start += len;
     }
     fputs("]", out);

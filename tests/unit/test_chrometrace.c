@@ -130,7 +130,7 @@ static void test_chrometrace_gaps_end_the_open_frames(void **state)
     profile_free(p);
 }
 
-static void test_chrometrace_times_keep_nanoseconds(void **state)
+static void test_chrometrace_times_are_whole_microseconds_that_add_up(void **state)
 {
     struct profile *p = timeline_profile(0); /* unknown rate: 1 ms tail */
     uint32_t a = stack_of(p, 1, (const char *[]){"a"});
@@ -139,9 +139,29 @@ static void test_chrometrace_times_keep_nanoseconds(void **state)
     profile_add_event(p, 2750, 1, b);
     size_t len;
     char *json = render(p, &len);
-    assert_non_null(strstr(json, "\"ph\":\"X\",\"ts\":1.500,\"dur\":1.250,"));
-    assert_non_null(strstr(json, "\"ph\":\"X\",\"ts\":2.750,\"dur\":1000.000,"));
+    /* 1.5 us rounds to 2, 2.75 to 3: a lasts 3 - 2, b ends at 1002.75 -> 1003. */
+    assert_non_null(strstr(json, "\"ph\":\"X\",\"ts\":2,\"dur\":1,"));
+    assert_non_null(strstr(json, "\"ph\":\"X\",\"ts\":3,\"dur\":1000,"));
     free(json);
+    profile_free(p);
+}
+
+static void test_chrometrace_a_span_ends_exactly_where_the_next_begins(void **state)
+{
+    /* The issue's numbers: a span from 60082.186 us lasting 10004.718 us,
+     * the next one starting at 70086.904 us. As fractions, ts + dur came to
+     * 70086.90400000001 in a viewer's doubles, past the next start. */
+    struct profile *p = timeline_profile(100);
+    uint32_t a = stack_of(p, 1, (const char *[]){"a"});
+    uint32_t b = stack_of(p, 1, (const char *[]){"b"});
+    uint64_t t = 60082186;
+    for (int i = 0; i < 5; i++) /* samples every ~2 ms keep a open */
+        profile_add_event(p, t + (uint64_t)i * 2000000, 1, a);
+    profile_add_event(p, 70086904, 1, b);
+    check(p, "s = spans(1)\n"
+             "assert [x[0] for x in s] == ['a', 'b'], s\n"
+             "assert all(isinstance(v, int) for x in s for v in x[1:]), s\n"
+             "assert s[0][1] + s[0][2] == s[1][1] == 70087, s\n");
     profile_free(p);
 }
 
@@ -217,7 +237,8 @@ int main(void)
         cmocka_unit_test(test_chrometrace_frames_continue_end_and_begin_with_the_stack),
         cmocka_unit_test(test_chrometrace_one_track_per_thread_with_names),
         cmocka_unit_test(test_chrometrace_gaps_end_the_open_frames),
-        cmocka_unit_test(test_chrometrace_times_keep_nanoseconds),
+        cmocka_unit_test(test_chrometrace_times_are_whole_microseconds_that_add_up),
+        cmocka_unit_test(test_chrometrace_a_span_ends_exactly_where_the_next_begins),
         cmocka_unit_test(test_chrometrace_python_frames_carry_file_and_line),
         cmocka_unit_test(test_chrometrace_without_timeline_lays_the_aggregate_end_to_end),
         cmocka_unit_test(test_chrometrace_empty_profile_is_valid),

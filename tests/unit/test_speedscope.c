@@ -111,6 +111,39 @@ static void test_speedscope_maps_known_units(void **state)
     profile_free(p);
 }
 
+static void test_speedscope_samples_at_a_known_rate_are_microseconds(void **state)
+{
+    /* speedscope shows counts for "none": give it time where we know it. */
+    struct profile *p = aggregate_profile();
+    struct profile_meta *m = profile_meta(p);
+    m->rate_hz = 100;
+    check(p, "pr = d['profiles'][0]\n"
+             "assert pr['unit'] == 'microseconds', pr\n"
+             "assert pr['weights'] == [30000, 40000] and pr['endValue'] == 70000, pr\n");
+    m->rate_hz = 97; /* 10309.278 us a tick: rounded per sample entry */
+    check(p, "pr = d['profiles'][0]\n"
+             "assert pr['weights'] == [30928, 41237] and pr['endValue'] == 72165, pr\n");
+    profile_set_meta_str(p, &m->unit, "bytes"); /* record --memory: bytes stay bytes */
+    check(p, "pr = d['profiles'][0]\n"
+             "assert pr['unit'] == 'bytes' and pr['weights'] == [3, 4], pr\n");
+    profile_free(p);
+}
+
+static void test_speedscope_timeline_ticks_are_microseconds_at_a_known_rate(void **state)
+{
+    struct profile *p = profile_new();
+    profile_meta(p)->rate_hz = 200;
+    profile_enable_timeline(p);
+    uint32_t a = profile_frame_id(p, "a", "m.py", 1, PF_PYTHON);
+    uint32_t s = profile_add_stack(p, &a, 1, 1);
+    for (uint64_t t = 0; t < 3; t++)
+        profile_add_event(p, t * 5000000, 1, s);
+    check(p, "pr = d['profiles'][0]\n"
+             "assert pr['unit'] == 'microseconds' and pr['weights'] == [15000], pr\n"
+             "assert pr['endValue'] == 15000\n");
+    profile_free(p);
+}
+
 static void test_speedscope_timeline_gives_one_profile_per_thread(void **state)
 {
     struct profile *p = profile_new();
@@ -241,6 +274,8 @@ int main(void)
         cmocka_unit_test(test_speedscope_shared_frames_follow_frame_ids),
         cmocka_unit_test(test_speedscope_without_timeline_one_profile_of_all_stacks),
         cmocka_unit_test(test_speedscope_maps_known_units),
+        cmocka_unit_test(test_speedscope_samples_at_a_known_rate_are_microseconds),
+        cmocka_unit_test(test_speedscope_timeline_ticks_are_microseconds_at_a_known_rate),
         cmocka_unit_test(test_speedscope_timeline_gives_one_profile_per_thread),
         cmocka_unit_test(test_speedscope_opens_the_busiest_thread),
         cmocka_unit_test(test_speedscope_empty_profile_is_valid),
