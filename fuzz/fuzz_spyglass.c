@@ -8,7 +8,8 @@
  *     message, and keeps what it read before an error;
  *   - whatever was read goes through every writer without error;
  *   - the spyglass writer's output reads back without error, with the same
- *     total weight and the same memory weights in total;
+ *     total weight, the same memory weights in total and the same frames'
+ *     first lines;
  *   - the line report of the first Python frame's function prints.
  * The input is copied into a block of its own size so ASan sees overreads.
  *
@@ -55,8 +56,13 @@ static void check_round_trip(const struct profile *p)
         abort();
     if (profile_total_weight(back) != profile_total_weight(p) ||
         memory_sum(back) != memory_sum(p) ||
-        profile_memory_enabled(back) != profile_memory_enabled(p))
+        profile_memory_enabled(back) != profile_memory_enabled(p) ||
+        profile_frame_count(back) != profile_frame_count(p))
         abort();
+    for (uint32_t id = 0; id < profile_frame_count(p); id++) {
+        if (profile_frame(back, id)->first_line != profile_frame(p, id)->first_line)
+            abort();
+    }
     profile_free(back);
     free(buf);
 }

@@ -79,6 +79,7 @@ static uint32_t python_frame(struct fold *f, const struct py_frame *pyf)
     m->serial = serial;
     m->line = line;
     m->id = profile_frame_id(f->profile, pyf->code->qualname, pyf->code->filename, line, PF_PYTHON);
+    profile_set_first_line(f->profile, m->id, pyf->code->firstlineno);
     return m->id;
 }
 

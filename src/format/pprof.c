@@ -14,13 +14,19 @@
  *                      in bytes (record --memory) has [space/bytes] alone
  *   sample (2)         one per stack: location ids leaf first, values
  *                      [weight, weight * period] ([weight * unit] for time)
- *   location (4)       one per profile frame (id = frame id + 1), one line
+ *   mapping (3)        one, id 1, named after the target, that says it
+ *                      already has functions, file names and lines: with
+ *                      none, pprof looks for the "main binary" to symbolize
+ *                      and warns "Main binary filename not available"
+ *   location (4)       one per profile frame (id = frame id + 1), mapping
+ *                      1, one line
  *   function (5)       one per (name, file), id from 1, without a system
  *                      name: pprof "demangles" a name equal to its system
  *                      name, and takes "<module>" or "<lambda>" for C++
- *                      template arguments and drops them; start_line is the
- *                      smallest line seen in it (the profile does not know
- *                      where functions begin; 0 when it has no lines)
+ *                      template arguments and drops them; start_line is
+ *                      where the function starts (its def line) when its
+ *                      frames know it, else the smallest line seen in it
+ *                      (0 when it has no lines)
  *   period_type (11), period (12): wall/nanoseconds, 1e9 / rate_hz (1 s
  *                      when the rate is unknown)
  *   duration_nanos (10), and comments (13) with the title, target, Python
@@ -152,15 +158,17 @@ static int function_same(const void *ctx, uint32_t id, const void *key)
 }
 
 /* Gives each frame a function id (from 1) shared by frames with the same
- * name and file, in order of first appearance, and each function the
- * smallest line among its frames. Returns the frame -> function id array
- * (caller frees); *lines (caller frees) is indexed by function id. */
+ * name and file, in order of first appearance, and each function its first
+ * line if a frame knows it, else the smallest line among its frames.
+ * Returns the frame -> function id array (caller frees); *lines (caller
+ * frees) is indexed by function id. */
 static uint32_t *function_ids(const struct profile *p, uint64_t **lines, size_t *count)
 {
     size_t frames = profile_frame_count(p);
     uint32_t *ids = xcalloc(frames, sizeof(*ids));
     struct functions fs = {p, xcalloc(frames + 1, sizeof(uint32_t)), 0, {NULL, 0}};
     *lines = xcalloc(frames + 1, sizeof(**lines));
+    uint8_t *known = xcalloc(frames + 1, 1); /* function id -> line is a first line */
     for (uint32_t id = 0; id < frames; id++) {
         const struct profile_frame *f = profile_frame(p, id);
         hash_index_reserve(&fs.index, fs.count, function_hash_of, &fs);
@@ -171,9 +179,16 @@ static uint32_t *function_ids(const struct profile *p, uint64_t **lines, size_t 
         }
         ids[id] = *slot;
         uint64_t *line = &(*lines)[ids[id]];
-        if (f->line > 0 && (!*line || (uint64_t)f->line < *line))
+        if (known[ids[id]])
+            continue;
+        if (f->first_line > 0) {
+            *line = (uint64_t)f->first_line;
+            known[ids[id]] = 1;
+        } else if (f->line > 0 && (!*line || (uint64_t)f->line < *line)) {
             *line = (uint64_t)f->line;
+        }
     }
+    free(known);
     *count = fs.count;
     hash_index_release(&fs.index);
     free(fs.first);
@@ -219,6 +234,19 @@ static void put_samples(struct encoder *e, int counted, double ns)
     }
 }
 
+/* The one mapping every location belongs to: symbolized already. */
+static void put_mapping(struct encoder *e)
+{
+    const struct profile_meta *m = profile_meta_const(e->p);
+    const char *name = m->target ? m->target : m->title ? m->title : "spyglass profile";
+    pb_uint(&e->scratch, 1, 1);
+    pb_uint(&e->scratch, 5, string_index(&e->strings, name));
+    pb_uint(&e->scratch, 7, 1); /* has_functions */
+    pb_uint(&e->scratch, 8, 1); /* has_filenames */
+    pb_uint(&e->scratch, 9, 1); /* has_line_numbers */
+    pb_message(&e->msg, 3, &e->scratch);
+}
+
 static void put_locations(struct encoder *e, const uint32_t *func_ids)
 {
     struct strbuf line;
@@ -226,6 +254,7 @@ static void put_locations(struct encoder *e, const uint32_t *func_ids)
     for (uint32_t id = 0; id < profile_frame_count(e->p); id++) {
         const struct profile_frame *f = profile_frame(e->p, id);
         pb_uint(&e->scratch, 1, (uint64_t)id + 1);
+        pb_uint(&e->scratch, 2, 1); /* mapping_id */
         pb_uint(&line, 1, func_ids[id]);
         pb_uint(&line, 2, f->line > 0 ? (uint64_t)f->line : 0);
         pb_message(&e->scratch, 4, &line);
@@ -284,6 +313,7 @@ static void encode(struct encoder *e)
     size_t func_count;
     uint64_t *lines;
     uint32_t *func_ids = function_ids(e->p, &lines, &func_count);
+    put_mapping(e);
     put_locations(e, func_ids);
     put_functions(e, func_ids, lines);
     free(func_ids);

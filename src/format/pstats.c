@@ -6,11 +6,14 @@
  * A sampled profile knows where time went, not how often functions were
  * called, so the numbers are built from stacks:
  *   - one entry per function: Python frames grouped by (file, name), so that
- *     a by-line profile still gives one row per function; its line is the
- *     smallest line seen in it, the closest we know to where it starts (0 if
- *     the profile has no lines). Native markers (e.g. "(idle)") become
+ *     a by-line profile still gives one row per function; its line is where
+ *     the function starts (its def line, as cProfile's keys have it) when
+ *     the frames know it, else the smallest line seen in it (0 if the
+ *     profile has no lines). Native markers (e.g. "(idle)") become
  *     builtin-style entries ("~", 0, name); thread, process and endpoint
- *     roots are groupings, not functions, and are left out;
+ *     roots are groupings, not functions, and are left out. A function no
+ *     stack holds (the "(idle)" marker of a record without --idle) has no
+ *     entry: pstats would list it with 0 calls;
  *   - tt = weight of the stacks the function is the leaf of, ct = weight of
  *     the stacks it appears in, counted once per stack however often it
  *     recurses there; both times the sampling interval (1 / rate_hz seconds,
@@ -40,7 +43,8 @@
 struct func {
     const char *file; /* "~" for a builtin-style entry */
     const char *name;
-    int line;
+    int line;             /* smallest line seen */
+    int first_line;       /* where it starts, if a frame knows it */
     uint32_t first_frame; /* lowest frame id of the function: decides order */
     uint64_t self, incl;  /* weights */
     size_t last_stack;    /* stack id + 1 that last counted incl */
@@ -112,10 +116,12 @@ static void group_functions(struct builder *b)
         struct func *last = b->func_count ? &b->funcs[b->func_count - 1] : NULL;
         if (!last || strcmp(last->file, func_file(f)) || strcmp(last->name, f->name)) {
             last = &b->funcs[b->func_count++];
-            *last = (struct func){func_file(f), f->name, 0, ids[i], 0, 0, 0};
+            *last = (struct func){func_file(f), f->name, 0, 0, ids[i], 0, 0, 0};
         }
         if (f->kind == PF_PYTHON && f->line > 0 && (!last->line || f->line < last->line))
             last->line = f->line;
+        if (f->kind == PF_PYTHON && f->first_line > 0 && !last->first_line)
+            last->first_line = f->first_line;
     }
     qsort(b->funcs, b->func_count, sizeof(*b->funcs), compare_funcs);
     /* Map every frame to its function's new index, through the sorted ids. */
@@ -230,7 +236,7 @@ static void put_key(struct strbuf *sb, const struct func *f)
 {
     marshal_out_tuple(sb, 3);
     marshal_out_str(sb, f->file);
-    marshal_out_int(sb, f->line);
+    marshal_out_int(sb, f->first_line ? f->first_line : f->line);
     marshal_out_str(sb, f->name);
 }
 
@@ -253,12 +259,19 @@ static void put_stats(struct strbuf *sb, const struct builder *b, double interva
     marshal_out_dict_begin(sb);
     for (uint32_t i = 0; i < b->func_count; i++) {
         const struct func *f = &b->funcs[i];
+        if (!f->incl) { /* on no stack: no row */
+            for (; e < b->edge_count && b->edges[e].callee == i; e++)
+                ;
+            continue;
+        }
         put_key(sb, f);
         marshal_out_tuple(sb, 5);
         put_numbers(sb, f->incl, f->self, f->incl, interval);
         marshal_out_dict_begin(sb);
         for (; e < b->edge_count && b->edges[e].callee == i; e++) {
             const struct edge *edge = &b->edges[e];
+            if (!edge->incl || !b->funcs[edge->caller].incl)
+                continue;
             put_key(sb, &b->funcs[edge->caller]);
             marshal_out_tuple(sb, 4);
             put_numbers(sb, edge->incl, edge->self, edge->incl, interval);

@@ -6,13 +6,15 @@
  *
  *   spyglass-profile 1
  *   meta    KEY     VALUE
- *   frame   KIND    LINE    FILE    NAME
+ *   frame   KIND    LINE    FILE    NAME    [FIRST_LINE]
  *   stack   WEIGHT  SAMPLES GROWN   FREED   PEAK_RSS        ID ID ...
  *
  * Fields are separated by one tab. Frames are numbered 0, 1, ... in the
  * order of their lines; a stack lists its frame numbers root first,
  * separated by spaces (none for an empty stack). KIND is python, thread,
- * process, endpoint or native. SAMPLES, GROWN, FREED and PEAK_RSS are the
+ * process, endpoint or native. FIRST_LINE, where the frame's function
+ * starts (its def line), is written when known and is optional to readers
+ * (files from before it have five fields). SAMPLES, GROWN, FREED and PEAK_RSS are the
  * stack's memory weights (struct profile_memory; 0 without --memory). Meta
  * keys: title, target, python_version, unit, note (text), rate_hz,
  * duration_s (decimal), samples, errors, peak_rss, peak_rss_ns, final_rss,
@@ -76,6 +78,8 @@ int spyglass_write(const struct profile *p, FILE *out, const struct format_optio
         put_text(out, f->file);
         putc('\t', out);
         put_text(out, f->name);
+        if (f->first_line > 0)
+            fprintf(out, "\t%d", f->first_line);
         putc('\n', out);
     }
     static const struct profile_memory none = {0, 0, 0, 0};

@@ -72,6 +72,18 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+/* A line number: 0 .. INT32_MAX. Returns 0 or -1. */
+static int parse_line(const char *s, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > INT32_MAX)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
 static int read_meta(struct reader *r, char **f, size_t n)
 {
     if (n != 3)
@@ -115,8 +127,8 @@ static int read_meta(struct reader *r, char **f, size_t n)
 static int read_frame(struct reader *r, char **f, size_t n)
 {
     static const char *const kinds[] = {"python", "thread", "process", "endpoint", "native"};
-    if (n != 5)
-        return fail(r, "a frame line has a kind, a line, a file and a name");
+    if (n != 5 && n != 6)
+        return fail(r, "a frame line has a kind, a line, a file, a name and maybe a first line");
     int kind = -1;
     for (int i = 0; i < 5; i++) {
         if (!strcmp(f[1], kinds[i]))
@@ -124,16 +136,17 @@ static int read_frame(struct reader *r, char **f, size_t n)
     }
     if (kind < 0)
         return fail(r, "unknown frame kind '%.40s'", f[1]);
-    char *end;
-    errno = 0;
-    long line = strtol(f[2], &end, 10);
-    if (errno || end == f[2] || *end || line < 0 || line > INT32_MAX)
+    int line, first_line = 0;
+    if (parse_line(f[2], &line))
         return fail(r, "bad line number '%.40s'", f[2]);
+    if (n == 6 && parse_line(f[5], &first_line))
+        return fail(r, "bad first line number '%.40s'", f[5]);
     if (r->frame_count >= UINT32_MAX - 1)
         return fail(r, "too many frames");
     r->frame_ids = xgrow(r->frame_ids, sizeof(*r->frame_ids), r->frame_count + 1, &r->frame_cap);
-    r->frame_ids[r->frame_count++] =
-        profile_frame_id(r->p, f[4], f[3], (int)line, (enum profile_frame_kind)kind);
+    uint32_t id = profile_frame_id(r->p, f[4], f[3], line, (enum profile_frame_kind)kind);
+    profile_set_first_line(r->p, id, first_line);
+    r->frame_ids[r->frame_count++] = id;
     return 0;
 }
 

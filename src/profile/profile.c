@@ -221,9 +221,15 @@ uint32_t profile_frame_id(struct profile *p, const char *name, const char *file,
         return other_frame(p);
     }
     p->frames = xgrow(p->frames, sizeof(*p->frames), p->frame_count + 1, &p->frame_cap);
-    p->frames[p->frame_count] = (struct profile_frame){key.name, key.file, line, kind};
+    p->frames[p->frame_count] = (struct profile_frame){key.name, key.file, line, kind, 0};
     *slot = (uint32_t)p->frame_count + 1;
     return (uint32_t)p->frame_count++;
+}
+
+void profile_set_first_line(struct profile *p, uint32_t id, int first_line)
+{
+    if (id < p->frame_count && first_line > 0 && !p->frames[id].first_line)
+        p->frames[id].first_line = first_line;
 }
 
 size_t profile_frame_count(const struct profile *p)
@@ -533,7 +539,7 @@ static uint32_t other_frame(struct profile *p)
         hash_index_find(&p->frame_index, frame_hash(name, file, 0, PF_NATIVE), frame_same, p, &key);
     if (!*slot) {
         p->frames = xgrow(p->frames, sizeof(*p->frames), p->frame_count + 1, &p->frame_cap);
-        p->frames[p->frame_count] = (struct profile_frame){name, file, 0, PF_NATIVE};
+        p->frames[p->frame_count] = (struct profile_frame){name, file, 0, PF_NATIVE, 0};
         *slot = (uint32_t)++p->frame_count;
     }
     p->other_frame = *slot - 1;

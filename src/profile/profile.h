@@ -30,6 +30,8 @@ struct profile_frame {
     const char *file; /* source file; "" for synthetic frames */
     int line;         /* line number; 0 when aggregated by function or unknown */
     enum profile_frame_kind kind;
+    int first_line; /* the function's first line (its def), 0 if unknown;
+                       not part of the frame's identity */
 };
 
 /* What a profile says about itself; writers put it on the output's face. */
@@ -130,6 +132,12 @@ const char *profile_intern(struct profile *p, const char *s);
  * Strings are copied (interned). */
 uint32_t profile_frame_id(struct profile *p, const char *name, const char *file, int line,
                           enum profile_frame_kind kind);
+
+/* Records where the function of frame id starts (its code object's first
+ * line, a pstats key's line), unless the frame already has one: the first
+ * caller wins, since every frame of one function starts at the same line.
+ * No-op for an unknown id or a line <= 0. */
+void profile_set_first_line(struct profile *p, uint32_t id, int first_line);
 
 /* Adds weight to the stack frames[0..depth), root first (frames[0] is the
  * outermost call, frames[depth-1] the leaf). Returns the stack id. depth may

@@ -260,12 +260,16 @@ static void expand(struct builder *b, uint32_t node, double time)
 
 /* ---- writing the stacks ---- */
 
-/* Interns one frame per function: builtins ("~", 0) keep only their name. */
+/* Interns one frame per function: builtins ("~", 0) keep only their name.
+ * A key's line is where the function starts (cProfile keys functions by
+ * their code object's first line). */
 static uint32_t function_frame(struct profile *p, const struct pstats_key *k)
 {
     int builtin = k->line == 0 && !strcmp(k->file, "~");
     int line = k->line > 0 && k->line <= INT32_MAX ? (int)k->line : 0;
-    return profile_frame_id(p, k->name, builtin ? "" : k->file, line, PF_PYTHON);
+    uint32_t id = profile_frame_id(p, k->name, builtin ? "" : k->file, line, PF_PYTHON);
+    profile_set_first_line(p, id, line);
+    return id;
 }
 
 /* Microseconds still to write so that the running total stays within half

@@ -248,6 +248,25 @@ def test_record_pstats_loads_in_that_pythons_pstats(interp, tmp_path):
             assert lines(spyglass_table(str(tmp_path), "rec.prof", spec)) == lines(want)
 
 
+@pytest.mark.parametrize("interp", ALL)
+def test_record_pstats_without_idle_keys_functions_as_cprofile_does(interp, tmp_path):
+    """No (idle) row with 0 calls when idle samples were dropped, and each
+    function keyed by its def line, as cProfile keys it."""
+    out = tmp_path / "rec.prof"
+    proc = run_spyglass(["record", "--rate", "200", "-o", str(out), "--", interp.path, SHARES,
+                         "--seconds", "1", "--cpu-percent", "50"], timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    keys = run_python(interp, "import pstats, sys\n"
+                      "for k, v in pstats.Stats(sys.argv[1]).stats.items():\n"
+                      "    print('%s %d %s %d' % (k[0], k[1], k[2], v[1]))\n", [str(out)])
+    rows = [line.rsplit(" ", 3) for line in keys.splitlines()]
+    assert rows and all(int(calls) > 0 for _, _, _, calls in rows), keys
+    assert not [r for r in rows if r[2] == "(idle)"], keys
+    ours = {name: int(line) for path, line, name, _ in rows if path == SHARES}
+    assert ours["cpu_burn"] == def_line(SHARES, "cpu_burn"), ours
+    assert ours["cycle"] == def_line(SHARES, "cycle"), ours
+
+
 def go_pprof(args, tmp_path):
     go = shutil.which("go")
     if not go:
@@ -259,7 +278,28 @@ def go_pprof(args, tmp_path):
     proc = subprocess.run([go, "tool", "pprof"] + args, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()
+    # Our one mapping says it is symbolized: no hunt for a "main binary".
+    assert "Main binary filename not available" not in proc.stderr.decode(), proc.stderr
     return proc.stdout.decode("utf-8")
+
+
+def raw_start_lines(raw, path):
+    """{function name: start lines} of the functions of the file path, from
+    the Locations of `go tool pprof -raw`
+    ("  3: 0x0 M=1 cpu_burn /path/shares.py:27:0 s=25()")."""
+    starts = {}
+    for m in re.finditer(r"^ +\d+: 0x0 M=1 (\S+) (\S*):\d+:\d+ s=(\d+)\(\)$", raw, re.M):
+        if os.path.basename(m.group(2)) == os.path.basename(path):
+            starts.setdefault(m.group(1), set()).add(int(m.group(3)))
+    return starts
+
+
+def def_line(path, name):
+    with open(path) as f:
+        for number, text in enumerate(f, 1):
+            if text.startswith("def %s(" % name):
+                return number
+    raise AssertionError("no def %s in %s" % (name, path))
 
 
 def us(value):
@@ -298,6 +338,10 @@ def test_record_pprof_read_by_go_tool_pprof(interp, tmp_path):
     raw = go_pprof(["-raw", str(out)], tmp_path)
     assert "PeriodType: wall nanoseconds" in raw and "Period: 5000000" in raw
     assert "samples/count wall/nanoseconds" in raw
+    # Function.start_line is the def line, not the smallest line sampled.
+    starts = raw_start_lines(raw, SHARES)
+    for name in ("cpu_burn", "cycle", "main"):
+        assert starts.get(name) == {def_line(SHARES, name)}, (name, starts.get(name))
 
 
 # ---- report: a dump as pprof, flame graph and pstats ----
@@ -350,6 +394,10 @@ def test_report_dump_as_pprof_keeps_own_times(interp, tmp_path_factory, tmp_path
     assert checked >= 4
     busiest = max(times, key=times.get)
     assert max(rows, key=lambda f: rows[f][0]) == busiest
+    # A dump's key line is the def line: pprof's start line.
+    starts = raw_start_lines(go_pprof(["-raw", str(out)], tmp_path), TARGET)
+    for name in ("fib", "walk", "visit"):
+        assert starts.get(name) == {def_line(TARGET, name)}, (name, starts.get(name))
 
 
 @pytest.mark.parametrize("interp", PY3)

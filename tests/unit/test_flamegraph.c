@@ -106,7 +106,7 @@ WEAK uint32_t profile_frame_id(struct profile *p, const char *name, const char *
     }
     p->frames = xgrow(p->frames, sizeof(*p->frames), p->frame_count + 1, &p->frame_cap);
     p->frames[p->frame_count] =
-        (struct profile_frame){profile_intern(p, name), profile_intern(p, file), line, kind};
+        (struct profile_frame){profile_intern(p, name), profile_intern(p, file), line, kind, 0};
     return (uint32_t)p->frame_count++;
 }
 

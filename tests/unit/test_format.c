@@ -138,7 +138,7 @@ static void test_format_short_path_leaves_other_paths_alone(void **state)
 
 static int frame_class(const char *file, enum profile_frame_kind kind)
 {
-    struct profile_frame f = {"f", file, 1, kind};
+    struct profile_frame f = {"f", file, 1, kind, 0};
     return format_frame_class(&f);
 }
 

@@ -87,8 +87,12 @@ struct sample {
 };
 
 struct location {
-    uint64_t id, function, line;
+    uint64_t id, mapping, function, line;
     int lines;
+};
+
+struct mapping {
+    uint64_t id, filename, has_functions, has_filenames, has_line_numbers;
 };
 
 struct function {
@@ -106,6 +110,8 @@ struct decoded {
     size_t location_count;
     struct function functions[MAX_ITEMS];
     size_t function_count;
+    struct mapping mappings[4];
+    size_t mapping_count;
     uint64_t period_type[2], period, duration, time;
     uint64_t comments[MAX_ITEMS];
     size_t comment_count;
@@ -148,6 +154,8 @@ static void decode_location(struct pb sub, struct location *l)
         pb_field(&sub, &field, &v, &inner);
         if (field == 1) {
             l->id = v;
+        } else if (field == 2) {
+            l->mapping = v;
         } else if (field == 4) {
             l->lines++;
             while (inner.p < inner.end) {
@@ -175,6 +183,27 @@ static void decode_function(struct pb sub, struct function *f)
         uint64_t *slots[] = {NULL, &f->id, &f->name, &f->system_name, &f->filename, &f->start_line};
         if (field >= 1 && field <= 5)
             *slots[field] = v;
+    }
+}
+
+static void decode_mapping(struct pb sub, struct mapping *m)
+{
+    memset(m, 0, sizeof(*m));
+    while (sub.p < sub.end) {
+        unsigned field;
+        uint64_t v = 0;
+        struct pb none;
+        pb_field(&sub, &field, &v, &none);
+        if (field == 1)
+            m->id = v;
+        else if (field == 5)
+            m->filename = v;
+        else if (field == 7)
+            m->has_functions = v;
+        else if (field == 8)
+            m->has_filenames = v;
+        else if (field == 9)
+            m->has_line_numbers = v;
     }
 }
 
@@ -207,6 +236,10 @@ static void decode(const char *buf, size_t size, struct decoded *d)
             break;
         case 2:
             decode_sample(sub, &d->samples[d->sample_count++]);
+            break;
+        case 3:
+            assert_true(d->mapping_count < 4);
+            decode_mapping(sub, &d->mappings[d->mapping_count++]);
             break;
         case 4:
             decode_location(sub, &d->locations[d->location_count++]);
@@ -375,10 +408,56 @@ static void test_pprof_locations_share_functions(void **state)
     /* No system name: pprof would strip "<...>" from names equal to it. */
     assert_int_equal(work->system_name, 0);
     assert_string_equal(str(&d, work->filename), "app.py");
-    assert_int_equal(work->start_line, 21); /* smallest line seen */
+    assert_int_equal(work->start_line, 21); /* smallest line seen: no first line known */
     const struct function *thread = func_of(&d, 4);
     assert_string_equal(str(&d, thread->filename), "");
     assert_int_equal(thread->start_line, 0);
+    release(&d);
+    free(buf);
+    profile_free(p);
+}
+
+static void test_pprof_start_line_is_the_def_line(void **state)
+{
+    /* spin() is defined on line 3 and sampled on line 5 only: go tool pprof
+     * showed s=5. Its frames know their function's first line. */
+    struct profile *p = profile_new();
+    uint32_t spin = profile_frame_id(p, "spin", "app.py", 5, PF_PYTHON);
+    profile_set_first_line(p, spin, 3);
+    profile_set_first_line(p, spin, 9); /* the first one recorded wins */
+    uint32_t spin2 = profile_frame_id(p, "spin", "app.py", 4, PF_PYTHON);
+    profile_add_stack(p, &spin, 1, 2);
+    profile_add_stack(p, &spin2, 1, 1);
+    size_t size;
+    char *buf = render(p, &size);
+    struct decoded d;
+    decode(buf, size, &d);
+    assert_int_equal(d.function_count, 1);
+    assert_int_equal(d.functions[0].start_line, 3);
+    assert_int_equal(d.locations[0].line, 5);
+    release(&d);
+    free(buf);
+    profile_free(p);
+}
+
+static void test_pprof_one_symbolized_mapping_for_every_location(void **state)
+{
+    /* Without a mapping go tool pprof warns "Main binary filename not
+     * available" on every command; a mapping that says it has functions,
+     * file names and lines is not symbolized again. */
+    struct profile *p = sample_profile();
+    profile_set_meta_str(p, &profile_meta(p)->target, "pid 42 (python app.py)");
+    size_t size;
+    char *buf = render(p, &size);
+    struct decoded d;
+    decode(buf, size, &d);
+    assert_int_equal(d.mapping_count, 1);
+    const struct mapping *m = &d.mappings[0];
+    assert_int_equal(m->id, 1);
+    assert_string_equal(str(&d, m->filename), "pid 42 (python app.py)");
+    assert_true(m->has_functions && m->has_filenames && m->has_line_numbers);
+    for (size_t i = 0; i < d.location_count; i++)
+        assert_int_equal(d.locations[i].mapping, 1);
     release(&d);
     free(buf);
     profile_free(p);
@@ -497,6 +576,8 @@ int main(void)
         cmocka_unit_test(test_pprof_header_and_value_types),
         cmocka_unit_test(test_pprof_samples_are_leaf_first_with_period_values),
         cmocka_unit_test(test_pprof_locations_share_functions),
+        cmocka_unit_test(test_pprof_start_line_is_the_def_line),
+        cmocka_unit_test(test_pprof_one_symbolized_mapping_for_every_location),
         cmocka_unit_test(test_pprof_unknown_rate_uses_one_second),
         cmocka_unit_test(test_pprof_time_weighed_profile_has_one_wall_value),
         cmocka_unit_test(test_pprof_byte_weighed_profile_has_one_space_value),

@@ -104,6 +104,23 @@ static void test_profile_frames_dedupe_on_all_four_fields(void **state)
     profile_free(p);
 }
 
+static void test_profile_first_line_is_an_attribute_not_identity(void **state)
+{
+    struct profile *p = profile_new();
+    uint32_t a = profile_frame_id(p, "f", "a.py", 7, PF_PYTHON);
+    assert_int_equal(profile_frame(p, a)->first_line, 0);
+    profile_set_first_line(p, a, 0);  /* unknown: ignored */
+    profile_set_first_line(p, a, -3); /* nonsense: ignored */
+    assert_int_equal(profile_frame(p, a)->first_line, 0);
+    profile_set_first_line(p, a, 5);
+    profile_set_first_line(p, a, 6); /* the first one recorded stays */
+    assert_int_equal(profile_frame(p, a)->first_line, 5);
+    assert_int_equal(profile_frame_id(p, "f", "a.py", 7, PF_PYTHON), a);
+    profile_set_first_line(p, 99, 5); /* unknown id: no-op */
+    assert_int_equal(profile_frame_count(p), 1);
+    profile_free(p);
+}
+
 static void test_profile_frame_ids_are_dense_through_rehashing(void **state)
 {
     struct profile *p = profile_new();
@@ -395,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_profile_intern_returns_one_pointer_per_string),
         cmocka_unit_test(test_strtab_survives_growth_and_long_strings),
         cmocka_unit_test(test_profile_frames_dedupe_on_all_four_fields),
+        cmocka_unit_test(test_profile_first_line_is_an_attribute_not_identity),
         cmocka_unit_test(test_profile_frame_ids_are_dense_through_rehashing),
         cmocka_unit_test(test_profile_stacks_dedupe_and_sum_weights),
         cmocka_unit_test(test_profile_stack_copies_callers_array),

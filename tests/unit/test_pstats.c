@@ -380,6 +380,8 @@ static void test_pstats_write_times_counts_and_callers(void **state)
     profile_add_stack(p, (uint32_t[]){main_b, work, work, leaf}, 4, 10);
     profile_add_stack(p, (uint32_t[]){main_a}, 1, 5);
     profile_add_stack(p, (uint32_t[]){thread, main_a, work, idle}, 4, 5);
+    uint32_t unused = py(p, "never", "app.py", 40); /* on no stack: no row */
+    profile_add_stack(p, &unused, 1, 0);
     struct pstats st;
     round_trip(p, &st);
     assert_int_equal(st.count, 4); /* main, work, leaf, (idle); no thread */
@@ -408,6 +410,39 @@ static void test_pstats_write_times_counts_and_callers(void **state)
     assert_true(c->tt == 40 * 0.01);
     assert_int_equal(st.funcs[l].caller_count, 1);
     assert_true(st.caller_tuples);
+    pstats_release(&st);
+    profile_free(p);
+}
+
+static void test_pstats_write_no_phantom_idle_row(void **state)
+{
+    /* record makes its "(idle)" frame up front; without --idle no stack
+     * holds it, and pstats listed it with 0 calls. */
+    struct profile *p = profile_new();
+    profile_meta(p)->rate_hz = 100;
+    profile_frame_id(p, "(idle)", "", 0, PF_NATIVE);
+    profile_add_stack(p, (uint32_t[]){py(p, "f", "a.py", 3)}, 1, 2);
+    struct pstats st;
+    round_trip(p, &st);
+    assert_int_equal(st.count, 1);
+    assert_string_equal(st.funcs[0].key.name, "f");
+    pstats_release(&st);
+    profile_free(p);
+}
+
+static void test_pstats_write_keys_functions_by_their_def_line(void **state)
+{
+    /* cProfile keys a function by its code object's first line; so do we
+     * when the frames know it, whatever lines were sampled. */
+    struct profile *p = profile_new();
+    uint32_t a = py(p, "spin", "a.py", 5), b = py(p, "spin", "a.py", 7);
+    profile_set_first_line(p, b, 3);
+    profile_add_stack(p, &a, 1, 1);
+    profile_add_stack(p, &b, 1, 1);
+    struct pstats st;
+    round_trip(p, &st);
+    assert_int_equal(st.count, 1);
+    assert_int_equal(st.funcs[0].key.line, 3);
     pstats_release(&st);
     profile_free(p);
 }
@@ -478,6 +513,8 @@ int main(void)
         cmocka_unit_test(test_table_sort_key_abbreviations_follow_pstats),
         cmocka_unit_test(test_table_source_line_is_ctime_then_path),
         cmocka_unit_test(test_pstats_write_times_counts_and_callers),
+        cmocka_unit_test(test_pstats_write_no_phantom_idle_row),
+        cmocka_unit_test(test_pstats_write_keys_functions_by_their_def_line),
         cmocka_unit_test(test_pstats_write_unknown_rate_counts_seconds_as_samples),
         cmocka_unit_test(test_pstats_write_big_counts_and_bad_utf8),
         cmocka_unit_test(test_pstats_write_empty_profile),
