@@ -136,6 +136,8 @@ static int read_key(struct pstats *st, const struct marshal_value *parent, size_
     key->file = v->items[0]->str;
     key->line = v->items[1]->i;
     key->name = is_string(v->items[2]) ? v->items[2]->str : code_name(st, v->items[2]);
+    st->byte_keys |= v->items[0]->kind == MARSHAL_BYTES || v->items[2]->kind == MARSHAL_BYTES;
+    st->code_keys |= v->items[2]->kind == MARSHAL_CODE;
     return 0;
 }
 

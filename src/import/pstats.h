@@ -56,6 +56,8 @@ struct pstats {
     struct pstats_func *funcs; /* in the dump's dict order; keys are unique */
     size_t count;
     int caller_tuples; /* 1: caller values were (nc, cc, tt, ct) tuples; 0: counts or none */
+    int byte_keys;     /* 1: a key holds byte strings: the dump was written by Python 2 */
+    int code_keys;     /* 1: a key's name is a code object (the profile module's) */
     char error[200];   /* why pstats_load failed */
     /* private */
     struct marshal_doc doc; /* owns the strings */

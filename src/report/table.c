@@ -10,7 +10,10 @@
  *     "file:line(name)", or for builtins (file "~", line 0) the name with
  *     its angle brackets turned into braces.
  * The header sums nc, cc and tt over all functions in dict order, as pstats
- * does, so even the rounding of the total matches.
+ * does, so even the rounding of the total matches. Dict order is the file's
+ * for a Python 3 dump; for a dump written by Python 2.7 (byte-string keys)
+ * it is 2.7's hash order (report/dictorder.c), which 2.7's pstats lists
+ * and keeps among ties.
  */
 #include "report/table.h"
 
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "report/dictorder.h"
 #include "util/err.h"
 #include "util/util.h"
 
@@ -178,16 +182,18 @@ static int compare_rows(const void *pa, const void *pb, void *ctx)
 
 /* ---- printing ---- */
 
-static void print_header(const struct pstats *st, FILE *out, const struct table_options *opt)
+/* rows[0 .. st->count) are in dict order. */
+static void print_header(const struct pstats *st, const struct row *rows, FILE *out,
+                         const struct table_options *opt)
 {
     /* Python ints do not overflow; wrapping (unsigned) keeps this defined
      * for absurd dumps, where pstats would print a huge number instead. */
     uint64_t total_calls = 0, prim_calls = 0;
     double total_tt = 0;
     for (size_t i = 0; i < st->count; i++) {
-        total_calls += (uint64_t)st->funcs[i].nc;
-        prim_calls += (uint64_t)st->funcs[i].cc;
-        total_tt += st->funcs[i].tt;
+        total_calls += (uint64_t)rows[i].func->nc;
+        prim_calls += (uint64_t)rows[i].func->cc;
+        total_tt += rows[i].func->tt;
     }
     if (opt->source)
         fprintf(out, "%s\n\n", opt->source);
@@ -222,15 +228,22 @@ static void print_row(FILE *out, const struct row *r)
     fprintf(out, "%s\n", r->stdname);
 }
 
-/* Builds the rows in dump order; the caller frees them with free_rows. */
+/* Builds the rows in dict order (see the top of the file); the caller
+ * frees them with free_rows. */
 static struct row *make_rows(const struct pstats *st)
 {
-    struct row *rows = xcalloc(st->count, sizeof(*rows));
+    struct row *rows = xcalloc(st->count ? st->count : 1, sizeof(*rows));
+    size_t *order = xcalloc(st->count ? st->count : 1, sizeof(*order));
+    if (!st->byte_keys || dictorder_py27(st, order) != 0) {
+        for (size_t i = 0; i < st->count; i++)
+            order[i] = i;
+    }
     for (size_t i = 0; i < st->count; i++) {
-        rows[i].func = &st->funcs[i];
-        rows[i].stdname = std_string(&st->funcs[i].key);
+        rows[i].func = &st->funcs[order[i]];
+        rows[i].stdname = std_string(&rows[i].func->key);
         rows[i].position = i;
     }
+    free(order);
     return rows;
 }
 
@@ -272,7 +285,7 @@ int table_print(const struct pstats *st, FILE *out, const struct table_options *
     struct row *rows = make_rows(st);
     struct strbuf msg;
     strbuf_init(&msg);
-    print_header(st, out, opt);
+    print_header(st, rows, out, opt);
     sort_rows(rows, st->count, opt, &msg);
     size_t shown = st->count;
     if (opt->limit >= 0 && (size_t)opt->limit < st->count) {
