@@ -166,8 +166,9 @@ static void flush_track(struct writer *w, struct track *t, uint64_t tid)
         fprintf(w->out, ",\"pid\":%" PRIu64 ",\"tid\":%" PRIu64, w->pid, tid);
         if (f->kind == PF_PYTHON && f->file[0]) {
             fputs(",\"args\":{\"file\":", w->out);
-            json_string(w->out,
-                        w->opt && w->opt->full_filenames ? f->file : format_short_path(f->file));
+            char *path = format_display_path(f->file, w->opt && w->opt->full_filenames);
+            json_string(w->out, path);
+            free(path);
             if (f->line > 0)
                 fprintf(w->out, ",\"line\":%d", f->line);
             putc('}', w->out);

@@ -6,8 +6,8 @@
  * A frame is written as "name (file:line)" for Python frames, "name (file)"
  * when the line is 0, and the bare name for synthetic frames (threads,
  * processes, endpoints, markers such as "(idle)") and for Python frames
- * without a file. Files are shortened with format_short_path unless
- * opt->full_filenames.
+ * without a file. Files are shown as format_display_path makes them
+ * (normalised, and shortened unless opt->full_filenames).
  *
  * The format has no escape mechanism, so characters that would break it are
  * substituted in the frame text: ';' (the frame separator) becomes ',', and
@@ -59,7 +59,9 @@ static char *frame_text(const struct profile_frame *f, const struct format_optio
     add_sanitized(&sb, f->name);
     if (f->kind == PF_PYTHON && f->file[0]) {
         strbuf_addstr(&sb, " (");
-        add_sanitized(&sb, opt && opt->full_filenames ? f->file : format_short_path(f->file));
+        char *path = format_display_path(f->file, opt && opt->full_filenames);
+        add_sanitized(&sb, path);
+        free(path);
         if (f->line != 0)
             strbuf_addf(&sb, ":%d", f->line);
         strbuf_addch(&sb, ')');

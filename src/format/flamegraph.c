@@ -338,11 +338,12 @@ static char *frame_label(const struct profile_frame *f, const struct format_opti
     strbuf_init(&raw);
     strbuf_addstr(&raw, f->name);
     if (f->kind == PF_PYTHON && f->file[0]) {
-        const char *path = opt && opt->full_filenames ? f->file : format_short_path(f->file);
+        char *path = format_display_path(f->file, opt && opt->full_filenames);
         if (f->line > 0)
             strbuf_addf(&raw, " (%s:%d)", path, f->line);
         else
             strbuf_addf(&raw, " (%s)", path);
+        free(path);
     }
     char *text = strbuf_detach(&raw);
     char *clean = sanitize(text);
@@ -371,7 +372,7 @@ static const struct palette palettes[] = {
     {"stdlib", 195, 25, 0.60, 0.66, 0.10},
     {"site-packages", 88, 40, 0.45, 0.56, 0.10},
     {"thread / process / endpoint", 258, 25, 0.30, 0.70, 0.08},
-    {"idle / native", 0, 0, 0.00, 0.72, 0.08},
+    {"built-in / idle / native", 0, 0, 0.00, 0.72, 0.08},
 };
 
 /* Writes "rgb(r,g,b)" for hue (degrees), saturation and lightness (0..1). */
@@ -467,9 +468,12 @@ static void put_frames(struct fg *g, const struct tree *t, uint32_t max_depth, d
 }
 
 /* Builds the subtitle: target, Python version, rate, duration, peak RSS
- * (record --memory), samples and errors, whichever are known. Returns raw (unsanitised) text to
- * free. */
-static char *subtitle(const struct profile_meta *m)
+ * (record --memory), samples and errors, whichever are known. m->samples
+ * counts sampling ticks; a profile weighed in samples holds one per thread
+ * per tick, so when those differ (--threads, several threads kept) both
+ * are named, and the frames' "samples" are the latter. Returns raw
+ * (unsanitised) text to free. */
+static char *subtitle(const struct profile_meta *m, uint64_t total)
 {
     struct strbuf sb;
     strbuf_init(&sb);
@@ -487,13 +491,44 @@ static char *subtitle(const struct profile_meta *m)
                     sb.len ? sep : "", (double)m->peak_rss / 1048576.0,
                     (double)m->peak_rss_ns / 1e9, (double)m->final_rss / 1048576.0);
     if (m->samples > 0) {
-        char samples[32], errors[32];
+        char samples[32], errors[32], stacks[32];
         format_count(m->samples, samples);
         format_count(m->errors, errors);
-        strbuf_addf(&sb, "%s%s samples%s%s errors (%.1f%%)", sb.len ? sep : "", samples, sep,
-                    errors, 100.0 * (double)m->errors / (double)m->samples);
+        format_count(total, stacks);
+        int per_thread = m->unit && !strcmp(m->unit, "samples") && total != m->samples;
+        if (per_thread)
+            strbuf_addf(&sb, "%s%s ticks, %s thread samples", sb.len ? sep : "", samples, stacks);
+        else
+            strbuf_addf(&sb, "%s%s samples", sb.len ? sep : "", samples);
+        strbuf_addf(&sb, "%s%s errors (%.1f%% of %s)", sep, errors,
+                    100.0 * (double)m->errors / (double)m->samples,
+                    per_thread ? "ticks" : "samples");
     }
     return strbuf_detach(&sb);
+}
+
+/* Splits sanitised text into lines of at most max characters at spaces (a
+ * longer word gets a line of its own). Each line but the last keeps its
+ * trailing space, so the lines joined are the text. Returns the count and
+ * fills starts[] (at most max_lines; the last line takes the rest). */
+static size_t wrap_lines(const char *text, size_t max, size_t *starts, size_t max_lines)
+{
+    size_t count = 0, line_start = 0, chars = 0, last_break = 0;
+    starts[count++] = 0;
+    for (size_t i = 0; text[i]; i++) {
+        if (((unsigned char)text[i] & 0xC0) == 0x80)
+            continue;
+        chars++;
+        if (text[i] == ' ')
+            last_break = i + 1;
+        if (chars > max && last_break > line_start && count < max_lines) {
+            starts[count++] = line_start = last_break;
+            chars = 0;
+            for (size_t j = last_break; j <= i; j++)
+                chars += ((unsigned char)text[j] & 0xC0) != 0x80;
+        }
+    }
+    return count;
 }
 
 /* The style sheet and the script, kept as src/format/flamegraph.css and
@@ -526,21 +561,32 @@ static void put_legend(FILE *out, int y)
     fputs("</g>\n", out);
 }
 
-/* Where the header's lines go (baselines, px); 0 for a line not shown. */
+#define NOTE_MAX_LINES 4
+/* Characters of the 12px subtitle font a line holds across the image. */
+#define NOTE_LINE_CHARS ((size_t)((FG_WIDTH - 2 * FG_PAD) / FG_CHAR_W))
+
+/* Where the header's lines go (baselines, px); 0 for a line not shown. The
+ * note is wrapped to the image's width. */
 struct header {
     int title_y, subtitle_y, note_y, legend_y;
     int frames_top; /* the top of the deepest drawn level */
+    char *note;     /* sanitised note, or NULL */
+    size_t note_starts[NOTE_MAX_LINES], note_lines;
 };
 
 /* Lays out the header for meta m; sub is the subtitle text. */
 static struct header header_layout(const struct profile_meta *m, const char *sub)
 {
-    struct header h = {24, 0, 0, 0, 0};
+    struct header h = {24, 0, 0, 0, 0, NULL, {0}, 0};
     int y = h.title_y;
     if (sub[0])
         h.subtitle_y = y += 20;
-    if (m->note && m->note[0])
+    if (m->note && m->note[0]) {
+        h.note = sanitize(m->note);
+        h.note_lines = wrap_lines(h.note, NOTE_LINE_CHARS, h.note_starts, NOTE_MAX_LINES);
         h.note_y = y += 16;
+        y += 15 * (int)(h.note_lines - 1);
+    }
     h.legend_y = y += 20;
     h.frames_top = y + 10;
     return h;
@@ -554,6 +600,21 @@ static void put_header_line(FILE *out, const char *id, const char *cls, int y, c
     fputs("</text>\n", out);
 }
 
+/* Writes the note, one <tspan> per wrapped line; its text content is the
+ * whole note. */
+static void put_note(FILE *out, const struct header *h)
+{
+    fprintf(out, "<text id=\"note\" class=\"sub\" x=\"%d\" y=\"%d\">", FG_WIDTH / 2, h->note_y);
+    for (size_t i = 0; i < h->note_lines; i++) {
+        size_t start = h->note_starts[i];
+        size_t end = i + 1 < h->note_lines ? h->note_starts[i + 1] : strlen(h->note);
+        fprintf(out, "<tspan x=\"%d\" y=\"%d\">", FG_WIDTH / 2, h->note_y + 15 * (int)i);
+        put_escaped(out, h->note + start, end - start);
+        fputs("</tspan>", out);
+    }
+    fputs("</text>\n", out);
+}
+
 /* Writes the header: title, subtitle, note, buttons and legend. */
 static void put_header(FILE *out, const struct header *h, const struct profile_meta *m,
                        const char *sub)
@@ -563,7 +624,7 @@ static void put_header(FILE *out, const struct header *h, const struct profile_m
     if (h->subtitle_y)
         put_header_line(out, "subtitle", "sub", h->subtitle_y, sub);
     if (h->note_y)
-        put_header_line(out, "note", "sub", h->note_y, m->note);
+        put_note(out, h);
     put_button(out, "reset", "btn off", FG_PAD, 90, "Reset zoom");
     put_button(out, "search", "btn", FG_WIDTH - FG_PAD - 100, 100, "Search");
     put_legend(out, h->legend_y);
@@ -584,7 +645,7 @@ static uint32_t max_drawn_depth(const struct fg *g, const struct tree *t)
 static void put_document(struct fg *g, const struct tree *t, const struct profile_meta *m)
 {
     FILE *out = g->out;
-    char *sub = subtitle(m);
+    char *sub = subtitle(m, g->total);
     struct header h = header_layout(m, sub);
     uint32_t max_depth = g->total ? max_drawn_depth(g, t) : 0;
     int levels = g->total ? (int)max_depth + 1 : 0;
@@ -604,6 +665,7 @@ static void put_document(struct fg *g, const struct tree *t, const struct profil
             height);
     put_header(out, &h, m, sub);
     free(sub);
+    free(h.note);
     if (g->total)
         put_frames(g, t, max_depth, h.frames_top);
     else

@@ -7,6 +7,7 @@
 #include "format/format.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -155,6 +156,55 @@ const char *format_short_path(const char *path)
     return s ? s : path;
 }
 
+/* Appends segment [s, s + len) to the normalised path in sb, resolving
+ * "." and ".." against what is there. */
+static void add_segment(struct strbuf *sb, const char *s, size_t len, int absolute)
+{
+    if (len == 0 || (len == 1 && s[0] == '.'))
+        return;
+    if (len == 2 && s[0] == '.' && s[1] == '.') {
+        size_t start = sb->len; /* the last segment so far: [start, len) */
+        while (start > 0 && sb->buf[start - 1] != '/')
+            start--;
+        size_t seg_len = sb->len - start;
+        int dotdot = seg_len == 2 && !memcmp(sb->buf + start, "..", 2);
+        if (seg_len > 0 && !dotdot) { /* drop it, and its slash unless the root's */
+            size_t keep = start > 0 ? start - 1 : 0;
+            sb->len = absolute && keep == 0 ? 1 : keep;
+            sb->buf[sb->len] = '\0';
+            return;
+        }
+        if (absolute) /* "/.." is "/" */
+            return;
+    }
+    if (sb->len && sb->buf[sb->len - 1] != '/')
+        strbuf_addch(sb, '/');
+    strbuf_add(sb, s, len);
+}
+
+char *format_display_path(const char *path, int full)
+{
+    struct strbuf sb;
+    strbuf_init(&sb);
+    int absolute = path[0] == '/';
+    if (absolute)
+        strbuf_addch(&sb, '/');
+    for (const char *s = path; *s;) {
+        size_t len = strcspn(s, "/");
+        add_segment(&sb, s, len, absolute);
+        s += len;
+        s += *s == '/';
+    }
+    if (!sb.len)
+        strbuf_addstr(&sb, path[0] ? "." : "");
+    char *norm = strbuf_detach(&sb);
+    if (full)
+        return norm;
+    char *shortened = xstrdup(format_short_path(norm));
+    free(norm);
+    return shortened;
+}
+
 int format_frame_class(const struct profile_frame *f)
 {
     switch (f->kind) {
@@ -167,6 +217,8 @@ int format_frame_class(const struct profile_frame *f)
     case PF_PYTHON:
         break;
     }
+    if (!f->file[0])
+        return 4;
     if (package_start(f->file))
         return 2;
     if (stdlib_start(f->file) || strncmp(f->file, "<frozen ", 8) == 0)

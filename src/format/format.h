@@ -52,8 +52,15 @@ double format_unit_ns(const char *unit);
  * Returns a pointer into path. */
 const char *format_short_path(const char *path);
 
+/* The path as writers display it: "." and ".." segments and repeated
+ * slashes resolved in the text ("/a/fmt/../b.py" is "/a/b.py"; leading
+ * ".." of a relative path stay), then shortened with format_short_path
+ * unless full. Returns a newly allocated string. */
+char *format_display_path(const char *path, int full);
+
 /* Classifies a frame for colouring: 0 user code, 1 stdlib, 2 site-packages,
- * 3 synthetic (thread/process/endpoint), 4 idle/native. */
+ * 3 synthetic (thread/process/endpoint), 4 idle/native, including Python
+ * frames without a file (a cProfile dump's built-ins: C code). */
 int format_frame_class(const struct profile_frame *f);
 
 #endif

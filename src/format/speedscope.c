@@ -3,8 +3,9 @@
  * (https://www.speedscope.app/file-format-schema.json).
  *
  * Frames go once into "shared.frames", indexed by frame id: {name, file,
- * line} for Python frames (file shortened unless opt->full_filenames, line
- * left out when 0) and {name} for synthetic ones. Profiles are "sampled":
+ * line} for Python frames (file as format_display_path shows it: normalised,
+ * and shortened unless opt->full_filenames; line left out when 0) and {name} for synthetic ones.
+ * Profiles are "sampled":
  *
  *  - with a timeline, one profile per thread (threads in id order), its
  *    samples in time order, consecutive identical stacks merged into one
@@ -70,7 +71,9 @@ static void write_frames(const struct profile *p, FILE *out, const struct format
         json_string(out, f->name);
         if (f->kind == PF_PYTHON && f->file[0]) {
             fputs(",\"file\":", out);
-            json_string(out, opt && opt->full_filenames ? f->file : format_short_path(f->file));
+            char *path = format_display_path(f->file, opt && opt->full_filenames);
+            json_string(out, path);
+            free(path);
             if (f->line > 0)
                 fprintf(out, ",\"line\":%d", f->line);
         }

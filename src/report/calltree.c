@@ -39,7 +39,8 @@ struct func_info {
 
 struct node {
     uint32_t func, parent, depth;
-    double own;
+    double time; /* what it stands for */
+    double own;  /* the part that is its function's own time */
 };
 
 struct heap_item {
@@ -175,7 +176,7 @@ static void add_node(struct builder *b, size_t func, uint32_t parent, double tim
         return;
     }
     b->nodes = xgrow(b->nodes, sizeof(*b->nodes), b->node_count + 1, &b->node_cap);
-    b->nodes[b->node_count] = (struct node){(uint32_t)func, parent, depth, 0};
+    b->nodes[b->node_count] = (struct node){(uint32_t)func, parent, depth, time, 0};
     heap_push(b, time, (uint32_t)b->node_count++);
 }
 
@@ -285,26 +286,53 @@ static uint64_t carry_round(double us, double *exact_us, uint64_t *written)
     return w;
 }
 
-/* Adds node's own time, scaled to its function's tt, as a stack. */
-static void write_node(struct builder *b, struct profile *p, uint32_t node, double *exact_us,
-                       uint64_t *written)
+/* Adds a stack of weight us (rounded with the running error): the path to
+ * node (none: NO_NODE), then extra unless it is NO_NODE. */
+static void add_path(struct builder *b, struct profile *p, uint32_t node, uint32_t extra, double us,
+                     double *exact_us, uint64_t *written)
 {
-    const struct node *n = &b->nodes[node];
-    const struct func_info *fi = &b->fi[n->func];
-    double us = n->own * clean(b->st->funcs[n->func].tt) / fi->placed_s * 1e6;
     uint64_t weight = carry_round(us, exact_us, written);
     if (!weight)
         return;
-    uint32_t path[CALLTREE_MAX_DEPTH];
-    size_t depth = n->depth + 1;
+    uint32_t path[CALLTREE_MAX_DEPTH + 1];
+    size_t depth = node == NO_NODE ? 0 : b->nodes[node].depth + 1;
     for (uint32_t at = node; at != NO_NODE; at = b->nodes[at].parent)
         path[b->nodes[at].depth] = b->fi[b->nodes[at].func].frame;
+    if (extra != NO_NODE)
+        path[depth++] = extra;
     profile_add_stack(p, path, depth, weight);
 }
 
-/* Writes every node's own time, function by function (so that rounding
- * keeps each function's total too), and the functions never reached as
- * roots of their own. */
+/* Where a function the expansion never reached is drawn: under the
+ * heaviest node of its caller with the most time on its edge, or NO_NODE
+ * (as a root) when no caller of it was reached. */
+static uint32_t adoptive_parent(const struct builder *b, size_t g, const uint32_t *first,
+                                const uint32_t *next)
+{
+    const struct pstats_func *f = &b->st->funcs[g];
+    uint32_t best = NO_NODE;
+    double best_edge = -1;
+    for (size_t i = 0; i < f->caller_count; i++) {
+        const struct pstats_caller *c = &f->callers[i];
+        if (!covered(b->st, c) || first[c->func] == NO_NODE)
+            continue;
+        double edge = clean(c->ct) + calls_of(c->nc) * 1e-12; /* count-only edges: by calls */
+        if (edge <= best_edge)
+            continue;
+        best_edge = edge;
+        best = first[c->func];
+        for (uint32_t n = next[best]; n != NO_NODE; n = next[n])
+            if (b->nodes[n].time > b->nodes[best].time)
+                best = n;
+    }
+    if (best != NO_NODE && b->nodes[best].depth + 1 >= CALLTREE_MAX_DEPTH)
+        return NO_NODE;
+    return best;
+}
+
+/* Writes every node's own time, scaled to its function's tt, function by
+ * function (so that rounding keeps each function's total too). A function
+ * the expansion never reached goes under adoptive_parent. */
 static void write_stacks(struct builder *b, struct profile *p)
 {
     const struct pstats *st = b->st;
@@ -320,15 +348,15 @@ static void write_stacks(struct builder *b, struct profile *p)
     double exact_us = 0;
     uint64_t written = 0;
     for (size_t g = 0; g < st->count; g++) {
-        double tt = clean(st->funcs[g].tt);
-        if (b->fi[g].placed_s > 0) {
+        double tt = clean(st->funcs[g].tt), placed = b->fi[g].placed_s;
+        if (placed > 0) {
             for (uint32_t i = first[g]; i != NO_NODE; i = next[i])
-                write_node(b, p, i, &exact_us, &written);
+                add_path(b, p, i, NO_NODE, b->nodes[i].own * tt / placed * 1e6, &exact_us,
+                         &written);
         } else if (tt > 0) {
-            b->res->unplaced_s += tt;
-            uint64_t weight = carry_round(tt * 1e6, &exact_us, &written);
-            if (weight)
-                profile_add_stack(p, &b->fi[g].frame, 1, weight);
+            uint32_t parent = adoptive_parent(b, g, first, next);
+            *(parent == NO_NODE ? &b->res->unplaced_s : &b->res->adopted_s) += tt;
+            add_path(b, p, parent, b->fi[g].frame, tt * 1e6, &exact_us, &written);
         }
     }
     free(first);

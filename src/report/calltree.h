@@ -34,8 +34,10 @@
  *     than CALLTREE_MAX_DEPTH, is not expanded.
  *   - Finally each function's own time over all its nodes is scaled to its
  *     tt, so the tree holds exactly the dump's own times (the table's
- *     tottime column) and its total is the dump's total; a function the
- *     expansion never reached is drawn as a root of its own.
+ *     tottime column) and its total is the dump's total. A function the
+ *     expansion never reached (its subtrees were all too small) is drawn
+ *     under the heaviest node of its caller with the most time on its edge,
+ *     or as a root of its own when no caller of it was reached.
  *
  * No edge is invented: a child always stands for a caller edge in the file.
  * Which path a function's time took is an estimate; how much time each
@@ -56,6 +58,7 @@
 struct calltree_result {
     double total_s;    /* the dump's total own time (what pstats prints "in T seconds") */
     double unplaced_s; /* own time of functions the tree never reached, drawn as roots */
+    double adopted_s;  /* own time of functions the tree never reached, drawn under a caller */
     double cut_s;      /* time in subtrees not expanded (moved to the functions' other nodes) */
     size_t nodes;      /* nodes built */
     int truncated;     /* the depth limit or the node budget was hit */

@@ -407,7 +407,8 @@ def test_report_dump_as_flamegraph_says_how_it_was_built(interp, tmp_path_factor
     proc = run_spyglass(["report", os.path.join(directory, name), "-o", str(out)])
     assert proc.returncode == 0, proc.stderr
     svg = out.read_text(encoding="utf-8")
-    note = html.unescape(re.search(r'<text id="note"[^>]*>([^<]*)</text>', svg).group(1))
+    note = re.search(r'<text id="note"[^>]*>(.*?)</text>', svg).group(1)
+    note = html.unescape(re.sub(r"<[^>]*>", "", note))  # wrapped in <tspan> lines
     assert note.startswith("call tree estimated from cProfile's caller edges: each function's "
                            "time is split over its callees in proportion"), note
     times, total = own_times(interp, os.path.join(directory, name))

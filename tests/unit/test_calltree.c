@@ -340,6 +340,27 @@ static void test_calltree_missing_callers_make_a_root(void **state)
     pstats_release(&st);
 }
 
+static void test_calltree_function_below_the_cut_goes_under_its_caller(void **state)
+{
+    /* leaf's 1 ms is under the 1e-6 share of main's 10,000 s that the
+     * expansion stops at: it is drawn under main, not as a root. */
+    const struct fn fns[] = {
+        {"main", 0, 1, 1, 1e4, 1e4 + 1e-3, END, {0}, {0}},
+        {"leaf", 0, 1, 1, 1e-3, 1e-3, {0, -1}, {1}, {1e-3}},
+    };
+    struct pstats st;
+    load(&st, fns, 2, 0);
+    struct profile *p = profile_new();
+    struct calltree_result r;
+    calltree_build(&st, p, &r);
+    assert_int_equal(weight_of(p, "main;leaf"), 1000);
+    assert_int_equal(weight_of(p, "leaf"), 0);
+    assert_true(fabs(r.adopted_s - 1e-3) < 1e-12 && r.unplaced_s == 0);
+    assert_no_invented_edges(p, &st);
+    profile_free(p);
+    pstats_release(&st);
+}
+
 static void test_calltree_builtins_and_lines_in_frames(void **state)
 {
     const struct fn fns[] = {
@@ -548,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_calltree_count_only_callers_share_by_calls),
         cmocka_unit_test(test_calltree_zero_edge_times_fall_back_to_calls),
         cmocka_unit_test(test_calltree_missing_callers_make_a_root),
+        cmocka_unit_test(test_calltree_function_below_the_cut_goes_under_its_caller),
         cmocka_unit_test(test_calltree_builtins_and_lines_in_frames),
         cmocka_unit_test(test_calltree_hostile_numbers_and_cycles_stay_bounded),
         cmocka_unit_test(test_calltree_empty_dump),

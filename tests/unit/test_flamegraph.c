@@ -303,14 +303,59 @@ static void test_flamegraph_is_an_svg_document_with_title_and_subtitle(void **st
     assert_non_null(strstr(svg, "Python 3.11.7"));
     assert_non_null(strstr(svg, "100 Hz"));
     assert_non_null(strstr(svg, "10.0 s"));
-    assert_non_null(strstr(svg, "1,000 samples"));
-    assert_non_null(strstr(svg, "3 errors (0.3%)"));
-    assert_non_null(strstr(svg, ">idle threads dropped</text>"));
+    /* 1,000 ticks, of which 100 thread stacks were kept: the subtitle says
+     * which count is which (the frames count the latter). */
+    assert_non_null(strstr(svg, "1,000 ticks, 100 thread samples"));
+    assert_non_null(strstr(svg, "3 errors (0.3% of ticks)"));
+    assert_non_null(strstr(svg, ">idle threads dropped</tspan></text>"));
     assert_non_null(strstr(svg, "id=\"reset\""));
     assert_non_null(strstr(svg, "id=\"search\""));
     assert_int_equal(count(svg, "<script"), 1);
     assert_null(strstr(svg, "http://www.w3.org/1999/xlink")); /* no external references */
     assert_null(strstr(svg, "href"));
+    free(svg);
+    profile_free(p);
+}
+
+static void test_flamegraph_subtitle_says_samples_when_one_per_tick(void **state)
+{
+    struct profile *p = basic_profile();
+    profile_meta(p)->samples = 100; /* one thread, every tick kept */
+    char *svg = render(p, NULL, NULL);
+    assert_non_null(strstr(svg, "100 samples"));
+    assert_non_null(strstr(svg, "3 errors (3.0% of samples)"));
+    assert_null(strstr(svg, "ticks"));
+    free(svg);
+    profile_free(p);
+}
+
+static void test_flamegraph_long_note_wraps_within_the_image(void **state)
+{
+    struct profile *p = basic_profile();
+    struct strbuf note;
+    strbuf_init(&note);
+    for (int i = 0; i < 40; i++)
+        strbuf_addf(&note, "%sword%02d", i ? " " : "", i); /* 279 characters */
+    profile_set_meta_str(p, &profile_meta(p)->note, note.buf);
+    char *svg = render(p, NULL, NULL);
+    const char *start = strstr(svg, "<text id=\"note\"");
+    assert_non_null(start);
+    const char *end = strstr(start, "</text>");
+    /* Two lines of at most 168 characters (1,180 px at 7 px a glyph),
+     * whose text joined is the note. */
+    struct strbuf joined;
+    strbuf_init(&joined);
+    int lines = 0;
+    for (const char *t = strstr(start, "<tspan"); t && t < end; t = strstr(t + 1, "<tspan")) {
+        const char *text = strchr(t, '>') + 1, *close = strstr(text, "</tspan>");
+        assert_true(close - text <= 168);
+        strbuf_add(&joined, text, (size_t)(close - text));
+        lines++;
+    }
+    assert_int_equal(lines, 2);
+    assert_string_equal(joined.buf, note.buf);
+    strbuf_release(&joined);
+    strbuf_release(&note);
     free(svg);
     profile_free(p);
 }
@@ -539,6 +584,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flamegraph_is_an_svg_document_with_title_and_subtitle),
+        cmocka_unit_test(test_flamegraph_subtitle_says_samples_when_one_per_tick),
+        cmocka_unit_test(test_flamegraph_long_note_wraps_within_the_image),
         cmocka_unit_test(test_flamegraph_tooltip_gives_label_weight_and_share),
         cmocka_unit_test(test_flamegraph_widths_are_proportional_to_weight),
         cmocka_unit_test(test_flamegraph_siblings_sorted_by_name_root_at_bottom),

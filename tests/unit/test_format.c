@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -136,6 +137,32 @@ static void test_format_short_path_leaves_other_paths_alone(void **state)
     check_short("", "");
 }
 
+/* Checks format_display_path(path, full) == want. */
+static void check_display(const char *path, int full, const char *want)
+{
+    char *got = format_display_path(path, full);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_format_display_path_resolves_dot_segments(void **state)
+{
+    check_display("/a/fmt/../b.py", 1, "/a/b.py");
+    check_display("/a/./b//c.py", 1, "/a/b/c.py");
+    check_display("/a/../../b.py", 1, "/b.py"); /* nothing above the root */
+    check_display("/..", 1, "/");
+    check_display("x/../../y.py", 1, "../y.py"); /* relative: leading .. stays */
+    check_display("../../y.py", 1, "../../y.py");
+    check_display("a/..", 1, ".");
+    check_display("<frozen importlib._bootstrap>", 1, "<frozen importlib._bootstrap>");
+    check_display("", 1, "");
+    /* Shortened after normalising: the stdlib part is found through "..". */
+    check_display("/usr/lib/python3.11/json/../json/decoder.py", 0,
+                  "lib/python3.11/json/decoder.py");
+    check_display("/srv/venv/lib/python3.11/site-packages/flask/../flask/app.py", 0,
+                  "flask/app.py");
+}
+
 static int frame_class(const char *file, enum profile_frame_kind kind)
 {
     struct profile_frame f = {"f", file, 1, kind, 0};
@@ -153,7 +180,9 @@ static void test_format_frame_class_by_kind_and_path(void **state)
     assert_int_equal(frame_class("", PF_PROCESS), 3);
     assert_int_equal(frame_class("", PF_ENDPOINT), 3);
     assert_int_equal(frame_class("", PF_NATIVE), 4);
-    assert_int_equal(frame_class("", PF_PYTHON), 0);
+    /* A cProfile dump's built-ins have no file: C code, not user code. */
+    assert_int_equal(frame_class("", PF_PYTHON), 4);
+    assert_int_equal(frame_class("<string>", PF_PYTHON), 0);
 }
 
 int main(void)
@@ -168,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_format_short_path_cuts_site_packages_to_the_package),
         cmocka_unit_test(test_format_short_path_keeps_stdlib_from_lib_python),
         cmocka_unit_test(test_format_short_path_leaves_other_paths_alone),
+        cmocka_unit_test(test_format_display_path_resolves_dot_segments),
         cmocka_unit_test(test_format_frame_class_by_kind_and_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
