@@ -23,7 +23,7 @@ static const struct command commands[] = {
     {"record", cmd_record, "sample a program and write a flame graph (or speedscope, ...)"},
     {"top", cmd_top, "a live, top-like view of the functions and lines using the CPU"},
     {"dump", cmd_dump, "print every thread's Python stack right now (optionally with locals)"},
-    {"report", cmd_report, "print or convert a saved profile (cProfile .prof, collapsed)"},
+    {"report", cmd_report, "print, convert or compare saved profiles (cProfile .prof, collapsed)"},
 };
 
 static void usage(FILE *out)

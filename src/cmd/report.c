@@ -9,6 +9,11 @@
  * its face how it was made. A collapsed file is turned into a profile
  * directly; its table is that of the pstats dump format/pstats.c would
  * write for it. Results go through output.c: complete or absent.
+ *
+ * `report --diff BEFORE AFTER` reads two files of any of those kinds into
+ * profiles, brings them to function level over one frame numbering
+ * (report/diff.c), and writes a differential flame graph of AFTER coloured
+ * by the change since BEFORE, or the text table of the biggest changes.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +32,7 @@
 #include "import/sniff.h"
 #include "profile/profile.h"
 #include "report/calltree.h"
+#include "report/diff.h"
 #include "report/lines.h"
 #include "report/table.h"
 #include "util/err.h"
@@ -36,8 +43,13 @@
  * in memory. Real dumps are a few MiB. */
 #define REPORT_MAX_BYTES (256u << 20)
 
+/* Rows of the --diff text table unless --limit says otherwise. */
+#define DIFF_DEFAULT_ROWS 25
+
 struct report_options {
-    const char *input;
+    const char *input;  /* with --diff: AFTER */
+    const char *before; /* --diff: BEFORE */
+    int diff;
     const char *output; /* NULL: stdout */
     const char *format; /* NULL: from the output's extension, else table */
     struct table_options table;
@@ -61,7 +73,8 @@ static void report_help(void)
     char formats[256];
     format_list(formats, sizeof(formats));
     printf("usage: spyglass report FILE [-o OUT] [--format F] [--sort KEY] [--limit N]\n"
-           "       spyglass report FILE --lines FUNCTION_OR_FILE\n\n"
+           "       spyglass report FILE --lines FUNCTION_OR_FILE\n"
+           "       spyglass report --diff BEFORE AFTER [-o OUT.svg | --format text] [--limit N]\n\n"
            "Render a saved profile: a cProfile/profile dump (python -m cProfile -o FILE,\n"
            "pstats.Stats.dump_stats, spyglass record --format pstats), a collapsed-stack\n"
            "file (\"frame;frame;frame COUNT\" lines) or spyglass's own format (record\n"
@@ -72,7 +85,7 @@ static void report_help(void)
            "percall and filename:lineno(function).\n\n"
            "Options:\n"
            "  -o, --output OUT     write to OUT instead of standard output\n"
-           "  -f, --format F       table, %s\n"
+           "  -f, --format F       table (or text), %s\n"
            "                       (default: from OUT's extension: .svg flamegraph,\n"
            "                       .folded collapsed, .json speedscope, .prof pstats,\n"
            "                       .pb.gz pprof; else table)\n"
@@ -93,6 +106,7 @@ static void report_help(void)
            "  -r, --rate HZ        the sampling rate of a collapsed file, to turn counts\n"
            "                       into seconds (default 100, that of spyglass record)\n"
            "      --full-filenames show full file paths in flame graphs and other writers\n"
+           "      --diff           compare two profiles: BEFORE AFTER (see below)\n"
            "  -h, --help           show this help\n\n"
            "A cProfile dump holds, per function, its times and its callers, not whole\n"
            "stacks: flame graphs and the other stack formats show a call tree rebuilt by\n"
@@ -100,14 +114,24 @@ static void report_help(void)
            "each edge, where each function keeps exactly its own time. Which path the\n"
            "time took is an estimate, and the output says so. --format pstats re-saves\n"
            "a dump exactly (a Python 2.7 dump becomes one Python 3 loads).\n\n"
+           "--diff BEFORE AFTER compares two profiles of any kind above (a dump with a\n"
+           "recording too), function by function (name and file; lines are left out, so\n"
+           "code that moved still matches), by share of each profile's total. With -o\n"
+           "OUT.svg (or --format flamegraph) it draws a differential flame graph: AFTER's\n"
+           "frames, red where their share grew since BEFORE, blue where it shrank, the\n"
+           "deepest colour for the largest change, both shares in each tooltip. Otherwise\n"
+           "(--format text) it prints the functions whose own share changed most (%d\n"
+           "rows, or --limit N), with their total share beside it.\n\n"
            "Examples:\n"
            "  python -m cProfile -o app.prof app.py\n"
            "  spyglass report app.prof --sort cumulative --limit 20\n"
            "  spyglass report app.prof -o app.svg\n"
            "  spyglass report app.prof -o app.pb.gz && go tool pprof -top app.pb.gz\n"
            "  spyglass record --memory -o mem.spyglass -- python load.py\n"
-           "  spyglass report mem.spyglass --lines main\n",
-           formats);
+           "  spyglass report mem.spyglass --lines main\n"
+           "  spyglass report --diff v1.prof v2.prof -o what-changed.svg\n"
+           "  spyglass report --diff v1.prof v2.prof --limit 10\n",
+           formats, DIFF_DEFAULT_ROWS);
 }
 
 /* ---- options ---- */
@@ -146,9 +170,35 @@ static int parse_limit(const char *s, long *out)
     return 0;
 }
 
+/* Checks --diff's options once all are read. */
+static int check_diff_options(struct report_options *o)
+{
+    if (!o->format) { /* .svg draws, .txt (or no known ending) prints the table */
+        size_t len = o->output ? strlen(o->output) : 0;
+        const struct format_writer *w = o->output ? format_for_path(o->output) : NULL;
+        int txt = len >= 4 && !strcasecmp(o->output + len - 4, ".txt");
+        o->format = !w || txt ? "table" : w->name;
+    }
+    if (strcmp(o->format, "table") != 0 && strcmp(o->format, "flamegraph") != 0)
+        return cmd_usage_error("report", "--diff draws a flamegraph or prints a text table, not %s",
+                               o->format);
+    if (o->lines || o->sorted)
+        return cmd_usage_error("report", "--diff orders its table by change: no --sort or "
+                                         "--lines with it");
+    if (o->limited && strcmp(o->format, "table") != 0)
+        return cmd_usage_error("report", "--limit applies to the text table, not to %s", o->format);
+    if (!o->limited)
+        o->table.limit = DIFF_DEFAULT_ROWS;
+    return 0;
+}
+
 /* Checks the combination of options once all are read. */
 static int check_options(struct report_options *o)
 {
+    if (o->format && !strcmp(o->format, "text"))
+        o->format = "table";
+    if (o->diff)
+        return check_diff_options(o);
     if (o->format && strcmp(o->format, "table") != 0 && !format_find(o->format)) {
         char formats[256];
         format_list(formats, sizeof(formats));
@@ -171,15 +221,12 @@ static int check_options(struct report_options *o)
 /* Returns 0, -1 after --help, or an exit code. */
 static int parse(int argc, char **argv, struct report_options *o)
 {
-    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
-                                             {"format", required_argument, NULL, 'f'},
-                                             {"sort", required_argument, NULL, 's'},
-                                             {"limit", required_argument, NULL, 'n'},
-                                             {"rate", required_argument, NULL, 'r'},
-                                             {"full-filenames", no_argument, NULL, 'L'},
-                                             {"lines", required_argument, NULL, 'l'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'}, {"format", required_argument, NULL, 'f'},
+        {"sort", required_argument, NULL, 's'},   {"limit", required_argument, NULL, 'n'},
+        {"rate", required_argument, NULL, 'r'},   {"full-filenames", no_argument, NULL, 'L'},
+        {"lines", required_argument, NULL, 'l'},  {"diff", no_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->table.limit = -1;
     o->rate = 100;
@@ -216,6 +263,9 @@ static int parse(int argc, char **argv, struct report_options *o)
         case 'l':
             o->lines = optarg;
             break;
+        case 'D':
+            o->diff = 1;
+            break;
         case 'h':
             report_help();
             return -1;
@@ -225,6 +275,14 @@ static int parse(int argc, char **argv, struct report_options *o)
     }
     if (rc)
         return rc;
+    if (o->diff) {
+        if (argc - optind != 2)
+            return cmd_usage_error("report", "--diff compares two files: BEFORE AFTER (got %d)",
+                                   argc - optind);
+        o->before = argv[optind];
+        o->input = argv[optind + 1];
+        return check_options(o);
+    }
     if (optind >= argc)
         return cmd_usage_error("report", "which file? give a .prof dump or collapsed stacks");
     if (optind + 1 < argc)
@@ -401,6 +459,27 @@ static void calltree_meta(struct profile *p, const char *path, const struct call
     strbuf_release(&note);
 }
 
+/* The error for a dump pstats_load refused. */
+static void dump_error(const char *path, const struct pstats *st)
+{
+    cmd_error(strstr(st->error, "truncated")
+                  ? "the file is cut short: copy it again, or let the profiled program "
+                    "finish writing it"
+                  : "is it a cProfile/profile dump (python -m cProfile -o FILE, "
+                    "pstats.Stats.dump_stats)?",
+              "%s: %s", path, st->error);
+}
+
+/* The call tree of a loaded dump, as a new profile. */
+static struct profile *dump_tree(const char *path, const struct pstats *st)
+{
+    struct profile *p = profile_new();
+    struct calltree_result r;
+    calltree_build(st, p, &r);
+    calltree_meta(p, path, &r);
+    return p;
+}
+
 static int report_pstats(const struct report_options *o, const struct input *in)
 {
     if (o->lines) {
@@ -413,12 +492,7 @@ static int report_pstats(const struct report_options *o, const struct input *in)
     int err = pstats_load(&st, in->data, in->len);
     int rc = EXIT_OK;
     if (err) {
-        cmd_error(strstr(st.error, "truncated")
-                      ? "the file is cut short: copy it again, or let the profiled program "
-                        "finish writing it"
-                      : "is it a cProfile/profile dump (python -m cProfile -o FILE, "
-                        "pstats.Stats.dump_stats)?",
-                  "%s: %s", o->input, st.error);
+        dump_error(o->input, &st);
         rc = EXIT_FAILURE_RUN;
     } else if (!strcmp(o->format, "table")) {
         rc = write_table(o, in, &st);
@@ -428,10 +502,7 @@ static int report_pstats(const struct report_options *o, const struct input *in)
         if (!rc)
             rc = finish_output(o, &out, pstats_save(&st, out.file));
     } else {
-        struct profile *p = profile_new();
-        struct calltree_result r;
-        calltree_build(&st, p, &r);
-        calltree_meta(p, o->input, &r);
+        struct profile *p = dump_tree(o->input, &st);
         rc = write_profile(o, p);
         profile_free(p);
     }
@@ -497,27 +568,41 @@ static int render_profile(const struct report_options *o, const struct input *in
 
 /* ---- spyglass's own format ---- */
 
-static int report_spyglass(const struct report_options *o, const struct input *in)
+/* Reads spyglass's own format into a new profile *out. Returns 0, or
+ * prints the error and returns EXIT_FAILURE_RUN. */
+static int spyglass_profile(const char *path, const struct input *in, struct profile **out)
 {
     struct profile *p = profile_new();
     char why[256] = "";
-    int rc;
     if (import_spyglass((const char *)in->data, in->len, p, why, sizeof(why))) {
         cmd_error("was the file written by spyglass record --format spyglass, and completely?",
-                  "%s: %s", o->input, why);
-        rc = EXIT_FAILURE_RUN;
-    } else {
-        rc = render_profile(o, in, p);
+                  "%s: %s", path, why);
+        profile_free(p);
+        return EXIT_FAILURE_RUN;
     }
-    profile_free(p);
+    *out = p;
+    return 0;
+}
+
+static int report_spyglass(const struct report_options *o, const struct input *in)
+{
+    struct profile *p;
+    int rc = spyglass_profile(o->input, in, &p);
+    if (!rc) {
+        rc = render_profile(o, in, p);
+        profile_free(p);
+    }
     return rc;
 }
 
-static int report_collapsed(const struct report_options *o, const struct input *in)
+/* Reads collapsed stacks into a new profile *out, counts at o->rate.
+ * Returns 0, or prints the error and returns EXIT_FAILURE_RUN. */
+static int collapsed_profile(const struct report_options *o, const char *path,
+                             const struct input *in, struct profile **out)
 {
     FILE *f = fmemopen(in->data, in->len, "rb");
     if (!f) {
-        cmd_error(NULL, "cannot read %s: %s", o->input, strerror(errno));
+        cmd_error(NULL, "cannot read %s: %s", path, strerror(errno));
         return EXIT_FAILURE_RUN;
     }
     struct profile *p = profile_new();
@@ -525,23 +610,113 @@ static int report_collapsed(const struct report_options *o, const struct input *
     char why[256] = "";
     int err = import_collapsed(f, p, why, sizeof(why));
     fclose(f);
-    int rc;
     if (err) {
-        cmd_error("each line should be 'frame;frame;frame COUNT' (root first)", "%s: %s", o->input,
+        cmd_error("each line should be 'frame;frame;frame COUNT' (root first)", "%s: %s", path,
                   why);
-        rc = EXIT_FAILURE_RUN;
-    } else {
-        char *target = xasprintf("%s (collapsed stacks)", o->input);
-        profile_set_meta_str(p, &m->title, "spyglass report");
-        profile_set_meta_str(p, &m->target, target);
-        profile_set_meta_str(p, &m->unit, "samples");
-        m->rate_hz = o->rate;
-        m->samples = profile_total_weight(p);
-        m->duration_s = (double)m->samples / o->rate;
-        free(target);
-        rc = render_profile(o, in, p);
+        profile_free(p);
+        return EXIT_FAILURE_RUN;
     }
-    profile_free(p);
+    char *target = xasprintf("%s (collapsed stacks)", path);
+    profile_set_meta_str(p, &m->title, "spyglass report");
+    profile_set_meta_str(p, &m->target, target);
+    profile_set_meta_str(p, &m->unit, "samples");
+    m->rate_hz = o->rate;
+    m->samples = profile_total_weight(p);
+    m->duration_s = (double)m->samples / o->rate;
+    free(target);
+    *out = p;
+    return 0;
+}
+
+static int report_collapsed(const struct report_options *o, const struct input *in)
+{
+    struct profile *p;
+    int rc = collapsed_profile(o, o->input, in, &p);
+    if (!rc) {
+        rc = render_profile(o, in, p);
+        profile_free(p);
+    }
+    return rc;
+}
+
+/* ---- report --diff ---- */
+
+/* Reads any saved profile into a new profile *out: a dump as its call
+ * tree, collapsed stacks, spyglass's own format. Returns 0, or prints the
+ * error and returns EXIT_FAILURE_RUN. */
+static int load_profile(const struct report_options *o, const char *path, struct profile **out)
+{
+    struct input in;
+    int rc = read_input(path, &in);
+    if (!rc) {
+        switch (sniff_format(in.data, in.len)) {
+        case SNIFF_PSTATS: {
+            struct pstats st;
+            if (pstats_load(&st, in.data, in.len)) {
+                dump_error(path, &st);
+                rc = EXIT_FAILURE_RUN;
+            } else {
+                *out = dump_tree(path, &st);
+            }
+            pstats_release(&st);
+            break;
+        }
+        case SNIFF_COLLAPSED:
+            rc = collapsed_profile(o, path, &in, out);
+            break;
+        case SNIFF_SPYGLASS:
+            rc = spyglass_profile(path, &in, out);
+            break;
+        default:
+            unknown_content(path, &in);
+            rc = EXIT_FAILURE_RUN;
+        }
+    }
+    free(in.data);
+    return rc;
+}
+
+/* Says on the differential graph's face what it shows. */
+static void diff_meta(const struct report_options *o, struct profile *after)
+{
+    struct profile_meta *m = profile_meta(after);
+    char *target = xasprintf("%s \xE2\x86\x92 %s", o->before, o->input); /* an arrow */
+    profile_set_meta_str(after, &m->title, "spyglass report --diff");
+    profile_set_meta_str(after, &m->target, target);
+    profile_set_meta_str(after, &m->note,
+                         "differential flame graph: the frames and widths are AFTER's, by "
+                         "function; the colour is the change of each frame's share of the "
+                         "total since BEFORE (red grew, blue shrank); functions gone since "
+                         "BEFORE are in the --format text table");
+    m->samples = m->errors = 0; /* two runs: no one tick count */
+    m->rate_hz = 0;
+    m->duration_s = 0;
+    free(target);
+}
+
+static int report_diff(const struct report_options *o)
+{
+    struct profile *before = NULL, *after = NULL;
+    int rc = load_profile(o, o->before, &before);
+    if (!rc)
+        rc = load_profile(o, o->input, &after);
+    if (!rc) {
+        struct diff_pair d;
+        diff_pair_build(before, after, &d);
+        struct output out;
+        rc = open_output(o, 0, &out);
+        if (!rc && !strcmp(o->format, "flamegraph")) {
+            diff_meta(o, d.after);
+            struct format_options fo = {.full_filenames = o->full_filenames, .baseline = d.before};
+            rc = finish_output(o, &out, flamegraph_write(d.after, out.file, &fo));
+        } else if (!rc) {
+            struct diff_print_options dopt = {o->before, o->input, o->table.limit};
+            rc = finish_output(o, &out, diff_print(&d, out.file, &dopt));
+        }
+        diff_pair_release(&d);
+    }
+    profile_free(before);
+    profile_free(after);
     return rc;
 }
 
@@ -551,6 +726,8 @@ int cmd_report(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
+    if (o.diff)
+        return report_diff(&o);
     struct input in;
     rc = read_input(o.input, &in);
     if (!rc) {

@@ -13,8 +13,15 @@
  * control characters become U+FFFD) and then XML-escaped. Output is
  * deterministic: nodes are written in (depth, x) order, colours come from a
  * hash of the function name, and nothing depends on time or addresses.
+ *
+ * With opt->baseline (report --diff) the graph is differential: widths are
+ * the profile's own, and each frame is coloured by how much the share of
+ * the total held by its path changed since the baseline (the same path in
+ * the baseline's tree): red grew, blue shrank, white unchanged, the deepest
+ * colour for the largest change in the graph. Its tooltip gives both shares.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +67,10 @@ struct fg {
     uint64_t total;
     char *unit;    /* sanitised weight unit */
     char **labels; /* sanitised label per frame id, built on first use */
+    /* differential (opt->baseline): per node, the path's share of the
+     * baseline's total (0..1), and the largest change of share drawn */
+    double *base_share;
+    double max_change;
 };
 
 /* ---- text: UTF-8 sanitising and XML escaping ---- */
@@ -242,6 +253,16 @@ static int tree_build(struct tree *t, const struct profile *p)
     return 0;
 }
 
+/* Returns parent's child for frame, or NO_NODE. */
+static uint32_t tree_find(const struct tree *t, uint32_t parent, uint32_t frame)
+{
+    if (!t->index.cap)
+        return NO_NODE;
+    struct node_key key = {parent, frame};
+    uint32_t *slot = hash_index_find(&t->index, node_hash(parent, frame), node_same, t, &key);
+    return *slot ? *slot - 1 : NO_NODE;
+}
+
 static void tree_release(struct tree *t)
 {
     free(t->nodes);
@@ -407,8 +428,24 @@ static void put_frame_colour(FILE *out, const struct profile_frame *f)
     put_hsl(out, pal->hue + v1 * pal->hue_span, pal->sat, pal->light + v2 * pal->light_span);
 }
 
+/* The change of a node's share since the baseline, in 0..1 units. */
+static double share_change(const struct fg *g, const struct node *n, uint32_t id)
+{
+    return (double)n->weight / (double)g->total - g->base_share[id];
+}
+
+/* Writes the colour of a node of a differential graph. */
+static void put_change_colour(FILE *out, const struct fg *g, double change)
+{
+    double t = g->max_change > 0 ? fabs(change) / g->max_change : 0;
+    if (t < 0.01)
+        put_hsl(out, 0, 0, 0.93);
+    else
+        put_hsl(out, change > 0 ? 0 : 220, 0.80, 0.93 - 0.45 * t);
+}
+
 /* Writes one node as <g><title/><rect/><text/></g>. */
-static void put_node(struct fg *g, const struct node *n, double y)
+static void put_node(struct fg *g, const struct node *n, uint32_t id, double y)
 {
     FILE *out = g->out;
     const struct profile_frame *f =
@@ -429,10 +466,16 @@ static void put_node(struct fg *g, const struct node *n, double y)
         fprintf(out, "\n%s ", count);
         put_escaped(out, g->unit, strlen(g->unit));
     }
-    fprintf(out,
-            " (%.2f%%)</title><rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"",
-            100.0 * (double)n->weight / (double)g->total, x, y, w, FG_FRAME_H - 1);
-    put_frame_colour(out, f);
+    fprintf(out, " (%.2f%%)", 100.0 * (double)n->weight / (double)g->total);
+    if (g->base_share)
+        fprintf(out, "\nbefore %.2f%%, change %+.2f points", 100.0 * g->base_share[id],
+                100.0 * share_change(g, n, id));
+    fprintf(out, "</title><rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"", x, y,
+            w, FG_FRAME_H - 1);
+    if (g->base_share)
+        put_change_colour(out, g, share_change(g, n, id));
+    else
+        put_frame_colour(out, f);
     fprintf(out, "\"/><text x=\"%.2f\" y=\"%.1f\">", x + 3, y + FG_FRAME_H - 4.5);
     put_fitted(out, label, w);
     fputs("</text></g>\n", out);
@@ -461,7 +504,7 @@ static void put_frames(struct fg *g, const struct tree *t, uint32_t max_depth, d
             g->total, FG_PAD, FG_WIDTH - 2 * FG_PAD, FG_CHAR_W);
     for (size_t i = 0; i < n; i++) {
         const struct node *nd = &t->nodes[keys[i].node];
-        put_node(g, nd, frames_top + (double)(max_depth - nd->depth) * FG_FRAME_H);
+        put_node(g, nd, keys[i].node, frames_top + (double)(max_depth - nd->depth) * FG_FRAME_H);
     }
     fputs("</g>\n", g->out);
     free(keys);
@@ -546,6 +589,24 @@ static void put_button(FILE *out, const char *id, const char *cls, int x, int w,
             id, cls, x, w, x + w / 2, text);
 }
 
+/* Writes a differential graph's colour key: the two ends of the scale. */
+static void put_diff_legend(FILE *out, const struct fg *g, int y)
+{
+    static const char *const labels[] = {"share grew (deepest: +%.2f points)", "unchanged",
+                                         "share shrank (deepest: -%.2f points)"};
+    int x = FG_PAD;
+    fputs("<g class=\"legend\">", out);
+    for (int i = 0; i < 3; i++) {
+        char text[64];
+        snprintf(text, sizeof(text), labels[i], 100.0 * g->max_change);
+        fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"11\" height=\"11\" fill=\"", x, y - 10);
+        put_change_colour(out, g, (1 - i) * g->max_change);
+        fprintf(out, "\"/><text x=\"%d\" y=\"%d\">%s</text>", x + 15, y, text);
+        x += 15 + (int)(strlen(text) * 6.2) + 18;
+    }
+    fputs("</g>\n", out);
+}
+
 /* Writes the colour key, one swatch per frame class. */
 static void put_legend(FILE *out, int y)
 {
@@ -616,8 +677,8 @@ static void put_note(FILE *out, const struct header *h)
 }
 
 /* Writes the header: title, subtitle, note, buttons and legend. */
-static void put_header(FILE *out, const struct header *h, const struct profile_meta *m,
-                       const char *sub)
+static void put_header(FILE *out, const struct fg *g, const struct header *h,
+                       const struct profile_meta *m, const char *sub)
 {
     put_header_line(out, "title", "title", h->title_y,
                     m->title && m->title[0] ? m->title : "Flame graph");
@@ -627,7 +688,10 @@ static void put_header(FILE *out, const struct header *h, const struct profile_m
         put_note(out, h);
     put_button(out, "reset", "btn off", FG_PAD, 90, "Reset zoom");
     put_button(out, "search", "btn", FG_WIDTH - FG_PAD - 100, 100, "Search");
-    put_legend(out, h->legend_y);
+    if (g->base_share)
+        put_diff_legend(out, g, h->legend_y);
+    else
+        put_legend(out, h->legend_y);
 }
 
 /* Returns the deepest level among drawn nodes. */
@@ -663,7 +727,7 @@ static void put_document(struct fg *g, const struct tree *t, const struct profil
           out);
     fprintf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"url(#bg)\"/>\n", FG_WIDTH,
             height);
-    put_header(out, &h, m, sub);
+    put_header(out, g, &h, m, sub);
     free(sub);
     free(h.note);
     if (g->total)
@@ -681,6 +745,34 @@ static void put_document(struct fg *g, const struct tree *t, const struct profil
             flamegraph_js);
 }
 
+/* A differential graph: each node's path's share of the baseline, and the
+ * largest change among drawn nodes. Returns 0 or -SG_ENOMEM. */
+static int compare_with_baseline(struct fg *g, const struct tree *t, const struct profile *base)
+{
+    struct tree bt = {0};
+    int err = tree_build(&bt, base);
+    if (err) {
+        tree_release(&bt);
+        return err;
+    }
+    uint32_t *match = xcalloc(t->count, sizeof(*match));
+    g->base_share = xcalloc(t->count, sizeof(*g->base_share));
+    double base_total = (double)bt.nodes[0].weight;
+    for (size_t i = 0; i < t->count; i++) { /* parents come before their children */
+        const struct node *n = &t->nodes[i];
+        match[i] = i == 0                        ? 0
+                   : match[n->parent] == NO_NODE ? NO_NODE
+                                                 : tree_find(&bt, match[n->parent], n->frame);
+        if (match[i] != NO_NODE && base_total > 0)
+            g->base_share[i] = (double)bt.nodes[match[i]].weight / base_total;
+        if (node_visible(g, n) && fabs(share_change(g, n, (uint32_t)i)) > g->max_change)
+            g->max_change = fabs(share_change(g, n, (uint32_t)i));
+    }
+    free(match);
+    tree_release(&bt);
+    return 0;
+}
+
 /* Writes p as an interactive SVG flame graph. Returns 0, -SG_EIO when
  * writing fails, or -SG_ENOMEM for a tree beyond 2^32 nodes. */
 int flamegraph_write(const struct profile *p, FILE *out, const struct format_options *opt)
@@ -688,7 +780,7 @@ int flamegraph_write(const struct profile *p, FILE *out, const struct format_opt
     const struct profile_meta *m = profile_meta_const(p);
     struct tree t = {0};
     size_t frame_count = profile_frame_count(p);
-    struct fg g = {p, opt, out, 0, NULL, NULL};
+    struct fg g = {p, opt, out, 0, NULL, NULL, NULL, 0};
     uint32_t *rank = NULL;
     int err = tree_build(&t, p);
     if (err)
@@ -698,6 +790,8 @@ int flamegraph_write(const struct profile *p, FILE *out, const struct format_opt
     g.labels = xcalloc(frame_count, sizeof(*g.labels));
     rank = frame_ranks(p);
     tree_layout(&t, rank);
+    if (opt && opt->baseline && g.total && (err = compare_with_baseline(&g, &t, opt->baseline)))
+        goto out;
     put_document(&g, &t, m);
     if (fflush(out) != 0 || ferror(out))
         err = -SG_EIO;
@@ -706,6 +800,7 @@ out:
         free(g.labels[i]);
     free(g.labels);
     free(g.unit);
+    free(g.base_share);
     free(rank);
     tree_release(&t);
     return err;

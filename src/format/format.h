@@ -14,6 +14,10 @@
 
 struct format_options {
     int full_filenames; /* show full paths instead of shortened ones */
+    /* report --diff: the profile compared with, with the same frame ids
+     * (report/diff.h). The flame graph then colours each frame by how much
+     * its share of the total changed since it; other writers ignore it. */
+    const struct profile *baseline;
 };
 
 struct format_writer {

@@ -549,6 +549,81 @@ def test_report_draws_all_the_time_of_real_stdlib_dumps(interp, tmp_path_factory
                     (name, spec)
 
 
+# ---- report --diff ----
+
+DIFF_TARGET = os.path.join(TARGETS, "diff_target.py")
+
+
+def diff_rows(text):
+    """{function name: (own change, total change)} from the --diff table."""
+    rows = {}
+    for m in re.finditer(r"^ +[\d.]+% +[\d.]+% +([+-]?[\d.]+) +[\d.]+% +[\d.]+% +([+-]?[\d.]+)  "
+                         r"(\S+)", text, re.M):
+        rows[m.group(3)] = (float(m.group(1)), float(m.group(2)))
+    return rows
+
+
+def rgb(fill):
+    return tuple(int(v) for v in re.match(r"rgb\((\d+),(\d+),(\d+)\)", fill).groups())
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_report_diff_shows_where_time_moved(interp, tmp_path):
+    """parse() had 4/5 of the CPU time before and 1/5 after; render() the
+    rest (diff_target.py, profiled by CPU time so load does not move it)."""
+    for name, rounds in (("before.prof", ["40", "10"]), ("after.prof", ["10", "40"])):
+        proc = subprocess.run([interp.path, DIFF_TARGET] + rounds + ["--profile", name],
+                              cwd=str(tmp_path), timeout=120, stderr=subprocess.PIPE)
+        assert proc.returncode == 0, proc.stderr.decode()
+    before, after = str(tmp_path / "before.prof"), str(tmp_path / "after.prof")
+    proc = report_checked(["report", "--diff", before, after, "--limit", "3"])
+    assert proc.returncode == 0, proc.stderr
+    assert "  before: %s (" % before in proc.stdout and "  after:  %s (" % after in proc.stdout
+    rows = diff_rows(proc.stdout)
+    assert list(rows)[:2] in (["parse", "render"], ["render", "parse"]), proc.stdout
+    assert rows["parse"][0] < -30 and rows["render"][0] > 30, proc.stdout
+    assert len(rows) == 3 and "The 3 biggest changes of " in proc.stdout
+    # The same with AFTER as collapsed stacks: functions match across formats.
+    folded = tmp_path / "after.folded"
+    assert run_spyglass(["report", after, "-o", str(folded)]).returncode == 0
+    again = diff_rows(run_spyglass(["report", "--diff", before, str(folded)]).stdout)
+    assert abs(again["render"][0] - rows["render"][0]) < 0.5, (again, rows)
+    # The differential flame graph: render red, parse blue, both shares told.
+    svg_path = tmp_path / "diff.svg"
+    proc = report_checked(["report", "--diff", before, after, "-o", str(svg_path)])
+    assert proc.returncode == 0 and "(flamegraph)" in proc.stderr, proc.stderr
+    svg = svg_path.read_text(encoding="utf-8")
+    colours = {}
+    for m in re.finditer(r"<title>(\w+) \([^<]*\nbefore ([\d.]+)%, change ([+-][\d.]+) points"
+                         r"</title><rect [^>]*fill=\"(rgb\([\d,]+\))\"", svg):
+        colours[m.group(1)] = (float(m.group(3)), rgb(m.group(4)))
+    r, g, b = colours["render"][1]
+    assert colours["render"][0] > 30 and r > b + 50, colours
+    r, g, b = colours["parse"][1]
+    assert colours["parse"][0] < -30 and b > r + 50, colours
+    assert "differential flame graph" in svg and "share grew (deepest: +" in svg
+
+
+@pytest.mark.parametrize("args, message", [
+    (["report", "--diff", "a.prof"], "--diff compares two files: BEFORE AFTER (got 1)"),
+    (["report", "--diff", "a", "b", "c"], "--diff compares two files: BEFORE AFTER (got 3)"),
+    (["report", "--diff", "a", "b", "-o", "x.pb.gz"], "--diff draws a flamegraph or prints"),
+    (["report", "--diff", "a", "b", "--sort", "tottime"], "no --sort or --lines"),
+    (["report", "--diff", "a", "b", "-o", "x.svg", "--limit", "3"], "--limit applies to"),
+])
+def test_report_diff_usage_errors(args, message):
+    proc = run_spyglass(args)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "hint: run 'spyglass report --help'" in proc.stderr
+
+
+def test_report_diff_of_a_missing_file_names_it(tmp_path):
+    folded = tmp_path / "a.folded"
+    folded.write_text(COLLAPSED)
+    assert_error(report_checked(["report", "--diff", str(folded), str(tmp_path / "gone.prof")]),
+                 "gone.prof", "No such file")
+
+
 # ---- the example Flask app, profiled with cProfile ----
 
 @pytest.mark.parametrize("interp", PY3)
@@ -712,5 +787,5 @@ def test_report_help_teaches():
     proc = run_spyglass(["report", "--help"])
     assert proc.returncode == 0
     for want in ("print_stats", "--sort", "--limit", "pprof", "pstats", "in proportion",
-                 "python -m cProfile -o"):
+                 "python -m cProfile -o", "--diff BEFORE AFTER", "differential flame graph"):
         assert want in proc.stdout, want

@@ -244,6 +244,11 @@ static char *drawn_text(const char *svg, const char *label)
     return xstrndup(open, (size_t)(strstr(open, "</text>") - open));
 }
 
+static int starts_with(const char *s, const char *prefix)
+{
+    return !strncmp(s, prefix, strlen(prefix));
+}
+
 static size_t count(const char *hay, const char *needle)
 {
     size_t n = 0;
@@ -358,6 +363,36 @@ static void test_flamegraph_long_note_wraps_within_the_image(void **state)
     strbuf_release(&note);
     free(svg);
     profile_free(p);
+}
+
+static void test_flamegraph_differential_colours_by_change_of_share(void **state)
+{
+    /* Before: work 25 of 100, idle 75; after (basic_profile): work 75, idle
+     * 25. The baseline interns the same frames in the same order. */
+    struct profile *base = profile_new();
+    add(base, 25, 2, "main@app.py:3", "work@app.py:10");
+    add(base, 75, 2, "main@app.py:3", "idle@app.py:20");
+    struct profile *p = basic_profile();
+    struct format_options opt = {.baseline = base};
+    char *svg = render(p, &opt, NULL);
+    assert_non_null(strstr(svg, "<title>work (app.py:10)\n75 samples (75.00%)\n"
+                                "before 25.00%, change +50.00 points</title>"));
+    assert_non_null(strstr(svg, "<title>idle (app.py:20)\n25 samples (25.00%)\n"
+                                "before 75.00%, change -50.00 points</title>"));
+    assert_non_null(strstr(svg, "<title>main (app.py:3)\n100 samples (100.00%)\n"
+                                "before 100.00%, change +0.00 points</title>"));
+    /* The deepest red and blue for the largest change, white for none. */
+    const char *work = strstr(strstr(svg, "<title>work ("), "fill=\"");
+    const char *idle = strstr(strstr(svg, "<title>idle ("), "fill=\"");
+    const char *main_ = strstr(strstr(svg, "<title>main ("), "fill=\"");
+    assert_true(starts_with(work, "fill=\"rgb(220,24,24)\""));
+    assert_true(starts_with(idle, "fill=\"rgb(24,90,220)\""));
+    assert_true(starts_with(main_, "fill=\"rgb(237,237,237)\""));
+    assert_non_null(strstr(svg, "share grew (deepest: +50.00 points)"));
+    assert_null(strstr(svg, "site-packages</text>")); /* no frame-class legend */
+    free(svg);
+    profile_free(p);
+    profile_free(base);
 }
 
 static void test_flamegraph_tooltip_gives_label_weight_and_share(void **state)
@@ -586,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_flamegraph_is_an_svg_document_with_title_and_subtitle),
         cmocka_unit_test(test_flamegraph_subtitle_says_samples_when_one_per_tick),
         cmocka_unit_test(test_flamegraph_long_note_wraps_within_the_image),
+        cmocka_unit_test(test_flamegraph_differential_colours_by_change_of_share),
         cmocka_unit_test(test_flamegraph_tooltip_gives_label_weight_and_share),
         cmocka_unit_test(test_flamegraph_widths_are_proportional_to_weight),
         cmocka_unit_test(test_flamegraph_siblings_sorted_by_name_root_at_bottom),
