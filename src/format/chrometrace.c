@@ -29,13 +29,27 @@
  * "peak RSS N MiB" at the time of the peak, and to otherData
  * peak_rss_bytes, peak_rss_s and final_rss_bytes.
  *
- * Timestamps and durations are whole microseconds from the start: every
- * time is rounded once, and a span's duration is its rounded end minus its
- * rounded start. Viewers add ts + dur in floating point; with fractions that
- * sum could land a hair past the next span's start (60082.186 + 10004.718
- * = 70086.90400000001 > 70086.904), which they read as a frame ending after
- * its successor began (speedscope: "Tried to end X when Y was on top").
- * Integers add exactly, so nesting in nanoseconds stays nesting in the file.
+ * Times are exact in a viewer's arithmetic. Trace Event Format times are
+ * microseconds that viewers add in doubles (ts + dur); decimal fractions
+ * are not exact there, and 60082.186 + 10004.718 = 70086.90400000001 ends
+ * past a next span starting at 70086.904, which speedscope reads as a frame
+ * ending after its successor began ("Tried to end X when Y was on top").
+ * So every time is a whole number of 1/1024 microseconds (about a
+ * nanosecond), written as its exact decimal expansion (0.0009765625 is
+ * 1/1024): such values add without rounding up to 2^53 units (101 days),
+ * and a duration is the end minus the start in those units, so ts + dur is
+ * exactly the end.
+ *
+ * Ties are taken apart too. A viewer turns complete events into begin and
+ * end events sorted by time, and speedscope resolves equal times with
+ * heuristics (a begin before an end of the same name, a swap to any
+ * same-named end) that lose the stack when a frame ends as one with the
+ * same name begins (the stack changed below a common function), or two
+ * frames with one name end together (nested find_spec calls). So the spans
+ * that end together at a change end one unit apart, innermost first, all
+ * before the time the new frames begin: at no time do two events meet.
+ * Every span gives up a few nanoseconds at most (a unit per level below
+ * the change; never more than it lasted).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -93,21 +107,37 @@ static void track_sample(struct track *t, const struct profile *p, uint32_t stac
     }
 }
 
-/* A time in whole microseconds, rounded to nearest (monotonic, so spans
- * nested in nanoseconds stay nested). */
-static uint64_t to_us(uint64_t ns)
+#define UNITS_PER_US 1024 /* time unit: 1/1024 us, exact in doubles */
+
+/* A time in units, rounded to nearest (monotonic, so spans nested in
+ * nanoseconds stay nested). */
+static uint64_t to_units(uint64_t ns)
 {
-    return ns / 1000 + (ns % 1000 >= 500);
+    if (ns > UINT64_MAX / UNITS_PER_US)
+        return UINT64_MAX / 1000;
+    return (ns * UNITS_PER_US + 500) / 1000;
 }
 
-static void put_us(FILE *out, const char *key, uint64_t us)
+/* Writes units as microseconds, exactly: the integer part, then the
+ * fraction's decimal digits (1/1024 = 9765625 / 10^10) without trailing
+ * zeros. */
+static void put_units(FILE *out, const char *key, uint64_t units)
 {
-    fprintf(out, ",\"%s\":%" PRIu64, key, us);
+    uint64_t frac = (units % UNITS_PER_US) * 9765625u;
+    fprintf(out, ",\"%s\":%" PRIu64, key, units / UNITS_PER_US);
+    if (!frac)
+        return;
+    char digits[11];
+    snprintf(digits, sizeof(digits), "%010" PRIu64, frac);
+    size_t n = 10;
+    while (digits[n - 1] == '0')
+        n--;
+    fprintf(out, ".%.*s", (int)n, digits);
 }
 
 static void put_time(FILE *out, const char *key, uint64_t ns)
 {
-    put_us(out, key, to_us(ns));
+    put_units(out, key, to_units(ns));
 }
 
 static const char *kind_category(enum profile_frame_kind kind)
@@ -151,9 +181,52 @@ static void put_metadata(struct writer *w, const char *what, uint64_t tid, const
     fputs("}}", w->out);
 }
 
+/* Orders span indexes by end, then start, then index: the spans that end
+ * together, outermost first (parents begin first, and before their
+ * children in the array when they begin together). ctx is the track. */
+static int by_end(const void *pa, const void *pb, void *ctx)
+{
+    const struct track *t = ctx;
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    const struct span *x = &t->spans[a], *y = &t->spans[b];
+    if (x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return (a > b) - (a < b);
+}
+
+/* Fills end[] with each span's end in units, taken apart as the top of the
+ * file says: of a group of g spans ending at E, the outermost ends at E - 1,
+ * the next at E - 2, ..., the innermost first at E - g (none before it
+ * began). */
+static void span_ends(const struct track *t, uint64_t *end)
+{
+    size_t n = t->span_count;
+    size_t *order = xcalloc(n ? n : 1, sizeof(*order));
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    qsort_r(order, n, sizeof(*order), by_end, (void *)t);
+    for (size_t g = 0; g < n;) {
+        size_t size = 1;
+        while (g + size < n && t->spans[order[g + size]].end == t->spans[order[g]].end)
+            size++;
+        uint64_t at = to_units(t->spans[order[g]].end);
+        for (size_t k = 0; k < size; k++) { /* k = 0: the outermost */
+            uint64_t start = to_units(t->spans[order[g + k]].start);
+            uint64_t want = at > k + 1 ? at - (k + 1) : 0;
+            end[order[g + k]] = want > start ? want : start;
+        }
+        g += size;
+    }
+    free(order);
+}
+
 /* Writes the track's spans as complete events and empties it. */
 static void flush_track(struct writer *w, struct track *t, uint64_t tid)
 {
+    uint64_t *end = xcalloc(t->span_count ? t->span_count : 1, sizeof(*end));
+    span_ends(t, end);
     for (size_t i = 0; i < t->span_count; i++) {
         const struct span *s = &t->spans[i];
         const struct profile_frame *f = profile_frame(w->p, s->frame);
@@ -162,7 +235,7 @@ static void flush_track(struct writer *w, struct track *t, uint64_t tid)
         json_string(w->out, f->name);
         fprintf(w->out, ",\"cat\":\"%s\",\"ph\":\"X\"", kind_category(f->kind));
         put_time(w->out, "ts", s->start);
-        put_us(w->out, "dur", to_us(s->end) - to_us(s->start));
+        put_units(w->out, "dur", end[i] - to_units(s->start));
         fprintf(w->out, ",\"pid\":%" PRIu64 ",\"tid\":%" PRIu64, w->pid, tid);
         if (f->kind == PF_PYTHON && f->file[0]) {
             fputs(",\"args\":{\"file\":", w->out);
@@ -175,6 +248,7 @@ static void flush_track(struct writer *w, struct track *t, uint64_t tid)
         }
         putc('}', w->out);
     }
+    free(end);
     t->span_count = 0;
     t->open_count = 0;
 }

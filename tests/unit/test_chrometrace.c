@@ -35,8 +35,10 @@ static char *render(const struct profile *p, size_t *len)
 }
 
 /* Python helpers available to every check: spans(tid) lists a track's
- * complete events as (name, ts, dur) in file order. */
+ * complete events as (name, ts, dur) in file order; U is the time unit
+ * (1/1024 us), by which spans ending together are taken apart. */
 static const char helpers[] = "ev = d['traceEvents']\n"
+                              "U = 1 / 1024.0\n"
                               "def spans(tid):\n"
                               "    return [(e['name'], e['ts'], e['dur']) for e in ev if e['ph'] "
                               "== 'X' and e['tid'] == tid]\n"
@@ -91,8 +93,9 @@ static void test_chrometrace_frames_continue_end_and_begin_with_the_stack(void *
     profile_add_event(p, 2 * MS, 7, ac);
     profile_add_event(p, 3 * MS, 7, a);
     profile_add_event(p, 4 * MS, 7, ab);
-    check(p, "assert spans(7) == [('a', 0, 5000), ('b', 0, 2000), ('c', 2000, 1000),\n"
-             "                    ('b', 4000, 1000)], spans(7)\n");
+    /* At 2 ms b ends as c begins; at the end b (inner) ends before a. */
+    check(p, "assert spans(7) == [('a', 0, 5000 - U), ('b', 0, 2000 - U), ('c', 2000, 1000 - U),\n"
+             "                    ('b', 4000, 1000 - 2 * U)], spans(7)\n");
     profile_free(p);
 }
 
@@ -109,8 +112,8 @@ static void test_chrometrace_one_track_per_thread_with_names(void **state)
     check(p, "assert meta('thread_name') == {4321: 'MainThread (tid 4321)', 4400: 'tid 4400'}\n"
              "assert meta('process_name') == {0: 'pid 4321: python app.py'}\n"
              "assert {e['pid'] for e in ev} == {4321}\n"
-             "assert spans(4321) == [('a', 0, 20000)]\n"
-             "assert spans(4400) == [('b', 0, 20000)]\n"
+             "assert spans(4321) == [('a', 0, 20000 - U)]\n"
+             "assert spans(4400) == [('b', 0, 20000 - U)]\n"
              "assert d['displayTimeUnit'] == 'ms'\n"
              "o = d['otherData']\n"
              "assert o['exporter'].startswith('spyglass ') and o['view'] == 'timeline'\n"
@@ -126,11 +129,11 @@ static void test_chrometrace_gaps_end_the_open_frames(void **state)
     profile_add_event(p, 1 * MS, 1, a);
     profile_add_event(p, 3 * MS, 1, a);  /* 2 periods later: still one span */
     profile_add_event(p, 10 * MS, 1, a); /* 7 periods later: a new one */
-    check(p, "assert spans(1) == [('a', 0, 4000), ('a', 10000, 1000)], spans(1)\n");
+    check(p, "assert spans(1) == [('a', 0, 4000 - U), ('a', 10000, 1000 - U)], spans(1)\n");
     profile_free(p);
 }
 
-static void test_chrometrace_times_are_whole_microseconds_that_add_up(void **state)
+static void test_chrometrace_times_are_exact_binary_fractions(void **state)
 {
     struct profile *p = timeline_profile(0); /* unknown rate: 1 ms tail */
     uint32_t a = stack_of(p, 1, (const char *[]){"a"});
@@ -139,18 +142,19 @@ static void test_chrometrace_times_are_whole_microseconds_that_add_up(void **sta
     profile_add_event(p, 2750, 1, b);
     size_t len;
     char *json = render(p, &len);
-    /* 1.5 us rounds to 2, 2.75 to 3: a lasts 3 - 2, b ends at 1002.75 -> 1003. */
-    assert_non_null(strstr(json, "\"ph\":\"X\",\"ts\":2,\"dur\":1,"));
-    assert_non_null(strstr(json, "\"ph\":\"X\",\"ts\":3,\"dur\":1000,"));
+    /* 1.5 us and 2.75 us are whole 1/1024 us, written in full; a ends one
+     * unit (0.0009765625 us) before b begins. */
+    assert_non_null(strstr(json, "\"ph\":\"X\",\"ts\":1.5,\"dur\":1.2490234375,"));
+    assert_non_null(strstr(json, "\"ph\":\"X\",\"ts\":2.75,\"dur\":999.9990234375,"));
     free(json);
     profile_free(p);
 }
 
-static void test_chrometrace_a_span_ends_exactly_where_the_next_begins(void **state)
+static void test_chrometrace_a_span_ends_before_the_next_begins_in_doubles(void **state)
 {
     /* The issue's numbers: a span from 60082.186 us lasting 10004.718 us,
-     * the next one starting at 70086.904 us. As fractions, ts + dur came to
-     * 70086.90400000001 in a viewer's doubles, past the next start. */
+     * the next one starting at 70086.904 us. As decimal fractions, ts + dur
+     * came to 70086.90400000001 in a viewer's doubles, past the next start. */
     struct profile *p = timeline_profile(100);
     uint32_t a = stack_of(p, 1, (const char *[]){"a"});
     uint32_t b = stack_of(p, 1, (const char *[]){"b"});
@@ -160,8 +164,32 @@ static void test_chrometrace_a_span_ends_exactly_where_the_next_begins(void **st
     profile_add_event(p, 70086904, 1, b);
     check(p, "s = spans(1)\n"
              "assert [x[0] for x in s] == ['a', 'b'], s\n"
-             "assert all(isinstance(v, int) for x in s for v in x[1:]), s\n"
-             "assert s[0][1] + s[0][2] == s[1][1] == 70087, s\n");
+             "assert all((v * 1024).is_integer() for x in s for v in x[1:]), s\n"
+             "assert s[0][1] + s[0][2] == s[1][1] - U, s\n"
+             "assert abs(s[1][1] - 70086.904) < 0.001, s\n");
+    profile_free(p);
+}
+
+static void test_chrometrace_same_name_frames_never_end_together(void **state)
+{
+    /* a;f;f2 -> b;f: f ends as an f begins (the stack changed below it),
+     * and f and f2 (one name, two lines) end together. Speedscope lost the
+     * stack on both; each end now has a time of its own, before the begins. */
+    struct profile *p = timeline_profile(1000);
+    uint32_t a = profile_frame_id(p, "a", "m.py", 1, PF_PYTHON);
+    uint32_t b = profile_frame_id(p, "b", "m.py", 2, PF_PYTHON);
+    uint32_t f = profile_frame_id(p, "f", "m.py", 3, PF_PYTHON);
+    uint32_t f2 = profile_frame_id(p, "f", "m.py", 4, PF_PYTHON);
+    uint32_t s1 = profile_add_stack(p, (uint32_t[]){a, f, f2}, 3, 1);
+    uint32_t s2 = profile_add_stack(p, (uint32_t[]){b, f}, 2, 1);
+    profile_add_event(p, 0, 1, s1);
+    profile_add_event(p, 1 * MS, 1, s2);
+    check(
+        p,
+        "assert spans(1) == [('a', 0, 1000 - U), ('f', 0, 1000 - 2 * U),\n"
+        "    ('f', 0, 1000 - 3 * U), ('b', 1000, 1000 - U), ('f', 1000, 1000 - 2 * U)], spans(1)\n"
+        "times = [t for _, ts, dur in spans(1) for t in (ts + dur,)]\n"
+        "assert len(set(times)) == len(times)\n");
     profile_free(p);
 }
 
@@ -194,8 +222,8 @@ static void test_chrometrace_without_timeline_lays_the_aggregate_end_to_end(void
     profile_add_stack(p, NULL, 0, 5); /* nothing to draw */
     check(p, "assert {e['pid'] for e in ev} == {1}\n"
              "assert meta('thread_name') == {1: 'all samples (aggregate, not a timeline)'}\n"
-             "assert spans(1) == [('a', 0, 30000), ('b', 0, 20000), ('c', 20000, 10000),\n"
-             "                    ('z', 30000, 10000)], spans(1)\n"
+             "assert spans(1) == [('a', 0, 30000 - U), ('b', 0, 20000 - U),\n"
+             "    ('c', 20000, 10000 - 2 * U), ('z', 30000, 10000 - U)], spans(1)\n"
              "assert d['otherData']['view'] == 'aggregate'\n");
     profile_free(p);
 }
@@ -237,8 +265,9 @@ int main(void)
         cmocka_unit_test(test_chrometrace_frames_continue_end_and_begin_with_the_stack),
         cmocka_unit_test(test_chrometrace_one_track_per_thread_with_names),
         cmocka_unit_test(test_chrometrace_gaps_end_the_open_frames),
-        cmocka_unit_test(test_chrometrace_times_are_whole_microseconds_that_add_up),
-        cmocka_unit_test(test_chrometrace_a_span_ends_exactly_where_the_next_begins),
+        cmocka_unit_test(test_chrometrace_times_are_exact_binary_fractions),
+        cmocka_unit_test(test_chrometrace_a_span_ends_before_the_next_begins_in_doubles),
+        cmocka_unit_test(test_chrometrace_same_name_frames_never_end_together),
         cmocka_unit_test(test_chrometrace_python_frames_carry_file_and_line),
         cmocka_unit_test(test_chrometrace_without_timeline_lays_the_aggregate_end_to_end),
         cmocka_unit_test(test_chrometrace_empty_profile_is_valid),
