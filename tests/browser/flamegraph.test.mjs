@@ -1,11 +1,14 @@
 // flamegraph.test.mjs - drives the SVG flame graph in headless Chromium.
 //
-//   node flamegraph.test.mjs DEMO.svg XSS.svg [BIG.svg]
+//   node flamegraph.test.mjs DEMO.svg XSS.svg [BIG.svg [REPORT.svg [DIFF.svg]]]
 //
 // DEMO.svg is the fixture from fixtures.c (total weight 1,000 with known
 // shares), XSS.svg the one made of hostile names, BIG.svg the 100,000-frame
 // one (only timed and smoke-tested), REPORT.svg what `spyglass report` draws
-// from a cProfile dump of the example Flask app (examples/app.py). Screenshots go to $SCREENSHOT_DIR
+// from a cProfile dump of the example Flask app (examples/app.py), DIFF.svg
+// what `spyglass report --diff` draws from two dumps of
+// tests/targets/diff_target.py (CPU time moved from parse() to render()).
+// Screenshots go to $SCREENSHOT_DIR
 // (default /tmp). Chromium comes from $CHROMIUM (default /usr/bin/chromium).
 // Prints one line per check and "N passed, N failed"; exits 1 on failure.
 
@@ -15,9 +18,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const [demoSvg, xssSvg, bigSvg, reportSvg] = process.argv.slice(2);
+const [demoSvg, xssSvg, bigSvg, reportSvg, diffSvg] = process.argv.slice(2);
 if (!demoSvg || !xssSvg) {
-  console.error('usage: node flamegraph.test.mjs DEMO.svg XSS.svg [BIG.svg [REPORT.svg]]');
+  console.error('usage: node flamegraph.test.mjs DEMO.svg XSS.svg [BIG.svg [REPORT.svg [DIFF.svg]]]');
   process.exit(2);
 }
 const shotDir = process.env.SCREENSHOT_DIR || '/tmp';
@@ -338,7 +341,7 @@ async function reportChecks(context) {
     assert((await text(page, '#title')).includes('spyglass report'), 'title');
     assert((await text(page, '#subtitle')).includes('cProfile/pstats dump'), 'subtitle');
     const note = await text(page, '#note');
-    assert(note.includes('split over its callers in proportion'), `note: ${note}`);
+    assert(note.includes('split over its callees in proportion'), `note: ${note}`);
     assert((await page.locator('#frames g.f').count()) >= 20, 'frames drawn');
   });
   await fresh(page);
@@ -352,6 +355,46 @@ async function reportChecks(context) {
     assert(details.includes('microseconds'), `details: ${details}`);
     assert(errors.length === 0, `errors: ${errors.join('; ')}`);
     await page.screenshot({ path: `${shotDir}/flamegraph-report.png` });
+  });
+  await page.close();
+}
+
+// "rgb(r, g, b)" as numbers.
+function rgbOf(fill) {
+  const m = /rgb\((\d+), (\d+), (\d+)\)/.exec(fill);
+  assert(m, `not a colour: ${fill}`);
+  return m.slice(1).map(Number);
+}
+
+async function diffChecks(context) {
+  const { page, errors } = await openPage(context, diffSvg);
+  await check('diff: a differential flame graph that says so', async () => {
+    assert(errors.length === 0, `errors: ${errors.join('; ')}`);
+    assert((await text(page, '#title')).includes('spyglass report --diff'), 'title');
+    assert((await text(page, '#subtitle')).includes('before.prof'), 'subtitle names BEFORE');
+    const note = await text(page, '#note');
+    assert(note.includes('differential flame graph'), `note: ${note}`);
+    const legend = await text(page, '.legend');
+    assert(legend.includes('share grew (deepest: +'), `legend: ${legend}`);
+  });
+  await fresh(page);
+  await check('diff: render grew (red), parse shrank (blue), both shares on hover', async () => {
+    const [rr, rg, rb] = rgbOf((await frame(page, 'render')).fill);
+    const [pr, pg, pb] = rgbOf((await frame(page, 'parse')).fill);
+    assert(rr > rb + 50 && rr > rg + 50, `render is not red: ${rr},${rg},${rb}`);
+    assert(pb > pr + 50, `parse is not blue: ${pr},${pg},${pb}`);
+    await (await rectOf(page, 'render')).hover();
+    const details = await text(page, '#details');
+    assert(/before [\d.]+%, change \+[\d.]+ points/.test(details), `details: ${details}`);
+    await page.screenshot({ path: `${shotDir}/flamegraph-diff.png` });
+  });
+  await fresh(page);
+  await check('diff: zooms and searches like any flame graph', async () => {
+    await (await rectOf(page, 'main')).click();
+    near((await frame(page, 'main')).w, WIDTH, 'zoomed width');
+    const share = await page.evaluate(() => window.search('^render '));
+    assert(share > 60 && share < 95, `render's share after: ${share}`);
+    assert(errors.length === 0, `errors: ${errors.join('; ')}`);
   });
   await page.close();
 }
@@ -378,6 +421,7 @@ try {
   await xssChecks(context);
   if (bigSvg) await bigChecks(context);
   if (reportSvg) await reportChecks(context);
+  if (diffSvg) await diffChecks(context);
 } catch (err) {
   failed++;
   console.log(`FAIL harness: ${err.stack || err.message}`);
