@@ -32,7 +32,6 @@
 #define ROUTES_CAP 1024  /* power of two */
 #define PROGRAMS_CAP 256 /* power of two */
 
-#define KEYS_CAP 4096        /* power of two */
 #define SCAN_MAX_ENTRIES 512 /* most dict entries looked at for the request keys */
 
 /* Every dict key we look for, by id. */
@@ -56,16 +55,6 @@ static const char *const key_names[K_COUNT] = {[K_REQUEST_METHOD] = "REQUEST_MET
                                                [K_METHOD] = "method",
                                                [K_ROUTE] = "route"};
 
-/* What the str object at addr in process pid says, as a key id. Most keys
- * are constants of the server's code (interned, one object for the
- * process's life), so after the first request a scan reads no key text;
- * header keys made per request are read each time. */
-struct ep_key {
-    pid_t pid;
-    uint64_t addr;
-    int8_t id; /* enum ep_key_id */
-};
-
 /* pid -> hash of its command line. */
 struct ep_program {
     pid_t pid;
@@ -76,8 +65,18 @@ struct ep_program {
 
 enum ep_kind {
     EP_NONE = 0,
-    EP_WSGI = 1, /* a local `environ` */
-    EP_ASGI = 2, /* a local `scope` */
+    EP_WSGI = 1,    /* a local `environ` */
+    EP_ASGI = 2,    /* a local `scope` */
+    EP_REQUEST = 3, /* a local `request` object: Django's views, aiohttp's handlers */
+    EP_TORNADO = 4, /* `self` of tornado's RequestHandler._execute: self.request */
+};
+
+/* Where a request object's route template is. */
+enum ep_route_kind {
+    ROUTE_NONE = 0,
+    ROUTE_FLASK,   /* environ["werkzeug.request"].url_rule.rule */
+    ROUTE_DJANGO,  /* request.resolver_match.route (Django 2.2+) */
+    ROUTE_AIOHTTP, /* request._match_info._route._resource._formatter or ._path */
 };
 
 /* What a code object offers: set once per serial. */
@@ -93,11 +92,13 @@ struct ep_thread {
     pid_t pid;
     uint64_t thread;     /* tstate address: distinct per live thread of a process */
     uint64_t frame_addr; /* the frame the dict was read from */
-    uint64_t dict;
-    uint64_t version; /* the dict's ma_version_tag when read */
-    uint64_t request; /* WSGI: werkzeug's request object, while its rule is unknown */
-    uint64_t not_frame, not_dict, not_version; /* the last dict that was no request */
-    int resolved; /* 0: a route may still appear (Flask before matching) */
+    uint64_t object;     /* the local's object: the dict, or a request object */
+    uint64_t dict;       /* the dict (a request object's __dict__; 0: none) */
+    uint64_t version;    /* the dict's ma_version_tag when read */
+    uint64_t request;    /* the request object whose route is looked for */
+    uint64_t not_frame, not_object, not_version; /* the last object that was no request */
+    int resolved;   /* 0: a route may still appear (before the framework routed) */
+    int route_kind; /* enum ep_route_kind */
     int valid;
     char method[16];
     char shape[ENDPOINT_PATH_MAX + 1]; /* the collapsed raw path */
@@ -124,7 +125,6 @@ void endpoint_init(struct endpoint_reader *er)
     er->routes_cap = ROUTES_CAP;
     er->routes = xcalloc(er->routes_cap, sizeof(*er->routes));
     er->programs = xcalloc(PROGRAMS_CAP, sizeof(*er->programs));
-    er->keys = xcalloc(KEYS_CAP, sizeof(*er->keys));
 }
 
 void endpoint_release(struct endpoint_reader *er)
@@ -133,7 +133,6 @@ void endpoint_release(struct endpoint_reader *er)
     free(er->threads);
     free(er->routes);
     free(er->programs);
-    free(er->keys);
     memset(er, 0, sizeof(*er));
 }
 
@@ -167,6 +166,15 @@ void endpoint_collapse_path(const char *path, char *out, size_t size)
     out[n] = '\0';
 }
 
+/* Tornado keeps the request on its handler: the frame of
+ * RequestHandler._execute is under every handler method. */
+static int is_tornado_execute(const struct code_info *ci)
+{
+    const char *tail = "tornado/web.py";
+    size_t n = strlen(ci->filename), t = strlen(tail);
+    return strcmp(ci->name, "_execute") == 0 && n >= t && strcmp(ci->filename + n - t, tail) == 0;
+}
+
 /* Step 1: the memo of which local (if any) of ci holds a request dict. */
 static const struct ep_code *code_marks(struct endpoint_reader *er, struct walker *w,
                                         const struct code_info *ci)
@@ -174,9 +182,14 @@ static const struct ep_code *code_marks(struct endpoint_reader *er, struct walke
     struct ep_code *c = &er->codes[ci->serial & (er->codes_cap - 1)];
     if (c->serial == ci->serial)
         return c;
-    static const char *const names[] = {[EP_WSGI] = "environ", [EP_ASGI] = "scope"};
+    static const char *const names[] = {[EP_WSGI] = "environ",
+                                        [EP_ASGI] = "scope",
+                                        [EP_REQUEST] = "request",
+                                        [EP_TORNADO] = "self"};
     struct ep_code fresh = {.serial = ci->serial, .kind = EP_NONE};
-    for (int kind = EP_WSGI; kind <= EP_ASGI; kind++) {
+    for (int kind = EP_WSGI; kind <= EP_TORNADO; kind++) {
+        if (kind == EP_TORNADO && !is_tornado_execute(ci))
+            break;
         int cell, ix = locals_find(w, ci, names[kind], &cell);
         if (ix >= 0) {
             fresh.kind = (int8_t)kind;
@@ -273,76 +286,103 @@ static int read_text(struct endpoint_reader *er, struct walker *w, uint64_t obj,
     return pystr_read(w->r, l, obj, out, size);
 }
 
-struct scan {
-    struct endpoint_reader *er;
-    struct walker *w;
-    uint64_t wanted; /* bit per key id */
-    uint64_t found;
-    uint64_t *values; /* indexed by key id */
-    int use_memo;
+/* Bytes read of each key: enough for the longest name we look for
+ * ("werkzeug.request", 16) and a little more. */
+#define KEY_TEXT_READ 24
+
+/* Where a str's text starts: compact ASCII (3.x) or a 2.7 str. */
+static size_t key_text_offset(const struct py_layout *l)
+{
+    return l->string_kind == PY_STR_3 ? l->unicode.ascii_size : l->bytes.ob_sval;
+}
+
+/* The key id named by a str whose first key_text_offset + KEY_TEXT_READ
+ * bytes are buf, or K_OTHER (not plain ASCII text, or not one of ours). The
+ * type is checked by the caller. */
+static int key_match(const struct py_layout *l, const uint8_t *buf)
+{
+    int64_t len;
+    if (l->string_kind == PY_STR_3) {
+        uint32_t state;
+        memcpy(&len, buf + l->unicode.length, 8);
+        memcpy(&state, buf + l->unicode.state, 4);
+        /* state: kind 1 (bits 2-4), compact (bit 5), ascii (bit 6) */
+        if (((state >> 2) & 7) != 1 || !(state >> 5 & 1) || !(state >> 6 & 1))
+            return K_OTHER;
+    } else {
+        memcpy(&len, buf + l->object.ob_size, 8);
+    }
+    const char *text = (const char *)buf + key_text_offset(l);
+    for (int i = 0; i < K_COUNT && len > 0 && len <= KEY_TEXT_READ; i++) {
+        if ((size_t)len == strlen(key_names[i]) && memcmp(text, key_names[i], (size_t)len) == 0)
+            return i;
+    }
+    return K_OTHER;
+}
+
+struct scan_item {
+    uint64_t key, value;
 };
 
-/* The key id of the str at addr (K_OTHER if not one of ours). */
-static int key_id(struct scan *sc, uint64_t addr)
-{
-    pid_t pid = sc->w->rt->pid;
-    uint64_t h = (addr >> 4) * 0x9E3779B97F4A7C15ull ^ (uint64_t)pid;
-    struct ep_key *k = &sc->er->keys[(h >> 40) & (KEYS_CAP - 1)];
-    if (sc->use_memo && k->pid == pid && k->addr == addr)
-        return k->id;
-    char text[ENDPOINT_PATH_MAX + 1];
-    int id = K_OTHER;
-    if (read_text(sc->er, sc->w, addr, text, sizeof(text)) == 0) {
-        for (int i = 0; i < K_COUNT && id == K_OTHER; i++)
-            id = strcmp(text, key_names[i]) == 0 ? i : K_OTHER;
-    }
-    *k = (struct ep_key){.pid = pid, .addr = addr, .id = (int8_t)id};
-    return id;
-}
+struct scan {
+    struct scan_item items[SCAN_MAX_ENTRIES];
+    size_t count;
+};
 
-static int scan_entry(uint64_t key, uint64_t value, void *ctx)
+static int scan_collect(uint64_t key, uint64_t value, void *ctx)
 {
     struct scan *sc = ctx;
-    int id = key_id(sc, key);
-    if (id != K_OTHER && (sc->wanted >> id & 1) && !(sc->found >> id & 1)) {
-        sc->values[id] = value;
-        sc->found |= 1ull << id;
-    }
-    return sc->found == sc->wanted; /* all found: stop */
+    sc->items[sc->count++] = (struct scan_item){key, value};
+    return sc->count == SCAN_MAX_ENTRIES; /* full: stop */
 }
 
-/* Looks up every key id in wanted (a bit mask) in one pass over dict;
- * values[id] is set for those found. If a key of must is missing, scans once
- * more reading every key's text (the memo may be stale: an address reused).
- * Returns the mask of keys found, or 0 if dict could not be read. */
-static uint64_t dict_scan(struct endpoint_reader *er, struct walker *w, uint64_t dict,
-                          uint64_t wanted, uint64_t must, uint64_t *values)
+/* Reads every key of sc in one batched read and fills values[id] for the
+ * ids in wanted. Returns the mask of ids found. */
+static uint64_t scan_keys(struct endpoint_reader *er, struct walker *w, const struct scan *sc,
+                          uint64_t wanted, uint64_t *values)
 {
-    struct scan sc = {.er = er, .w = w, .wanted = wanted, .values = values, .use_memo = 1};
-    for (int pass = 0; pass < 2; pass++) {
-        sc.found = 0;
-        if (value_dict_foreach(w->r, &w->rt->layout, dict, SCAN_MAX_ENTRIES, scan_entry, &sc))
-            return 0;
-        if ((sc.found & must) == must)
-            break;
-        sc.use_memo = 0;
+    const struct py_layout *l = &w->rt->layout;
+    size_t span = key_text_offset(l) + KEY_TEXT_READ, n = sc->count;
+    uint8_t *bufs = xmalloc(n * span);
+    struct mem_span *spans = xmalloc(n * sizeof(*spans));
+    for (size_t i = 0; i < n; i++)
+        spans[i] =
+            (struct mem_span){.addr = sc->items[i].key, .buf = bufs + i * span, .size = span};
+    mem_read_batch(w->r, spans, n);
+    uint64_t found = 0, type;
+    for (size_t i = 0; i < n; i++) {
+        int id = spans[i].err ? K_OTHER : key_match(l, bufs + i * span);
+        if (id == K_OTHER || !(wanted >> id & 1) || (found >> id & 1))
+            continue;
+        memcpy(&type, bufs + i * span + l->object.ob_type, 8);
+        if (!is_str_type(w, program(er, w), sc->items[i].key, type))
+            continue;
+        values[id] = sc->items[i].value;
+        found |= 1ull << id;
     }
-    return sc.found;
+    er->keys_read += n;
+    free(spans);
+    free(bufs);
+    return found;
+}
+
+/* Looks up every key id in wanted (a bit mask) in dict: one pass over its
+ * entries, then one batched read of all its keys. Returns the mask of keys
+ * found, or 0 if dict could not be read. */
+static uint64_t dict_scan(struct endpoint_reader *er, struct walker *w, uint64_t dict,
+                          uint64_t wanted, uint64_t *values)
+{
+    struct scan *sc = xmalloc(sizeof(*sc));
+    sc->count = 0;
+    uint64_t found = 0;
+    if (value_dict_foreach(w->r, &w->rt->layout, dict, SCAN_MAX_ENTRIES, scan_collect, sc) == 0 &&
+        sc->count)
+        found = scan_keys(er, w, sc, wanted, values);
+    free(sc);
+    return found;
 }
 
 #define BIT(id) (1ull << (id))
-
-/* Reads obj.attr.attr2 as text (e.g. request.url_rule.rule). */
-static int attr_text(struct endpoint_reader *er, struct walker *w, uint64_t obj, const char *attr,
-                     const char *attr2, char *out, size_t size)
-{
-    uint64_t mid, value;
-    const struct py_layout *l = &w->rt->layout;
-    int err = value_getattr(w->r, l, obj, attr, &mid);
-    if (!err)
-        err = value_getattr(w->r, l, mid, attr2, &value);
-    return err ? err : read_text(er, w, value, out, size);
-}
 
 /* Keeps an HTTP method short and plain: letters only, else "?". */
 static void clean_method(const char *in, char *out, size_t size)
@@ -409,16 +449,69 @@ static void route_remember(struct endpoint_reader *er, struct walker *w, const s
     strlcpy_safe(r->label, e->label, sizeof(r->label));
 }
 
-/* Flask: the matched rule, once routing has run. Returns 1 if found. */
-static int wsgi_route(struct endpoint_reader *er, struct walker *w, struct ep_thread *e)
+/* Follows obj.names[0].names[1]... and reads the last as text. */
+static int attr_path_text(struct endpoint_reader *er, struct walker *w, uint64_t obj,
+                          const char *const *names, size_t n, char *out, size_t size)
 {
-    char rule[ENDPOINT_PATH_MAX + 1];
-    if (!e->request || attr_text(er, w, e->request, "url_rule", "rule", rule, sizeof(rule)) != 0)
-        return 0;
-    set_label(e, rule);
-    route_remember(er, w, e);
-    e->resolved = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (value_getattr(w->r, &w->rt->layout, obj, names[i], &obj) != 0)
+            return -SG_ENOTPY;
+    }
+    return read_text(er, w, obj, out, size);
+}
+
+/* Is obj None (a framework's "not routed yet")? */
+static int is_none(struct walker *w, uint64_t obj)
+{
+    char name[16];
+    return value_type_name(w->r, &w->rt->layout, obj, name, sizeof(name)) == 0 &&
+           strcmp(name, "NoneType") == 0;
+}
+
+/* The route template of e->request, by its framework. Returns 1 if found
+ * (or known never to come: a Django without routes), 0 if not yet. */
+static int read_route(struct endpoint_reader *er, struct walker *w, struct ep_thread *e,
+                      char *route, size_t size)
+{
+    static const char *const flask[] = {"url_rule", "rule"};
+    static const char *const django[] = {"resolver_match", "route"};
+    static const char *const aiohttp[] = {"_match_info", "_route", "_resource", "_formatter"};
+    static const char *const aiohttp_plain[] = {"_match_info", "_route", "_resource", "_path"};
+    uint64_t match;
+    route[0] = '\0';
+    switch (e->route_kind) {
+    case ROUTE_FLASK:
+        return attr_path_text(er, w, e->request, flask, 2, route, size) == 0;
+    case ROUTE_DJANGO:
+        /* Django's routes have no leading slash: "users/<int:pk>/". */
+        if (attr_path_text(er, w, e->request, django, 2, route + 1, size - 1) == 0) {
+            route[0] = '/';
+            return 1;
+        }
+        /* No route although resolved: Django before 2.2 keeps only a regex. */
+        return value_getattr(w->r, &w->rt->layout, e->request, django[0], &match) == 0 &&
+               !is_none(w, match);
+    case ROUTE_AIOHTTP:
+        return attr_path_text(er, w, e->request, aiohttp, 4, route, size) == 0 ||
+               attr_path_text(er, w, e->request, aiohttp_plain, 4, route, size) == 0;
+    }
     return 1;
+}
+
+/* Labels e with its request's route once the framework has routed it.
+ * Returns 1 if e is resolved now. */
+static int find_route(struct endpoint_reader *er, struct walker *w, struct ep_thread *e)
+{
+    char route[ENDPOINT_PATH_MAX + 1];
+    if (route_recall(er, w, e) || !e->request)
+        return e->resolved = 1;
+    if (!read_route(er, w, e, route, sizeof(route)))
+        return e->resolved = 0; /* not routed yet: look again in later samples */
+    if (route[0]) {
+        set_label(e, route);
+        route_remember(er, w, e);
+    }
+    return e->resolved = 1;
 }
 
 /* Step 3 for WSGI. Returns 1 if dict is a request environ. */
@@ -427,19 +520,18 @@ static int read_wsgi(struct endpoint_reader *er, struct walker *w, uint64_t dict
 {
     char method[32], path[512];
     uint64_t v[K_COUNT], must = BIT(K_REQUEST_METHOD) | BIT(K_PATH_INFO);
-    uint64_t found = dict_scan(er, w, dict, must | BIT(K_WERKZEUG_REQUEST), must, v);
+    uint64_t found = dict_scan(er, w, dict, must | BIT(K_WERKZEUG_REQUEST), v);
     if ((found & must) != must || read_text(er, w, v[K_REQUEST_METHOD], method, sizeof(method)) ||
         read_text(er, w, v[K_PATH_INFO], path, sizeof(path)) || set_shape(e, path, 1))
         return 0;
     clean_method(method, e->method, sizeof(e->method));
     set_label(e, NULL);
     e->request = found & BIT(K_WERKZEUG_REQUEST) ? v[K_WERKZEUG_REQUEST] : 0;
-    e->resolved = 1;
+    e->route_kind = ROUTE_FLASK;
     /* Flask keeps its request object in the environ while it serves it (and
      * sets it to None after). Before routing it has no rule yet: look again
      * in later samples, unless this shape was routed before. */
-    if (e->request && !route_recall(er, w, e) && !wsgi_route(er, w, e))
-        e->resolved = 0;
+    find_route(er, w, e);
     return 1;
 }
 
@@ -449,7 +541,7 @@ static int read_asgi(struct endpoint_reader *er, struct walker *w, uint64_t dict
 {
     char type[16], method[32], path[512], route[ENDPOINT_PATH_MAX + 1];
     uint64_t v[K_COUNT], route_obj, must = BIT(K_TYPE) | BIT(K_PATH);
-    uint64_t found = dict_scan(er, w, dict, must | BIT(K_METHOD) | BIT(K_ROUTE), must, v);
+    uint64_t found = dict_scan(er, w, dict, must | BIT(K_METHOD) | BIT(K_ROUTE), v);
     if ((found & must) != must || read_text(er, w, v[K_TYPE], type, sizeof(type)) ||
         read_text(er, w, v[K_PATH], path, sizeof(path)) || set_shape(e, path, 0))
         return 0;
@@ -475,14 +567,75 @@ static int read_asgi(struct endpoint_reader *er, struct walker *w, uint64_t dict
     return 1;
 }
 
+/* Reads obj.name as text into out. */
+static int text_attr(struct endpoint_reader *er, struct walker *w, uint64_t obj, const char *name,
+                     char *out, size_t size)
+{
+    return attr_path_text(er, w, obj, &name, 1, out, size);
+}
+
+/* aiohttp keeps the request line in request._message, a named tuple
+ * (method, path, ...) whose path still has its query string. */
+static int aiohttp_path(struct endpoint_reader *er, struct walker *w, uint64_t request, char *out,
+                        size_t size)
+{
+    const struct py_layout *l = &w->rt->layout;
+    uint64_t message, item;
+    if (value_getattr(w->r, l, request, "_message", &message) != 0 ||
+        mem_read_u64(w->r, message + l->obj.tuple_item + 8, &item) != 0 ||
+        read_text(er, w, item, out, size) != 0)
+        return -SG_ENOTPY;
+    out[strcspn(out, "?")] = '\0';
+    return 0;
+}
+
+/* Step 3 for a request object: Django's HttpRequest and Tornado's
+ * HTTPServerRequest (method and path attributes), aiohttp's Request
+ * (_method, and the path of _message). Returns 1 if obj is one. */
+static int read_request(struct endpoint_reader *er, struct walker *w, uint64_t obj,
+                        struct ep_thread *e)
+{
+    char method[32], path[512];
+    int aiohttp = text_attr(er, w, obj, "method", method, sizeof(method)) != 0;
+    if (aiohttp && text_attr(er, w, obj, "_method", method, sizeof(method)) != 0)
+        return 0;
+    if ((aiohttp ? aiohttp_path(er, w, obj, path, sizeof(path))
+                 : text_attr(er, w, obj, "path", path, sizeof(path))) != 0 ||
+        set_shape(e, path, 0))
+        return 0;
+    clean_method(method, e->method, sizeof(e->method));
+    set_label(e, NULL);
+    e->request = obj;
+    e->route_kind = aiohttp ? ROUTE_AIOHTTP : ROUTE_DJANGO;
+    find_route(er, w, e);
+    return 1;
+}
+
+/* The object a candidate frame offers, and the dict whose version tag says
+ * whether it changed (0: none, read it every time). */
+static int candidate_object(struct walker *w, const struct py_frame *f, const struct ep_code *c,
+                            uint64_t *obj, uint64_t *dict)
+{
+    const struct py_layout *l = &w->rt->layout;
+    int err = locals_get(w, f, c->index, c->cell, obj);
+    *dict = *obj;
+    if (err || c->kind < EP_REQUEST)
+        return err;
+    if (c->kind == EP_TORNADO && value_getattr(w->r, l, *obj, "request", obj) != 0)
+        return -SG_ENOTPY;
+    if (value_instance_dict(w->r, l, *obj, dict) != 0)
+        *dict = 0;
+    return 0;
+}
+
 /* Steps 2 and 3 for one candidate frame. Returns 1 with e->label set if the
  * frame's dict is a request. A dict found not to be one is remembered too,
  * so a stack with such a dict inside the request frame stays cheap. */
 static int candidate(struct endpoint_reader *er, struct walker *w, const struct py_frame *f,
                      const struct ep_code *c, struct ep_thread *e)
 {
-    uint64_t dict;
-    if (locals_get(w, f, c->index, c->cell, &dict) != 0) {
+    uint64_t obj, dict;
+    if (candidate_object(w, f, c, &obj, &dict) != 0) {
         /* Unbound now, yet the stack we read had frames inside this one: a
          * running target (not paused: no thread states handed to the
          * walker) finished the request between the two reads. The stack
@@ -493,30 +646,31 @@ static int candidate(struct endpoint_reader *er, struct walker *w, const struct 
         }
         return 0;
     }
-    uint64_t version = dict_version(w, dict);
-    if (e->valid && e->frame_addr == f->frame_addr && e->dict == dict && version &&
-        e->version == version) {
+    uint64_t version = dict ? dict_version(w, dict) : 0;
+    if (e->valid && e->frame_addr == f->frame_addr && e->object == obj && e->dict == dict &&
+        version && e->version == version) {
         er->hits++;
-        if (!e->resolved && route_recall(er, w, e))
-            e->resolved = 1;
-        else if (!e->resolved)
-            wsgi_route(er, w, e);
+        if (!e->resolved)
+            find_route(er, w, e);
         return 1;
     }
-    if (e->not_frame == f->frame_addr && e->not_dict == dict && version &&
+    if (e->not_frame == f->frame_addr && e->not_object == obj && version &&
         e->not_version == version)
         return 0;
     er->reads++;
     struct ep_thread fresh = *e;
-    int ok = c->kind == EP_WSGI ? read_wsgi(er, w, dict, &fresh) : read_asgi(er, w, dict, &fresh);
+    int ok = c->kind == EP_WSGI   ? read_wsgi(er, w, dict, &fresh)
+             : c->kind == EP_ASGI ? read_asgi(er, w, dict, &fresh)
+                                  : read_request(er, w, obj, &fresh);
     if (!ok) {
         e->not_frame = f->frame_addr;
-        e->not_dict = dict;
+        e->not_object = obj;
         e->not_version = version;
         return 0;
     }
     fresh.valid = 1;
     fresh.frame_addr = f->frame_addr;
+    fresh.object = obj;
     fresh.dict = dict;
     fresh.version = version;
     *e = fresh;

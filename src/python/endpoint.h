@@ -44,11 +44,11 @@ struct endpoint_reader {
     struct ep_route *routes; /* (program, method, path shape) -> routed label */
     size_t routes_cap;
     struct ep_program *programs; /* pid -> command line hash */
-    struct ep_key *keys;         /* (pid, str address) -> which request key, if any */
     uint64_t lookups;            /* threads asked about */
     uint64_t hits;               /* answered from the per-thread cache */
     uint64_t in_request;         /* ... of which were serving a request */
     uint64_t reads;              /* full reads of a request dict */
+    uint64_t keys_read;          /* dict keys read (in one batch per dict) */
     uint64_t target_reads;       /* reads of target memory, all told */
 };
 

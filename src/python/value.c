@@ -609,6 +609,25 @@ static int getattr(struct vctx *c, uint64_t obj, const char *name, uint64_t *val
     return dict ? dict_get(c, dict, name, value) : -SG_ENOTPY;
 }
 
+int value_instance_dict(struct mem_reader *r, const struct py_layout *l, uint64_t obj,
+                        uint64_t *dict)
+{
+    struct vctx *c = xmalloc(sizeof(*c));
+    struct type_attrs ta;
+    value_ctx_init(c, r, l, LOOKUP_BUDGET);
+    *dict = 0;
+    int err = obj ? read_type_attrs(c, obj, &ta) : -SG_ECORRUPT;
+    if (!err && (ta.flags & TPFLAGS_MANAGED_DICT) && l->managed.dict_ptr) {
+        err = mem_read_u64(&c->r, obj + (int64_t)l->managed.dict_ptr, dict);
+        if (!err && !l->managed.values_ptr && !l->managed.inline_values && (*dict & 1))
+            *dict = 0; /* 3.12: a tagged values pointer, no dict */
+    } else if (!err) {
+        err = dictoffset_dict(c, obj, &ta, dict);
+    }
+    free(c);
+    return err;
+}
+
 int value_getattr(struct mem_reader *r, const struct py_layout *l, uint64_t obj, const char *name,
                   uint64_t *value)
 {

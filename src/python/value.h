@@ -55,6 +55,13 @@ int value_dict_foreach(struct mem_reader *r, const struct py_layout *l, uint64_t
 int value_getattr(struct mem_reader *r, const struct py_layout *l, uint64_t obj, const char *name,
                   uint64_t *value);
 
+/* Sets *dict to the address of obj's instance __dict__ when it has one as a
+ * dict object, else 0 (no __dict__, or 3.11+ attributes kept in values
+ * beside the object). A dict's version tag then tells whether any attribute
+ * changed. Returns 0 or a negative SG_E* code. */
+int value_instance_dict(struct mem_reader *r, const struct py_layout *l, uint64_t obj,
+                        uint64_t *dict);
+
 /* Reads an int (also bool; 2.7 int and long) into *out. Returns 0,
  * -SG_ENOMEM if the value does not fit in int64_t, -SG_ECORRUPT if obj is not
  * an int, or another negative SG_E* code. */
