@@ -195,6 +195,7 @@ const char *cmd_attach_hint(int err, pid_t pid)
 void cmd_attach_error(int err, const struct attach_target *t, const char *why)
 {
     const char *hint;
+    char wrapper_hint[128];
     switch (t->failure) {
     case ATTACH_SPAWN:
         hint = "check the command name and that it is in PATH";
@@ -210,6 +211,12 @@ void cmd_attach_error(int err, const struct attach_target *t, const char *why)
         break;
     case ATTACH_INTERRUPTED:
         hint = NULL;
+        break;
+    case ATTACH_WRAPPER:
+        snprintf(wrapper_hint, sizeof(wrapper_hint),
+                 "this follows one process: give --pid %d, or run Python directly",
+                 (int)t->wrapped);
+        hint = wrapper_hint;
         break;
     default:
         hint = cmd_attach_hint(err, t->pid);

@@ -361,6 +361,7 @@ static int start(struct recording *rec)
     struct attach_options ao = {.pid = o->pid,
                                 .command = o->command,
                                 .tree = o->subprocesses,
+                                .follow = !o->memory, /* RSS is one process's */
                                 .stop = &cmd_stop,
                                 .child_pid = &cmd_child};
     char why[512];
@@ -414,9 +415,10 @@ static void sample(struct recording *rec)
     const char *until = o->duration > 0 ? "" : " until it exits";
     if (t->tree) {
         fprintf(stderr,
-                "spyglass: sampling pid %d and its subprocesses (%zu Python now) at "
+                "spyglass: sampling pid %d and its %s (%zu Python now) at "
                 "%.0f Hz%s; Ctrl-C to stop\n",
-                (int)o->pid, procset_python_count(&t->set), o->rate, until);
+                (int)o->pid, t->followed ? "Python children" : "subprocesses",
+                procset_python_count(&t->set), o->rate, until);
         t->set.endpoints = er;
         t->set.tasks = rec->tasks;
         rec->sample_err = sampler_run_set(&t->set, &so, &cmd_stop, on_sample, rec, &rec->stats);
@@ -530,14 +532,43 @@ static void print_summary(const struct recording *rec)
                     sg_strerror(st->last_error));
 }
 
-/* One line about the process tree, after a --subprocesses recording. */
-static void print_tree_summary(const struct procset *set)
+/* Most processes named one by one in the summary. */
+#define FOLLOWED_SHOWN 6
+
+/* Which Python processes of the tree were sampled, by pid and command. */
+static void print_followed(struct procset *set)
+{
+    size_t brief = 0;
+    procset_history_sync(set);
+    fprintf(stderr, "spyglass: followed");
+    for (size_t i = 0; i < set->nhistory; i++) {
+        const struct procset_seen *h = &set->history[i];
+        brief += h->walks < PROCSET_BRIEF_WALKS;
+        if (i < FOLLOWED_SHOWN)
+            fprintf(stderr, "%s %d (%.60s: %" PRIu64 " samples%s)", i ? "," : "", (int)h->pid,
+                    h->command[0] ? h->command : "?", h->walks, h->gone ? ", exited" : "");
+    }
+    if (set->nhistory > FOLLOWED_SHOWN)
+        fprintf(stderr, " and %zu more", set->nhistory - FOLLOWED_SHOWN);
+    fprintf(stderr, "%s\n", set->nhistory ? "" : " no Python process");
+    if (brief || set->ended_unread)
+        fprintf(stderr,
+                "spyglass: short-lived: %zu Python processes seen only briefly (fewer than %d "
+                "samples), %zu processes found after they ended (not sampled)\n",
+                brief, PROCSET_BRIEF_WALKS, set->ended_unread);
+}
+
+/* What was learnt about the process tree, after a tree was sampled. */
+static void print_tree_summary(struct procset *set)
 {
     fprintf(stderr, "spyglass: %zu Python processes sampled (%zu still running, %zu exited)",
             set->python_ever, procset_python_count(set), set->exited);
     if (set->unreadable)
         fprintf(stderr, "; %zu not allowed to be paused, skipped", set->unreadable);
-    fprintf(stderr, "; tree scans took %.1f ms in all\n", (double)set->scan_ns / 1e6);
+    fprintf(stderr,
+            "; tree scans took %.1f ms in all (%" PRIu64 " processes found between scans)\n",
+            (double)set->scan_ns / 1e6, set->quick_found);
+    print_followed(set);
 }
 
 /* Writes the profile and prints the summary. Returns the exit status. */

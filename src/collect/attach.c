@@ -11,11 +11,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "proc/proc.h"
+#include "proc/ptree.h"
 #include "proc/spawn.h"
 #include "sample/sampler.h"
 #include "util/util.h"
@@ -34,6 +37,46 @@ static int child_exited(struct attach_target *t)
         return 0;
     t->child_status = status;
     t->child_reaped = 1;
+    return 1;
+}
+
+/* The first descendant of pid that runs an initialised Python, or 0. */
+static pid_t python_descendant(pid_t pid)
+{
+    pid_t *pids, found = 0;
+    int n = ptree_descendants(pid, &pids);
+    for (int i = 0; i < n && !found; i++) {
+        struct mem_proc mp;
+        struct mem_reader r;
+        struct py_runtime rt;
+        char why[256];
+        uint64_t interp;
+        mem_proc_init(&mp, &r, pids[i]);
+        if (detect_runtime(pids[i], &r, &rt, why, sizeof(why)) == 0 &&
+            detect_interp_head(&rt, &r, &interp) == 0)
+            found = pids[i];
+        mem_proc_release(&mp);
+    }
+    if (n > 0)
+        free(pids);
+    return found;
+}
+
+/* A spawned command that is not Python but started Python (a wrapper
+ * script): says which process, for a caller that follows one process only.
+ * Returns 1 (with why and t->failure set) if so. */
+static int wrapper_of_python(struct attach_target *t, char *why, size_t why_size)
+{
+    char comm[64] = "the command", cmdline[256] = "";
+    pid_t python = python_descendant(t->child);
+    if (!python)
+        return 0;
+    proc_comm(t->child, comm, sizeof(comm));
+    proc_cmdline(python, cmdline, sizeof(cmdline));
+    snprintf(why, why_size, "%s is not Python; it started Python process %d (%.200s)", comm,
+             (int)python, cmdline);
+    t->wrapped = python;
+    t->failure = ATTACH_WRAPPER;
     return 1;
 }
 
@@ -59,6 +102,9 @@ static int wait_for_runtime(const struct attach_options *o, struct attach_target
             t->failure = ATTACH_DETECT;
             return err;
         }
+        /* Not Python after a moment: perhaps it started Python below it. */
+        if (i % 100 == 99 && wrapper_of_python(t, why, why_size))
+            return -SG_ENOTPY;
         sleep_ms(1);
     }
     if (*o->stop) {
@@ -107,7 +153,10 @@ static int start_tree(const struct attach_options *o, struct attach_target *t, c
     }
     for (int i = 0; i < ATTACH_WAIT_S * 200 && !*o->stop; i++) {
         if (child_exited(t)) {
-            snprintf(why, why_size, "the command exited before any Python process started");
+            snprintf(why, why_size,
+                     "the command exited (status %d) before any Python process "
+                     "started",
+                     attach_exit_status(t->child_status));
             t->failure = ATTACH_NO_PYTHON;
             return -SG_ENOPROC;
         }
@@ -168,9 +217,10 @@ int attach_start(const struct attach_options *o, struct attach_target *t, char *
     if (err)
         return err;
     mem_proc_init(&t->mp, &t->reader, t->pid);
-    if (o->tree)
+    if (o->tree || (t->child && o->follow)) {
+        t->followed = !o->tree;
         err = start_tree(o, t, why, why_size);
-    else if (t->child)
+    } else if (t->child)
         err = wait_for_runtime(o, t, why, why_size);
     else if ((err = detect_runtime(t->pid, &t->reader, &t->rt, why, why_size)) != 0)
         t->failure = ATTACH_DETECT;

@@ -25,6 +25,9 @@ struct attach_options {
     pid_t pid;                        /* attach to this process, or 0 */
     char *const *command;             /* else spawn this argv */
     int tree;                         /* --subprocesses: the tree under the process */
+    int follow;                       /* spawn mode: sample every Python process of the
+                                         command's tree (wrappers, reloaders, pools)
+                                         as one program, without process roots */
     int quiet_child;                  /* spawn with stdin, stdout, stderr on /dev/null */
     volatile sig_atomic_t *stop;      /* set by a signal: give up waiting */
     volatile sig_atomic_t *child_pid; /* if set, receives the child's pid at once */
@@ -38,6 +41,7 @@ enum attach_failure {
     ATTACH_NO_PYTHON,   /* a spawned command ended or timed out before Python ran */
     ATTACH_TREE_EMPTY,  /* no process of the tree runs Python */
     ATTACH_INTERRUPTED, /* *stop was set while waiting */
+    ATTACH_WRAPPER,     /* the spawned command is not Python but started it (wrapped) */
 };
 
 /* A target being sampled: one process (reader, rt) or, with tree, a set. */
@@ -46,7 +50,9 @@ struct attach_target {
     pid_t child;      /* spawn mode: our child, else 0 */
     int child_status; /* its wait status, if child_reaped */
     int child_reaped; /* 1 once it exited and was reaped */
+    pid_t wrapped;    /* ATTACH_WRAPPER: the Python process the command started */
     int tree;         /* set below is in use (else mp, reader, rt) */
+    int followed;     /* tree because the spawned command is followed (not --subprocesses) */
     struct mem_proc mp;
     struct mem_reader reader;
     struct py_runtime rt;
