@@ -134,12 +134,8 @@ static void children_of(pid_t pid, pid_t **list, size_t *count, size_t *cap)
     free(tids);
 }
 
-struct pair {
-    pid_t pid, parent;
-};
-
 /* Reads (pid, parent) for every process on the machine. */
-static int all_parents(struct pair **pairs, size_t *npairs)
+static int all_parents(struct ptree_pair **pairs, size_t *npairs)
 {
     DIR *d = opendir("/proc");
     size_t cap = 0;
@@ -155,7 +151,7 @@ static int all_parents(struct pair **pairs, size_t *npairs)
         if (ptree_parent(pid, &parent) != 0)
             continue; /* exited meanwhile */
         *pairs = xgrow(*pairs, sizeof(**pairs), *npairs + 1, &cap);
-        (*pairs)[(*npairs)++] = (struct pair){pid, parent};
+        (*pairs)[(*npairs)++] = (struct ptree_pair){pid, parent};
     }
     closedir(d);
     return 0;
@@ -174,7 +170,7 @@ int ptree_descendants(pid_t root, pid_t **out)
         for (size_t i = 0; i < count && count < PTREE_MAX; i++)
             children_of(list[i], &list, &count, &cap);
     } else {
-        struct pair *pairs;
+        struct ptree_pair *pairs;
         size_t npairs;
         err = all_parents(&pairs, &npairs);
         if (err)
@@ -194,4 +190,65 @@ int ptree_descendants(pid_t root, pid_t **out)
     }
     *out = list;
     return (int)(count < PTREE_MAX ? count : PTREE_MAX);
+}
+
+/* ---- new processes between scans ---- */
+
+static long read_last_pid(int fd)
+{
+    char buf[32];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    return strtol(buf, NULL, 10);
+}
+
+void ptree_watch_init(struct ptree_watch *w)
+{
+    w->fd = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
+    w->last_pid = w->fd >= 0 ? read_last_pid(w->fd) : -1;
+}
+
+void ptree_watch_release(struct ptree_watch *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = -1;
+}
+
+/* Reads pid's parent and whether it is a process (not a thread: a thread's
+ * exit signal, field 38 of its stat, is -1). Returns 1 for a process. */
+static int process_parent(pid_t pid, pid_t *parent)
+{
+    char buf[1024];
+    int err = 0;
+    const char *rest = stat_fields(pid, buf, sizeof(buf), &err);
+    const char *ppid = rest ? nth_field(rest, 1) : NULL;
+    const char *exit_signal = rest ? nth_field(rest, 35) : NULL;
+    if (!ppid || !exit_signal || strtol(exit_signal, NULL, 10) == -1)
+        return 0;
+    *parent = (pid_t)strtol(ppid, NULL, 10);
+    return 1;
+}
+
+int ptree_watch_new(struct ptree_watch *w, struct ptree_pair *out)
+{
+    if (w->fd < 0)
+        return -2;
+    long now = read_last_pid(w->fd), from = w->last_pid;
+    if (now < 0)
+        return -2;
+    w->last_pid = now;
+    if (now == from)
+        return 0;
+    if (now < from || now - from > PTREE_WATCH_MAX)
+        return -1;
+    int count = 0;
+    for (long pid = from + 1; pid <= now; pid++) {
+        pid_t parent;
+        if (process_parent((pid_t)pid, &parent))
+            out[count++] = (struct ptree_pair){(pid_t)pid, parent};
+    }
+    return count;
 }

@@ -30,4 +30,30 @@ int ptree_start_time(pid_t pid, uint64_t *ticks);
 /* Reads the parent pid from /proc/PID/stat. Returns 0 or a negative code. */
 int ptree_parent(pid_t pid, pid_t *ppid);
 
+/* New processes between full scans. The kernel's last allocated pid
+ * (/proc/sys/kernel/ns_last_pid, one small read) says whether any process or
+ * thread was created since we last looked; only the pids allocated since
+ * are then read, and threads among them left out. */
+struct ptree_watch {
+    int fd;        /* ns_last_pid, or -1: not available */
+    long last_pid; /* its value when we last looked */
+};
+
+/* A process and its parent. */
+struct ptree_pair {
+    pid_t pid, parent;
+};
+
+/* Most pids ptree_watch_new reads in one call; more, and it gives up. */
+#define PTREE_WATCH_MAX 64
+
+void ptree_watch_init(struct ptree_watch *w);
+void ptree_watch_release(struct ptree_watch *w);
+
+/* Lists the processes (not threads) created since the last call, with
+ * their parents, into out (PTREE_WATCH_MAX entries). Returns their count;
+ * -1 if more pids were allocated than it reads, or the counter wrapped
+ * around (a full scan will find them); -2 if this kernel gives no counter. */
+int ptree_watch_new(struct ptree_watch *w, struct ptree_pair *out);
+
 #endif

@@ -26,6 +26,9 @@ void procset_init(struct procset *ps, pid_t root, int follow)
     memset(ps, 0, sizeof(*ps));
     ps->root = root;
     ps->follow = follow;
+    ps->watch.fd = -1;
+    if (follow)
+        ptree_watch_init(&ps->watch);
 }
 
 static void target_stop_sampling(struct proc_target *t)
@@ -51,6 +54,8 @@ void procset_release(struct procset *ps)
     for (size_t i = 0; i < ps->count; i++)
         target_free(ps->targets[i]);
     free(ps->targets);
+    free(ps->history);
+    ptree_watch_release(&ps->watch);
     memset(ps, 0, sizeof(*ps));
 }
 
@@ -91,6 +96,21 @@ static void target_detect(struct procset *ps, struct proc_target *t, uint64_t no
     pause_init(&t->pause, t->pid);
     t->sampling = 1;
     ps->python_ever++;
+    ps->history = xgrow(ps->history, sizeof(*ps->history), ps->nhistory + 1, &ps->history_cap);
+    struct procset_seen *h = &ps->history[ps->nhistory];
+    memset(h, 0, sizeof(*h));
+    h->pid = t->pid;
+    proc_cmdline(t->pid, h->command, sizeof(h->command));
+    t->history = ps->nhistory++;
+}
+
+void procset_history_sync(struct procset *ps)
+{
+    for (size_t i = 0; i < ps->count; i++) {
+        struct proc_target *t = ps->targets[i];
+        if (t->state == PT_PYTHON)
+            ps->history[t->history].walks = t->walks;
+    }
 }
 
 /* Re-checks a pending or skipped target if it may have become Python. */
@@ -108,7 +128,8 @@ static void target_recheck(struct procset *ps, struct proc_target *t, uint64_t n
         t->state = PT_OTHER;
 }
 
-static void add_target(struct procset *ps, pid_t pid, uint64_t start_time, uint64_t now_ns)
+static struct proc_target *add_target(struct procset *ps, pid_t pid, uint64_t start_time,
+                                      uint64_t now_ns)
 {
     struct proc_target *t = xcalloc(1, sizeof(*t));
     t->pid = pid;
@@ -118,7 +139,7 @@ static void add_target(struct procset *ps, pid_t pid, uint64_t start_time, uint6
     mem_proc_init(&t->mp, &t->reader, pid);
     ps->targets = xgrow(ps->targets, sizeof(*ps->targets), ps->count + 1, &ps->cap);
     ps->targets[ps->count++] = t;
-    target_detect(ps, t, now_ns);
+    return t;
 }
 
 struct proc_target *procset_find(struct procset *ps, pid_t pid)
@@ -135,18 +156,26 @@ static void see(struct procset *ps, pid_t pid, uint64_t now_ns)
 {
     uint64_t start = 0;
     char state;
-    if (ptree_start_time(pid, &start) != 0 || proc_state(pid, &state) != 0 || state == 'Z' ||
-        state == 'X')
-        return; /* gone, or a zombie waiting for its parent */
+    if (ptree_start_time(pid, &start) != 0 || proc_state(pid, &state) != 0)
+        return;                               /* gone */
+    int ended = state == 'Z' || state == 'X'; /* waiting for its parent to reap it */
     struct proc_target *t = procset_find(ps, pid);
     if (t && t->start_time == start) {
         t->seen = 1;
-        target_recheck(ps, t, now_ns);
+        if (!ended)
+            target_recheck(ps, t, now_ns);
         return;
     }
     if (t) /* the pid was reused: a different process */
         t->seen = 0;
-    add_target(ps, pid, start, now_ns);
+    t = add_target(ps, pid, start, now_ns);
+    if (!ended) {
+        target_detect(ps, t, now_ns);
+        return;
+    }
+    /* Kept (as not Python) so that it is counted once, not at every scan. */
+    t->state = PT_OTHER;
+    ps->ended_unread++;
 }
 
 /* Drops targets not seen in the latest scan. */
@@ -159,17 +188,47 @@ static void drop_unseen(struct procset *ps)
             ps->targets[kept++] = t;
             continue;
         }
-        if (t->state == PT_PYTHON)
+        if (t->state == PT_PYTHON) {
             ps->exited++;
+            ps->history[t->history].walks = t->walks;
+            ps->history[t->history].gone = 1;
+        }
         target_free(t);
     }
     ps->count = kept;
 }
 
+/* Is pid one of the tree's processes (the root, or a target of any state)? */
+static int in_tree(struct procset *ps, pid_t pid)
+{
+    return pid == ps->root || procset_find(ps, pid) != NULL;
+}
+
+/* Between full scans: the processes created since the last look whose
+ * parent is in the tree (parents come first: their pids are lower). */
+static void quick_refresh(struct procset *ps, uint64_t now_ns)
+{
+    struct ptree_pair fresh[PTREE_WATCH_MAX];
+    int n = ptree_watch_new(&ps->watch, fresh);
+    ps->quick_checks++;
+    for (int i = 0; i < n; i++) {
+        if (in_tree(ps, fresh[i].parent) && !procset_find(ps, fresh[i].pid)) {
+            see(ps, fresh[i].pid, now_ns);
+            ps->quick_found++;
+        }
+    }
+}
+
 size_t procset_refresh(struct procset *ps, uint64_t now_ns, int force)
 {
-    if (!force && now_ns < ps->next_scan_ns)
+    if (!force && now_ns < ps->next_scan_ns) {
+        if (ps->follow) {
+            uint64_t began = monotonic_ns();
+            quick_refresh(ps, now_ns);
+            ps->scan_ns += monotonic_ns() - began;
+        }
         return procset_python_count(ps);
+    }
     uint64_t began = monotonic_ns();
     ps->next_scan_ns = now_ns + (uint64_t)PROCSET_SCAN_MS * 1000000ull;
     ps->scans++;

@@ -19,13 +19,19 @@
 
 #include "proc/mem.h"
 #include "proc/pause.h"
+#include "proc/ptree.h"
 #include "python/detect.h"
 #include "python/walk.h"
 
 /* How long a new process that is not (yet) Python keeps being re-checked. */
 #define PROCSET_RETRY_S 5
-/* How often the tree is re-read while sampling. */
+/* How often the whole tree is re-read while sampling. Between scans, every
+ * refresh asks the kernel whether any pid was allocated (ptree_watch) and
+ * reads only the new ones: a short-lived worker is found at the next tick,
+ * not up to 200 ms later. */
 #define PROCSET_SCAN_MS 200
+/* A Python process walked in fewer ticks than this was seen only briefly. */
+#define PROCSET_BRIEF_WALKS 3
 /* Consecutive failed walks after which a process's runtime is looked for
  * again (it may have exec'd another program). */
 #define PROCSET_REDETECT_ERRORS 3
@@ -52,6 +58,16 @@ struct proc_target {
     struct pause_set pause;
     int pause_err;          /* what pause_interrupt said this tick */
     uint64_t walks, errors; /* for the summary */
+    size_t history;         /* its entry in procset.history, once Python */
+};
+
+/* A Python process that was sampled at some point: the summary says which
+ * processes were followed. */
+struct procset_seen {
+    pid_t pid;
+    char command[96]; /* its command line, cut */
+    uint64_t walks;   /* ticks in which it was walked */
+    int gone;         /* it exited while we sampled */
 };
 
 struct procset {
@@ -61,12 +77,17 @@ struct procset {
     size_t count, cap;
     uint64_t next_scan_ns;
     uint64_t scans;
-    uint64_t scan_ns;                  /* time spent scanning and detecting */
-    size_t python_ever;                /* Python processes sampled at some point */
-    size_t exited;                     /* Python processes that went away */
-    size_t unreadable;                 /* descendants we were not allowed to pause */
-    struct endpoint_reader *endpoints; /* given to every walker (walker.endpoints) */
-    struct task_reader *tasks;         /* given to every walker (walker.tasks) */
+    uint64_t scan_ns;             /* time spent scanning and detecting */
+    size_t python_ever;           /* Python processes sampled at some point */
+    size_t exited;                /* Python processes that went away */
+    size_t unreadable;            /* descendants we were not allowed to pause */
+    size_t ended_unread;          /* found already ended: never sampled */
+    struct procset_seen *history; /* every Python process sampled, in order found */
+    size_t nhistory, history_cap;
+    struct ptree_watch watch;           /* new pids between scans */
+    uint64_t quick_checks, quick_found; /* refreshes that asked the kernel; found so */
+    struct endpoint_reader *endpoints;  /* given to every walker (walker.endpoints) */
+    struct task_reader *tasks;          /* given to every walker (walker.tasks) */
 };
 
 /* Prepares a set for the tree under root (follow = 1) or root alone. */
@@ -87,6 +108,9 @@ int procset_walk_failed(struct procset *ps, struct proc_target *t, uint64_t now_
 /* Stops sampling t for good (e.g. it may not be paused); counted in
  * ps->unreadable. */
 void procset_skip(struct procset *ps, struct proc_target *t);
+
+/* Brings ps->history's walk counts up to date. */
+void procset_history_sync(struct procset *ps);
 
 /* Number of targets currently sampled. */
 size_t procset_python_count(const struct procset *ps);
