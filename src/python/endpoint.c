@@ -574,19 +574,28 @@ static int text_attr(struct endpoint_reader *er, struct walker *w, uint64_t obj,
     return attr_path_text(er, w, obj, &name, 1, out, size);
 }
 
-/* aiohttp keeps the request line in request._message, a named tuple
- * (method, path, ...) whose path still has its query string. */
-static int aiohttp_path(struct endpoint_reader *er, struct walker *w, uint64_t request, char *out,
-                        size_t size)
+/* aiohttp keeps the request line in request._message: with its pure
+ * Python parser a named tuple (method, path, ...) whose path still has its
+ * query string; with its C parser (the usual case) an extension object we
+ * cannot read, and then the route template, once routed, stands for the
+ * path. */
+static int aiohttp_path(struct endpoint_reader *er, struct walker *w, struct ep_thread *e,
+                        uint64_t request, char *out, size_t size)
 {
     const struct py_layout *l = &w->rt->layout;
     uint64_t message, item;
-    if (value_getattr(w->r, l, request, "_message", &message) != 0 ||
-        mem_read_u64(w->r, message + l->obj.tuple_item + 8, &item) != 0 ||
-        read_text(er, w, item, out, size) != 0)
-        return -SG_ENOTPY;
-    out[strcspn(out, "?")] = '\0';
-    return 0;
+    char type[64];
+    if (value_getattr(w->r, l, request, "_message", &message) == 0 &&
+        value_type_name(w->r, l, message, type, sizeof(type)) == 0 &&
+        strcmp(type, "RawRequestMessage") == 0 &&
+        mem_read_u64(w->r, message + l->obj.tuple_item + 8, &item) == 0 &&
+        read_text(er, w, item, out, size) == 0) {
+        out[strcspn(out, "?")] = '\0';
+        return 0;
+    }
+    e->request = request;
+    e->route_kind = ROUTE_AIOHTTP;
+    return read_route(er, w, e, out, size) && out[0] ? 0 : -SG_ENOTPY;
 }
 
 /* Step 3 for a request object: Django's HttpRequest and Tornado's
@@ -599,7 +608,7 @@ static int read_request(struct endpoint_reader *er, struct walker *w, uint64_t o
     int aiohttp = text_attr(er, w, obj, "method", method, sizeof(method)) != 0;
     if (aiohttp && text_attr(er, w, obj, "_method", method, sizeof(method)) != 0)
         return 0;
-    if ((aiohttp ? aiohttp_path(er, w, obj, path, sizeof(path))
+    if ((aiohttp ? aiohttp_path(er, w, e, obj, path, sizeof(path))
                  : text_attr(er, w, obj, "path", path, sizeof(path))) != 0 ||
         set_shape(e, path, 0))
         return 0;
