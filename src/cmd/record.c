@@ -566,8 +566,9 @@ static void print_tree_summary(struct procset *set)
     if (set->unreadable)
         fprintf(stderr, "; %zu not allowed to be paused, skipped", set->unreadable);
     fprintf(stderr,
-            "; tree scans took %.1f ms in all (%" PRIu64 " processes found between scans)\n",
-            (double)set->scan_ns / 1e6, set->quick_found);
+            "; tree scans took %.1f ms in all (%" PRIu64 " processes found between scans, %" PRIu64
+            " runtimes taken from a forking parent)\n",
+            (double)set->scan_ns / 1e6, set->quick_found, set->inherited);
     print_followed(set);
 }
 

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc/maps.h"
 #include "proc/proc.h"
 #include "proc/ptree.h"
 #include "util/util.h"
@@ -74,6 +75,38 @@ static void read_exe(pid_t pid, char *buf, size_t size)
     buf[n > 0 ? (size_t)n : 0] = '\0';
 }
 
+/* Where path is mapped in pid (0: not, or unreadable). */
+static uint64_t file_base(pid_t pid, const char *path)
+{
+    struct maps m;
+    if (maps_read(&m, pid) != 0)
+        return 0;
+    uint64_t base = maps_file_base(&m, path);
+    maps_release(&m);
+    return base;
+}
+
+/* A worker forked without exec (prefork servers: gunicorn, celery, uWSGI)
+ * has its parent's address space, so its runtime is at the parent's
+ * addresses: taken from the parent, the slow part of detecting a runtime
+ * (reading the ELF symbols: milliseconds, much of a short-lived worker's
+ * life) is skipped. An exec of the same program maps it elsewhere (ASLR),
+ * which the base address of the runtime's file tells. Returns 0 if t's
+ * runtime was taken so. */
+static int inherit_runtime(struct procset *ps, struct proc_target *t)
+{
+    pid_t parent;
+    struct proc_target *p;
+    if (ptree_parent(t->pid, &parent) != 0 || !(p = procset_find(ps, parent)) ||
+        p->state != PT_PYTHON || !p->binary_base ||
+        file_base(t->pid, p->rt.binary) != p->binary_base)
+        return -SG_ENOTPY;
+    t->rt = p->rt;
+    t->rt.pid = t->pid;
+    t->binary_base = p->binary_base;
+    return 0;
+}
+
 /* Looks for a usable runtime in t's process; on success t is sampled from
  * now on. A runtime that is found but not initialised yet leaves t pending. */
 static void target_detect(struct procset *ps, struct proc_target *t, uint64_t now_ns)
@@ -83,7 +116,10 @@ static void target_detect(struct procset *ps, struct proc_target *t, uint64_t no
     read_exe(t->pid, t->exe, sizeof(t->exe));
     mem_proc_release(&t->mp);
     mem_proc_init(&t->mp, &t->reader, t->pid);
-    int err = detect_runtime(t->pid, &t->reader, &t->rt, why, sizeof(why));
+    t->inherited = inherit_runtime(ps, t) == 0;
+    int err = t->inherited ? 0 : detect_runtime(t->pid, &t->reader, &t->rt, why, sizeof(why));
+    if (!err && !t->inherited)
+        t->binary_base = file_base(t->pid, t->rt.binary);
     if (!err)
         err = detect_interp_head(&t->rt, &t->reader, &interp);
     if (err) {
@@ -92,6 +128,7 @@ static void target_detect(struct procset *ps, struct proc_target *t, uint64_t no
     }
     t->state = PT_PYTHON;
     t->consecutive_errors = 0;
+    ps->inherited += (uint64_t)t->inherited;
     walk_init(&t->w, &t->reader, &t->rt);
     pause_init(&t->pause, t->pid);
     t->sampling = 1;
@@ -100,6 +137,7 @@ static void target_detect(struct procset *ps, struct proc_target *t, uint64_t no
     struct procset_seen *h = &ps->history[ps->nhistory];
     memset(h, 0, sizeof(*h));
     h->pid = t->pid;
+    h->start_time = t->start_time;
     proc_cmdline(t->pid, h->command, sizeof(h->command));
     t->history = ps->nhistory++;
 }
@@ -151,6 +189,16 @@ struct proc_target *procset_find(struct procset *ps, pid_t pid)
     return NULL;
 }
 
+/* Was (pid, start) sampled before? (It has ended, and been dropped.) */
+static int in_history(const struct procset *ps, pid_t pid, uint64_t start)
+{
+    for (size_t i = ps->nhistory; i-- > 0;) {
+        if (ps->history[i].pid == pid && ps->history[i].start_time == start)
+            return 1;
+    }
+    return 0;
+}
+
 /* Marks pid as part of the tree, adding (or replacing a stale) target. */
 static void see(struct procset *ps, pid_t pid, uint64_t now_ns)
 {
@@ -168,6 +216,8 @@ static void see(struct procset *ps, pid_t pid, uint64_t now_ns)
     }
     if (t) /* the pid was reused: a different process */
         t->seen = 0;
+    if (ended && in_history(ps, pid, start))
+        return; /* sampled until it ended; its parent has not reaped it yet */
     t = add_target(ps, pid, start, now_ns);
     if (!ended) {
         target_detect(ps, t, now_ns);

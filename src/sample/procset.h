@@ -59,15 +59,18 @@ struct proc_target {
     int pause_err;          /* what pause_interrupt said this tick */
     uint64_t walks, errors; /* for the summary */
     size_t history;         /* its entry in procset.history, once Python */
+    uint64_t binary_base;   /* where the file holding its runtime is mapped */
+    int inherited;          /* its runtime was its parent's (forked, no exec) */
 };
 
 /* A Python process that was sampled at some point: the summary says which
  * processes were followed. */
 struct procset_seen {
     pid_t pid;
-    char command[96]; /* its command line, cut */
-    uint64_t walks;   /* ticks in which it was walked */
-    int gone;         /* it exited while we sampled */
+    uint64_t start_time; /* with pid, names the process */
+    char command[96];    /* its command line, cut */
+    uint64_t walks;      /* ticks in which it was walked */
+    int gone;            /* it exited while we sampled */
 };
 
 struct procset {
@@ -86,6 +89,7 @@ struct procset {
     size_t nhistory, history_cap;
     struct ptree_watch watch;           /* new pids between scans */
     uint64_t quick_checks, quick_found; /* refreshes that asked the kernel; found so */
+    uint64_t inherited;                 /* runtimes taken from a forking parent */
     struct endpoint_reader *endpoints;  /* given to every walker (walker.endpoints) */
     struct task_reader *tasks;          /* given to every walker (walker.tasks) */
 };
