@@ -147,6 +147,7 @@ $(B)/tests/%-asan: tests/e2e/%.c $(ASAN_LIB)
 E2E_JOBS ?= 3
 e2e: $(B)/spyglass $(B)/spyglass-asan $(E2E_DRIVERS)
 	@GOCACHE=$(abspath build)/gocache go tool pprof -h >/dev/null 2>&1 || true
+	@/usr/bin/python3 tools/pydeps.py
 	$(PYTEST) -q -ra -n $(E2E_JOBS) tests/e2e
 
 browser: $(B)/spyglass
@@ -179,7 +180,10 @@ fuzz-replay:
 # Parallel compiles for the build steps of make test (tests themselves pace their own).
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
+# tools/pydeps.py (PyPI packages for the pyenv interpreters, mostly network
+# time) starts in the background, so that it overlaps the build; e2e waits for it.
 test: deps
+	@mkdir -p build && (/usr/bin/python3 tools/pydeps.py >build/pydeps.log 2>&1 &)
 	$(MAKE) lint
 	$(MAKE) -j$(JOBS) all asan tools $(UNIT_BIN)
 	$(MAKE) -j$(JOBS) fuzz-bins

@@ -9,6 +9,7 @@ import os
 import re
 import select
 import subprocess
+import sys
 import time
 
 import pytest
@@ -32,6 +33,56 @@ INTERPRETERS = [
     ("py3.13", PYENV + "/3.13.0/bin/python", (3, 13)),
     ("debian3.11", "/usr/bin/python3", (3, 11)),
 ]
+
+
+# PyPI packages for the pyenv interpreters (tests/pydeps.txt), installed by
+# tools/pydeps.py into build/pydeps/<version> at first use: once per machine,
+# under a file lock that pytest-xdist workers share.
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import pydeps as _pydeps  # noqa: E402
+
+_pydeps_state = None
+
+
+def _pydeps_info(interpreter):
+    """tools/pydeps.py's entry for a pyenv interpreter, or None (Debian's)."""
+    global _pydeps_state
+    if not interpreter.path.startswith(PYENV + "/"):
+        return None
+    if _pydeps_state is None:
+        _pydeps_state = _pydeps.ensure()
+    name = interpreter.path[len(PYENV) + 1:].split("/")[0]
+    return _pydeps_state.get(name)
+
+
+def pydeps_skip(interpreter, *packages):
+    """The reason to skip a test that needs packages on interpreter, or None.
+    Debian's python3 has them from Debian (tools/deps.sh); a pyenv one from
+    tests/pydeps.txt, where a version that cannot have one says why."""
+    info = _pydeps_info(interpreter)
+    if info is None:
+        code = "import " + ", ".join(packages)
+        if subprocess.call([interpreter.path, "-c", code], stderr=subprocess.DEVNULL) != 0:
+            return "%s not installed for %s (tools/deps.sh)" % (", ".join(packages), interpreter)
+        return None
+    for package in packages:
+        if package in info["lacking"]:
+            return "no %s for %s: %s" % (package, interpreter, info["lacking"][package])
+        if package not in info["packages"]:
+            return "tests/pydeps.txt has no %s for %s" % (package, interpreter)
+    return None
+
+
+def pydeps_env(interpreter):
+    """Environment entries that make tests/pydeps.txt's packages importable
+    by interpreter (PYTHONPATH); {} for Debian's python3. Fails the test if
+    they could not be installed."""
+    info = _pydeps_info(interpreter)
+    if info is None:
+        return {}
+    if info["error"]:
+        pytest.fail(info["error"])
+    return {"PYTHONPATH": info["path"]}
 
 
 class Interpreter(object):
