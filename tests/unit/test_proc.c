@@ -1,6 +1,7 @@
 /*
  * test_proc.c - maps parsing, ELF symbol lookup on the interpreters present,
- * the snapshot reader, and version parsing from file names.
+ * the snapshot reader, version parsing from file names, and new processes
+ * seen between tree scans.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,15 +11,20 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "proc/elf.h"
 #include "proc/maps.h"
 #include "proc/mem.h"
 #include "proc/task.h"
+#include "proc/ptree.h"
 #include "python/detect.h"
 
 static void test_maps_parse_paths_with_spaces_and_anonymous(void **state)
@@ -254,6 +260,66 @@ static void test_task_parse_nspid(void **state)
     assert_int_equal(task_inner_id(getpid(), getpid(), &inner), 0);
 }
 
+static pid_t thread_tid;
+static int thread_go_on = 1;
+
+static void *park(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&thread_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&thread_go_on, __ATOMIC_SEQ_CST))
+        usleep(1000);
+    return NULL;
+}
+
+/* One round: a child process and a thread of ours are created after the
+ * watch last looked; the child is listed with us as its parent, the thread
+ * is not. Returns 0 if the machine allocated too many other pids meanwhile
+ * (the watch then asks for a full scan), 1 if checked. */
+static int watch_round(void)
+{
+    struct ptree_watch w;
+    struct ptree_pair found[PTREE_WATCH_MAX];
+    pthread_t th;
+    ptree_watch_init(&w);
+    assert_true(w.fd >= 0);
+    ptree_watch_new(&w, found); /* from now on (other processes may have started) */
+    __atomic_store_n(&thread_tid, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&thread_go_on, 1, __ATOMIC_SEQ_CST);
+    assert_int_equal(pthread_create(&th, NULL, park, NULL), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        pause();
+        _exit(0);
+    }
+    while (!__atomic_load_n(&thread_tid, __ATOMIC_SEQ_CST))
+        usleep(1000);
+    int n = ptree_watch_new(&w, found), child_seen = 0, thread_seen = 0;
+    for (int i = 0; i < n; i++) {
+        child_seen |= found[i].pid == child && found[i].parent == getpid();
+        thread_seen |= found[i].pid == thread_tid;
+    }
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    __atomic_store_n(&thread_go_on, 0, __ATOMIC_SEQ_CST);
+    pthread_join(th, NULL);
+    ptree_watch_release(&w);
+    if (n == -1)
+        return 0;
+    assert_true(child_seen);
+    assert_false(thread_seen);
+    return 1;
+}
+
+static void test_ptree_watch_lists_new_children_not_threads(void **state)
+{
+    (void)state;
+    int checked = 0;
+    for (int round = 0; round < 50 && !checked; round++)
+        checked = watch_round();
+    assert_true(checked);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_batch_read_reports_each_span),
         cmocka_unit_test(test_version_from_file_names),
         cmocka_unit_test(test_task_parse_nspid),
+        cmocka_unit_test(test_ptree_watch_lists_new_children_not_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
