@@ -23,8 +23,8 @@
 #include "proc/elf.h"
 #include "proc/maps.h"
 #include "proc/mem.h"
-#include "proc/task.h"
 #include "proc/ptree.h"
+#include "proc/task.h"
 #include "python/detect.h"
 
 static void test_maps_parse_paths_with_spaces_and_anonymous(void **state)
