@@ -75,6 +75,28 @@ static void read_exe(pid_t pid, char *buf, size_t size)
     buf[n > 0 ? (size_t)n : 0] = '\0';
 }
 
+/* Gives t an entry in ps->history, or its old one when the same process
+ * is Python again (it exec'd: a subprocess forks, we see the fork's image,
+ * then the new program). */
+static void note_in_history(struct procset *ps, struct proc_target *t)
+{
+    for (size_t i = 0; i < ps->nhistory; i++) {
+        if (ps->history[i].pid == t->pid && ps->history[i].start_time == t->start_time) {
+            proc_cmdline(t->pid, ps->history[i].command, sizeof(ps->history[i].command));
+            t->history = i;
+            return;
+        }
+    }
+    ps->python_ever++;
+    ps->history = xgrow(ps->history, sizeof(*ps->history), ps->nhistory + 1, &ps->history_cap);
+    struct procset_seen *h = &ps->history[ps->nhistory];
+    memset(h, 0, sizeof(*h));
+    h->pid = t->pid;
+    h->start_time = t->start_time;
+    proc_cmdline(t->pid, h->command, sizeof(h->command));
+    t->history = ps->nhistory++;
+}
+
 /* Where path is mapped in pid (0: not, or unreadable). */
 static uint64_t file_base(pid_t pid, const char *path)
 {
@@ -132,14 +154,7 @@ static void target_detect(struct procset *ps, struct proc_target *t, uint64_t no
     walk_init(&t->w, &t->reader, &t->rt);
     pause_init(&t->pause, t->pid);
     t->sampling = 1;
-    ps->python_ever++;
-    ps->history = xgrow(ps->history, sizeof(*ps->history), ps->nhistory + 1, &ps->history_cap);
-    struct procset_seen *h = &ps->history[ps->nhistory];
-    memset(h, 0, sizeof(*h));
-    h->pid = t->pid;
-    h->start_time = t->start_time;
-    proc_cmdline(t->pid, h->command, sizeof(h->command));
-    t->history = ps->nhistory++;
+    note_in_history(ps, t);
 }
 
 void procset_history_sync(struct procset *ps)
