@@ -37,6 +37,7 @@ def main():
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0))
+    sock.listen(128)  # before READY: a client may connect at once
     print("READY %d" % sock.getsockname()[1], flush=True)
     web.run_app(app, sock=sock, print=None, handle_signals=True)
 
