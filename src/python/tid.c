@@ -210,6 +210,16 @@ static int inner_tasks(struct walker *w, pid_t **out)
     return n;
 }
 
+/* Does a thread before index i have this ident? */
+static int ident_seen(const struct py_thread *threads, size_t i, uint64_t ident)
+{
+    for (size_t j = 0; j < i; j++) {
+        if (threads[j].ident == ident)
+            return 1;
+    }
+    return 0;
+}
+
 /* Finds w->tid_offset from the threads' structs (at most TID_PROBE_THREADS
  * of them); threads already settled this sample must match exactly. */
 static void find_offset(struct walker *w)
@@ -227,6 +237,11 @@ static void find_offset(struct walker *w)
     size_t used = 0;
     for (size_t i = 0; i < n && ntasks > 0; i++) {
         const struct py_thread *t = &w->threads[i];
+        /* A thread state made for a thread that has not started yet holds
+         * its creator's ident (before 3.11): the same struct twice would
+         * disqualify the right offset (two threads, one tid). */
+        if (ident_seen(w->threads, i, t->ident))
+            continue;
         if (mem_read(w->r, t->ident, structs + used * TID_PTHREAD_SCAN, TID_PTHREAD_SCAN))
             continue; /* not a pointer into memory: not glibc's pthread_t */
         known[used++] = t->unknown ? 0 : (t->inner_tid ? t->inner_tid : t->tid);
