@@ -217,6 +217,24 @@ def test_wrapper_script_is_profiled_and_exits_with_its_status(interpreter, tmp_p
     assert followed and "hot.py" in followed.group(1), err
 
 
+@pytest.mark.parametrize("interpreter", ALL)
+def test_memory_names_the_python_a_wrapper_started(interpreter, tmp_path):
+    """--memory reads one process: a wrapper is not followed, but named."""
+    script = '"$0" hot.py --seconds 30 >/dev/null 2>&1 & echo $!; wait'
+    proc = subprocess.Popen([SPYGLASS, "record", "--memory", "-o", str(tmp_path / "m.txt"), "--",
+                             "sh", "-c", script, interpreter.path], cwd=TARGETS,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    python = int(proc.stdout.readline())
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        os.kill(python, signal.SIGKILL)
+    err = err.decode()
+    assert proc.returncode == 1, err
+    assert "sh is not Python; it started Python process %d" % python in err, err
+    assert "give --pid %d" % python in err, err
+
+
 # ---- --by-endpoint on servers --------------------------------------------------
 
 
