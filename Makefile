@@ -147,7 +147,7 @@ $(B)/tests/%-asan: tests/e2e/%.c $(ASAN_LIB)
 E2E_JOBS ?= 3
 e2e: $(B)/spyglass $(B)/spyglass-asan $(E2E_DRIVERS)
 	@GOCACHE=$(abspath build)/gocache go tool pprof -h >/dev/null 2>&1 || true
-	@/usr/bin/python3 tools/pydeps.py
+	@/usr/bin/python3 tools/pydeps.py || echo "pydeps: the tests that need these packages will fail"
 	$(PYTEST) -q -ra -n $(E2E_JOBS) tests/e2e
 
 browser: $(B)/spyglass
