@@ -5,7 +5,7 @@
     python3 tools/pydeps.py --show     say what each interpreter has or lacks
 
 Each /root/.pyenv/versions/X.Y.Z interpreter gets the requirement lines whose
-marker matches it, installed with its own pip into build/pydeps/X.Y.Z
+marker matches it, installed with its own pip into build/pydeps/X.Y
 (`pip install --target`: never into the system or the interpreter). A stamp
 file there holds the hash of the lines and the interpreter's path: while it
 matches, nothing is done, so a warm run costs a few file reads. A changed
@@ -76,16 +76,17 @@ def parse_list(path=LIST):
 
 
 def interpreters():
-    """[(version dir name, python path, (major, minor))] of the pyenv interpreters."""
-    found = []
+    """[("X.Y", python path, (X, Y))] of the pyenv interpreters (the newest
+    X.Y.Z of each X.Y)."""
+    found = {}
     if not os.path.isdir(PYENV):
-        return found
-    for name in sorted(os.listdir(PYENV)):
+        return []
+    for name in sorted(os.listdir(PYENV), key=lambda n: [int(x) for x in re.findall(r"\d+", n)]):
         m = re.match(r"(\d+)\.(\d+)\.\d+$", name)
         python = os.path.join(PYENV, name, "bin", "python")
         if m and os.access(python, os.X_OK):
-            found.append((name, python, (int(m.group(1)), int(m.group(2)))))
-    return found
+            found[m.group(1) + "." + m.group(2)] = (python, (int(m.group(1)), int(m.group(2))))
+    return [(name, python, version) for name, (python, version) in sorted(found.items())]
 
 
 def plan(version, entries):
@@ -137,7 +138,7 @@ def install(name, python, wanted, stamp):
 
 
 def ensure():
-    """Installs what is missing. Returns {version name: {"path", "python",
+    """Installs what is missing. Returns {"X.Y": {"path", "python",
     "packages": {name: requirement}, "lacking": {name: reason}, "error"}}."""
     entries = parse_list()
     os.makedirs(OUT, exist_ok=True)

@@ -51,8 +51,7 @@ def _pydeps_info(interpreter):
         return None
     if _pydeps_state is None:
         _pydeps_state = _pydeps.ensure()
-    name = interpreter.path[len(PYENV) + 1:].split("/")[0]
-    return _pydeps_state.get(name)
+    return _pydeps_state.get("%d.%d" % interpreter.version)
 
 
 def pydeps_skip(interpreter, *packages):
