@@ -15,6 +15,8 @@
 #include "proc/mem.h"
 #include "python/layout.h"
 
+#define CODE_LINE_MEMO 4
+
 struct code_info {
     uint64_t addr;
     uint64_t serial; /* unique per decoded object: a safe cache key for callers */
@@ -29,9 +31,13 @@ struct code_info {
     uint64_t kinds;    /* 3.11+: co_localspluskinds bytes object */
     int nlocals;       /* locals to show: co_nlocals (<= 3.10) or co_nlocalsplus (3.11+) */
     int argcount;
-    int last_offset; /* memo of the last (offset -> line) lookup */
-    int last_line;
-    uint64_t epoch; /* the cache epoch in which it was last checked */
+    /* The last CODE_LINE_MEMO (offset -> line) lookups: a function on the
+     * stack sits at a few offsets (a recursion's calls, a loop's lines), and
+     * decoding the line table for each frame of each sample costs more than
+     * all the rest of the frame. */
+    int memo_offset[CODE_LINE_MEMO], memo_line[CODE_LINE_MEMO];
+    unsigned memo_next; /* the entry replaced next */
+    uint64_t epoch;     /* the cache epoch in which it was last checked */
 };
 
 struct code_cache {
