@@ -15,6 +15,7 @@
 #include "proc/task.h"
 #include "python/code.h"
 #include "python/detect.h"
+#include "python/plan.h"
 #include "python/tid.h"
 
 /* Most frames kept per stack: of a deeper one, the WALK_KEEP_OUTER
@@ -76,6 +77,8 @@ struct py_thread {
     int torn;                         /* error is set because the stack kept changing
                                          while it was read (see walk_sample) */
     int retried;                      /* it was read twice: it moved during the first */
+    int batched;                      /* its thread state came from the sample's batched
+                                         read (python/plan.h) */
     char endpoint[WALK_ENDPOINT_MAX]; /* the HTTP request it serves, "" if none or
                                          not asked for (walker.endpoints) */
 };
@@ -84,7 +87,8 @@ struct endpoint_reader;
 struct task_reader;
 
 struct walker {
-    struct mem_reader *r;
+    struct mem_reader *r; /* the target, read through the plan (python/plan.h) */
+    struct plan plan;     /* last sample's reads, made again in one batch */
     struct py_runtime *rt;
     struct code_cache codes;
     int64_t tid_offset;  /* offset of the tid in glibc's struct pthread; -1 unknown */
@@ -125,8 +129,19 @@ struct walker {
                    stacks cannot move, so walks are not checked for it */
 };
 
+/* Prepares a walker that reads the target through r (a reader of its own,
+ * python/plan.h, answers most reads of a sample from one batched read). */
 void walk_init(struct walker *w, struct mem_reader *r, struct py_runtime *rt);
 void walk_release(struct walker *w);
+
+/* Reads the target through r from now on. */
+void walk_set_reader(struct walker *w, struct mem_reader *r);
+
+/* Calls made to the target so far (batched reads count their calls). */
+static inline uint64_t walk_target_reads(const struct walker *w)
+{
+    return w->plan.live->reads;
+}
 
 /* Reads all threads and their stacks. Results in w->threads[0..w->nthreads),
  * valid until the next call. Returns 0 if the thread list was read (single

@@ -245,7 +245,7 @@ static int run(struct source *src, const struct sampler_options *opt, volatile s
     struct exe_id exe = {0};
     exe.known = proc_exe_id(pid, &exe.dev, &exe.ino) == 0;
     s->start_ns = sampler_now_ns();
-    uint64_t cpu_start = cpu_now_ns(), reads_start = src->w ? src->w->r->reads : 0;
+    uint64_t cpu_start = cpu_now_ns(), reads_start = src->w ? walk_target_reads(src->w) : 0;
     uint64_t end = opt->duration_s > 0 ? s->start_ns + (uint64_t)(opt->duration_s * 1e9) : 0;
     uint64_t deadline = s->start_ns;
     int rc = 0;
@@ -296,7 +296,7 @@ static int run(struct source *src, const struct sampler_options *opt, volatile s
     s->end_ns = sampler_now_ns();
     s->cpu_ns = cpu_now_ns() - cpu_start;
     if (src->w)
-        s->reads = src->w->r->reads - reads_start;
+        s->reads = walk_target_reads(src->w) - reads_start;
     return rc;
 }
 
