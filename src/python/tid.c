@@ -210,6 +210,15 @@ static int inner_tasks(struct walker *w, pid_t **out)
     return n;
 }
 
+/* The thread whose struct is probed i-th of n: the first n - 1 of the list,
+ * then its last, the oldest: the main thread, whose tid (the pid) is what
+ * tid_find_offset needs when no thread is known yet (before 3.11, in a
+ * process of more than TID_PROBE_THREADS threads). */
+static const struct py_thread *probed(const struct walker *w, size_t i, size_t n)
+{
+    return &w->threads[i + 1 < n ? i : w->nthreads - 1];
+}
+
 /* Finds w->tid_offset from the threads' structs (at most TID_PROBE_THREADS
  * of them); threads already settled this sample must match exactly. */
 static void find_offset(struct walker *w)
@@ -226,7 +235,7 @@ static void find_offset(struct walker *w)
     pid_t *known = xcalloc(n, sizeof(*known));
     size_t used = 0;
     for (size_t i = 0; i < n && ntasks > 0; i++) {
-        const struct py_thread *t = &w->threads[i];
+        const struct py_thread *t = probed(w, i, n);
         if (mem_read(w->r, t->ident, structs + used * TID_PTHREAD_SCAN, TID_PTHREAD_SCAN))
             continue; /* not a pointer into memory: not glibc's pthread_t */
         known[used++] = t->unknown ? 0 : (t->inner_tid ? t->inner_tid : t->tid);
