@@ -83,23 +83,35 @@ static int may_serve(const struct plan *p)
     }
 }
 
+static int holds(const struct mem_span *s, uint64_t addr, size_t size)
+{
+    return addr >= s->addr && addr - s->addr <= s->size && size <= s->size - (addr - s->addr);
+}
+
 /* The span of group g that holds all of [addr, addr + size) and was read
- * without error, or NULL. */
-static const struct mem_span *find(const struct plan *p, int g, uint64_t addr, size_t size)
+ * without error, or NULL. The span found last in the group is tried first:
+ * a thread's frames sit mostly in one span. */
+static const struct mem_span *find(struct plan *p, int g, uint64_t addr, size_t size)
 {
     size_t first = g ? p->group_end[g - 1] : 0, lo = first, hi = p->group_end[g];
-    while (lo < hi) { /* the first span starting after addr */
-        size_t mid = lo + (hi - lo) / 2;
-        if (p->spans[mid].addr <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
+    size_t last = p->found[g];
+    if (last >= first && last < hi && holds(&p->spans[last], addr, size))
+        lo = last + 1;
+    else {
+        while (lo < hi) { /* the first span starting after addr */
+            size_t mid = lo + (hi - lo) / 2;
+            if (p->spans[mid].addr <= addr)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
     }
     if (lo == first)
         return NULL;
     const struct mem_span *s = &p->spans[lo - 1];
-    if (s->err || addr - s->addr > s->size || size > s->size - (addr - s->addr))
+    if (s->err || !holds(s, addr, size))
         return NULL;
+    p->found[g] = lo - 1;
     return s;
 }
 
@@ -125,16 +137,32 @@ static void note_miss(struct plan *p)
         p->thread_missed = 1; /* a frame is newer than the batch's check */
 }
 
-/* Answers a read from the batch if it may and can: returns 1 if it did. */
-static int serve(struct plan *p, int g, uint64_t addr, void *buf, size_t size)
+/* Where the batch holds [addr, addr + size), if it may answer a read of it
+ * in group g: then the read counts as made, and is recorded. */
+static const uint8_t *held(struct plan *p, int g, uint64_t addr, size_t size)
 {
     const struct mem_span *s = g >= 0 && may_serve(p) ? find(p, g, addr, size) : NULL;
     if (!s)
-        return 0;
-    memcpy(buf, (const uint8_t *)s->buf + (addr - s->addr), size);
+        return NULL;
     p->served++;
     record(p, g, addr, size);
-    return 1;
+    return (const uint8_t *)s->buf + (addr - s->addr);
+}
+
+/* Answers a read from the batch if it may and can: returns 1 if it did. */
+static int serve(struct plan *p, int g, uint64_t addr, void *buf, size_t size)
+{
+    const uint8_t *bytes = held(p, g, addr, size);
+    if (bytes)
+        memcpy(buf, bytes, size);
+    return bytes != NULL;
+}
+
+const uint8_t *plan_peek(struct plan *p, uint64_t addr, size_t size)
+{
+    const uint8_t *bytes = held(p, group_of(p), addr, size);
+    p->last_served = bytes != NULL;
+    return bytes;
 }
 
 static int plan_read(void *ctx, uint64_t addr, void *buf, size_t size)

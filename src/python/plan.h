@@ -47,9 +47,9 @@
  * mem_read_batch makes several calls for more, in order). */
 #define PLAN_MAX_SPANS 4096
 /* Most bytes one batch copies. */
-#define PLAN_MAX_BYTES (8u << 20)
+#define PLAN_MAX_BYTES (16u << 20)
 /* Most reads recorded in one sample; past it, the rest is not planned. */
-#define PLAN_MAX_RECORD 16384
+#define PLAN_MAX_RECORD 65536
 /* How far a data span reaches past what was read (never past its page):
  * a stack one call deeper than at the last sample still falls inside. */
 #define PLAN_SLACK 1024
@@ -102,6 +102,7 @@ struct plan {
     struct mem_span *spans;
     size_t nspans, spans_cap;
     size_t group_end[PLAN_GROUPS];
+    size_t found[PLAN_GROUPS]; /* the span of each group that answered last */
     uint8_t *bytes;
     size_t bytes_len, bytes_cap;
     struct mem_span *scratch; /* reads of a batch that the batch cannot answer */
@@ -138,6 +139,12 @@ void plan_phase(struct plan *p, enum plan_phase phase);
 /* Starts a thread's walk (phase PLAN_HEAD) and ends it (phase PLAN_OFF). */
 void plan_thread(struct plan *p, enum plan_thread_mode mode);
 void plan_thread_end(struct plan *p);
+
+/* Where the batch holds size bytes at addr, if it may answer a read of
+ * them now (as a read through p->reader would be answered; recorded as
+ * one); else NULL, and nothing is recorded: read them through p->reader.
+ * The bytes stay until plan_end. */
+const uint8_t *plan_peek(struct plan *p, uint64_t addr, size_t size);
 
 /* Returns 1 if the last read was answered from the batch. */
 static inline int plan_last_served(const struct plan *p)

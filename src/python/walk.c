@@ -205,7 +205,7 @@ static int read_frame(struct walker *w, uint64_t addr, uint8_t *buf, uint32_t si
 {
     if (addr >= w->block_base && addr + size <= w->block_base + w->block_len &&
         addr + size > addr) {
-        memcpy(buf, w->block + (addr - w->block_base), size);
+        memcpy(buf, w->block_data + (addr - w->block_base), size);
         return 0;
     }
     if (!w->block)
@@ -219,6 +219,14 @@ static int read_frame(struct walker *w, uint64_t addr, uint8_t *buf, uint32_t si
         low = end - chunk > FRAME_BLOCK ? (end - FRAME_BLOCK) : chunk;
     else if (!chunk && end > FRAME_BLOCK + PAGE)
         low = (end - FRAME_BLOCK) & ~(uint64_t)(PAGE - 1); /* below page: size < PAGE */
+    /* The sample's batch may hold the block: then it is used where it is. */
+    w->block_data = plan_peek(&w->plan, low, end - low);
+    if (w->block_data) {
+        w->block_base = low;
+        w->block_len = end - low;
+        memcpy(buf, w->block_data + (addr - low), size);
+        return 0;
+    }
     uint64_t starts[2] = {low, page};
     for (int i = 0; i < 2; i++) {
         uint64_t start = starts[i];
@@ -226,6 +234,7 @@ static int read_frame(struct walker *w, uint64_t addr, uint8_t *buf, uint32_t si
             break; /* the same read again would fail the same way */
         w->block_reads++;
         if (mem_read(w->r, start, w->block, end - start) == 0) {
+            w->block_data = w->block;
             w->block_base = start;
             w->block_len = end - start;
             memcpy(buf, w->block + (addr - start), size);

@@ -118,6 +118,8 @@ struct walker {
     uint8_t *block;                /* 3.11+: a copy of target memory below the last frame
                                       read, so that the callers' frames (lower in the
                                       same data-stack chunk) need no read of their own */
+    const uint8_t *block_data;     /* where that memory is: block, or the sample's
+                                      batch (python/plan.h) when it holds it */
     uint64_t block_base;
     size_t block_len;
     uint64_t block_reads;         /* reads made for blocks (for the benchmark) */
