@@ -32,6 +32,7 @@ void walk_init(struct walker *w, struct mem_reader *r, struct py_runtime *rt)
 {
     memset(w, 0, sizeof(*w));
     plan_init(&w->plan, r);
+    plan_init(&w->names_plan, r);
     w->r = &w->plan.reader;
     w->rt = rt;
     w->tid_offset = -1;
@@ -53,12 +54,14 @@ void walk_release(struct walker *w)
     tid_map_release(&w->tids);
     code_cache_release(&w->codes);
     plan_release(&w->plan);
+    plan_release(&w->names_plan);
     memset(w, 0, sizeof(*w));
 }
 
 void walk_set_reader(struct walker *w, struct mem_reader *r)
 {
     plan_set_live(&w->plan, r);
+    plan_set_live(&w->names_plan, r);
 }
 
 /* Fields of a frame or thread state copy (PY_NO_FIELD gives 0). */
@@ -522,10 +525,14 @@ static void name_threads(struct walker *w, uint64_t interp)
         w->names_gap *= 2; /* retry the nameless after 1, 2, 4, ... samples */
     if (stale) {
         uint64_t modules = 0;
+        struct mem_reader *r = &w->names_plan.reader;
         w->nnames = 0;
         w->names_age = 0;
-        if (mem_read_u64(w->r, interp + w->rt->layout.interp.modules, &modules) == 0 && modules)
-            value_thread_names(w->r, &w->rt->layout, modules, name_thread, w);
+        /* The dicts and objects read last time, read again in one call. */
+        plan_begin(&w->names_plan);
+        if (mem_read_u64(r, interp + w->rt->layout.interp.modules, &modules) == 0 && modules)
+            value_thread_names(r, &w->rt->layout, modules, name_thread, w);
+        plan_end(&w->names_plan);
         for (size_t i = 0; i < w->nthreads; i++) { /* remember the nameless too */
             if (!cached_name(w, w->threads[i].ident))
                 name_thread(w->threads[i].ident, "", w);

@@ -115,6 +115,9 @@ struct walker {
     unsigned names_age, names_gap; /* a thread without a name yet (threading
                                       registers it after its thread state
                                       exists) is retried with a doubling gap */
+    struct plan names_plan;        /* the last names read's reads (sys.modules,
+                                      threading's registry: over a hundred),
+                                      made again in one call at the next */
     uint8_t *block;                /* 3.11+: a copy of target memory below the last frame
                                       read, so that the callers' frames (lower in the
                                       same data-stack chunk) need no read of their own */

@@ -455,6 +455,32 @@ static void test_walk_warm_sample_is_one_batched_read(void **state)
     each_capture("web-", check_warm_sample_is_one_call);
 }
 
+/* Thread names are read again every WALK_NAMES_REFRESH samples (sys.modules,
+ * then threading's registry: a hundred reads or more); the reads of the
+ * last time are made again in one call, and give the same names. */
+static void check_names_refresh_is_one_call(struct loaded *c)
+{
+    static char cold[1 << 16], warm[1 << 16];
+    c->img.fill = CAPTURE_FILL_ZERO;
+    assert_int_equal(walk_sample(&c->w), 0);
+    stacks_text(&c->w, cold, sizeof(cold));
+    assert_int_equal(walk_sample(&c->w), 0);
+    c->w.names_age = WALK_NAMES_REFRESH; /* the next sample reads them again */
+    uint64_t before = c->reader.reads, batches = c->w.names_plan.batches;
+    assert_int_equal(walk_sample(&c->w), 0);
+    assert_int_equal(c->w.names_age, 0);
+    assert_int_equal(c->w.names_plan.batches, batches + 1);
+    assert_int_equal(c->reader.reads - before, 2); /* the sample's batch and the names' */
+    stacks_text(&c->w, warm, sizeof(warm));
+    assert_string_equal(cold, warm);
+}
+
+static void test_walk_names_read_again_in_one_call(void **state)
+{
+    (void)state;
+    each_capture("stacks-", check_names_refresh_is_one_call);
+}
+
 /* A stack that changed between two samples (the deep thread returned to
  * its caller: the thread state now points at frames[1]) is read as it is
  * now: the batch is read afresh, and the walk follows what it holds. */
@@ -499,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_walk_thread_returning_to_the_caller_is_not_torn),
         cmocka_unit_test(test_walk_thread_moving_twice_is_torn),
         cmocka_unit_test(test_walk_warm_sample_is_one_batched_read),
+        cmocka_unit_test(test_walk_names_read_again_in_one_call),
         cmocka_unit_test(test_walk_batched_sample_sees_a_stack_that_changed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
