@@ -55,13 +55,24 @@ void code_cache_trim(struct code_cache *cc)
     cc->npending = 0; /* a sample that ended early: its queue is moot */
     if (cc->count <= CODE_CACHE_MAX && cc->bytes <= CODE_CACHE_MAX_BYTES)
         return;
-    uint64_t serial = cc->next_serial, epoch = cc->epoch;
+    uint64_t serial = cc->next_serial, epoch = cc->epoch, generation = cc->generation;
     int defer = cc->defer;
     code_cache_release(cc);
     code_cache_init(cc);
     cc->next_serial = serial;
     cc->epoch = epoch;
     cc->defer = defer;
+    cc->generation = generation + 1;
+}
+
+void code_cache_keep(struct code_cache *cc, struct code_info *ci)
+{
+    if (ci->epoch == cc->epoch)
+        return;
+    cc->pending = xgrow(cc->pending, sizeof(*cc->pending), cc->npending + 1, &cc->pending_cap);
+    cc->pending[cc->npending++] = ci;
+    ci->epoch = cc->epoch;
+    cc->hits++;
 }
 
 static size_t slot_of(const struct code_cache *cc, uint64_t addr)
@@ -197,6 +208,7 @@ static int get_from_target(struct code_cache *cc, struct mem_reader *r, const st
         }
         /* Same address, another code object: replace in place. */
         cc->evictions++;
+        cc->generation++;
         cc->bytes -= code_info_bytes(cc->slots[s]);
         code_info_free(cc->slots[s]);
         cc->slots[s] = decode(cc, r, l, addr, hdr);

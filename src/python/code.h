@@ -55,6 +55,9 @@ struct code_cache {
     struct code_info **pending;
     size_t npending, pending_cap;
     uint64_t deferred, stale; /* entries checked in batches; found changed */
+    uint64_t generation;      /* changes whenever an entry is freed (a trim, an
+                                 eviction): entries held since are valid while
+                                 it stays */
 };
 
 void code_cache_init(struct code_cache *cc);
@@ -77,6 +80,12 @@ void code_cache_trim(struct code_cache *cc);
  * non-zero, is &PyCode_Type and is checked. */
 int code_cache_get(struct code_cache *cc, struct mem_reader *r, const struct py_layout *l,
                    uint64_t code_type, uint64_t addr, struct code_info **out);
+
+/* Queues ci, an entry got from cc while cc->generation was what it is now,
+ * for code_cache_verify, as code_cache_get does with a cached entry while
+ * cc->defer is set: for a caller that kept the entries of an earlier
+ * sample (a thread whose stack did not change). */
+void code_cache_keep(struct code_cache *cc, struct code_info *ci);
 
 /* Checks every entry code_cache_get trusted while cc->defer was set: one
  * batched read of their headers. An entry whose object is gone or changed is

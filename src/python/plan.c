@@ -35,6 +35,7 @@ void plan_release(struct plan *p)
 {
     free(p->spans);
     free(p->bytes);
+    free(p->prev_bytes);
     free(p->rec);
     free(p->built);
     free(p->scratch);
@@ -46,6 +47,7 @@ void plan_set_live(struct plan *p, struct mem_reader *live)
     p->live = live;
     p->nspans = 0;
     p->nbuilt = 0;
+    p->batch_layout = 0;
     memset(p->group_end, 0, sizeof(p->group_end));
 }
 
@@ -115,14 +117,25 @@ static const struct mem_span *find(struct plan *p, int g, uint64_t addr, size_t 
     return s;
 }
 
-static void record(struct plan *p, int g, uint64_t addr, size_t size)
+/* Records a read of group g; bytes is where the batch held it, or NULL if
+ * it was read live. */
+static void record(struct plan *p, int g, uint64_t addr, size_t size, const uint8_t *bytes)
 {
-    if (!p->recording || p->nrec >= PLAN_MAX_RECORD || size > UINT32_MAX || addr + size < addr)
+    if (!p->recording || size > UINT32_MAX || addr + size < addr)
         return;
+    if (p->nrec >= PLAN_MAX_RECORD) {
+        p->overflow = 1;
+        return;
+    }
     if (p->nrec == p->rec_cap)
         p->rec = xgrow(p->rec, sizeof(*p->rec), p->nrec + 1, &p->rec_cap);
     p->rec[p->nrec++] = (struct plan_read){
-        .addr = addr, .size = (uint32_t)size, .group = (uint16_t)g, .slack = p->phase == PLAN_DATA};
+        .addr = addr,
+        .size = (uint32_t)size,
+        .offset = bytes ? (uint32_t)(bytes - p->bytes) : PLAN_LIVE,
+        .group = (uint16_t)g,
+        .slack = p->phase == PLAN_DATA,
+    };
 }
 
 /* A planned read went to the target: what that means for the thread. */
@@ -144,9 +157,10 @@ static const uint8_t *held(struct plan *p, int g, uint64_t addr, size_t size)
     const struct mem_span *s = g >= 0 && may_serve(p) ? find(p, g, addr, size) : NULL;
     if (!s)
         return NULL;
+    const uint8_t *bytes = (const uint8_t *)s->buf + (addr - s->addr);
     p->served++;
-    record(p, g, addr, size);
-    return (const uint8_t *)s->buf + (addr - s->addr);
+    record(p, g, addr, size, bytes);
+    return bytes;
 }
 
 /* Answers a read from the batch if it may and can: returns 1 if it did. */
@@ -178,7 +192,7 @@ static int plan_read(void *ctx, uint64_t addr, void *buf, size_t size)
         note_miss(p);
     int err = mem_read(p->live, addr, buf, size);
     if (!err && g >= 0)
-        record(p, g, addr, size);
+        record(p, g, addr, size, NULL);
     return err;
 }
 
@@ -204,9 +218,24 @@ static uint64_t plan_read_batch(void *ctx, struct mem_span *spans, size_t count)
         if (g >= 0)
             p->missed++;
         if (!spans[i].err && g >= 0)
-            record(p, g, spans[i].addr, spans[i].size);
+            record(p, g, spans[i].addr, spans[i].size, NULL);
     }
     return p->live->reads - before;
+}
+
+/* Makes the last batch's bytes prev_bytes and points the spans at the
+ * other buffer, for the batch about to be read. */
+static void swap_buffers(struct plan *p)
+{
+    uint8_t *bytes = p->bytes;
+    size_t cap = p->bytes_cap;
+    p->bytes = p->prev_bytes;
+    p->bytes_cap = p->prev_cap;
+    p->prev_bytes = bytes;
+    p->prev_cap = cap;
+    p->bytes = xgrow(p->bytes, 1, p->bytes_len, &p->bytes_cap);
+    for (size_t i = 0, at = 0; i < p->nspans; at += p->spans[i++].size)
+        p->spans[i].buf = p->bytes + at;
 }
 
 void plan_begin(struct plan *p)
@@ -216,12 +245,41 @@ void plan_begin(struct plan *p)
     p->in_thread = 0;
     p->recording = 1;
     p->nrec = 0;
+    p->overflow = 0;
+    p->prev_layout = p->batch_layout;
+    p->prev_whole = p->batch_whole;
+    p->batch_layout = 0;
     if (!p->nspans)
         return;
+    swap_buffers(p);
     uint64_t before = p->live->reads;
     mem_read_batch(p->live, p->spans, p->nspans);
     p->reader.reads += p->live->reads - before;
     p->batches++;
+    p->batch_layout = p->layout;
+    p->batch_whole = 1;
+    for (size_t i = 0; i < p->nspans; i++)
+        p->batch_whole &= p->spans[i].err == 0;
+}
+
+int plan_unchanged(struct plan *p, size_t from, size_t to)
+{
+    if (!p->active || !p->batch_layout || p->batch_layout != p->prev_layout || !p->batch_whole ||
+        !p->prev_whole || from > to || to > p->nbuilt)
+        return 0;
+    for (size_t i = from; i < to; i++) {
+        const struct plan_read *r = &p->built[i];
+        if (r->offset == PLAN_LIVE || (size_t)r->offset + r->size > p->bytes_len ||
+            memcmp(p->bytes + r->offset, p->prev_bytes + r->offset, r->size) != 0)
+            return 0;
+    }
+    if (!p->recording || p->overflow || p->nrec + (to - from) > PLAN_MAX_RECORD)
+        return 0;
+    p->rec = xgrow(p->rec, sizeof(*p->rec), p->nrec + (to - from), &p->rec_cap);
+    memcpy(p->rec + p->nrec, p->built + from, (to - from) * sizeof(*p->rec));
+    p->nrec += to - from;
+    p->served += to - from;
+    return 1;
 }
 
 void plan_phase(struct plan *p, enum plan_phase phase)
@@ -305,10 +363,8 @@ static void place_spans(struct plan *p)
         if (p->group_end[g] > kept)
             p->group_end[g] = kept;
     }
-    p->bytes = xgrow(p->bytes, 1, total, &p->bytes_cap);
-    p->bytes_len = total;
-    for (size_t i = 0, at = 0; i < p->nspans; at += p->spans[i++].size)
-        p->spans[i].buf = p->bytes + at;
+    p->bytes_len = total; /* the buffers are sized and the spans placed by plan_begin */
+    p->layout++;
 }
 
 /* Builds the batch from the record (sorted in place). */

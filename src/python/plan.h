@@ -78,9 +78,13 @@ enum plan_thread_mode {
 struct plan_read {
     uint64_t addr;
     uint32_t size;
-    uint16_t group; /* 0 HEAD, 1 DATA (and code), 2 CHECK */
-    uint16_t slack; /* a frame or block: planned PLAN_SLACK further */
+    uint32_t offset; /* where the batch held it (in plan.bytes), or PLAN_LIVE */
+    uint16_t group;  /* 0 HEAD, 1 DATA (and code), 2 CHECK */
+    uint16_t slack;  /* a frame or block: planned PLAN_SLACK further */
+    uint32_t zero;   /* 0: records are compared with memcmp */
 };
+
+#define PLAN_LIVE UINT32_MAX
 
 struct plan {
     /* The reader to read the target through. Its `reads` counts calls made
@@ -94,6 +98,7 @@ struct plan {
     int thread_live;   /* this walk reads the target, not the batch */
     int thread_missed; /* a frame of this walk was read live: its check must be too */
     int recording;     /* reads are recorded for the next plan */
+    int overflow;      /* this sample read more than PLAN_MAX_RECORD: not all recorded */
     int last_served;   /* the last read was answered from the batch */
 
     /* The batch: spans of group g at [group_end[g - 1], group_end[g]) (from 0
@@ -105,7 +110,15 @@ struct plan {
     size_t found[PLAN_GROUPS]; /* the span of each group that answered last */
     uint8_t *bytes;
     size_t bytes_len, bytes_cap;
-    struct mem_span *scratch; /* reads of a batch that the batch cannot answer */
+    /* The last sample's batch, for plan_unchanged: valid when it was laid out
+     * as this one (no plan was built in between) and both read whole. */
+    uint8_t *prev_bytes;
+    size_t prev_cap;
+    unsigned layout;             /* counts the batches built */
+    unsigned batch_layout;       /* of the batch being served; 0: none */
+    unsigned prev_layout;        /* of the last sample's batch; 0: none */
+    int batch_whole, prev_whole; /* every span of the batch was read */
+    struct mem_span *scratch;    /* reads of a batch that the batch cannot answer */
     size_t scratch_cap;
 
     /* This sample's reads, and those the batch was built from (a sample
@@ -145,6 +158,19 @@ void plan_thread_end(struct plan *p);
  * one); else NULL, and nothing is recorded: read them through p->reader.
  * The bytes stay until plan_end. */
 const uint8_t *plan_peek(struct plan *p, uint64_t addr, size_t size);
+
+/* The position in this sample's record of the next read recorded. */
+static inline size_t plan_mark(const struct plan *p)
+{
+    return p->nrec;
+}
+
+/* Whether the reads recorded in the last sample at [from, to) of its record
+ * (two plan_mark values of then) were all answered from its batch, and this
+ * sample's batch holds the same bytes for each: whatever those reads
+ * decided would be decided again. If so they count as made again (recorded
+ * and answered, in the phase they were made in) and 1 is returned. */
+int plan_unchanged(struct plan *p, size_t from, size_t to);
 
 /* Returns 1 if the last read was answered from the batch. */
 static inline int plan_last_served(const struct plan *p)

@@ -414,9 +414,32 @@ static int stack_moved(struct walker *w, struct py_thread *t)
     return moved;
 }
 
-/* Walks t, checking the result: a walk that failed or whose thread moved
- * meanwhile is done again, once; if that one fails or moves too, t gets an
- * error (torn if it moved) and its frames are not to be used. */
+/* Whether t's last walk holds for this sample (struct walk_memo): same
+ * thread state, same start, code entries still those it found, and every
+ * read it made gets the same bytes from this sample's batch. If so, t has
+ * its frames back and their code objects are queued for the sample's check
+ * as a walk would have queued them. */
+static int memo_holds(struct walker *w, struct py_thread *t)
+{
+    const struct walk_memo *m = &t->memo;
+    if (!m->valid || !t->batched || !w->codes.defer || m->tstate != t->tstate || m->top != t->top ||
+        m->chunk != t->chunk || m->codes != w->codes.generation ||
+        !plan_unchanged(&w->plan, m->from, m->to))
+        return 0;
+    t->depth = m->depth;
+    t->omitted = m->omitted;
+    t->truncated = m->truncated;
+    t->frame0 = m->frame0;
+    for (size_t i = 0; i < t->depth; i++)
+        code_cache_keep(&w->codes, t->frames[i].code);
+    w->kept++;
+    return 1;
+}
+
+/* Walks t (or keeps its last walk, memo_holds), checking the result: a walk
+ * that failed or whose thread moved meanwhile is done again, once; if that
+ * one fails or moves too, t gets an error (torn if it moved) and its frames
+ * are not to be used. */
 static void walk_checked(struct walker *w, struct py_thread *t)
 {
     t->torn = 0;
@@ -425,9 +448,19 @@ static void walk_checked(struct walker *w, struct py_thread *t)
         plan_thread(&w->plan, attempt      ? PLAN_THREAD_RETRY
                               : t->batched ? PLAN_THREAD_BATCHED
                                            : PLAN_THREAD_LIVE);
-        t->error = walk_thread(w, t);
+        struct walk_memo m = {.tstate = t->tstate, .top = t->top, .chunk = t->chunk};
+        m.from = plan_mark(&w->plan);
+        t->error = attempt == 0 && memo_holds(w, t) ? 0 : walk_thread(w, t);
+        m.to = plan_mark(&w->plan);
         int moved = !w->paused && stack_moved(w, t);
         plan_thread_end(&w->plan);
+        m.valid = attempt == 0 && !t->error && !moved && !w->plan.overflow && t->batched;
+        m.codes = w->codes.generation;
+        m.depth = t->depth;
+        m.omitted = t->omitted;
+        m.truncated = t->truncated;
+        m.frame0 = t->frame0;
+        t->memo = m;
         if (!t->error && !moved)
             return;
         if (attempt == 0) {

@@ -48,6 +48,21 @@ struct py_frame {
     int owner; /* 3.11+ frame owner (PY_OWNED_BY_*), else 0 */
 };
 
+/* A thread's last walk (walk_checked): where it started and which reads of
+ * that sample's batched read it made (python/plan.h). A walk from the same
+ * place over the same bytes gives the same frames: when the next sample's
+ * batch holds the same bytes for all those reads, its frames are kept as
+ * they are instead of walked again (a thread waiting in a pool). */
+struct walk_memo {
+    int valid;
+    uint64_t tstate, top, chunk; /* where it started */
+    uint64_t codes;              /* the code cache's generation after it */
+    size_t from, to;             /* its reads, in that sample's record */
+    size_t depth, omitted;
+    int truncated;
+    uint64_t frame0;
+};
+
 struct py_thread {
     uint64_t tstate;
     uint64_t top;     /* where its walk starts: frame, or 3.11/3.12 _PyCFrame */
@@ -79,6 +94,7 @@ struct py_thread {
     int retried;                      /* it was read twice: it moved during the first */
     int batched;                      /* its thread state came from the sample's batched
                                          read (python/plan.h) */
+    struct walk_memo memo;            /* its last walk, kept while its bytes stay */
     char endpoint[WALK_ENDPOINT_MAX]; /* the HTTP request it serves, "" if none or
                                          not asked for (walker.endpoints) */
 };
@@ -100,6 +116,8 @@ struct walker {
     uint64_t errors;  /* frames or threads that failed to read */
     uint64_t retried; /* thread walks done again because the stack moved */
     uint64_t torn;    /* thread walks given up because it moved twice */
+    uint64_t kept;    /* thread walks not made again: the bytes they read had not
+                         changed (struct walk_memo) */
     /* If set, walk_sample also finds each thread's HTTP request (while the
      * target is still paused, so the dicts read are consistent). */
     struct endpoint_reader *endpoints;

@@ -306,13 +306,14 @@ static int moving_read(void *ctx, uint64_t addr, void *buf, size_t size)
  * alternating) once its walk has started: the first read that covers it
  * (the thread list, or on 3.11/3.12 the walk's own read of its _PyCFrame)
  * sees where it is. With batched, the last samples have planned the next
- * one, and the move is seen through its batched read. */
+ * one, and the move is seen through its batched read (where the walks of
+ * unchanged threads, the deep one too, are kept: struct walk_memo). */
 static const struct py_thread *move_deep_thread(struct loaded *c, struct moving_reader *m,
                                                 const uint64_t *values, int nvalues, int batched)
 {
     const struct py_layout *l = &c->img.rt.layout;
     assert_int_equal(walk_sample(&c->w), 0);
-    if (batched)
+    for (int i = 0; batched && i < 3; i++) /* batched, then laid out as last time */
         assert_int_equal(walk_sample(&c->w), 0);
     const struct py_thread *deep = thread_named(&c->w, "deep");
     assert_non_null(deep);
@@ -481,6 +482,74 @@ static void test_walk_names_read_again_in_one_call(void **state)
     each_capture("stacks-", check_names_refresh_is_one_call);
 }
 
+/* Copies size bytes at addr from the image (they must have been captured). */
+static void peek(struct loaded *c, uint64_t addr, void *out, size_t size)
+{
+    for (size_t i = 0; i < c->img.nsegments; i++) {
+        struct capture_segment *s = &c->img.segments[i];
+        if (addr >= s->addr && addr + size <= s->addr + s->len) {
+            memcpy(out, s->data + (addr - s->addr), size);
+            return;
+        }
+    }
+    fail_msg("address %#llx is not in the capture", (unsigned long long)addr);
+}
+
+/* Overwrites size bytes at addr in the image (they must have been captured). */
+static void poke_bytes(struct loaded *c, uint64_t addr, const void *in, size_t size)
+{
+    for (size_t i = 0; i < c->img.nsegments; i++) {
+        struct capture_segment *s = &c->img.segments[i];
+        if (addr >= s->addr && addr + size <= s->addr + s->len) {
+            memcpy((uint8_t *)s->data + (addr - s->addr), in, size);
+            return;
+        }
+    }
+    fail_msg("address %#llx is not in the capture", (unsigned long long)addr);
+}
+
+/* Threads whose stacks did not change are not walked again once the
+ * batch is laid out as the last sample's (struct walk_memo): the same
+ * stacks come out. A thread one of whose frames changed between two
+ * samples (here: the deep thread's fourth frame now runs the line of its
+ * first) is walked again, and shows it. */
+static void check_unchanged_walks_kept(struct loaded *c)
+{
+    static char cold[1 << 16], kept[1 << 16];
+    const struct py_layout *l = &c->img.rt.layout;
+    c->img.fill = CAPTURE_FILL_ZERO;
+    assert_int_equal(walk_sample(&c->w), 0);
+    stacks_text(&c->w, cold, sizeof(cold));
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(walk_sample(&c->w), 0);
+    assert_true(c->w.kept >= c->w.nthreads); /* the last sample kept every walk */
+    stacks_text(&c->w, kept, sizeof(kept));
+    assert_string_equal(cold, kept);
+
+    const struct py_thread *deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    int leaf_line = deep->frames[0].line;
+    assert_int_not_equal(deep->frames[3].line, leaf_line);
+    uint32_t field = l->frame_kind == PY_FRAME_OBJECT ? l->frame.f_lasti : l->iframe.instr;
+    size_t size = l->frame_kind == PY_FRAME_OBJECT ? 4 : 8;
+    uint8_t instr[8];
+    peek(c, deep->frames[0].frame_addr + field, instr, size);
+    poke_bytes(c, deep->frames[3].frame_addr + field, instr, size);
+    uint64_t before = c->w.kept;
+    assert_int_equal(walk_sample(&c->w), 0);
+    deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    assert_int_equal(deep->frames[3].line, leaf_line);
+    assert_int_equal(deep->error, 0);
+    assert_int_equal(c->w.kept, before + c->w.nthreads - 1); /* all the others */
+}
+
+static void test_walk_unchanged_stacks_are_kept_changed_ones_walked(void **state)
+{
+    (void)state;
+    each_capture("stacks-", check_unchanged_walks_kept);
+}
+
 /* A stack that changed between two samples (the deep thread returned to
  * its caller: the thread state now points at frames[1]) is read as it is
  * now: the batch is read afresh, and the walk follows what it holds. */
@@ -526,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_walk_thread_moving_twice_is_torn),
         cmocka_unit_test(test_walk_warm_sample_is_one_batched_read),
         cmocka_unit_test(test_walk_names_read_again_in_one_call),
+        cmocka_unit_test(test_walk_unchanged_stacks_are_kept_changed_ones_walked),
         cmocka_unit_test(test_walk_batched_sample_sees_a_stack_that_changed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
