@@ -5,7 +5,8 @@ set -eu
 PKGS="gcc make clang libclang-rt-dev libcmocka-dev zlib1g-dev libncurses-dev python3 python3-pytest
       python3-pytest-xdist python3-jsonschema python3-flask gunicorn python3-fastapi
       python3-uvicorn python3-aiohttp python3-requests tmux procps golang-go python3-memory-profiler
-      valgrind clang-format cppcheck libdw-dev uwsgi uwsgi-plugin-python3 chromium"
+      valgrind clang-format cppcheck libdw-dev uwsgi uwsgi-plugin-python3 chromium
+      strace"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
