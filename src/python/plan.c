@@ -262,15 +262,26 @@ void plan_begin(struct plan *p)
         p->batch_whole &= p->spans[i].err == 0;
 }
 
+/* Whether the bytes of r are the same in this batch and the last. A
+ * data-stack block ends with the frame that runs now: its tail, which
+ * changes most, is compared first. */
+static int same_bytes(const struct plan *p, const struct plan_read *r)
+{
+    if (r->offset == PLAN_LIVE || (size_t)r->offset + r->size > p->bytes_len)
+        return 0;
+    const uint8_t *now = p->bytes + r->offset, *then = p->prev_bytes + r->offset;
+    size_t tail = r->size > 512 ? 512 : r->size;
+    return memcmp(now + r->size - tail, then + r->size - tail, tail) == 0 &&
+           memcmp(now, then, r->size - tail) == 0;
+}
+
 int plan_unchanged(struct plan *p, size_t from, size_t to)
 {
     if (!p->active || !p->batch_layout || p->batch_layout != p->prev_layout || !p->batch_whole ||
         !p->prev_whole || from > to || to > p->nbuilt)
         return 0;
     for (size_t i = from; i < to; i++) {
-        const struct plan_read *r = &p->built[i];
-        if (r->offset == PLAN_LIVE || (size_t)r->offset + r->size > p->bytes_len ||
-            memcmp(p->bytes + r->offset, p->prev_bytes + r->offset, r->size) != 0)
+        if (!same_bytes(p, &p->built[i]))
             return 0;
     }
     if (!p->recording || p->overflow || p->nrec + (to - from) > PLAN_MAX_RECORD)
