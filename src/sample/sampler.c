@@ -267,6 +267,7 @@ static int run(struct source *src, const struct sampler_options *opt, volatile s
             deadline += behind * period;
         }
         s->ticks++;
+        uint64_t work_start = s->ticks % SAMPLER_WORK_EVERY == 0 ? cpu_now_ns() : 0;
         int err = src->set ? tick_set(src, opt, fn, ctx, s) : tick_single(src, opt, fn, ctx, s);
         if (err == 0) {
             s->ok++;
@@ -286,6 +287,10 @@ static int run(struct source *src, const struct sampler_options *opt, volatile s
             }
         }
         record_cost(s, sampler_now_ns() - now);
+        if (work_start) {
+            s->work_cpu_ns += cpu_now_ns() - work_start;
+            s->work_ticks++;
+        }
         if ((opt->child || src->set) && target_gone(opt, ps, pid, s)) {
             s->end = SAMPLER_END_EXITED;
             break;
