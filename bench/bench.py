@@ -76,11 +76,11 @@ def record(pid, rate, seconds, nonblocking):
     text = proc.stderr.decode()
     ticks = int(re.search(r"spyglass: (\d+) samples", text).group(1))
     late = int(re.search(r"late (\d+)", text).group(1))
-    loop = re.search(r"CPU ([\d.]+) us", text)
+    loop = re.search(r"CPU ([\d.]+ us(?: \([\d.]+ us awake\))?)", text)
     # The sampling loop's own CPU per sample (getrusage-style thread CPU time
     # measured by spyglass around the loop): start-up (ELF symbols, detection)
     # and writing the file are one-off costs, reported apart.
-    return cpu, ticks, late, text, float(loop.group(1)) if loop else float("nan")
+    return cpu, ticks, late, text, loop.group(1) if loop else "-"
 
 
 def cost_per_sample(python, depth, rate, seconds, nonblocking):
@@ -177,8 +177,8 @@ def instructions(pid, seconds):
         return total[0] / float(max(samples_of(proc.stderr), 1)) if total else float("nan")
 
 
-def counts(python, seconds):
-    target = start_target(python, 50)
+def counts(python, seconds, depth=50):
+    target = start_target(python, depth)
     try:
         calls = syscalls(target.pid, seconds) if shutil.which("strace") else {}
         ir = instructions(target.pid, seconds) if shutil.which("valgrind") else float("nan")
@@ -232,8 +232,9 @@ def main():
         top = sorted(((n, c) for n, c in calls.items() if c >= 0.05), key=lambda x: -x[1])
         print("%-6s %5.2f calls (%s)  %8.0f instructions" % (
             v, sum(calls.values()), ", ".join("%s %.2f" % x for x in top), ir))
-    print("\nCPU of the profiler per sample (user+sys of the sampling loop / samples), microseconds")
-    print("%-6s %-6s %12s %12s %12s %12s" % ("python", "depth", "100Hz blk", "1kHz blk",
+    print("\nCPU of the profiler per sample (user+sys of the sampling loop / samples), and of it"
+          " the part awake (from wake-up to sleep, every 32nd tick), microseconds")
+    print("%-6s %-6s %22s %22s %22s %22s" % ("python", "depth", "100Hz blk", "1kHz blk",
                                              "100Hz nonbl", "1kHz nonbl"))
     for v in args.versions.split(","):
         if not os.path.exists(PYTHONS[v]):
@@ -245,7 +246,7 @@ def main():
                 for rate in (100, 1000):
                     us, _, _ = cost_per_sample(PYTHONS[v], d, rate, secs, nonblocking)
                     row.append(us)
-            print("%-6s %-6s %12.1f %12.1f %12.1f %12.1f" % tuple([v, d] + row))
+            print("%-6s %-6s %22s %22s %22s %22s" % tuple([v, d] + row))
     print("\nHighest rate with < 1% late samples (depth 50, tried up to 20 kHz)")
     for v in args.versions.split(","):
         if os.path.exists(PYTHONS[v]):
@@ -256,7 +257,7 @@ def main():
     for v in args.versions.split(","):
         if os.path.exists(PYTHONS[v]):
             us, hz, late, reads = many_threads(PYTHONS[v], 200, 100, 100, 2 * secs)
-            print("%-6s CPU %8.1f us per sample, %5.1f Hz achieved, %5.1f%% late, "
+            print("%-6s CPU %s per sample, %5.1f Hz achieved, %5.1f%% late, "
                   "%.1f reads per sample" % (v, us, hz, 100 * late, reads))
     print("\nTarget slowdown (work units/s with profiler / without; median [min, max] of %d)"
           % rounds)
