@@ -8,7 +8,23 @@ bench target (tests/targets/bench_target.py: one CPU-bound thread under a
 stack of the given depth) from outside, for the same time, runs interleaved
 so that a busy machine weighs on all of them alike. CPU is the profiler
 process's own user + system time (getrusage of the child, start-up
-included), divided by the samples it says it took.
+included), divided by the samples it says it took. For each Python and depth
+the tables give, per profiler (spyglass and py-spy in both modes: py-spy
+pauses the target by default, spyglass does with --blocking):
+
+  - CPU per sample and the rate achieved, asked for 1 kHz;
+  - the highest of 100 Hz .. 20 kHz at which under 1% of samples came late
+    (and at least 99% of the asked rate came);
+  - the target's slowdown at 100 Hz and 1 kHz: its work rate with the
+    profiler / without (median of interleaved rounds, one baseline per round
+    shared by all profilers).
+
+How each counts late: spyglass says how many ticks were late or skipped;
+py-spy says how many samples it took (a shortfall from rate x seconds is
+counted late); Austin counts samples that took longer than its interval
+(it sleeps the interval after each sample, so it never quite reaches the
+rate asked). Austin reads no thread state (it never checks idle threads);
+py-spy and spyglass do, each sample.
 
 The peers are installed by bench/run.sh with pip into build/benchtools (never
 into the system): py-spy (PyPI `py-spy`) and Austin (`austin-dist`; 3.7.0,
@@ -26,6 +42,7 @@ from bench import PYTHONS, ROOT, SPYGLASS, start_target, units_rate
 
 TOOLS = os.path.join(ROOT, "build", "benchtools", "bin")
 OUT = "/tmp/spyglass-peers.out"
+RATES = (100, 250, 500, 1000, 2000, 5000, 10000, 20000)
 
 
 def spyglass(pid, rate, seconds, blocking):
@@ -104,28 +121,46 @@ def cost(profiler, python, depth, rate, seconds):
         target.wait()
 
 
-def highest_rate(profiler, python, depth, seconds):
-    """The highest of 100 Hz .. 20 kHz at which under 1% of samples came late."""
-    best = 0
-    for rate in (100, 250, 500, 1000, 2000, 5000, 10000, 20000):
-        _, achieved, late = cost(profiler, python, depth, rate, seconds)
-        if late < 0.01 and achieved >= 0.99 * rate:
-            best = rate
-        else:
-            break
-    return best
+def sustained(result, rate):
+    _, achieved, late = result
+    return late < 0.01 and achieved >= 0.99 * rate
 
 
-def slowdown(profiler, python, depth, rate, seconds, rounds):
-    """Target work rate with the profiler / without, median of interleaved rounds."""
-    ratios = []
+def highest_rate(profiler, python, depth, seconds, at_1khz):
+    """The highest of RATES at which under 1% of samples came late, searched
+    up or down from the 1 kHz run already made (0: not even 100 Hz)."""
+    i = RATES.index(1000)
+    if sustained(at_1khz, 1000):
+        while i + 1 < len(RATES) and sustained(cost(profiler, python, depth, RATES[i + 1],
+                                                    seconds), RATES[i + 1]):
+            i += 1
+        return RATES[i]
+    while i > 0:
+        i -= 1
+        if sustained(cost(profiler, python, depth, RATES[i], seconds), RATES[i]):
+            return RATES[i]
+    return 0
+
+
+def slowdowns(python, depth, rate, seconds, rounds):
+    """Per profiler, the target's work rate with it / without (median of
+    rounds; each round runs one baseline, then each profiler once)."""
+    ratios = [[] for _ in PROFILERS]
     for _ in range(rounds):
-        base = start_target(python, depth, seconds)
-        base_rate = units_rate(base)
-        prof = start_target(python, depth, seconds)
-        run(profiler, prof.pid, rate, seconds)
-        ratios.append(units_rate(prof) / base_rate)
-    return statistics.median(ratios)
+        base = units_rate(start_target(python, depth, seconds))
+        for i, prof in enumerate(PROFILERS):
+            target = start_target(python, depth, seconds)
+            run(prof, target.pid, rate, seconds)
+            ratios[i].append(units_rate(target) / base)
+    return [statistics.median(r) for r in ratios]
+
+
+def table(title, rows, fmt):
+    print("\n" + title)
+    print("%-6s %-5s " % ("python", "depth") + " ".join("%21s" % n for n, _, _ in PROFILERS))
+    for (v, d), cells in rows:
+        print("%-6s %-5s " % (v, d) + " ".join("%21s" % (fmt % c) if c == c else "%21s" % "-"
+                                                for c in cells))
 
 
 def main():
@@ -139,30 +174,32 @@ def main():
     missing = [t for t in ("py-spy", "austin") if not os.path.exists(os.path.join(TOOLS, t))]
     if missing:
         sys.exit("peers: %s missing from %s: run bench/run.sh (make bench)" % (missing, TOOLS))
-    names = [name for name, _, _ in PROFILERS]
-    print("spyglass, py-spy and Austin on the same targets; machine: %d cores, load %.1f"
-          % (os.cpu_count(), os.getloadavg()[0]))
-    print("\nCPU per sample at 1 kHz (us; profiler process user+sys incl. start-up / samples)"
-          " and achieved rate (Hz)")
-    print("%-6s %-5s " % ("python", "depth") + " ".join("%22s" % n for n in names))
+    print("spyglass, py-spy and Austin on the same targets (%s: %d s runs, slowdown median of %d);"
+          " machine: %d cores, load %.1f" % ("quick" if args.quick else "full", secs, rounds,
+                                             os.cpu_count(), os.getloadavg()[0]))
+    cpu, hz, highest, slow100, slow1k = [], [], [], [], []
     for v in args.versions.split(","):
+        if not os.path.exists(PYTHONS[v]):
+            print("%-6s (not installed)" % v)
+            continue
         for d in args.depths.split(","):
-            cells = []
-            for prof in PROFILERS:
-                us, hz, _ = cost(prof, PYTHONS[v], d, 1000, secs)
-                cells.append("%10.1f us %6.0f Hz" % (us, hz))
-            print("%-6s %-5s " % (v, d) + " ".join("%22s" % c for c in cells))
-    print("\nHighest rate with < 1% late samples, depth 50 (tried 100 Hz .. 20 kHz)")
-    print("%-6s " % "python" + " ".join("%22s" % n for n in names))
-    for v in args.versions.split(","):
-        rates = [highest_rate(prof, PYTHONS[v], 50, secs) for prof in PROFILERS]
-        print("%-6s " % v + " ".join("%19d Hz" % r for r in rates))
-    print("\nTarget slowdown at depth 50 (work rate with / without; median of %d)" % rounds)
-    print("%-6s %-6s " % ("python", "rate") + " ".join("%22s" % n for n in names))
-    for v in args.versions.split(","):
-        for rate in (100, 1000):
-            ratios = [slowdown(prof, PYTHONS[v], 50, rate, secs, rounds) for prof in PROFILERS]
-            print("%-6s %5dHz " % (v, rate) + " ".join("%22.3f" % r for r in ratios))
+            at_1khz = [cost(prof, PYTHONS[v], d, 1000, secs) for prof in PROFILERS]
+            cpu.append(((v, d), [r[0] for r in at_1khz]))
+            hz.append(((v, d), [r[1] for r in at_1khz]))
+            highest.append(((v, d), [highest_rate(prof, PYTHONS[v], d, secs, r)
+                                     for prof, r in zip(PROFILERS, at_1khz)]))
+            slow100.append(((v, d), slowdowns(PYTHONS[v], d, 100, secs, rounds)))
+            slow1k.append(((v, d), slowdowns(PYTHONS[v], d, 1000, secs, rounds)))
+    table("CPU per sample at 1 kHz, us (profiler process user+sys, start-up included, / samples)",
+          cpu, "%.1f")
+    table("Rate achieved when asked for 1 kHz, Hz", hz, "%.0f")
+    table("Highest rate with < 1% late samples, Hz (tried 100 Hz .. 20 kHz; 0: none)", highest,
+          "%d")
+    table("Target slowdown at 100 Hz (work rate with / without; median of %d)" % rounds, slow100,
+          "%.3f")
+    table("Target slowdown at 1 kHz (work rate with / without; median of %d)" % rounds, slow1k,
+          "%.3f")
+    print("\nload at the end: %.1f" % os.getloadavg()[0])
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ PKGS="gcc make clang libclang-rt-dev libcmocka-dev zlib1g-dev libncurses-dev pyt
       python3-pytest-xdist python3-jsonschema python3-flask gunicorn python3-fastapi
       python3-uvicorn python3-aiohttp python3-requests tmux procps golang-go python3-memory-profiler
       valgrind clang-format cppcheck libdw-dev uwsgi uwsgi-plugin-python3 chromium python3-django
-      python3-tornado python3-celery"
+      python3-tornado python3-celery strace"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

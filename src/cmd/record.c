@@ -515,11 +515,13 @@ static void print_summary(const struct recording *rec)
             st->ok, secs, secs > 0 ? (double)st->ticks / secs : 0, o->rate, rec->fold.stats.kept);
     fprintf(stderr,
             "spyglass: errors %" PRIu64 " (%.1f%%), late %" PRIu64 " (%.1f%%), missed %" PRIu64
-            "; sample cost mean %.0f us, p99 %.0f us, CPU %.1f us and %.1f reads per sample\n",
+            "; sample cost mean %.0f us, p99 %.0f us, CPU %.1f us (%.1f us awake) and %.1f reads "
+            "per sample\n",
             st->errors, 100.0 * (double)st->errors / ticks, st->late,
             100.0 * (double)st->late / ticks, st->missed,
             st->ticks ? (double)st->cost_ns / ticks / 1000.0 : 0,
             sampler_cost_quantile_us(st, 0.99), (double)st->cpu_ns / ticks / 1000.0,
+            st->work_ticks ? (double)st->work_cpu_ns / (double)st->work_ticks / 1000.0 : 0,
             (double)st->reads / ticks);
     if (st->late * 100 > st->ticks && st->ticks > 10)
         cmd_warning("sampling lagged by up to %.0f ms (%" PRIu64 " ticks late): %s",

@@ -70,13 +70,25 @@ void task_stat_cache_round(struct task_stat_cache *c)
     c->epoch++;
 }
 
+/* The entry of tid, or NULL. Threads are asked for in the same order
+ * every sample: the entry after the last one found is tried first, so a
+ * sample of N threads costs N comparisons, not N * N / 2. */
+static struct task_stat_fd *find_entry(struct task_stat_cache *c, pid_t tid)
+{
+    if (c->next < c->count && c->e[c->next].tid == tid)
+        return &c->e[c->next++];
+    for (size_t i = 0; i < c->count; i++) {
+        if (c->e[i].tid == tid) {
+            c->next = i + 1;
+            return &c->e[i];
+        }
+    }
+    return NULL;
+}
+
 int task_state_cached(struct task_stat_cache *c, pid_t pid, pid_t tid, char *state)
 {
-    struct task_stat_fd *e = NULL;
-    for (size_t i = 0; i < c->count && !e; i++) {
-        if (c->e[i].tid == tid)
-            e = &c->e[i];
-    }
+    struct task_stat_fd *e = find_entry(c, tid);
     if (!e) {
         char path[96];
         snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);

@@ -30,6 +30,7 @@ struct task_stat_cache {
         unsigned epoch; /* the last round it was read in */
     } * e;
     size_t count, cap;
+    size_t next; /* the entry tried first (after the one found last) */
     unsigned epoch;
 };
 

@@ -55,13 +55,24 @@ void code_cache_trim(struct code_cache *cc)
     cc->npending = 0; /* a sample that ended early: its queue is moot */
     if (cc->count <= CODE_CACHE_MAX && cc->bytes <= CODE_CACHE_MAX_BYTES)
         return;
-    uint64_t serial = cc->next_serial, epoch = cc->epoch;
+    uint64_t serial = cc->next_serial, epoch = cc->epoch, generation = cc->generation;
     int defer = cc->defer;
     code_cache_release(cc);
     code_cache_init(cc);
     cc->next_serial = serial;
     cc->epoch = epoch;
     cc->defer = defer;
+    cc->generation = generation + 1;
+}
+
+void code_cache_keep(struct code_cache *cc, struct code_info *ci)
+{
+    if (ci->epoch == cc->epoch)
+        return;
+    cc->pending = xgrow(cc->pending, sizeof(*cc->pending), cc->npending + 1, &cc->pending_cap);
+    cc->pending[cc->npending++] = ci;
+    ci->epoch = cc->epoch;
+    cc->hits++;
 }
 
 static size_t slot_of(const struct code_cache *cc, uint64_t addr)
@@ -146,7 +157,8 @@ static struct code_info *decode(struct code_cache *cc, struct mem_reader *r,
         ci->nlocals = hdr_i32(hdr, l->code.co_nlocals);
     }
     ci->argcount = hdr_i32(hdr, l->code.co_argcount);
-    ci->last_offset = -2;
+    for (int i = 0; i < CODE_LINE_MEMO; i++)
+        ci->memo_offset[i] = -1; /* never asked: offsets here are >= 0 */
     cc->bytes += code_info_bytes(ci);
     return ci;
 }
@@ -175,28 +187,13 @@ static void grow(struct code_cache *cc)
     free(old);
 }
 
-int code_cache_get(struct code_cache *cc, struct mem_reader *r, const struct py_layout *l,
-                   uint64_t code_type, uint64_t addr, struct code_info **out)
+/* code_cache_get for an entry not checked in this epoch, or not cached: s
+ * is its slot (empty if not cached). Reads the header and decodes if need
+ * be. */
+static int get_from_target(struct code_cache *cc, struct mem_reader *r, const struct py_layout *l,
+                           uint64_t code_type, uint64_t addr, size_t s, struct code_info **out)
 {
     uint8_t hdr[CODE_HEADER_MAX] = {0};
-    if (addr == 0 || (addr & 7))
-        return -SG_ECORRUPT;
-    size_t s = slot_of(cc, addr);
-    while (cc->slots[s] && cc->slots[s]->addr != addr)
-        s = (s + 1) & (cc->cap - 1);
-    if (cc->slots[s] && cc->slots[s]->epoch == cc->epoch) {
-        cc->hits++; /* checked already in this sample */
-        *out = cc->slots[s];
-        return 0;
-    }
-    if (cc->slots[s] && cc->defer) { /* trusted now, checked by code_cache_verify */
-        cc->pending = xgrow(cc->pending, sizeof(*cc->pending), cc->npending + 1, &cc->pending_cap);
-        cc->pending[cc->npending++] = cc->slots[s];
-        cc->slots[s]->epoch = cc->epoch;
-        cc->hits++;
-        *out = cc->slots[s];
-        return 0;
-    }
     int err = mem_read(r, addr, hdr, header_size(l));
     if (err)
         return err;
@@ -211,6 +208,7 @@ int code_cache_get(struct code_cache *cc, struct mem_reader *r, const struct py_
         }
         /* Same address, another code object: replace in place. */
         cc->evictions++;
+        cc->generation++;
         cc->bytes -= code_info_bytes(cc->slots[s]);
         code_info_free(cc->slots[s]);
         cc->slots[s] = decode(cc, r, l, addr, hdr);
@@ -224,6 +222,31 @@ int code_cache_get(struct code_cache *cc, struct mem_reader *r, const struct py_
     if (cc->count * 2 > cc->cap)
         grow(cc);
     return 0;
+}
+
+int code_cache_get(struct code_cache *cc, struct mem_reader *r, const struct py_layout *l,
+                   uint64_t code_type, uint64_t addr, struct code_info **out)
+{
+    if (addr == 0 || (addr & 7))
+        return -SG_ECORRUPT;
+    size_t s = slot_of(cc, addr);
+    while (cc->slots[s] && cc->slots[s]->addr != addr)
+        s = (s + 1) & (cc->cap - 1);
+    struct code_info *ci = cc->slots[s];
+    if (ci && ci->epoch == cc->epoch) {
+        cc->hits++; /* checked already in this sample */
+        *out = ci;
+        return 0;
+    }
+    if (ci && cc->defer) { /* trusted now, checked by code_cache_verify */
+        cc->pending = xgrow(cc->pending, sizeof(*cc->pending), cc->npending + 1, &cc->pending_cap);
+        cc->pending[cc->npending++] = ci;
+        ci->epoch = cc->epoch;
+        cc->hits++;
+        *out = ci;
+        return 0;
+    }
+    return get_from_target(cc, r, l, code_type, addr, s, out);
 }
 
 size_t code_cache_verify(struct code_cache *cc, struct mem_reader *r, const struct py_layout *l,
@@ -261,13 +284,16 @@ int code_line(struct code_info *ci, const struct py_layout *l, int64_t offset)
         return ci->firstlineno;
     if (offset > INT32_MAX)
         offset = INT32_MAX;
-    if ((int)offset == ci->last_offset)
-        return ci->last_line;
+    for (int i = 0; i < CODE_LINE_MEMO; i++) {
+        if (ci->memo_offset[i] == (int)offset)
+            return ci->memo_line[i];
+    }
     int line = ci->firstlineno;
     if (linetable_line(l->line_kind, ci->linetable, ci->linetable_len, ci->firstlineno,
                        (uint64_t)offset, &line))
         line = ci->firstlineno;
-    ci->last_offset = (int)offset;
-    ci->last_line = line;
+    unsigned slot = ci->memo_next++ % CODE_LINE_MEMO;
+    ci->memo_offset[slot] = (int)offset;
+    ci->memo_line[slot] = line;
     return line;
 }

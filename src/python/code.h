@@ -15,6 +15,8 @@
 #include "proc/mem.h"
 #include "python/layout.h"
 
+#define CODE_LINE_MEMO 4
+
 struct code_info {
     uint64_t addr;
     uint64_t serial; /* unique per decoded object: a safe cache key for callers */
@@ -29,9 +31,13 @@ struct code_info {
     uint64_t kinds;    /* 3.11+: co_localspluskinds bytes object */
     int nlocals;       /* locals to show: co_nlocals (<= 3.10) or co_nlocalsplus (3.11+) */
     int argcount;
-    int last_offset; /* memo of the last (offset -> line) lookup */
-    int last_line;
-    uint64_t epoch; /* the cache epoch in which it was last checked */
+    /* The last CODE_LINE_MEMO (offset -> line) lookups: a function on the
+     * stack sits at a few offsets (a recursion's calls, a loop's lines), and
+     * decoding the line table for each frame of each sample costs more than
+     * all the rest of the frame. */
+    int memo_offset[CODE_LINE_MEMO], memo_line[CODE_LINE_MEMO];
+    unsigned memo_next; /* the entry replaced next */
+    uint64_t epoch;     /* the cache epoch in which it was last checked */
 };
 
 struct code_cache {
@@ -49,6 +55,9 @@ struct code_cache {
     struct code_info **pending;
     size_t npending, pending_cap;
     uint64_t deferred, stale; /* entries checked in batches; found changed */
+    uint64_t generation;      /* changes whenever an entry is freed (a trim, an
+                                 eviction): entries held since are valid while
+                                 it stays */
 };
 
 void code_cache_init(struct code_cache *cc);
@@ -71,6 +80,12 @@ void code_cache_trim(struct code_cache *cc);
  * non-zero, is &PyCode_Type and is checked. */
 int code_cache_get(struct code_cache *cc, struct mem_reader *r, const struct py_layout *l,
                    uint64_t code_type, uint64_t addr, struct code_info **out);
+
+/* Queues ci, an entry got from cc while cc->generation was what it is now,
+ * for code_cache_verify, as code_cache_get does with a cached entry while
+ * cc->defer is set: for a caller that kept the entries of an earlier
+ * sample (a thread whose stack did not change). */
+void code_cache_keep(struct code_cache *cc, struct code_info *ci);
 
 /* Checks every entry code_cache_get trusted while cc->defer was set: one
  * batched read of their headers. An entry whose object is gone or changed is

@@ -210,11 +210,20 @@ static int inner_tasks(struct walker *w, pid_t **out)
     return n;
 }
 
-/* Does a thread before index i have this ident? */
-static int ident_seen(const struct py_thread *threads, size_t i, uint64_t ident)
+/* The thread whose struct is probed i-th of n: the first n - 1 of the list,
+ * then its last, the oldest: the main thread, whose tid (the pid) is what
+ * tid_find_offset needs when no thread is known yet (before 3.11, in a
+ * process of more than TID_PROBE_THREADS threads). */
+static const struct py_thread *probed(const struct walker *w, size_t i, size_t n)
+{
+    return &w->threads[i + 1 < n ? i : w->nthreads - 1];
+}
+
+/* Does a thread probed before the i-th of n have this ident? */
+static int ident_seen(const struct walker *w, size_t i, size_t n, uint64_t ident)
 {
     for (size_t j = 0; j < i; j++) {
-        if (threads[j].ident == ident)
+        if (probed(w, j, n)->ident == ident)
             return 1;
     }
     return 0;
@@ -236,11 +245,11 @@ static void find_offset(struct walker *w)
     pid_t *known = xcalloc(n, sizeof(*known));
     size_t used = 0;
     for (size_t i = 0; i < n && ntasks > 0; i++) {
-        const struct py_thread *t = &w->threads[i];
+        const struct py_thread *t = probed(w, i, n);
         /* A thread state made for a thread that has not started yet holds
          * its creator's ident (before 3.11): the same struct twice would
          * disqualify the right offset (two threads, one tid). */
-        if (ident_seen(w->threads, i, t->ident))
+        if (ident_seen(w, i, n, t->ident))
             continue;
         if (mem_read(w->r, t->ident, structs + used * TID_PTHREAD_SCAN, TID_PTHREAD_SCAN))
             continue; /* not a pointer into memory: not glibc's pthread_t */

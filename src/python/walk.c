@@ -31,7 +31,9 @@
 void walk_init(struct walker *w, struct mem_reader *r, struct py_runtime *rt)
 {
     memset(w, 0, sizeof(*w));
-    w->r = r;
+    plan_init(&w->plan, r);
+    plan_init(&w->names_plan, r);
+    w->r = &w->plan.reader;
     w->rt = rt;
     w->tid_offset = -1;
     w->names_gap = 1;
@@ -51,7 +53,15 @@ void walk_release(struct walker *w)
     task_stat_cache_release(&w->stats);
     tid_map_release(&w->tids);
     code_cache_release(&w->codes);
+    plan_release(&w->plan);
+    plan_release(&w->names_plan);
     memset(w, 0, sizeof(*w));
+}
+
+void walk_set_reader(struct walker *w, struct mem_reader *r)
+{
+    plan_set_live(&w->plan, r);
+    plan_set_live(&w->names_plan, r);
 }
 
 /* Fields of a frame or thread state copy (PY_NO_FIELD gives 0). */
@@ -105,7 +115,8 @@ static void push_frame(struct py_thread *t, struct code_info *ci, uint64_t addr,
 {
     struct py_frame f = {.code = ci, .frame_addr = addr, .line = line, .owner = owner};
     if (t->depth < WALK_MAX_DEPTH) {
-        t->frames = xgrow(t->frames, sizeof(*t->frames), t->depth + 1, &t->cap);
+        if (t->depth == t->cap)
+            t->frames = xgrow(t->frames, sizeof(*t->frames), t->depth + 1, &t->cap);
         t->frames[t->depth++] = f;
         return;
     }
@@ -168,8 +179,8 @@ static int walk_frame_objects(struct walker *w, uint64_t frame, struct py_thread
         if ((int64_t)buf_u64(buf, OB_REFCNT) <= 0)
             return -SG_ECORRUPT;
         struct code_info *ci;
-        err = code_cache_get(&w->codes, w->r, l, w->rt->code_type, buf_u64(buf, l->frame.f_code),
-                             &ci);
+        err = code_cache_get(&w->codes, w->plan.live, l, w->rt->code_type,
+                             buf_u64(buf, l->frame.f_code), &ci);
         if (err)
             return err;
         int64_t lasti = buf_i32(buf, l->frame.f_lasti);
@@ -188,26 +199,37 @@ static int walk_frame_objects(struct walker *w, uint64_t frame, struct py_thread
 
 /* Reads size bytes of the frame at addr through the walker's block: served
  * from the block when it covers them, else a new block that ends with this
- * frame and reaches down as far as is mapped (tried at FRAME_BLOCK, then
- * from addr's own page, then the frame alone). */
+ * frame and reaches down: to the start of the thread's live data-stack
+ * chunk (at most FRAME_BLOCK) for a frame inside it; to the start of its own
+ * page for a frame elsewhere (a generator's, a 3.12+ C-stack shim, an older
+ * chunk's); as far as FRAME_BLOCK when the chunk is not known. If that read
+ * fails, from its own page, then the frame alone. */
 static int read_frame(struct walker *w, uint64_t addr, uint8_t *buf, uint32_t size, uint64_t chunk)
 {
     if (addr >= w->block_base && addr + size <= w->block_base + w->block_len &&
         addr + size > addr) {
-        memcpy(buf, w->block + (addr - w->block_base), size);
+        memcpy(buf, w->block_data + (addr - w->block_base), size);
         return 0;
     }
     if (!w->block)
         w->block = xmalloc(FRAME_BLOCK + PAGE + FRAME_HEADER_MAX);
     uint64_t end = addr + size;
     uint64_t page = addr & ~(uint64_t)(PAGE - 1);
-    uint64_t low = end > FRAME_BLOCK + PAGE ? (end - FRAME_BLOCK) & ~(uint64_t)(PAGE - 1) : page;
-    if (low > page)
-        low = page;
+    uint64_t low = page;
     /* In the thread's live data-stack chunk, everything from the chunk's
      * start up to this frame is mapped: one read covers all its callers. */
     if (chunk && chunk <= addr && addr - chunk < (64u << 20))
         low = end - chunk > FRAME_BLOCK ? (end - FRAME_BLOCK) : chunk;
+    else if (!chunk && end > FRAME_BLOCK + PAGE)
+        low = (end - FRAME_BLOCK) & ~(uint64_t)(PAGE - 1); /* below page: size < PAGE */
+    /* The sample's batch may hold the block: then it is used where it is. */
+    w->block_data = plan_peek(&w->plan, low, end - low);
+    if (w->block_data) {
+        w->block_base = low;
+        w->block_len = end - low;
+        memcpy(buf, w->block_data + (addr - low), size);
+        return 0;
+    }
     uint64_t starts[2] = {low, page};
     for (int i = 0; i < 2; i++) {
         uint64_t start = starts[i];
@@ -215,6 +237,7 @@ static int read_frame(struct walker *w, uint64_t addr, uint8_t *buf, uint32_t si
             break; /* the same read again would fail the same way */
         w->block_reads++;
         if (mem_read(w->r, start, w->block, end - start) == 0) {
+            w->block_data = w->block;
             w->block_base = start;
             w->block_len = end - start;
             memcpy(buf, w->block + (addr - start), size);
@@ -272,7 +295,7 @@ static int walk_interp_frames(struct walker *w, uint64_t frame, struct py_thread
         /* Shim frames (3.12+) belong to C; 3.13 frames may hold non-code executables. */
         if (owner == PY_OWNED_BY_CSTACK && l->minor >= 12)
             continue;
-        err = code_cache_get(&w->codes, w->r, l, w->rt->code_type, code, &ci);
+        err = code_cache_get(&w->codes, w->plan.live, l, w->rt->code_type, code, &ci);
         if (err == -SG_ECORRUPT && l->minor >= 13)
             continue;
         if (err)
@@ -323,6 +346,7 @@ static int walk_thread(struct walker *w, struct py_thread *t)
     int err = first_frame(w, t, &t->frame0);
     if (err)
         return err;
+    plan_phase(&w->plan, PLAN_DATA);
     if (l->frame_kind == PY_FRAME_OBJECT)
         err = walk_frame_objects(w, t->frame0, t);
     else
@@ -374,13 +398,15 @@ static int stack_moved(struct walker *w, struct py_thread *t)
 {
     const struct py_layout *l = &w->rt->layout;
     uint64_t top, frame;
+    plan_phase(&w->plan, PLAN_CHECK);
     if (mem_read_u64(w->r, t->tstate + thread_top_field(l), &top))
         return 1;
     int moved = 0;
     t->top = top;
     if (first_frame(w, t, &frame))
         moved = 1;
-    else if (frame != t->frame0)
+    plan_phase(&w->plan, PLAN_OFF); /* the rest reads live: the thread moved */
+    if (!moved && frame != t->frame0)
         moved = !move_is_harmless(w, t, frame);
     if (moved && l->tstate.datastack_chunk != PY_NO_FIELD &&
         mem_read_u64(w->r, t->tstate + l->tstate.datastack_chunk, &t->chunk))
@@ -388,16 +414,53 @@ static int stack_moved(struct walker *w, struct py_thread *t)
     return moved;
 }
 
-/* Walks t, checking the result: a walk that failed or whose thread moved
- * meanwhile is done again, once; if that one fails or moves too, t gets an
- * error (torn if it moved) and its frames are not to be used. */
+/* Whether t's last walk holds for this sample (struct walk_memo): same
+ * thread state, same start, code entries still those it found, and every
+ * read it made gets the same bytes from this sample's batch. If so, t has
+ * its frames back and their code objects are queued for the sample's check
+ * as a walk would have queued them. */
+static int memo_holds(struct walker *w, struct py_thread *t)
+{
+    const struct walk_memo *m = &t->memo;
+    if (!m->valid || !t->batched || !w->codes.defer || m->tstate != t->tstate || m->top != t->top ||
+        m->chunk != t->chunk || m->codes != w->codes.generation ||
+        !plan_unchanged(&w->plan, m->from, m->to))
+        return 0;
+    t->depth = m->depth;
+    t->omitted = m->omitted;
+    t->truncated = m->truncated;
+    t->frame0 = m->frame0;
+    for (size_t i = 0; i < t->depth; i++)
+        code_cache_keep(&w->codes, t->frames[i].code);
+    w->kept++;
+    return 1;
+}
+
+/* Walks t (or keeps its last walk, memo_holds), checking the result: a walk
+ * that failed or whose thread moved meanwhile is done again, once; if that
+ * one fails or moves too, t gets an error (torn if it moved) and its frames
+ * are not to be used. */
 static void walk_checked(struct walker *w, struct py_thread *t)
 {
     t->torn = 0;
     t->retried = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
-        t->error = walk_thread(w, t);
+        plan_thread(&w->plan, attempt      ? PLAN_THREAD_RETRY
+                              : t->batched ? PLAN_THREAD_BATCHED
+                                           : PLAN_THREAD_LIVE);
+        struct walk_memo m = {.tstate = t->tstate, .top = t->top, .chunk = t->chunk};
+        m.from = plan_mark(&w->plan);
+        t->error = attempt == 0 && memo_holds(w, t) ? 0 : walk_thread(w, t);
+        m.to = plan_mark(&w->plan);
         int moved = !w->paused && stack_moved(w, t);
+        plan_thread_end(&w->plan);
+        m.valid = attempt == 0 && !t->error && !moved && !w->plan.overflow && t->batched;
+        m.codes = w->codes.generation;
+        m.depth = t->depth;
+        m.omitted = t->omitted;
+        m.truncated = t->truncated;
+        m.frame0 = t->frame0;
+        t->memo = m;
         if (!t->error && !moved)
             return;
         if (attempt == 0) {
@@ -495,10 +558,14 @@ static void name_threads(struct walker *w, uint64_t interp)
         w->names_gap *= 2; /* retry the nameless after 1, 2, 4, ... samples */
     if (stale) {
         uint64_t modules = 0;
+        struct mem_reader *r = &w->names_plan.reader;
         w->nnames = 0;
         w->names_age = 0;
-        if (mem_read_u64(w->r, interp + w->rt->layout.interp.modules, &modules) == 0 && modules)
-            value_thread_names(w->r, &w->rt->layout, modules, name_thread, w);
+        /* The dicts and objects read last time, read again in one call. */
+        plan_begin(&w->names_plan);
+        if (mem_read_u64(r, interp + w->rt->layout.interp.modules, &modules) == 0 && modules)
+            value_thread_names(r, &w->rt->layout, modules, name_thread, w);
+        plan_end(&w->names_plan);
         for (size_t i = 0; i < w->nthreads; i++) { /* remember the nameless too */
             if (!cached_name(w, w->threads[i].ident))
                 name_thread(w->threads[i].ident, "", w);
@@ -548,6 +615,7 @@ static int read_thread_list(struct walker *w, uint64_t interp)
         err = mem_read(w->r, tstate, buf, size);
         if (err)
             return err;
+        t->batched = plan_last_served(&w->plan);
         uint64_t ident = buf_u64(buf, l->tstate.thread_id);
         uint64_t tid = buf_u64(buf, l->tstate.native_thread_id);
         uint64_t back = buf_u64(buf, l->tstate.interp);
@@ -584,10 +652,10 @@ static void walk_stacks(struct walker *w)
     }
 }
 
-int walk_sample(struct walker *w)
+/* walk_sample's work between plan_begin and plan_end. */
+static int sample_threads(struct walker *w)
 {
     uint64_t interp;
-    code_cache_trim(&w->codes);
     int err = detect_interp_head(w->rt, w->r, &interp);
     if (!err)
         err = read_thread_list(w, interp);
@@ -608,7 +676,10 @@ int walk_sample(struct walker *w)
     w->codes.defer = 1;
     walk_stacks(w);
     w->codes.defer = 0;
-    if (code_cache_verify(&w->codes, w->r, &w->rt->layout, w->rt->code_type))
+    plan_phase(&w->plan, PLAN_CODE);
+    size_t stale = code_cache_verify(&w->codes, w->r, &w->rt->layout, w->rt->code_type);
+    plan_phase(&w->plan, PLAN_OFF);
+    if (stale)
         walk_stacks(w);
     for (size_t i = 0; i < w->nthreads; i++)
         w->errors += w->threads[i].error != 0;
@@ -617,4 +688,14 @@ int walk_sample(struct walker *w)
     if (w->want_names)
         name_threads(w, interp);
     return 0;
+}
+
+int walk_sample(struct walker *w)
+{
+    code_cache_trim(&w->codes);
+    /* Reads, in one call, what the last sample read (python/plan.h). */
+    plan_begin(&w->plan);
+    int err = sample_threads(w);
+    plan_end(&w->plan);
+    return err;
 }

@@ -15,6 +15,7 @@
 #include "proc/task.h"
 #include "python/code.h"
 #include "python/detect.h"
+#include "python/plan.h"
 #include "python/tid.h"
 
 /* Most frames kept per stack: of a deeper one, the WALK_KEEP_OUTER
@@ -47,6 +48,21 @@ struct py_frame {
     int owner; /* 3.11+ frame owner (PY_OWNED_BY_*), else 0 */
 };
 
+/* A thread's last walk (walk_checked): where it started and which reads of
+ * that sample's batched read it made (python/plan.h). A walk from the same
+ * place over the same bytes gives the same frames: when the next sample's
+ * batch holds the same bytes for all those reads, its frames are kept as
+ * they are instead of walked again (a thread waiting in a pool). */
+struct walk_memo {
+    int valid;
+    uint64_t tstate, top, chunk; /* where it started */
+    uint64_t codes;              /* the code cache's generation after it */
+    size_t from, to;             /* its reads, in that sample's record */
+    size_t depth, omitted;
+    int truncated;
+    uint64_t frame0;
+};
+
 struct py_thread {
     uint64_t tstate;
     uint64_t top;     /* where its walk starts: frame, or 3.11/3.12 _PyCFrame */
@@ -76,6 +92,9 @@ struct py_thread {
     int torn;                         /* error is set because the stack kept changing
                                          while it was read (see walk_sample) */
     int retried;                      /* it was read twice: it moved during the first */
+    int batched;                      /* its thread state came from the sample's batched
+                                         read (python/plan.h) */
+    struct walk_memo memo;            /* its last walk, kept while its bytes stay */
     char endpoint[WALK_ENDPOINT_MAX]; /* the HTTP request it serves, "" if none or
                                          not asked for (walker.endpoints) */
 };
@@ -84,7 +103,8 @@ struct endpoint_reader;
 struct task_reader;
 
 struct walker {
-    struct mem_reader *r;
+    struct mem_reader *r; /* the target, read through the plan (python/plan.h) */
+    struct plan plan;     /* last sample's reads, made again in one batch */
     struct py_runtime *rt;
     struct code_cache codes;
     int64_t tid_offset;  /* offset of the tid in glibc's struct pthread; -1 unknown */
@@ -96,6 +116,8 @@ struct walker {
     uint64_t errors;  /* frames or threads that failed to read */
     uint64_t retried; /* thread walks done again because the stack moved */
     uint64_t torn;    /* thread walks given up because it moved twice */
+    uint64_t kept;    /* thread walks not made again: the bytes they read had not
+                         changed (struct walk_memo) */
     /* If set, walk_sample also finds each thread's HTTP request (while the
      * target is still paused, so the dicts read are consistent). */
     struct endpoint_reader *endpoints;
@@ -111,9 +133,14 @@ struct walker {
     unsigned names_age, names_gap; /* a thread without a name yet (threading
                                       registers it after its thread state
                                       exists) is retried with a doubling gap */
+    struct plan names_plan;        /* the last names read's reads (sys.modules,
+                                      threading's registry: over a hundred),
+                                      made again in one call at the next */
     uint8_t *block;                /* 3.11+: a copy of target memory below the last frame
                                       read, so that the callers' frames (lower in the
                                       same data-stack chunk) need no read of their own */
+    const uint8_t *block_data;     /* where that memory is: block, or the sample's
+                                      batch (python/plan.h) when it holds it */
     uint64_t block_base;
     size_t block_len;
     uint64_t block_reads;         /* reads made for blocks (for the benchmark) */
@@ -125,8 +152,19 @@ struct walker {
                    stacks cannot move, so walks are not checked for it */
 };
 
+/* Prepares a walker that reads the target through r (a reader of its own,
+ * python/plan.h, answers most reads of a sample from one batched read). */
 void walk_init(struct walker *w, struct mem_reader *r, struct py_runtime *rt);
 void walk_release(struct walker *w);
+
+/* Reads the target through r from now on. */
+void walk_set_reader(struct walker *w, struct mem_reader *r);
+
+/* Calls made to the target so far (batched reads count their calls). */
+static inline uint64_t walk_target_reads(const struct walker *w)
+{
+    return w->plan.live->reads;
+}
 
 /* Reads all threads and their stacks. Results in w->threads[0..w->nthreads),
  * valid until the next call. Returns 0 if the thread list was read (single

@@ -245,7 +245,7 @@ static int run(struct source *src, const struct sampler_options *opt, volatile s
     struct exe_id exe = {0};
     exe.known = proc_exe_id(pid, &exe.dev, &exe.ino) == 0;
     s->start_ns = sampler_now_ns();
-    uint64_t cpu_start = cpu_now_ns(), reads_start = src->w ? src->w->r->reads : 0;
+    uint64_t cpu_start = cpu_now_ns(), reads_start = src->w ? walk_target_reads(src->w) : 0;
     uint64_t end = opt->duration_s > 0 ? s->start_ns + (uint64_t)(opt->duration_s * 1e9) : 0;
     uint64_t deadline = s->start_ns;
     int rc = 0;
@@ -267,6 +267,7 @@ static int run(struct source *src, const struct sampler_options *opt, volatile s
             deadline += behind * period;
         }
         s->ticks++;
+        uint64_t work_start = s->ticks % SAMPLER_WORK_EVERY == 0 ? cpu_now_ns() : 0;
         int err = src->set ? tick_set(src, opt, fn, ctx, s) : tick_single(src, opt, fn, ctx, s);
         if (err == 0) {
             s->ok++;
@@ -286,6 +287,10 @@ static int run(struct source *src, const struct sampler_options *opt, volatile s
             }
         }
         record_cost(s, sampler_now_ns() - now);
+        if (work_start) {
+            s->work_cpu_ns += cpu_now_ns() - work_start;
+            s->work_ticks++;
+        }
         if ((opt->child || src->set) && target_gone(opt, ps, pid, s)) {
             s->end = SAMPLER_END_EXITED;
             break;
@@ -296,7 +301,7 @@ static int run(struct source *src, const struct sampler_options *opt, volatile s
     s->end_ns = sampler_now_ns();
     s->cpu_ns = cpu_now_ns() - cpu_start;
     if (src->w)
-        s->reads = src->w->r->reads - reads_start;
+        s->reads = walk_target_reads(src->w) - reads_start;
     return rc;
 }
 

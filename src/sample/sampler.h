@@ -27,6 +27,7 @@ enum sampler_end {
 };
 
 #define SAMPLER_COST_BUCKETS 64
+#define SAMPLER_WORK_EVERY 32
 
 struct sampler_stats {
     uint64_t ticks;       /* ticks attempted */
@@ -40,9 +41,13 @@ struct sampler_stats {
     uint64_t cost_ns;     /* total time spent sampling (pause + walk + resume + callback) */
     uint64_t cost_hist[SAMPLER_COST_BUCKETS]; /* log2 histogram of per-tick cost in ns */
     uint64_t start_ns, end_ns;                /* CLOCK_MONOTONIC */
-    uint64_t cpu_ns;  /* our user+sys CPU time during the loop (thread CPU clock) */
-    uint64_t reads;   /* reads of target memory during the loop */
-    int child_status; /* spawn mode: wait status of the child */
+    uint64_t cpu_ns;                  /* our user+sys CPU time during the loop (thread CPU clock) */
+    uint64_t work_cpu_ns, work_ticks; /* the CPU of every SAMPLER_WORK_EVERY-th tick from
+                                         its wake-up to its sleep: sampling without the
+                                         cost of sleeping (two clock reads, not
+                                         free: hence not every tick) */
+    uint64_t reads;                   /* reads of target memory during the loop */
+    int child_status;                 /* spawn mode: wait status of the child */
     int child_reaped;
     int last_error; /* SG_E* code of the last failed tick */
     int execed;     /* ended because the target exec'd another program */

@@ -286,6 +286,23 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* Copies into buf (the bytes of [addr, addr + size)) every captured byte
+ * in that range: memory around and between segments is filled, what was
+ * captured reads as captured. */
+static void overlay_segments(const struct capture_image *img, uint64_t addr, uint8_t *buf,
+                             size_t size)
+{
+    const struct capture_segment *seg = segment_at(img, addr);
+    for (size_t i = seg ? (size_t)(seg - img->segments) : 0;
+         i < img->nsegments && img->segments[i].addr < addr + size; i++) {
+        const struct capture_segment *s = &img->segments[i];
+        uint64_t from = s->addr > addr ? s->addr : addr;
+        uint64_t end = s->addr + s->len < addr + size ? s->addr + s->len : addr + size;
+        if (from < end)
+            memcpy(buf + (from - addr), s->data + (from - s->addr), end - from);
+    }
+}
+
 static int image_read(void *ctx, uint64_t addr, void *buf, size_t size)
 {
     struct capture_image *img = ctx;
@@ -305,19 +322,29 @@ static int image_read(void *ctx, uint64_t addr, void *buf, size_t size)
             uint64_t to = word + 8 < addr + size ? word + 8 : addr + size;
             memcpy((uint8_t *)buf + (from - addr), (uint8_t *)&bytes + (from - word), to - from);
         }
+        overlay_segments(img, addr, buf, size);
         return 0;
     case CAPTURE_FILL_ZERO:
         memset(buf, 0, size);
+        overlay_segments(img, addr, buf, size);
         return 0;
     default:
         return -SG_EFAULT;
     }
 }
 
+/* As process_vm_readv: one call for the whole batch. */
+static uint64_t image_read_batch(void *ctx, struct mem_span *spans, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        spans[i].err = image_read(ctx, spans[i].addr, spans[i].buf, spans[i].size);
+    return 1;
+}
+
 void capture_reader_init(struct capture_image *img, struct mem_reader *reader)
 {
     reader->read = image_read;
-    reader->read_batch = NULL;
+    reader->read_batch = image_read_batch;
     reader->ctx = img;
     reader->reads = 0;
 }

@@ -20,10 +20,11 @@
  *   u32 nstates, then nstates x {i32 tid, u32 state}   ('R', 'S', ...)
  *   u32 nsegments, then nsegments x {u64 addr, u32 len, len bytes}
  *
- * fill says what a read outside every segment returns: CAPTURE_FILL_FAULT
- * (-SG_EFAULT, as an unmapped address), CAPTURE_FILL_RANDOM (bytes that are
- * a hash of the address: "random memory around the snapshot"), or
- * CAPTURE_FILL_ZERO. The parser is lenient so a fuzzer's mutations still
+ * fill says what a read that is not all inside one segment returns:
+ * CAPTURE_FILL_FAULT (-SG_EFAULT, as an unmapped address), or the captured
+ * bytes it covers with the rest CAPTURE_FILL_RANDOM (bytes that are a hash
+ * of the address: "random memory around the snapshot") or CAPTURE_FILL_ZERO.
+ * The parser is lenient so a fuzzer's mutations still
  * load: counts are capped and a truncated tail keeps what came before it.
  */
 #ifndef SPYGLASS_PYTHON_CAPTURE_H
@@ -93,7 +94,8 @@ struct capture_image {
 int capture_parse(const uint8_t *data, size_t size, struct capture_image *img);
 void capture_image_release(struct capture_image *img);
 
-/* Makes *reader read the image's memory. */
+/* Makes *reader read the image's memory (a batch of reads counts as one
+ * call, as one process_vm_readv would). */
 void capture_reader_init(struct capture_image *img, struct mem_reader *reader);
 
 #endif

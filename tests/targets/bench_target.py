@@ -1,14 +1,16 @@
 """A CPU-bound target for benchmarks: recurses to --depth, then does work units
 forever (or for --seconds), printing the rate of work units when it ends.
 
-    python bench_target.py --depth 50 [--seconds S] [--distinct]
+    python bench_target.py --depth 50 [--seconds S] [--distinct] [--threads N]
 Prints "READY <pid>" once at depth; on exit (or SIGTERM) prints "UNITS <n> <seconds>".
 With --distinct every level is a function of its own (level_50 ... level_1), as in
-a real service's stack, instead of one function recursing.
+a real service's stack, instead of one function recursing. With --threads N, N more
+threads wait (as a server's pool does) under stacks of the same depth before READY.
 """
 import os
 import signal
 import sys
+import threading
 import time
 
 state = {"units": 0, "start": 0.0}
@@ -41,6 +43,25 @@ def descend(n, seconds):
     descend(n - 1, seconds)
 
 
+def wait_at(n, ready, forever):
+    """A pool thread: n frames deep, then waits for good."""
+    if n <= 1:
+        ready.release()
+        forever.wait()
+        return
+    wait_at(n - 1, ready, forever)
+
+
+def start_waiters(count, depth):
+    ready, forever = threading.Semaphore(0), threading.Event()
+    for i in range(count):
+        thread = threading.Thread(target=wait_at, args=(depth, ready, forever), name="pool-%d" % i)
+        thread.daemon = True
+        thread.start()
+    for _ in range(count):
+        ready.acquire()
+
+
 def distinct_levels(depth):
     """Returns level_<depth>, the top of a chain of depth distinct functions
     (compiled from generated source), the last of which calls descend(1)."""
@@ -58,6 +79,8 @@ def main():
     seconds = float(args[args.index("--seconds") + 1]) if "--seconds" in args else 0
     signal.signal(signal.SIGTERM, report)
     sys.setrecursionlimit(depth + 100)
+    if "--threads" in args:
+        start_waiters(int(args[args.index("--threads") + 1]), depth)
     if "--distinct" in args:
         distinct_levels(depth)(seconds)
     else:

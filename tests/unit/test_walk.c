@@ -277,9 +277,10 @@ static void test_walk_thread_of_no_task_is_unknown_not_active(void **state)
     each_capture("stacks-", check_unknown_thread);
 }
 
-/* A reader that answers the 8-byte read of one address (a thread's current
+/* A reader that answers reads covering one 8-byte word (a thread's current
  * frame) with other values after the first `skip` such reads, as a thread
- * that moves while it is read would. */
+ * that moves while it is read would. It has no batch read of its own, so a
+ * batch through it is read span by span, in order. */
 struct moving_reader {
     struct mem_reader reader;
     struct mem_reader *inner;
@@ -292,70 +293,94 @@ struct moving_reader {
 static int moving_read(void *ctx, uint64_t addr, void *buf, size_t size)
 {
     struct moving_reader *m = ctx;
-    if (addr == m->watch && size == 8 && m->seen++ >= m->skip) {
-        memcpy(buf, &m->values[(m->seen - 1 - m->skip) % m->nvalues], 8);
-        return 0;
-    }
-    return m->inner->read(m->inner->ctx, addr, buf, size);
+    int err = m->inner->read(m->inner->ctx, addr, buf, size);
+    if (err || addr > m->watch || addr + size < m->watch + 8)
+        return err;
+    if (m->seen++ >= m->skip)
+        memcpy((uint8_t *)buf + (m->watch - addr), &m->values[(m->seen - 1 - m->skip) % m->nvalues],
+               8);
+    return 0;
 }
 
 /* Makes the deep thread's current frame read back as values (one or two,
- * alternating) once its walk has started. */
+ * alternating) once its walk has started: the first read that covers it
+ * (the thread list, or on 3.11/3.12 the walk's own read of its _PyCFrame)
+ * sees where it is. With batched, the last samples have planned the next
+ * one, and the move is seen through its batched read (where the walks of
+ * unchanged threads, the deep one too, are kept: struct walk_memo). */
 static const struct py_thread *move_deep_thread(struct loaded *c, struct moving_reader *m,
-                                                const uint64_t *values, int nvalues)
+                                                const uint64_t *values, int nvalues, int batched)
 {
     const struct py_layout *l = &c->img.rt.layout;
     assert_int_equal(walk_sample(&c->w), 0);
+    for (int i = 0; batched && i < 3; i++) /* batched, then laid out as last time */
+        assert_int_equal(walk_sample(&c->w), 0);
     const struct py_thread *deep = thread_named(&c->w, "deep");
     assert_non_null(deep);
     memset(m, 0, sizeof(*m));
     m->inner = &c->reader;
     if (l->frame_kind == PY_FRAME_INTERP && l->tstate.current_frame == PY_NO_FIELD) {
-        m->watch = deep->top + l->cframe.current_frame; /* read once by the walk itself */
-        m->skip = 1;
+        m->watch = deep->top + l->cframe.current_frame;
     } else {
         uint32_t field =
             l->frame_kind == PY_FRAME_OBJECT ? l->tstate.frame : l->tstate.current_frame;
         m->watch = deep->tstate + field;
     }
+    m->skip = 1;
     memcpy(m->values, values, (size_t)nvalues * 8);
     m->nvalues = nvalues;
     m->reader.read = moving_read;
     m->reader.ctx = m;
-    c->w.r = &m->reader;
+    if (batched)
+        c->w.plan.live = &m->reader; /* keeps the plan: the next sample is batched */
+    else
+        walk_set_reader(&c->w, &m->reader);
     return deep;
 }
 
 /* The thread returned to the caller of the frame we started from: what we
  * read still holds, no second walk. */
-static void check_harmless_move(struct loaded *c)
+static void harmless_move(struct loaded *c, int batched)
 {
     struct moving_reader m;
-    const struct py_thread *deep = move_deep_thread(c, &m, (uint64_t[]){0}, 1);
+    const struct py_thread *deep = move_deep_thread(c, &m, (uint64_t[]){0}, 1, batched);
     m.values[0] = deep->frames[1].frame_addr;
-    uint64_t retried = c->w.retried;
+    uint64_t retried = c->w.retried, batches = c->w.plan.batches;
     assert_int_equal(walk_sample(&c->w), 0);
     deep = thread_named(&c->w, "deep");
     assert_non_null(deep);
     assert_int_equal(deep->error, 0);
     assert_false(deep->torn);
     assert_int_equal(c->w.retried, retried);
-    c->w.r = &c->reader;
+    assert_int_equal(c->w.plan.batches, batches + (batched ? 1 : 0));
+    assert_true(m.seen >= 2); /* it was read again after the walk */
+    walk_set_reader(&c->w, &c->reader);
+}
+
+static void check_harmless_move(struct loaded *c)
+{
+    harmless_move(c, 0);
+}
+
+static void check_harmless_move_batched(struct loaded *c)
+{
+    harmless_move(c, 1);
 }
 
 static void test_walk_thread_returning_to_the_caller_is_not_torn(void **state)
 {
     (void)state;
     each_capture("stacks-", check_harmless_move);
+    each_capture("stacks-", check_harmless_move_batched);
 }
 
 /* The thread is somewhere else each time its frame is read again: walked
  * twice, then left out as torn. */
-static void check_torn_move(struct loaded *c)
+static void torn_move(struct loaded *c, int batched)
 {
     struct moving_reader m;
     uint64_t elsewhere[2] = {0x1000, 0x2000}; /* unmapped: nowhere near the stack */
-    move_deep_thread(c, &m, elsewhere, 2);
+    move_deep_thread(c, &m, elsewhere, 2, batched);
     uint64_t torn = c->w.torn;
     assert_int_equal(walk_sample(&c->w), 0);
     const struct py_thread *deep = thread_named(&c->w, "deep");
@@ -367,13 +392,194 @@ static void check_torn_move(struct loaded *c)
     const struct py_thread *main = thread_named(&c->w, "MainThread");
     assert_non_null(main);
     assert_int_equal(main->error, 0); /* the others are read as ever */
-    c->w.r = &c->reader;
+    walk_set_reader(&c->w, &c->reader);
+}
+
+static void check_torn_move(struct loaded *c)
+{
+    torn_move(c, 0);
+}
+
+static void check_torn_move_batched(struct loaded *c)
+{
+    torn_move(c, 1);
 }
 
 static void test_walk_thread_moving_twice_is_torn(void **state)
 {
     (void)state;
     each_capture("stacks-", check_torn_move);
+    each_capture("stacks-", check_torn_move_batched);
+}
+
+/* Leaf first, code name and line of every frame of every thread. */
+static void stacks_text(const struct walker *w, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t t = 0; t < w->nthreads && used < size; t++) {
+        const struct py_thread *th = &w->threads[t];
+        used += (size_t)snprintf(out + used, size - used, "%s:", th->name);
+        for (size_t d = 0; d < th->depth && used < size; d++)
+            used += (size_t)snprintf(out + used, size - used, " %s@%d", th->frames[d].code->name,
+                                     th->frames[d].line);
+        if (used < size)
+            used += (size_t)snprintf(out + used, size - used, "\n");
+    }
+}
+
+/* Once a sample has read the target, the next reads everything again in
+ * one batched call (python/plan.h) and finds the same stacks. Reads past
+ * the capture give zeros here, as the rest of a mapped page would: a
+ * planned span reaches a little past what was read. */
+static void check_warm_sample_is_one_call(struct loaded *c)
+{
+    static char cold[1 << 16], warm[1 << 16];
+    c->img.fill = CAPTURE_FILL_ZERO;
+    assert_int_equal(walk_sample(&c->w), 0);
+    stacks_text(&c->w, cold, sizeof(cold));
+    assert_int_equal(walk_sample(&c->w), 0);
+    uint64_t before = c->reader.reads;
+    assert_int_equal(walk_sample(&c->w), 0);
+    assert_int_equal(c->reader.reads - before, 1);
+    assert_int_equal(walk_target_reads(&c->w), c->reader.reads);
+    stacks_text(&c->w, warm, sizeof(warm));
+    assert_string_equal(cold, warm);
+    for (size_t t = 0; t < c->w.nthreads; t++)
+        assert_true(c->w.threads[t].batched);
+}
+
+static void test_walk_warm_sample_is_one_batched_read(void **state)
+{
+    (void)state;
+    each_capture("stacks-", check_warm_sample_is_one_call);
+    each_capture("web-", check_warm_sample_is_one_call);
+}
+
+/* Thread names are read again every WALK_NAMES_REFRESH samples (sys.modules,
+ * then threading's registry: a hundred reads or more); the reads of the
+ * last time are made again in one call, and give the same names. */
+static void check_names_refresh_is_one_call(struct loaded *c)
+{
+    static char cold[1 << 16], warm[1 << 16];
+    c->img.fill = CAPTURE_FILL_ZERO;
+    assert_int_equal(walk_sample(&c->w), 0);
+    stacks_text(&c->w, cold, sizeof(cold));
+    assert_int_equal(walk_sample(&c->w), 0);
+    c->w.names_age = WALK_NAMES_REFRESH; /* the next sample reads them again */
+    uint64_t before = c->reader.reads, batches = c->w.names_plan.batches;
+    assert_int_equal(walk_sample(&c->w), 0);
+    assert_int_equal(c->w.names_age, 0);
+    assert_int_equal(c->w.names_plan.batches, batches + 1);
+    assert_int_equal(c->reader.reads - before, 2); /* the sample's batch and the names' */
+    stacks_text(&c->w, warm, sizeof(warm));
+    assert_string_equal(cold, warm);
+}
+
+static void test_walk_names_read_again_in_one_call(void **state)
+{
+    (void)state;
+    each_capture("stacks-", check_names_refresh_is_one_call);
+}
+
+/* Copies size bytes at addr from the image (they must have been captured). */
+static void peek(struct loaded *c, uint64_t addr, void *out, size_t size)
+{
+    for (size_t i = 0; i < c->img.nsegments; i++) {
+        struct capture_segment *s = &c->img.segments[i];
+        if (addr >= s->addr && addr + size <= s->addr + s->len) {
+            memcpy(out, s->data + (addr - s->addr), size);
+            return;
+        }
+    }
+    fail_msg("address %#llx is not in the capture", (unsigned long long)addr);
+}
+
+/* Overwrites size bytes at addr in the image (they must have been captured). */
+static void poke_bytes(struct loaded *c, uint64_t addr, const void *in, size_t size)
+{
+    for (size_t i = 0; i < c->img.nsegments; i++) {
+        struct capture_segment *s = &c->img.segments[i];
+        if (addr >= s->addr && addr + size <= s->addr + s->len) {
+            memcpy((uint8_t *)s->data + (addr - s->addr), in, size);
+            return;
+        }
+    }
+    fail_msg("address %#llx is not in the capture", (unsigned long long)addr);
+}
+
+/* Threads whose stacks did not change are not walked again once the
+ * batch is laid out as the last sample's (struct walk_memo): the same
+ * stacks come out. A thread one of whose frames changed between two
+ * samples (here: the deep thread's fourth frame now runs the line of its
+ * first) is walked again, and shows it. */
+static void check_unchanged_walks_kept(struct loaded *c)
+{
+    static char cold[1 << 16], kept[1 << 16];
+    const struct py_layout *l = &c->img.rt.layout;
+    c->img.fill = CAPTURE_FILL_ZERO;
+    assert_int_equal(walk_sample(&c->w), 0);
+    stacks_text(&c->w, cold, sizeof(cold));
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(walk_sample(&c->w), 0);
+    assert_true(c->w.kept >= c->w.nthreads); /* the last sample kept every walk */
+    stacks_text(&c->w, kept, sizeof(kept));
+    assert_string_equal(cold, kept);
+
+    const struct py_thread *deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    int leaf_line = deep->frames[0].line;
+    assert_int_not_equal(deep->frames[3].line, leaf_line);
+    uint32_t field = l->frame_kind == PY_FRAME_OBJECT ? l->frame.f_lasti : l->iframe.instr;
+    size_t size = l->frame_kind == PY_FRAME_OBJECT ? 4 : 8;
+    uint8_t instr[8];
+    peek(c, deep->frames[0].frame_addr + field, instr, size);
+    poke_bytes(c, deep->frames[3].frame_addr + field, instr, size);
+    uint64_t before = c->w.kept;
+    assert_int_equal(walk_sample(&c->w), 0);
+    deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    assert_int_equal(deep->frames[3].line, leaf_line);
+    assert_int_equal(deep->error, 0);
+    assert_int_equal(c->w.kept, before + c->w.nthreads - 1); /* all the others */
+}
+
+static void test_walk_unchanged_stacks_are_kept_changed_ones_walked(void **state)
+{
+    (void)state;
+    each_capture("stacks-", check_unchanged_walks_kept);
+}
+
+/* A stack that changed between two samples (the deep thread returned to
+ * its caller: the thread state now points at frames[1]) is read as it is
+ * now: the batch is read afresh, and the walk follows what it holds. */
+static void check_returned_between_samples(struct loaded *c)
+{
+    const struct py_layout *l = &c->img.rt.layout;
+    assert_int_equal(walk_sample(&c->w), 0);
+    assert_int_equal(walk_sample(&c->w), 0);
+    const struct py_thread *deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    size_t depth = deep->depth;
+    if (l->frame_kind == PY_FRAME_INTERP && l->tstate.current_frame == PY_NO_FIELD)
+        poke(c, deep->top + l->cframe.current_frame, deep->frames[1].frame_addr);
+    else
+        poke(c,
+             deep->tstate +
+                 (l->frame_kind == PY_FRAME_OBJECT ? l->tstate.frame : l->tstate.current_frame),
+             deep->frames[1].frame_addr);
+    assert_int_equal(walk_sample(&c->w), 0);
+    deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    assert_int_equal(deep->error, 0);
+    assert_int_equal(deep->depth, depth - 1);
+    assert_string_equal(deep->frames[0].code->name, "recurse");
+}
+
+static void test_walk_batched_sample_sees_a_stack_that_changed(void **state)
+{
+    (void)state;
+    each_capture("stacks-", check_returned_between_samples);
 }
 
 int main(void)
@@ -387,6 +593,10 @@ int main(void)
         cmocka_unit_test(test_walk_thread_of_no_task_is_unknown_not_active),
         cmocka_unit_test(test_walk_thread_returning_to_the_caller_is_not_torn),
         cmocka_unit_test(test_walk_thread_moving_twice_is_torn),
+        cmocka_unit_test(test_walk_warm_sample_is_one_batched_read),
+        cmocka_unit_test(test_walk_names_read_again_in_one_call),
+        cmocka_unit_test(test_walk_unchanged_stacks_are_kept_changed_ones_walked),
+        cmocka_unit_test(test_walk_batched_sample_sees_a_stack_that_changed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
