@@ -111,9 +111,10 @@ static int loop_seen(struct loop_guard *g, uint64_t addr)
  * latest WALK_KEEP_OUTER, so that the walk ends holding both ends of a deep
  * stack; finish_frames puts the ring back in order. */
 static void push_frame(struct py_thread *t, struct code_info *ci, uint64_t addr, int line,
-                       int owner)
+                       int owner, uint64_t instr)
 {
-    struct py_frame f = {.code = ci, .frame_addr = addr, .line = line, .owner = owner};
+    struct py_frame f = {
+        .code = ci, .frame_addr = addr, .line = line, .owner = owner, .instr = instr};
     if (t->depth < WALK_MAX_DEPTH) {
         if (t->depth == t->cap)
             t->frames = xgrow(t->frames, sizeof(*t->frames), t->depth + 1, &t->cap);
@@ -186,7 +187,8 @@ static int walk_frame_objects(struct walker *w, uint64_t frame, struct py_thread
         int64_t lasti = buf_i32(buf, l->frame.f_lasti);
         if (l->line_kind == PY_LINES_310 && lasti >= 0)
             lasti *= 2; /* 3.10 counts code units */
-        push_frame(t, ci, frame, code_line(ci, l, lasti), 0);
+        push_frame(t, ci, frame, code_line(ci, l, lasti), 0,
+                   (uint32_t)buf_i32(buf, l->frame.f_lasti));
         frame = buf_u64(buf, l->frame.f_back);
     }
     return 0;
@@ -307,7 +309,7 @@ static int walk_interp_frames(struct walker *w, uint64_t frame, struct py_thread
         if (offset < 0 && owner != PY_OWNED_BY_GENERATOR)
             continue;
         skipped = 0;
-        push_frame(t, ci, frame, code_line(ci, l, offset), owner);
+        push_frame(t, ci, frame, code_line(ci, l, offset), owner, buf_u64(buf, l->iframe.instr));
     }
     return ends_at_entry(l, buf) ? 0 : -SG_ECORRUPT;
 }
@@ -390,6 +392,42 @@ static int move_is_harmless(struct walker *w, const struct py_thread *t, uint64_
     return 0;
 }
 
+/* Callers whose position stack_moved reads again (the innermost ones:
+ * where a stack changes while it is read). */
+#define WALK_CHECK_CALLERS 64
+
+/* Whether a caller of t's walk, from frames[from] outwards, is no longer
+ * where the walk read it. A caller does not move while its callee runs, so
+ * one that did was read before or after the frames above it changed: the
+ * thread returned through it and called again, maybe to the very frame
+ * addresses we read (the data stack reuses them), which the top pointer
+ * alone cannot tell. One batched read (served from the sample's batch in
+ * the steady state). */
+static int callers_moved(struct walker *w, const struct py_thread *t, size_t from)
+{
+    const struct py_layout *l = &w->rt->layout;
+    int objects = l->frame_kind == PY_FRAME_OBJECT;
+    uint32_t field = objects ? l->frame.f_lasti : l->iframe.instr;
+    size_t n = t->depth < WALK_CHECK_CALLERS ? t->depth : WALK_CHECK_CALLERS;
+    struct mem_span spans[WALK_CHECK_CALLERS];
+    uint64_t now[WALK_CHECK_CALLERS] = {0};
+    size_t count = 0;
+    for (size_t i = from; i < n; i++) {
+        spans[count] = (struct mem_span){
+            .addr = t->frames[i].frame_addr + field, .buf = &now[count], .size = objects ? 4 : 8};
+        count++;
+    }
+    if (!count)
+        return 0;
+    mem_read_batch(w->r, spans, count);
+    for (size_t i = 0; i < count; i++) {
+        uint64_t was = t->frames[from + i].instr;
+        if (spans[i].err || (objects ? (uint32_t)now[i] != (uint32_t)was : now[i] != was))
+            return 1;
+    }
+    return 0;
+}
+
 /* Reads t's top again (one read; two on 3.11 and 3.12, where the frame
  * hangs off a _PyCFrame). Returns 1 if the thread moved in a way that may
  * have torn what we read (see move_is_harmless). t->top and t->chunk are
@@ -405,6 +443,11 @@ static int stack_moved(struct walker *w, struct py_thread *t)
     t->top = top;
     if (first_frame(w, t, &frame))
         moved = 1;
+    /* The leaf moves as it runs, and so does its caller once the thread
+     * returned to it (a harmless move, below): the callers past them must
+     * not have. */
+    if (!moved)
+        moved = callers_moved(w, t, frame == t->frame0 ? 1 : 2);
     plan_phase(&w->plan, PLAN_OFF); /* the rest reads live: the thread moved */
     if (!moved && frame != t->frame0)
         moved = !move_is_harmless(w, t, frame);

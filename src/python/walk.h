@@ -45,7 +45,10 @@ struct py_frame {
     struct code_info *code; /* owned by the walker's cache: valid until the next sample */
     uint64_t frame_addr;    /* PyFrameObject or _PyInterpreterFrame address (for locals) */
     int line;
-    int owner; /* 3.11+ frame owner (PY_OWNED_BY_*), else 0 */
+    int owner;      /* 3.11+ frame owner (PY_OWNED_BY_*), else 0 */
+    uint64_t instr; /* the position word the line came from (instruction
+                       pointer, or f_lasti before 3.11): a caller's stays
+                       put while its callee runs (walk.c's caller check) */
 };
 
 /* A thread's last walk (walk_checked): where it started and which reads of

@@ -277,14 +277,16 @@ static void test_walk_thread_of_no_task_is_unknown_not_active(void **state)
     each_capture("stacks-", check_unknown_thread);
 }
 
-/* A reader that answers reads covering one 8-byte word (a thread's current
- * frame) with other values after the first `skip` such reads, as a thread
- * that moves while it is read would. It has no batch read of its own, so a
- * batch through it is read span by span, in order. */
+/* A reader that answers reads covering one word of `width` bytes (8 if 0:
+ * a thread's current frame; a caller's position) with other values after
+ * the first `skip` such reads, as a thread that moves while it is read
+ * would. It has no batch read of its own, so a batch through it is read
+ * span by span, in order. */
 struct moving_reader {
     struct mem_reader reader;
     struct mem_reader *inner;
     uint64_t watch;
+    size_t width;
     int skip, seen;
     uint64_t values[2];
     int nvalues;
@@ -293,12 +295,13 @@ struct moving_reader {
 static int moving_read(void *ctx, uint64_t addr, void *buf, size_t size)
 {
     struct moving_reader *m = ctx;
+    size_t width = m->width ? m->width : 8;
     int err = m->inner->read(m->inner->ctx, addr, buf, size);
-    if (err || addr > m->watch || addr + size < m->watch + 8)
+    if (err || addr > m->watch || addr + size < m->watch + width)
         return err;
     if (m->seen++ >= m->skip)
         memcpy((uint8_t *)buf + (m->watch - addr), &m->values[(m->seen - 1 - m->skip) % m->nvalues],
-               8);
+               width); /* little-endian: the value's low bytes */
     return 0;
 }
 
@@ -410,6 +413,51 @@ static void test_walk_thread_moving_twice_is_torn(void **state)
     (void)state;
     each_capture("stacks-", check_torn_move);
     each_capture("stacks-", check_torn_move_batched);
+}
+
+/* The top pointer stays, but a caller is somewhere else each time it is
+ * read again: the thread returned through it and called again, to the same
+ * frame addresses (the data stack reuses them). Walked twice, then left
+ * out as torn; before the callers' check such a stack was kept, its caller
+ * on a line that cannot call its callee. */
+static void caller_move(struct loaded *c, int batched)
+{
+    const struct py_layout *l = &c->img.rt.layout;
+    struct moving_reader m;
+    const struct py_thread *deep = move_deep_thread(c, &m, (uint64_t[]){0}, 1, batched);
+    assert_true(deep->depth >= 3);
+    int objects = l->frame_kind == PY_FRAME_OBJECT;
+    m.watch = deep->frames[2].frame_addr + (objects ? l->frame.f_lasti : l->iframe.instr);
+    m.width = objects ? 4 : 8;
+    m.values[0] = deep->frames[2].instr + 2;
+    m.values[1] = deep->frames[2].instr + 4;
+    m.nvalues = 2;
+    uint64_t torn = c->w.torn;
+    assert_int_equal(walk_sample(&c->w), 0);
+    deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    assert_true(deep->retried);
+    assert_true(deep->torn);
+    assert_int_equal(deep->error, -SG_ECORRUPT);
+    assert_int_equal(c->w.torn, torn + 1);
+    walk_set_reader(&c->w, &c->reader);
+}
+
+static void check_caller_move(struct loaded *c)
+{
+    caller_move(c, 0);
+}
+
+static void check_caller_move_batched(struct loaded *c)
+{
+    caller_move(c, 1);
+}
+
+static void test_walk_caller_that_moved_under_the_same_top_is_torn(void **state)
+{
+    (void)state;
+    each_capture("stacks-", check_caller_move);
+    each_capture("stacks-", check_caller_move_batched);
 }
 
 /* Leaf first, code name and line of every frame of every thread. */
@@ -593,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_walk_thread_of_no_task_is_unknown_not_active),
         cmocka_unit_test(test_walk_thread_returning_to_the_caller_is_not_torn),
         cmocka_unit_test(test_walk_thread_moving_twice_is_torn),
+        cmocka_unit_test(test_walk_caller_that_moved_under_the_same_top_is_torn),
         cmocka_unit_test(test_walk_warm_sample_is_one_batched_read),
         cmocka_unit_test(test_walk_names_read_again_in_one_call),
         cmocka_unit_test(test_walk_unchanged_stacks_are_kept_changed_ones_walked),
