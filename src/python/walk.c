@@ -154,6 +154,22 @@ static size_t walked(const struct py_thread *t)
     return t->depth + t->omitted;
 }
 
+/* The walk (leaf to root) passed the outermost frame of one C evaluation
+ * call: it ends with the frame pushed last (in the ring of outer frames,
+ * past WALK_MAX_DEPTH), or with none yet. */
+static void eval_boundary(struct py_thread *t)
+{
+    struct py_frame *last = NULL;
+    if (t->omitted)
+        last = &t->frames[WALK_KEEP_INNER + (t->omitted - 1) % WALK_KEEP_OUTER];
+    else if (t->depth)
+        last = &t->frames[t->depth - 1];
+    if (!last)
+        t->eval_leaf++;
+    else if (last->eval_entry < UINT8_MAX)
+        last->eval_entry++;
+}
+
 /* <= 3.10: PyFrameObject chained by f_back. A frame whose reference count
  * reads 0 has been freed (it waits in a free list, or as its code's zombie
  * frame, for reuse): the thread returned from it while we read the chain. */
@@ -189,6 +205,7 @@ static int walk_frame_objects(struct walker *w, uint64_t frame, struct py_thread
             lasti *= 2; /* 3.10 counts code units */
         push_frame(t, ci, frame, code_line(ci, l, lasti), 0,
                    (uint32_t)buf_i32(buf, l->frame.f_lasti));
+        eval_boundary(t); /* before 3.11 each frame has its own C call */
         frame = buf_u64(buf, l->frame.f_back);
     }
     return 0;
@@ -291,12 +308,17 @@ static int walk_interp_frames(struct walker *w, uint64_t frame, struct py_thread
         if (err)
             return err;
         int owner = buf[l->iframe.owner];
+        /* 3.11 flags the frame each C evaluation call was entered with;
+         * 3.12+ puts a shim frame below it instead. */
+        int entry = l->iframe.is_entry != PY_NO_FIELD && buf[l->iframe.is_entry];
         uint64_t code = buf_u64(buf, l->iframe.code);
         struct code_info *ci;
         skipped++;
         /* Shim frames (3.12+) belong to C; 3.13 frames may hold non-code executables. */
-        if (owner == PY_OWNED_BY_CSTACK && l->minor >= 12)
+        if (owner == PY_OWNED_BY_CSTACK && l->minor >= 12) {
+            eval_boundary(t);
             continue;
+        }
         err = code_cache_get(&w->codes, w->plan.live, l, w->rt->code_type, code, &ci);
         if (err == -SG_ECORRUPT && l->minor >= 13)
             continue;
@@ -306,10 +328,15 @@ static int walk_interp_frames(struct walker *w, uint64_t frame, struct py_thread
             (int64_t)(buf_u64(buf, l->iframe.instr) - (code + l->code.co_code_adaptive));
         /* A frame whose first instruction has not run yet is still being
          * set up (CPython calls it incomplete): not part of the stack. */
-        if (offset < 0 && owner != PY_OWNED_BY_GENERATOR)
+        if (offset < 0 && owner != PY_OWNED_BY_GENERATOR) {
+            if (entry)
+                eval_boundary(t); /* its C call has begun all the same */
             continue;
+        }
         skipped = 0;
         push_frame(t, ci, frame, code_line(ci, l, offset), owner, buf_u64(buf, l->iframe.instr));
+        if (entry)
+            eval_boundary(t);
     }
     return ends_at_entry(l, buf) ? 0 : -SG_ECORRUPT;
 }
@@ -344,6 +371,7 @@ static int walk_thread(struct walker *w, struct py_thread *t)
     t->depth = 0;
     t->omitted = 0;
     t->truncated = 0;
+    t->eval_leaf = 0;
     w->block_len = 0; /* the target has moved on since the block was read */
     int err = first_frame(w, t, &t->frame0);
     if (err)

@@ -49,6 +49,13 @@ struct py_frame {
     uint64_t instr; /* the position word the line came from (instruction
                        pointer, or f_lasti before 3.11): a caller's stays
                        put while its callee runs (walk.c's caller check) */
+    /* How many of the interpreter's C evaluation calls (_PyEval_EvalFrameDefault,
+     * PyEval_EvalFrameEx on 2.7) end with this frame, counting from the leaf:
+     * 1 for the frame such a call was entered with, 0 for the frames it runs
+     * inline (3.11+: Python-to-Python calls), 2+ when a call that has no Python
+     * frame yet sits right above it. Before 3.11 every frame has its own call.
+     * --native puts each call's frames where its C frame is (collect/fold.c). */
+    uint8_t eval_entry;
 };
 
 /* A thread's last walk (walk_checked): where it started and which reads of
@@ -91,6 +98,9 @@ struct py_thread {
                                          depth + omitted */
     int truncated;                    /* longer than WALK_MAX_CHAIN: the outermost frames
                                          are not known (omitted counts only those walked) */
+    unsigned eval_leaf;               /* evaluation calls innermost of all frames that run no
+                                         Python frame yet (entered with a frame still being
+                                         set up, which the walk skips) */
     int error;                        /* 0, or the SG_E* code that cut the walk short */
     int torn;                         /* error is set because the stack kept changing
                                          while it was read (see walk_sample) */
@@ -103,6 +113,7 @@ struct py_thread {
 };
 
 struct endpoint_reader;
+struct native_stacks;
 struct task_reader;
 
 struct walker {
@@ -153,6 +164,9 @@ struct walker {
     size_t nstates;
     int paused; /* set by the caller while the target's threads are stopped: their
                    stacks cannot move, so walks are not checked for it */
+    /* --native: the native stacks of the threads, unwound by the sampler
+     * while they were stopped for this walk (sample/native.h); else NULL. */
+    const struct native_stacks *native;
 };
 
 /* Prepares a walker that reads the target through r (a reader of its own,
