@@ -20,6 +20,7 @@
 
 #include "proc/pause.h"
 #include "proc/proc.h"
+#include "sample/native.h"
 #include "sample/procset.h"
 
 uint64_t sampler_now_ns(void)
@@ -115,7 +116,9 @@ static int target_gone(const struct sampler_options *opt, const struct pause_set
     return proc_state(pid, &state) != 0 || state == 'Z' || state == 'X';
 }
 
-/* One tick: pause (unless nonblocking), walk, resume. */
+/* One tick: pause (unless nonblocking), walk, unwind (with --native),
+ * resume. Only threads that did stop are unwound: pause_all's timeout can
+ * leave a busy thread running. */
 static int take_sample(struct walker *w, const struct sampler_options *opt, struct pause_set *ps)
 {
     if (!opt->nonblocking) {
@@ -128,6 +131,9 @@ static int take_sample(struct walker *w, const struct sampler_options *opt, stru
     w->nstates = opt->nonblocking ? 0 : ps->count;
     w->paused = !opt->nonblocking;
     int err = walk_sample(w);
+    if (!err && opt->native && !opt->nonblocking)
+        native_unwind(opt->native, ps->tids, ps->states, ps->count, !opt->native_idle);
+    w->native = err || opt->nonblocking ? NULL : opt->native;
     pause_resume(ps);
     w->nstates = 0;
     w->paused = 0;

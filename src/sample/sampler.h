@@ -16,6 +16,11 @@ struct sampler_options {
     double duration_s; /* 0: until the target exits or we are stopped */
     int nonblocking;   /* never pause the target */
     pid_t child;       /* spawn mode: our child (reaped by the sampler), else 0 */
+    /* --native: unwind every stopped thread into it at each tick (needs
+     * nonblocking 0: only a stopped thread can be unwound), and hand it to
+     * the callback as walker->native. NULL: Python frames only. */
+    struct native_stacks *native;
+    int native_idle; /* also unwind threads that wait (else they get no frames) */
 };
 
 /* Why the loop ended. */
