@@ -151,6 +151,8 @@ static const char *kind_category(enum profile_frame_kind kind)
         return "endpoint";
     case PF_NATIVE:
         return "native";
+    case PF_NATIVE_CODE:
+        return "native_code";
     case PF_PYTHON:
         break;
     }

@@ -6,8 +6,10 @@
  * A frame is written as "name (file:line)" for Python frames, "name (file)"
  * when the line is 0, and the bare name for synthetic frames (threads,
  * processes, endpoints, markers such as "(idle)") and for Python frames
- * without a file. Files are shown as format_display_path makes them
- * (normalised, and shortened unless opt->full_filenames).
+ * without a file. Native frames (--native) are "symbol (library)", as
+ * py-spy's --native writes them: "deflate (libz.so.1.2.13)". Files are
+ * shown as format_display_path makes them (normalised, and shortened
+ * unless opt->full_filenames).
  *
  * The format has no escape mechanism, so characters that would break it are
  * substituted in the frame text: ';' (the frame separator) becomes ',', and
@@ -57,7 +59,7 @@ static char *frame_text(const struct profile_frame *f, const struct format_optio
     struct strbuf sb;
     strbuf_init(&sb);
     add_sanitized(&sb, f->name);
-    if (f->kind == PF_PYTHON && f->file[0]) {
+    if ((f->kind == PF_PYTHON || f->kind == PF_NATIVE_CODE) && f->file[0]) {
         strbuf_addstr(&sb, " (");
         char *path = format_display_path(f->file, opt && opt->full_filenames);
         add_sanitized(&sb, path);

@@ -351,14 +351,14 @@ static void tree_layout(struct tree *t, const uint32_t *rank)
 /* ---- drawing ---- */
 
 /* Builds the display label of a frame: "name (file:line)" for Python
- * frames, the bare name for synthetic ones. Returns it sanitised; the
- * caller frees it. */
+ * frames, "name (library)" for native ones, the bare name for synthetic
+ * ones. Returns it sanitised; the caller frees it. */
 static char *frame_label(const struct profile_frame *f, const struct format_options *opt)
 {
     struct strbuf raw;
     strbuf_init(&raw);
     strbuf_addstr(&raw, f->name);
-    if (f->kind == PF_PYTHON && f->file[0]) {
+    if ((f->kind == PF_PYTHON || f->kind == PF_NATIVE_CODE) && f->file[0]) {
         char *path = format_display_path(f->file, opt && opt->full_filenames);
         if (f->line > 0)
             strbuf_addf(&raw, " (%s:%d)", path, f->line);
@@ -393,8 +393,10 @@ static const struct palette palettes[] = {
     {"stdlib", 195, 25, 0.60, 0.66, 0.10},
     {"site-packages", 88, 40, 0.45, 0.56, 0.10},
     {"thread / process / endpoint", 258, 25, 0.30, 0.70, 0.08},
-    {"built-in / idle / native", 0, 0, 0.00, 0.72, 0.08},
+    {"built-in / idle / other", 0, 0, 0.00, 0.72, 0.08},
+    {"native (C/C++)", 160, 22, 0.50, 0.50, 0.10},
 };
+#define PALETTES (sizeof(palettes) / sizeof(palettes[0]))
 
 /* Writes "rgb(r,g,b)" for hue (degrees), saturation and lightness (0..1). */
 static void put_hsl(FILE *out, double h, double s, double l)
@@ -419,7 +421,7 @@ static void put_hsl(FILE *out, double h, double s, double l)
 static void put_frame_colour(FILE *out, const struct profile_frame *f)
 {
     int cls = f ? format_frame_class(f) : 3;
-    if (cls < 0 || cls > 4)
+    if (cls < 0 || (size_t)cls >= PALETTES)
         cls = 0;
     const struct palette *pal = &palettes[cls];
     uint64_t h = hash_str(HASH_SEED, f ? f->name : "all");
@@ -607,12 +609,23 @@ static void put_diff_legend(FILE *out, const struct fg *g, int y)
     fputs("</g>\n", out);
 }
 
-/* Writes the colour key, one swatch per frame class. */
-static void put_legend(FILE *out, int y)
+/* Returns 1 if the profile holds native (C/C++) frames. */
+static int has_native_code(const struct profile *p)
+{
+    for (size_t i = 0; i < profile_frame_count(p); i++) {
+        if (profile_frame(p, (uint32_t)i)->kind == PF_NATIVE_CODE)
+            return 1;
+    }
+    return 0;
+}
+
+/* Writes the colour key, one swatch per frame class (native code's only
+ * when the profile has some). */
+static void put_legend(FILE *out, int y, int native)
 {
     int x = FG_PAD;
     fputs("<g class=\"legend\">", out);
-    for (int cls = 0; cls < 5; cls++) {
+    for (size_t cls = 0; cls < PALETTES - (native ? 0 : 1); cls++) {
         const struct palette *pal = &palettes[cls];
         fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"11\" height=\"11\" fill=\"", x, y - 10);
         put_hsl(out, pal->hue + pal->hue_span / 2, pal->sat, pal->light + pal->light_span / 2);
@@ -691,7 +704,7 @@ static void put_header(FILE *out, const struct fg *g, const struct header *h,
     if (g->base_share)
         put_diff_legend(out, g, h->legend_y);
     else
-        put_legend(out, h->legend_y);
+        put_legend(out, h->legend_y, has_native_code(g->profile));
 }
 
 /* Returns the deepest level among drawn nodes. */

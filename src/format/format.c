@@ -39,6 +39,8 @@ static const struct format_writer writers[] = {
 
 const struct format_writer *format_find(const char *name)
 {
+    if (strcmp(name, "raw") == 0) /* py-spy's name for collapsed stacks */
+        name = "collapsed";
     for (size_t i = 0; i < WRITER_COUNT; i++) {
         if (strcmp(writers[i].name, name) == 0)
             return &writers[i];
@@ -214,6 +216,8 @@ int format_frame_class(const struct profile_frame *f)
         return 3;
     case PF_NATIVE:
         return 4;
+    case PF_NATIVE_CODE:
+        return 5;
     case PF_PYTHON:
         break;
     }

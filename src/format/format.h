@@ -30,7 +30,7 @@ struct format_writer {
     int time_only; /* 1 if it holds only samples or times, not bytes (pstats: seconds) */
 };
 
-/* Returns the writer called name, or NULL. */
+/* Returns the writer called name, or NULL. "raw" (py-spy's name) is collapsed. */
 const struct format_writer *format_find(const char *name);
 /* Returns the writer whose extension ends path (longest match wins), or NULL. */
 const struct format_writer *format_for_path(const char *path);
@@ -63,8 +63,9 @@ const char *format_short_path(const char *path);
 char *format_display_path(const char *path, int full);
 
 /* Classifies a frame for colouring: 0 user code, 1 stdlib, 2 site-packages,
- * 3 synthetic (thread/process/endpoint), 4 idle/native, including Python
- * frames without a file (a cProfile dump's built-ins: C code). */
+ * 3 synthetic (thread/process/endpoint), 4 markers ((idle), (other)) and
+ * Python frames without a file (a cProfile dump's built-ins: C code),
+ * 5 native code (C/C++, --native). */
 int format_frame_class(const struct profile_frame *f);
 
 #endif

@@ -70,7 +70,7 @@ struct builder {
 
 static int kept(const struct profile_frame *f)
 {
-    return f->kind == PF_PYTHON || f->kind == PF_NATIVE;
+    return f->kind == PF_PYTHON || f->kind == PF_NATIVE || f->kind == PF_NATIVE_CODE;
 }
 
 /* The file a frame's function goes under. */

@@ -4,8 +4,9 @@
  *
  * Frames go once into "shared.frames", indexed by frame id: {name, file,
  * line} for Python frames (file as format_display_path shows it: normalised,
- * and shortened unless opt->full_filenames; line left out when 0) and {name} for synthetic ones.
- * Profiles are "sampled":
+ * and shortened unless opt->full_filenames; line left out when 0), {name,
+ * file} for native ones (--native: the library's file name, and no line, is
+ * what tells them apart) and {name} for synthetic ones. Profiles are "sampled":
  *
  *  - with a timeline, one profile per thread (threads in id order), its
  *    samples in time order, consecutive identical stacks merged into one
@@ -69,7 +70,7 @@ static void write_frames(const struct profile *p, FILE *out, const struct format
         const struct profile_frame *f = profile_frame(p, (uint32_t)i);
         fputs(i ? ",\n{\"name\":" : "\n{\"name\":", out);
         json_string(out, f->name);
-        if (f->kind == PF_PYTHON && f->file[0]) {
+        if ((f->kind == PF_PYTHON || f->kind == PF_NATIVE_CODE) && f->file[0]) {
             fputs(",\"file\":", out);
             char *path = format_display_path(f->file, opt && opt->full_filenames);
             json_string(out, path);

@@ -28,7 +28,8 @@
 #include "format/format.h"
 #include "util/err.h"
 
-static const char *const kind_names[] = {"python", "thread", "process", "endpoint", "native"};
+static const char *const kind_names[] = {"python",   "thread", "process",
+                                         "endpoint", "native", "native_code"};
 
 /* Writes s with control characters replaced by '?'. */
 static void put_text(FILE *out, const char *s)
@@ -73,7 +74,7 @@ int spyglass_write(const struct profile *p, FILE *out, const struct format_optio
     size_t frames = profile_frame_count(p), stacks = profile_stack_count(p);
     for (size_t i = 0; i < frames; i++) {
         const struct profile_frame *f = profile_frame(p, (uint32_t)i);
-        unsigned kind = (unsigned)f->kind < 5 ? (unsigned)f->kind : 0;
+        unsigned kind = (unsigned)f->kind < 6 ? (unsigned)f->kind : 0;
         fprintf(out, "frame\t%s\t%d\t", kind_names[kind], f->line);
         put_text(out, f->file);
         putc('\t', out);

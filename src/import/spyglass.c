@@ -126,11 +126,12 @@ static int read_meta(struct reader *r, char **f, size_t n)
 
 static int read_frame(struct reader *r, char **f, size_t n)
 {
-    static const char *const kinds[] = {"python", "thread", "process", "endpoint", "native"};
+    static const char *const kinds[] = {"python",   "thread", "process",
+                                        "endpoint", "native", "native_code"};
     if (n != 5 && n != 6)
         return fail(r, "a frame line has a kind, a line, a file, a name and maybe a first line");
     int kind = -1;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < (int)(sizeof(kinds) / sizeof(kinds[0])); i++) {
         if (!strcmp(f[1], kinds[i]))
             kind = i;
     }

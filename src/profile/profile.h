@@ -18,11 +18,14 @@
 struct profile;
 
 enum profile_frame_kind {
-    PF_PYTHON = 0,   /* a Python function */
-    PF_THREAD = 1,   /* synthetic root: a thread ("thread 0x7f.. \"name\"") */
-    PF_PROCESS = 2,  /* synthetic root: a process ("process 1234 python app.py") */
-    PF_ENDPOINT = 3, /* synthetic root: an HTTP endpoint ("GET /users/{n}") */
-    PF_NATIVE = 4,   /* a marker for time outside Python frames */
+    PF_PYTHON = 0,      /* a Python function */
+    PF_THREAD = 1,      /* synthetic root: a thread ("thread 0x7f.. \"name\"") */
+    PF_PROCESS = 2,     /* synthetic root: a process ("process 1234 python app.py") */
+    PF_ENDPOINT = 3,    /* synthetic root: an HTTP endpoint ("GET /users/{n}") */
+    PF_NATIVE = 4,      /* a marker for time outside Python frames ("(idle)", "(other)") */
+    PF_NATIVE_CODE = 5, /* a native (C/C++) function (--native): name = its symbol, or
+                           "LIBRARY+0xOFFSET" without one; file = the library's file
+                           name ("libz.so.1.2.13"); line 0 */
 };
 
 struct profile_frame {
