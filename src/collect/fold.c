@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proc/task.h"
 #include "python/tasks.h"
+#include "sample/native.h"
 #include "util/hash.h"
 #include "util/util.h"
 
@@ -37,11 +39,13 @@ void fold_init(struct fold *f, struct profile *p, const struct fold_options *opt
     f->idle_frame = profile_frame_id(p, "(idle)", "", 0, PF_NATIVE);
     f->unknown_frame = profile_frame_id(p, "(unknown state)", "", 0, PF_NATIVE);
     roots_init(&f->roots, p, opt->by_process, opt->by_endpoint);
+    merge_init(&f->merge, p, opt->native_all);
 }
 
 void fold_release(struct fold *f)
 {
     roots_release(&f->roots);
+    merge_release(&f->merge);
     free(f->frames);
     free(f->ids);
     free(f->memo);
@@ -175,6 +179,52 @@ static size_t add_python_frames(struct fold *f, const struct py_thread *t, size_
     return n;
 }
 
+/* Writes t's frames merged with its native stack ns (t may have no Python
+ * frame) after f->frames[0..n), the omitted middle of a deep stack as one
+ * frame, then the (idle) or (unknown state) leaf; returns the new depth. */
+static size_t add_merged_frames(struct fold *f, const struct walker *w, const struct py_thread *t,
+                                const struct native_stack *ns, size_t n, int idle_leaf)
+{
+    size_t count = merge_thread(&f->merge, t, ns, w->rt->major);
+    reserve(f, n + count + 2);
+    for (size_t i = 0; i < count; i++) {
+        const struct merge_item *it = &f->merge.items[i];
+        if (it->native) {
+            n = add_synthetic(f, it->value, n);
+            continue;
+        }
+        const struct py_frame *pyf = &t->frames[it->value];
+        frame_from_id(f, python_frame(f, pyf), pyf->code->firstlineno, &f->frames[n]);
+        f->ids[n] = f->frames[n].id;
+        n++;
+        if (it->value == WALK_KEEP_INNER && t->omitted)
+            n = add_synthetic(f, omitted_frame(f, t), n);
+    }
+    if (idle_leaf)
+        n = add_synthetic(f, t->unknown ? f->unknown_frame : f->idle_frame, n);
+    return n;
+}
+
+/* Finds the native stack to merge with thread t (*ns NULL: Python frames
+ * only: no --native, or a waiting thread that was not unwound). Returns 0;
+ * 1 when the thread's OS tid is unknown (Python frames only); -1 when it was
+ * not stopped in time or could not be unwound: its stack is then left out
+ * rather than shown without the C code it was in. */
+static int native_of(const struct walker *w, const struct py_thread *t,
+                     const struct native_stack **ns)
+{
+    *ns = NULL;
+    if (!w->native)
+        return 0;
+    if (!t->tid)
+        return 1;
+    const struct native_stack *found = native_find(w->native, t->tid);
+    if (!found || found->err)
+        return -1;
+    *ns = found->depth ? found : NULL;
+    return 0;
+}
+
 /* Counts what a thread's walk says about its stack: depth, errors. Returns
  * 0 if its frames can be used. */
 static int count_walk(struct fold *f, const struct py_thread *t)
@@ -210,14 +260,21 @@ static int fold_thread(struct fold *f, const struct walker *w, const struct py_t
         f->stats.gil_dropped_active += !t->idle;
         return 0;
     }
+    const struct native_stack *ns;
+    int native = native_of(w, t, &ns);
     /* Before the idle filter: the endpoint table counts waiting too. */
-    if (t->depth > 0)
+    if (t->depth > 0 || ns)
         nroots = roots_for_thread(&f->roots, w, t, roots);
     if (t->idle && !f->opt.idle) {
         f->stats.idle_dropped++;
         return 0;
     }
-    if (t->depth == 0) {
+    f->stats.native_unmatched += native == 1;
+    if (native < 0) {
+        f->stats.native_dropped++;
+        return 0;
+    }
+    if (t->depth == 0 && !ns) {
         f->stats.empty++;
         if (!f->opt.keep_empty)
             return 0;
@@ -229,10 +286,12 @@ static int fold_thread(struct fold *f, const struct walker *w, const struct py_t
         frame_from_id(f, roots[i], 0, &f->frames[i]);
         f->ids[i] = roots[i];
     }
-    const struct task_reader *tr = async_tasks(f, w);
+    int bare = t == &f->bare; /* a thread without Python (--native) */
+    const struct task_reader *tr = bare ? NULL : async_tasks(f, w);
     int64_t running = tr ? running_on(tr, (size_t)(t - w->threads)) : -1;
-    size_t depth =
-        add_python_frames(f, t, nroots, t->idle && f->opt.idle_leaf && t->depth > 0, tr, running);
+    int idle_leaf = t->idle && f->opt.idle_leaf && (t->depth > 0 || ns);
+    size_t depth = ns ? add_merged_frames(f, w, t, ns, nroots, idle_leaf)
+                      : add_python_frames(f, t, nroots, idle_leaf, tr, running);
     f->stats.tasks_joined += running >= 0 && tr->tasks[running].awaited_by >= 0;
     struct fold_stack s = {w, t, f->frames, f->ids, depth, nroots, t->idle, NULL};
     fn(&s, ctx);
@@ -288,6 +347,35 @@ static int fold_task(struct fold *f, const struct walker *w, const struct task_r
     return 1;
 }
 
+/* Returns 1 if thread tid has Python state in w. */
+static int has_python(const struct walker *w, pid_t tid)
+{
+    for (size_t i = 0; i < w->nthreads; i++) {
+        if (w->threads[i].tid == tid)
+            return 1;
+    }
+    return 0;
+}
+
+/* Folds the native stack of a thread with no Python state (--native);
+ * returns 1 if it was handed over. */
+static int fold_native_thread(struct fold *f, const struct walker *w, const struct native_stack *ns,
+                              fold_fn fn, void *ctx)
+{
+    struct py_thread *t = &f->bare;
+    memset(t, 0, sizeof(*t));
+    t->tid = ns->tid;
+    t->os_state = ns->state;
+    t->unknown = ns->state == '?'; /* never counted as running */
+    t->idle = t->unknown || task_state_idle(ns->state);
+    strlcpy_safe(t->name, native_thread_name(w->native, ns->tid), sizeof(t->name));
+    if (ns->err || (!ns->depth && !t->idle))
+        return 0; /* not unwound: counted by the sampler */
+    int kept = fold_thread(f, w, t, fn, ctx);
+    f->stats.native_threads += (uint64_t)kept;
+    return kept;
+}
+
 size_t fold_walk(struct fold *f, const struct walker *w, fold_fn fn, void *ctx)
 {
     size_t kept = 0;
@@ -298,6 +386,17 @@ size_t fold_walk(struct fold *f, const struct walker *w, fold_fn fn, void *ctx)
     for (size_t i = 0; tr && i < tr->ntasks; i++) {
         if (tasks_is_leaf(tr, i))
             kept += (size_t)fold_task(f, w, tr, i, fn, ctx);
+    }
+    if (!w->native)
+        return kept;
+    /* A Python thread whose OS tid is unknown (before 3.8 it is found
+     * from glibc's struct pthread) might be any of the native threads. */
+    if (has_python(w, 0))
+        return kept;
+    for (size_t i = 0; i < w->native->count; i++) {
+        const struct native_stack *ns = &w->native->stacks[i];
+        if (!has_python(w, ns->tid))
+            kept += (size_t)fold_native_thread(f, w, ns, fn, ctx);
     }
     return kept;
 }

@@ -16,6 +16,11 @@
  * while the task running on a thread gets the coroutines of the tasks
  * awaiting it put in front of its own, in that thread's stack.
  *
+ * With --native (the walker carries native stacks, walker.native), the
+ * Python frames are merged into each thread's native stack
+ * (collect/merge.h), and threads with no Python state (C threads, BLAS
+ * pools) become stacks of their own, after the Python threads.
+ *
  * - roots first (collect/roots.h): the HTTP endpoint (--by-endpoint), the
  *   process (--subprocesses), the thread (--threads);
  * - then the Python frames, outermost first, each interned once in the
@@ -41,6 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "collect/merge.h"
 #include "collect/roots.h"
 #include "profile/charge.h"
 #include "profile/profile.h"
@@ -58,6 +64,7 @@ struct fold_options {
     int async;       /* asyncio tasks too (walker.tasks): a waiting task's chain is a
                         stack of its own, rooted at its loop's thread; the running
                         task's is joined to its thread's stack */
+    int native_all;  /* --native-all: keep the interpreter's own C frames */
 };
 
 /* One frame of a folded stack. Strings belong to the profile. */
@@ -73,7 +80,9 @@ struct fold_frame {
 /* One thread's stack from one walk, handed to a fold_fn. */
 struct fold_stack {
     const struct walker *walker;    /* the process walked (walker->rt->pid) */
-    const struct py_thread *thread; /* the thread, as the walker read it */
+    const struct py_thread *thread; /* the thread, as the walker read it; for a thread
+                                       without Python (--native) one made up with its
+                                       tid, OS name and state, and no frames */
     const struct fold_frame *frames;
     const uint32_t *ids;        /* the frames' ids, for profile_add_stack */
     size_t depth;               /* frames[0..depth), root first */
@@ -107,6 +116,12 @@ struct fold_stats {
     uint64_t tasks;              /* --async: stacks of waiting tasks kept (also in kept) */
     uint64_t tasks_joined;       /* running tasks whose awaiters were put on their
                                     thread's stack */
+    /* --native */
+    uint64_t native_dropped;   /* Python threads left out: not stopped in time for their
+                                  native stack to be read, or it could not be read */
+    uint64_t native_threads;   /* stacks of threads without Python state */
+    uint64_t native_unmatched; /* Python threads kept without native frames: their OS tid
+                                  is unknown (then threads without Python are left out) */
 };
 
 struct fold {
@@ -122,6 +137,8 @@ struct fold {
     struct fold_memo *memo;     /* (code serial, line) -> frame id */
     size_t memo_cap;            /* a power of two */
     struct py_thread no_thread; /* stands for the thread of a loop that runs nowhere */
+    struct merge merge;         /* --native */
+    struct py_thread bare;      /* a thread without Python state, as handed over */
 };
 
 /* Prepares f to fold into profile p (which must outlive it). */
