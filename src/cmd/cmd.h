@@ -22,6 +22,8 @@ struct task_reader;
 struct fold_stats;
 struct blocked;
 struct profile;
+struct native_stacks;
+struct sampler_stats;
 
 enum {
     EXIT_OK = 0,
@@ -127,5 +129,10 @@ void cmd_print_tasks(const struct task_reader *tr, const struct fold_stats *fs, 
  * (collect/blocked.h), longest first, with their stacks (frames of p). */
 void cmd_print_blocked(const struct blocked *b, const struct profile *p, uint64_t threshold_ns,
                        FILE *out);
+
+/* Prints what --native cost and how the merge went: stacks unwound, CPU per
+ * sample spent unwinding, stacks merged and mismatched, threads without Python. */
+void cmd_print_native(const struct native_stacks *n, const struct fold *f,
+                      const struct sampler_stats *st, FILE *out);
 
 #endif

@@ -7,6 +7,9 @@
  * With --locals it reads many objects that a running program keeps
  * replacing, so (unless --nonblocking) the threads are stopped while the
  * report is rendered into memory, and run again before it is written out.
+ * With --native they are stopped too, so that each can be unwound; its C
+ * frames are merged with its Python ones (collect/merge.h) and threads
+ * without Python are listed after the others.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -18,14 +21,17 @@
 #include "cmd/cmd.h"
 #include "cmd/dump_tasks.h"
 #include "collect/attach.h"
+#include "collect/merge.h"
 #include "format/json.h"
 #include "proc/mem.h"
 #include "proc/pause.h"
 #include "proc/proc.h"
+#include "proc/task.h"
 #include "python/detect.h"
 #include "python/locals.h"
 #include "python/tasks.h"
 #include "python/walk.h"
+#include "sample/native.h"
 #include "sample/procset.h"
 #include "util/utf8.h"
 #include "util/util.h"
@@ -55,13 +61,23 @@ struct dump_options {
     int nonblocking;
     int subprocesses;
     int tasks;
+    int native, native_all;
     struct dump_pause *pause; /* set while one process is rendered */
+};
+
+/* --native: the unwinder, and the merge with its scratch profile (which
+ * only interns the native frames' names). */
+struct dump_native {
+    struct native_stacks stacks;
+    struct profile *names;
+    struct merge merge;
+    int unwound; /* stacks holds this dump's threads */
 };
 
 static void dump_help(void)
 {
-    printf("usage: spyglass dump --pid PID [--json] [--locals [--nonblocking] | --tasks] "
-           "[--subprocesses]\n\n"
+    printf("usage: spyglass dump --pid PID [--json] [--locals [--nonblocking] | --tasks]\n"
+           "                     [--native] [--subprocesses]\n\n"
            "Print the Python stack of every thread of a running program, most recent\n"
            "call first, like a traceback. The program keeps running; nothing is written\n"
            "to it.\n\n"
@@ -78,13 +94,18 @@ static void dump_help(void)
            "                  rest is read with the program running, and stderr says\n"
            "                  how long it was stopped and how many frames were read\n"
            "                  after it resumed.\n"
-           "  -n, --nonblocking\n"
+           "      --nonblocking\n"
            "                  with --locals, never stop the target (values of a busy\n"
            "                  program may then be torn: '<unreadable>' or stale)\n"
-           "  -s, --subprocesses\n"
-           "                  also every descendant process that runs Python (server\n"
-           "                  workers, multiprocessing children), one block each, parents\n"
-           "                  first; other descendants are skipped\n"
+           "  -n, --native    also the C and C++ frames, each marked [native] and named\n"
+           "                  \"function (library)\", in place of the interpreter's\n"
+           "                  evaluation calls, and the threads that run no Python (C\n"
+           "                  threads, BLAS pools). The threads are stopped while they\n"
+           "                  are unwound: some 30 ms, most of it reading the\n"
+           "                  libraries' unwind tables, which each dump does afresh\n"
+           "      --native-all\n"
+           "                  with --native, also the interpreter's own C frames\n"
+           "                  (PyObject_Call, _PyFunction_Vectorcall, ...)\n"
            "  -T, --tasks     instead of the threads, every asyncio task (Python 3.6+):\n"
            "                  per event loop (and the thread running it), a tree of\n"
            "                  which task awaits which (directly, or through gather,\n"
@@ -93,6 +114,10 @@ static void dump_help(void)
            "                  is due), a Lock, Event, Condition, Semaphore or Queue, a\n"
            "                  socket or stream read, a plain future. Tasks that await\n"
            "                  each other in a cycle are shown as a DEADLOCK\n"
+           "  -s, --subprocesses\n"
+           "                  also every descendant process that runs Python (server\n"
+           "                  workers, multiprocessing children), one block each, parents\n"
+           "                  first; other descendants are skipped\n"
            "  -h, --help      show this help\n\n"
            "Each thread is headed by its Python thread id, its state and its name:\n"
            "  Thread 0x7f12c0bff6c0 (idle) \"worker-1\" [tid 4242]\n"
@@ -110,14 +135,17 @@ static void dump_help(void)
            "\"os_state\", \"depth\", \"frames_omitted\" (after the innermost %d), \"torn\",\n"
            "\"frames\": [{\"function\", \"name\", \"file\", \"line\",\n"
            "\"locals\": [{\"name\", \"value\"}], \"locals_more\"}]}]}; with\n"
-           "--subprocesses: {\"pid\", \"processes\": [one such object per process]}\n"
+           "--subprocesses: {\"pid\", \"processes\": [one such object per process]}; with\n"
+           "--native every frame has \"native\" (true: file is the library, line 0) and\n"
+           "threads without Python have \"python\": false and ident 0.\n"
            "With --tasks: {\"pid\", \"python\", \"asyncio\", \"loops\": [{\"address\",\n"
            "\"thread\", \"tasks\", \"running_task\"}], \"tasks\": [{\"id\", \"name\", \"loop\",\n"
            "\"running\", \"eager\", \"pure\", \"deadlock\", \"frames\": [{\"function\", \"name\",\n"
            "\"file\", \"line\", \"kind\"}], \"awaits\": {\"kind\", ...}, \"awaited_by\"}],\n"
            "\"deadlocks\", \"done\", \"unreadable\"} (see spyglass(1), ASYNCIO)\n\n"
-           "Example:\n"
-           "  spyglass dump --pid $(pgrep -f 'python app.py') --locals\n",
+           "Examples:\n"
+           "  spyglass dump --pid $(pgrep -f 'python app.py') --locals\n"
+           "  spyglass dump --pid 12345 --native\n",
            WALK_MAX_DEPTH, WALK_KEEP_INNER, WALK_KEEP_OUTER, WALK_KEEP_INNER);
 }
 
@@ -125,7 +153,8 @@ static int parse(int argc, char **argv, struct dump_options *o)
 {
     static const struct option longopts[] = {
         {"pid", required_argument, NULL, 'p'},    {"json", no_argument, NULL, 'j'},
-        {"locals", no_argument, NULL, 'l'},       {"nonblocking", no_argument, NULL, 'n'},
+        {"locals", no_argument, NULL, 'l'},       {"nonblocking", no_argument, NULL, 'B'},
+        {"native", no_argument, NULL, 'n'},       {"native-all", no_argument, NULL, 'A'},
         {"subprocesses", no_argument, NULL, 's'}, {"tasks", no_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     int c;
@@ -148,11 +177,17 @@ static int parse(int argc, char **argv, struct dump_options *o)
         case 's':
             o->subprocesses = 1;
             break;
-        case 'n':
-            o->nonblocking = 1;
-            break;
         case 'T':
             o->tasks = 1;
+            break;
+        case 'B':
+            o->nonblocking = 1;
+            break;
+        case 'A':
+            o->native_all = 1;
+            /* fall through */
+        case 'n':
+            o->native = 1;
             break;
         case 'h':
             dump_help();
@@ -168,6 +203,15 @@ static int parse(int argc, char **argv, struct dump_options *o)
     if (o->tasks && o->locals)
         return cmd_usage_error("dump", "--locals shows the variables of thread stacks: it "
                                        "cannot be combined with --tasks");
+    if (o->tasks && o->native)
+        return cmd_usage_error("dump", "--native shows thread stacks: it cannot be combined "
+                                       "with --tasks");
+    if (o->native && o->nonblocking)
+        return cmd_usage_error("dump", "--native unwinds each thread while it is stopped: it "
+                                       "cannot be combined with --nonblocking");
+    if (o->native && o->subprocesses)
+        return cmd_usage_error("dump", "--native reads one process: it cannot be combined with "
+                                       "--subprocesses yet");
     return 0;
 }
 
@@ -258,6 +302,155 @@ void dump_put_name(FILE *out, const char *name)
     put_name(out, name);
 }
 
+/* Writes a Python frame (and its locals, with --locals) as a traceback line. */
+static void text_python_frame(struct walker *w, const struct dump_options *o, struct py_frame *f,
+                              FILE *out)
+{
+    fputs("    ", out);
+    put_name(out, f->code->qualname);
+    fputs(" (", out);
+    put_name(out, f->code->filename);
+    fprintf(out, ":%d)\n", f->line);
+    if (o->locals) {
+        struct locals_ctx lc = {out, 0, 0};
+        int more = frame_locals(o, w, f, print_local, &lc);
+        if (more > 0)
+            fprintf(out, "        ... (%d more locals)\n", more);
+        else if (more < 0)
+            fprintf(out, "        ... (locals unreadable: %s)\n", sg_strerror(more));
+    }
+}
+
+/* Writes a native frame: "    deflate (libz.so.1.2.13) [native]". */
+static void text_native_frame(const struct profile_frame *pf, FILE *out)
+{
+    fputs("    ", out);
+    put_name(out, pf->name);
+    fputs(" (", out);
+    put_name(out, pf->file[0] ? pf->file : "?");
+    fputs(") [native]\n", out);
+}
+
+/* Writes a Python frame as a JSON object. */
+static void json_python_frame(struct walker *w, const struct dump_options *o, struct py_frame *f,
+                              FILE *out)
+{
+    fputs("{\"function\": ", out);
+    json_string(out, f->code->qualname);
+    fputs(", \"name\": ", out);
+    json_string(out, f->code->name);
+    fputs(", \"file\": ", out);
+    json_string(out, f->code->filename);
+    fprintf(out, ", \"line\": %d", f->line);
+    if (o->native)
+        fputs(", \"native\": false", out);
+    if (o->locals) {
+        struct locals_ctx lc = {out, 1, 0};
+        fputs(", \"locals\": [", out);
+        int more = frame_locals(o, w, f, print_local, &lc);
+        fputc(']', out);
+        if (more > 0)
+            fprintf(out, ", \"locals_more\": %d", more);
+    }
+    fputc('}', out);
+}
+
+static void json_native_frame(const struct profile_frame *pf, FILE *out)
+{
+    fputs("{\"function\": ", out);
+    json_string(out, pf->name);
+    fputs(", \"name\": ", out);
+    json_string(out, pf->name);
+    fputs(", \"file\": ", out);
+    json_string(out, pf->file);
+    fputs(", \"line\": 0, \"native\": true}", out);
+}
+
+/* One frame to print: a Python frame, or (--native) a native one. */
+struct frame_ref {
+    struct py_frame *py;
+    const struct profile_frame *native;
+};
+
+/* A thread's frames to print, most recent call first. */
+struct frame_list {
+    struct frame_ref *refs;
+    size_t count, cap;
+    int unwound; /* --native: its native stack was read (and merged) */
+};
+
+/* Fills fl with thread t's frames (t NULL: a thread without Python whose
+ * native stack is ns), merged with its native stack if it was unwound. */
+static void thread_frames(struct dump_native *dn, struct walker *w, struct py_thread *t,
+                          const struct native_stack *ns, struct frame_list *fl)
+{
+    if (t && dn && dn->unwound && t->tid)
+        ns = native_find(&dn->stacks, t->tid);
+    fl->unwound = ns && !ns->err;
+    if (!fl->unwound) {
+        fl->count = t ? t->depth : 0;
+        fl->refs = xgrow(fl->refs, sizeof(*fl->refs), fl->count + 1, &fl->cap);
+        for (size_t d = 0; d < fl->count; d++)
+            fl->refs[d] = (struct frame_ref){&t->frames[d], NULL};
+        return;
+    }
+    size_t count = merge_thread(&dn->merge, t, ns, w->rt->major);
+    fl->refs = xgrow(fl->refs, sizeof(*fl->refs), count + 1, &fl->cap);
+    for (size_t i = 0; i < count; i++) { /* merged root first; printed leaf first */
+        const struct merge_item *it = &dn->merge.items[count - 1 - i];
+        fl->refs[i] = it->native ? (struct frame_ref){NULL, profile_frame(dn->names, it->value)}
+                                 : (struct frame_ref){&t->frames[it->value], NULL};
+    }
+    fl->count = count;
+}
+
+/* Whether native stack ns belongs to a thread without Python state: its tid
+ * is no Python thread's, and every Python thread's tid is known. */
+static int without_python(const struct walker *w, const struct native_stack *ns)
+{
+    for (size_t i = 0; i < w->nthreads; i++) {
+        if (w->threads[i].tid == ns->tid || w->threads[i].tid == 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Writes a thread's frames as traceback lines (t NULL: a thread without
+ * Python), the omitted middle of a deep stack as one line. */
+static void text_frames(struct walker *w, const struct dump_options *o, const struct py_thread *t,
+                        const struct frame_list *fl, FILE *out)
+{
+    for (size_t i = 0; i < fl->count; i++) {
+        const struct frame_ref *r = &fl->refs[i];
+        if (r->native) {
+            text_native_frame(r->native, out);
+            continue;
+        }
+        if (t && t->omitted && r->py == &t->frames[WALK_KEEP_INNER])
+            fprintf(out, "    ... (%s%zu frames omitted: %zu frames deep in all) ...\n",
+                    t->truncated ? "more than " : "", t->omitted, t->depth + t->omitted);
+        text_python_frame(w, o, r->py, out);
+    }
+}
+
+/* Writes the threads without Python state (--native), after the others. */
+static void text_native_threads(struct walker *w, const struct dump_options *o,
+                                struct dump_native *dn, struct frame_list *fl, FILE *out)
+{
+    for (size_t i = 0; dn && dn->unwound && i < dn->stacks.count; i++) {
+        const struct native_stack *ns = &dn->stacks.stacks[i];
+        if (!without_python(w, ns))
+            continue;
+        fprintf(out, "\nNative thread (%s) \"", task_state_idle(ns->state) ? "idle" : "active");
+        put_name(out, native_thread_name(&dn->stacks, ns->tid));
+        fprintf(out, "\" [tid %d]\n", (int)ns->tid);
+        thread_frames(dn, w, NULL, ns, fl);
+        text_frames(w, o, NULL, fl, out);
+        if (ns->err)
+            fprintf(out, "    ... (not unwound: %s)\n", sg_strerror(ns->err));
+    }
+}
+
 static void print_header(struct walker *w, FILE *out)
 {
     char cmdline[256] = "", ns[64];
@@ -269,8 +462,10 @@ static void print_header(struct walker *w, FILE *out)
     fputs(")\n", out);
 }
 
-static void print_text(struct walker *w, const struct dump_options *o, FILE *out)
+static void print_text(struct walker *w, const struct dump_options *o, struct dump_native *dn,
+                       FILE *out)
 {
+    struct frame_list fl = {0};
     print_header(w, out);
     for (size_t i = 0; i < w->nthreads; i++) {
         struct py_thread *t = &w->threads[i];
@@ -287,25 +482,8 @@ static void print_text(struct walker *w, const struct dump_options *o, FILE *out
         else if (t->unknown)
             fputs(" [tid unknown]", out);
         fputc('\n', out);
-        for (size_t d = 0; d < t->depth; d++) {
-            struct py_frame *f = &t->frames[d];
-            if (d == WALK_KEEP_INNER && t->omitted)
-                fprintf(out, "    ... (%s%zu frames omitted: %zu frames deep in all) ...\n",
-                        t->truncated ? "more than " : "", t->omitted, t->depth + t->omitted);
-            fputs("    ", out);
-            put_name(out, f->code->qualname);
-            fputs(" (", out);
-            put_name(out, f->code->filename);
-            fprintf(out, ":%d)\n", f->line);
-            if (o->locals) {
-                struct locals_ctx lc = {out, 0, 0};
-                int more = frame_locals(o, w, f, print_local, &lc);
-                if (more > 0)
-                    fprintf(out, "        ... (%d more locals)\n", more);
-                else if (more < 0)
-                    fprintf(out, "        ... (locals unreadable: %s)\n", sg_strerror(more));
-            }
-        }
+        thread_frames(dn, w, t, NULL, &fl);
+        text_frames(w, o, t, &fl, out);
         if (t->truncated)
             fprintf(out, "    ... (outermost frames not read: more than %d frames deep)\n",
                     WALK_MAX_CHAIN);
@@ -315,17 +493,64 @@ static void print_text(struct walker *w, const struct dump_options *o, FILE *out
                   out);
         else if (t->error)
             fprintf(out, "    ... (stack cut short: %s)\n", sg_strerror(t->error));
+        if (dn && dn->unwound && !fl.unwound)
+            fputs("    ... (no native frames: the thread was not stopped in time)\n", out);
+    }
+    text_native_threads(w, o, dn, &fl, out);
+    free(fl.refs);
+}
+
+static void json_frames(struct walker *w, const struct dump_options *o, const struct frame_list *fl,
+                        FILE *out)
+{
+    fputs(", \"frames\": [", out);
+    for (size_t i = 0; i < fl->count; i++) {
+        fputs(i ? ",\n    " : "\n    ", out);
+        if (fl->refs[i].native)
+            json_native_frame(fl->refs[i].native, out);
+        else
+            json_python_frame(w, o, fl->refs[i].py, out);
+    }
+    fputs("]}", out);
+}
+
+/* The threads without Python state (--native) as JSON objects; *n counts
+ * the objects written so far. */
+static void json_native_threads(struct walker *w, const struct dump_options *o,
+                                struct dump_native *dn, struct frame_list *fl, size_t *n, FILE *out)
+{
+    for (size_t i = 0; dn && dn->unwound && i < dn->stacks.count; i++) {
+        const struct native_stack *ns = &dn->stacks.stacks[i];
+        if (!without_python(w, ns))
+            continue;
+        fprintf(out, "%s\n  {\"ident\": 0, \"tid\": %d, \"name\": ", (*n)++ ? "," : "",
+                (int)ns->tid);
+        json_string(out, native_thread_name(&dn->stacks, ns->tid));
+        int known = ns->state >= 'A' && ns->state <= 'Z', idle = task_state_idle(ns->state);
+        thread_frames(dn, w, NULL, ns, fl);
+        fprintf(out,
+                ", \"python\": false, \"active\": %s, \"state\": \"%s\", \"gil\": false, "
+                "\"os_state\": \"%c\", \"depth\": %zu",
+                known && !idle ? "true" : "false",
+                !known ? "unknown"
+                : idle ? "idle"
+                       : "active",
+                known ? ns->state : '?', fl->count);
+        json_frames(w, o, fl, out);
     }
 }
 
-static void print_json(struct walker *w, const struct dump_options *o, FILE *out)
+static void print_json(struct walker *w, const struct dump_options *o, struct dump_native *dn,
+                       FILE *out)
 {
+    struct frame_list fl = {0};
+    size_t n = 0;
     fprintf(out, "{\"pid\": %d, \"python\": ", (int)w->rt->pid);
     json_string(out, w->rt->version);
     fputs(", \"threads\": [", out);
-    for (size_t i = 0; i < w->nthreads; i++) {
+    for (size_t i = 0; i < w->nthreads; i++, n++) {
         struct py_thread *t = &w->threads[i];
-        fprintf(out, "%s\n  {\"ident\": %" PRIu64 ", \"tid\": %d, ", i ? "," : "", t->ident,
+        fprintf(out, "%s\n  {\"ident\": %" PRIu64 ", \"tid\": %d, ", n ? "," : "", t->ident,
                 (int)t->tid);
         if (t->inner_tid)
             fprintf(out, "\"ns_tid\": %d, ", (int)t->inner_tid);
@@ -341,48 +566,57 @@ static void print_json(struct walker *w, const struct dump_options *o, FILE *out
                 t->holds_gil ? "true" : "false",
                 t->os_state >= 'A' && t->os_state <= 'Z' ? t->os_state : '?', t->depth + t->omitted,
                 t->omitted, t->truncated ? "true" : "false", t->torn ? "true" : "false");
-        fputs(", \"frames\": [", out);
-        for (size_t d = 0; d < t->depth; d++) {
-            struct py_frame *f = &t->frames[d];
-            fputs(d ? ",\n    {\"function\": " : "\n    {\"function\": ", out);
-            json_string(out, f->code->qualname);
-            fputs(", \"name\": ", out);
-            json_string(out, f->code->name);
-            fputs(", \"file\": ", out);
-            json_string(out, f->code->filename);
-            fprintf(out, ", \"line\": %d", f->line);
-            if (o->locals) {
-                struct locals_ctx lc = {out, 1, 0};
-                fputs(", \"locals\": [", out);
-                int more = frame_locals(o, w, f, print_local, &lc);
-                fputc(']', out);
-                if (more > 0)
-                    fprintf(out, ", \"locals_more\": %d", more);
-            }
-            fputc('}', out);
-        }
-        fputs("]}", out);
+        thread_frames(dn, w, t, NULL, &fl);
+        if (o->native)
+            fprintf(out, ", \"python\": true, \"native_frames\": %s",
+                    fl.unwound ? "true" : "false");
+        json_frames(w, o, &fl, out);
     }
+    json_native_threads(w, o, dn, &fl, &n, out);
     fputs("\n]}\n", out);
+    free(fl.refs);
 }
 
-/* Stops the target's threads for a --locals dump and tells the walker the
- * states they had. Failing to stop them is not fatal: the dump goes on as
- * --nonblocking would, with a warning printed by the caller once the dump
- * worked (a process that is exiting refuses to be stopped too, and then the
- * one line to print is that it exited). Returns 0 or the pause error. */
-static int pause_for_locals(const struct dump_options *o, struct pause_set *ps, struct walker *w,
-                            struct dump_pause *dp)
+/* --tasks: the process's header, then its asyncio tasks (read by the
+ * walk that w->tasks was given to). */
+static void print_tasks(struct walker *w, const struct dump_options *o, FILE *out)
+{
+    if (o->json) {
+        fprintf(out, "{\"pid\": %d, \"python\": ", (int)w->rt->pid);
+        json_string(out, w->rt->version);
+        dump_tasks_json(w, w->tasks, out);
+        fputs("}\n", out);
+    } else {
+        print_header(w, out);
+        dump_tasks_text(w, w->tasks, out);
+    }
+}
+
+/* Stops the target's threads for a --locals or --native dump and tells the
+ * walker the states they had. Failing to stop them is not fatal: the dump
+ * goes on as --nonblocking would (without native frames), with a warning
+ * printed by the caller once the dump worked (a process that is exiting
+ * refuses to be stopped too, and then the one line to print is that it
+ * exited). Returns 0 or the pause error. */
+static int pause_for_dump(const struct dump_options *o, struct pause_set *ps, struct walker *w,
+                          struct dump_pause *dp)
 {
     memset(dp, 0, sizeof(*dp));
     dp->ps = ps;
     dp->w = w;
-    if (!o->locals || o->nonblocking)
+    if (!o->native && (!o->locals || o->nonblocking))
         return 0;
     dp->start_ns = now_ns();
-    int err = pause_all(ps);
+    int err = pause_interrupt(ps);
     if (err)
         return err;
+    /* A dump is one stop: with --native worth waiting up to a second (50
+     * rounds of pause_wait's 20 ms) for threads a loaded machine has not
+     * scheduled yet, so that every thread can be unwound. */
+    for (int round = 0; round < (o->native ? 50 : 1) && (round == 0 || ps->unsettled); round++)
+        err = pause_wait(ps);
+    if (err)
+        return err; /* none stopped (-SG_ENOPROC): the process ended, or they took too long */
     w->state_tids = ps->tids;
     w->states = ps->states;
     w->nstates = ps->count;
@@ -402,14 +636,18 @@ static void resume_after(struct dump_pause *dp)
         pause_resume(dp->ps);
 }
 
-/* Says how long process pid was stopped for --locals, and what was read
- * after it resumed. */
-static void report_pause(pid_t pid, const struct dump_pause *dp)
+/* Says how long process pid was stopped (to unwind its threads with
+ * --native, to read its variables with --locals), and what was read after
+ * it resumed. */
+static void report_pause(const struct dump_options *o, pid_t pid, const struct dump_pause *dp)
 {
     if (!dp->was_stopped)
         return;
-    fprintf(stderr, "spyglass: process %d was stopped for %.1f ms to read its variables", (int)pid,
-            (double)(dp->end_ns - dp->start_ns) / 1e6);
+    const char *why = !o->native                  ? "read its variables"
+                      : o->locals && !o->nonblocking ? "unwind its threads and read their variables"
+                                                     : "unwind its threads";
+    fprintf(stderr, "spyglass: process %d was stopped for %.1f ms to %s", (int)pid,
+            (double)(dp->end_ns - dp->start_ns) / 1e6, why);
     if (dp->frames_after)
         fprintf(stderr,
                 "; the limit is %d ms: the variables of %zu of %zu frames were read after it "
@@ -425,55 +663,84 @@ static int process_ended(pid_t pid)
     return proc_state(pid, &state) != 0 || state == 'Z' || state == 'X';
 }
 
-/* --tasks: the process's header, then its asyncio tasks (read by the
- * walk that w->tasks was given to). */
-static void print_tasks(struct walker *w, const struct dump_options *o, FILE *out)
-{
-    if (o->json) {
-        fprintf(out, "{\"pid\": %d, \"python\": ", (int)w->rt->pid);
-        json_string(out, w->rt->version);
-        dump_tasks_json(w, w->tasks, out);
-        fputs("}\n", out);
-    } else {
-        print_header(w, out);
-        dump_tasks_text(w, w->tasks, out);
-    }
-}
-
-/* Walks every thread (retrying one torn read) and renders the report into
+/* Walks every thread (retrying one torn read), unwinds the stopped ones
+ * with --native (dn; ps says which stopped), and renders the report into
  * *text, allocated (the caller frees it, also on error). Returns 0 or a
  * negative SG_E* code. */
-static int render_walked(struct walker *w, const struct dump_options *o, char **text, size_t *len)
+static int render_walked(struct walker *w, const struct dump_options *o, const struct pause_set *ps,
+                         struct dump_native *dn, char **text, size_t *len)
 {
     int err = walk_sample(w);
     if (err == -SG_ECORRUPT || err == -SG_EFAULT)
         err = walk_sample(w);
     if (err)
         return err;
+    if (dn && ps->count) {
+        native_unwind(&dn->stacks, ps->tids, ps->states, ps->count, 0);
+        dn->unwound = 1;
+    }
     FILE *out = open_memstream(text, len);
     if (!out)
         return -SG_ENOMEM;
     if (o->tasks)
         print_tasks(w, o, out);
     else if (o->json)
-        print_json(w, o, out);
+        print_json(w, o, dn, out);
     else
-        print_text(w, o, out);
+        print_text(w, o, dn, out);
     return fclose(out) == 0 ? 0 : -SG_ENOMEM;
 }
 
 /* render_walked, with a task reader for --tasks. */
-static int render(struct walker *w, const struct dump_options *o, char **text, size_t *len)
+static int render(struct walker *w, const struct dump_options *o, const struct pause_set *ps,
+                  struct dump_native *dn, char **text, size_t *len)
 {
     if (!o->tasks)
-        return render_walked(w, o, text, len);
+        return render_walked(w, o, ps, dn, text, len);
     w->tasks = xmalloc(sizeof(*w->tasks));
     tasks_init(w->tasks, 1);
-    int err = render_walked(w, o, text, len);
+    int err = render_walked(w, o, ps, dn, text, len);
     tasks_release(w->tasks);
     free(w->tasks);
     w->tasks = NULL;
     return err;
+}
+
+/* Prepares --native's unwinder for process pid. Returns 0, or the SG_E*
+ * code after which nothing needs releasing. */
+static int native_open(struct dump_native *dn, const struct dump_options *o, pid_t pid)
+{
+    memset(dn, 0, sizeof(*dn));
+    int err = native_init(&dn->stacks, pid);
+    if (err)
+        return err;
+    dn->names = profile_new();
+    merge_init(&dn->merge, dn->names, o->native_all);
+    return 0;
+}
+
+static void native_close(struct dump_native *dn)
+{
+    merge_release(&dn->merge);
+    profile_free(dn->names);
+    native_release(&dn->stacks);
+}
+
+/* Says what a failed pause cost the dump. */
+static void warn_not_stopped(const struct dump_options *o, pid_t pid, int err)
+{
+    if (!err || (err == -SG_ENOPROC && process_ended(pid)))
+        return;
+    if (err == -SG_ENOPROC)
+        cmd_warning("process %d's threads did not stop within %s; %s", (int)pid,
+                    o->native ? "a second" : "20 ms",
+                    o->native ? "native frames left out" : "values may be torn");
+    else if (o->native)
+        cmd_warning("cannot stop process %d to unwind its threads (%s); native frames left out",
+                    (int)pid, sg_strerror(err));
+    else
+        cmd_warning("cannot stop process %d to read its variables (%s); values may be torn",
+                    (int)pid, sg_strerror(err));
 }
 
 /* --subprocesses: every Python process of the tree, parents first, each
@@ -494,22 +761,19 @@ static int dump_tree(const struct dump_options *o, struct procset *set)
         struct dump_pause dp;
         struct dump_options paused = *o;
         paused.pause = &dp;
-        int pause_err = pause_for_locals(o, &t->pause, &t->w, &dp);
-        int err = render(&t->w, &paused, &text, &len);
+        int pause_err = pause_for_dump(o, &t->pause, &t->w, &dp);
+        int err = render(&t->w, &paused, &t->pause, NULL, &text, &len);
         resume_after(&dp);
         t->w.nstates = 0;
         t->w.paused = 0;
         if (!err)
-            report_pause(t->pid, &dp);
+            report_pause(o, t->pid, &dp);
         if (err) {
             if (!process_ended(t->pid))
                 cmd_warning("cannot read the threads of process %d: %s", (int)t->pid,
                             sg_strerror(err));
         } else {
-            if (pause_err && pause_err != -SG_ENOPROC)
-                cmd_warning("cannot stop process %d to read its variables (%s); values may be "
-                            "torn",
-                            (int)t->pid, sg_strerror(pause_err));
+            warn_not_stopped(o, t->pid, pause_err);
             if (o->json && len && text[len - 1] == '\n')
                 len--; /* the object goes into the list */
             fputs(o->json ? (printed ? ",\n" : "\n") : (printed ? "\n" : ""), stdout);
@@ -524,26 +788,33 @@ static int dump_tree(const struct dump_options *o, struct procset *set)
 }
 
 /* One process: render it (stopped while its locals are read, with
- * --locals), let it go, then write. */
+ * --locals, or its threads unwound, with --native), let it go, then write. */
 static int dump_one(const struct dump_options *o, struct attach_target *t)
 {
     struct walker w;
     struct pause_set ps;
+    struct dump_native dn;
     char *text = NULL;
     size_t len = 0;
     int rc;
     struct dump_pause dp;
     struct dump_options paused = *o;
     paused.pause = &dp;
+    int err = o->native ? native_open(&dn, o, o->pid) : 0;
+    if (err) {
+        cmd_error(cmd_attach_hint(err, o->pid), "cannot read the modules of process %d: %s",
+                  (int)o->pid, sg_strerror(err));
+        return EXIT_FAILURE_RUN;
+    }
     walk_init(&w, &t->reader, &t->rt);
     pause_init(&ps, o->pid);
-    int pause_err = pause_for_locals(o, &ps, &w, &dp);
-    int err = render(&w, &paused, &text, &len);
+    int pause_err = pause_for_dump(o, &ps, &w, &dp);
+    err = render(&w, &paused, &ps, o->native ? &dn : NULL, &text, &len);
     resume_after(&dp); /* before anything is written: stdout may be slow */
     w.nstates = 0;
     w.paused = 0;
     if (!err)
-        report_pause(o->pid, &dp);
+        report_pause(o, o->pid, &dp);
     if (err) {
         if (process_ended(o->pid))
             cmd_error(NULL, "process %d exited while being read", (int)o->pid);
@@ -552,15 +823,15 @@ static int dump_one(const struct dump_options *o, struct attach_target *t)
                       (int)o->pid, sg_strerror(err));
         rc = EXIT_FAILURE_RUN;
     } else {
-        if (pause_err && pause_err != -SG_ENOPROC)
-            cmd_warning("cannot stop process %d to read its variables (%s); values may be torn",
-                        (int)o->pid, sg_strerror(pause_err));
+        warn_not_stopped(o, o->pid, pause_err);
         int ok = fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0;
         rc = ok ? EXIT_OK : EXIT_FAILURE_RUN;
     }
     free(text);
     pause_release(&ps);
     walk_release(&w);
+    if (o->native)
+        native_close(&dn);
     return rc;
 }
 

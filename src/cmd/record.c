@@ -28,6 +28,7 @@
 #include "profile/charge.h"
 #include "profile/profile.h"
 #include "python/tasks.h"
+#include "sample/native.h"
 #include "sample/procset.h"
 #include "sample/rss.h"
 #include "sample/sampler.h"
@@ -44,6 +45,7 @@ struct record_options {
     int idle, gil, threads, function, nonblocking, full_filenames, memory;
     int subprocesses, by_endpoint, async;
     double slow_callback_ms; /* --async: steps that held a loop this long are listed */
+    int native, native_all, nonblocking_given;
 };
 
 static void record_help(void)
@@ -62,7 +64,8 @@ static void record_help(void)
            "Output:\n"
            "  -o, --output FILE    where to write (default: spyglass-PID.svg)\n"
            "  -f, --format F       %s\n"
-           "                       (default: from FILE's extension: .svg flamegraph,\n"
+           "                       (raw is py-spy's name for collapsed;\n"
+           "                       default: from FILE's extension: .svg flamegraph,\n"
            "                       .txt/.folded collapsed, .json speedscope,\n"
            "                       .trace.json chrometrace, .prof pstats (cProfile's\n"
            "                       format: times are samples x interval, call counts are\n"
@@ -81,11 +84,23 @@ static void record_help(void)
            "  -b, --blocking       pause the target's threads while each sample is read,\n"
            "                       so no stack is ever torn by the target moving; costs the\n"
            "                       target ~1-4 ms per sample (ptrace stop and resume)\n"
-           "  -n, --nonblocking    never pause the target (the default). A stack that\n"
+           "      --nonblocking    never pause the target (the default). A stack that\n"
            "                       changed while it was read is read again, then left\n"
            "                       out and counted: 1-6%% of a stack changing shape all\n"
            "                       the time (bench/consistency.py), under 0.4%% of the\n"
            "                       kept ones still torn; reads are checked, never trusted\n"
+           "  -n, --native         also the C and C++ frames (extensions, libraries, the\n"
+           "                       interpreter's builtins), unwound from outside: each\n"
+           "                       evaluation call is replaced by the Python frames it\n"
+           "                       runs, so stacks read <module> -> handler -> json.dumps ->\n"
+           "                       encoder_encode (libpython) -> ...; threads without Python\n"
+           "                       (BLAS pools, C++ threads) appear with their C stacks.\n"
+           "                       Pauses the threads it unwinds, as --blocking does (a\n"
+           "                       stack can only be unwound while it stands still): the\n"
+           "                       summary gives what that cost per sample\n"
+           "      --native-all     with --native, also keep the interpreter's own C frames\n"
+           "                       (_PyFunction_Vectorcall, PyObject_Call, ...), hidden by\n"
+           "                       default\n"
            "  -m, --memory         also read the target's resident memory (RSS) at every\n"
            "                       sample and charge each change to the stack of the thread\n"
            "                       running then: the profile is weighed in bytes of growth\n"
@@ -131,6 +146,7 @@ static void record_help(void)
            "  spyglass record --pid 12345 --duration 30 -o profile.svg\n"
            "  spyglass record --rate 250 -o profile.svg -- python batch_job.py\n"
            "  spyglass record --memory -o mem.spyglass -- python load.py\n"
+           "  spyglass record --native -o native.svg --pid 12345\n"
            "  spyglass record --pid $(pgrep -o gunicorn) --subprocesses --by-endpoint -d 10\n"
            "  spyglass record --pid $(pgrep -o uvicorn) --async --by-endpoint --idle -d 10\n"
            "  spyglass report mem.spyglass --lines load.py\n",
@@ -146,8 +162,10 @@ static const struct option longopts[] = {{"pid", required_argument, NULL, 'p'},
                                          {"gil", no_argument, NULL, 'g'},
                                          {"threads", no_argument, NULL, 't'},
                                          {"function", no_argument, NULL, 'F'},
-                                         {"nonblocking", no_argument, NULL, 'n'},
+                                         {"nonblocking", no_argument, NULL, 'B'},
                                          {"blocking", no_argument, NULL, 'b'},
+                                         {"native", no_argument, NULL, 'n'},
+                                         {"native-all", no_argument, NULL, 'A'},
                                          {"full-filenames", no_argument, NULL, 'L'},
                                          {"memory", no_argument, NULL, 'm'},
                                          {"subprocesses", no_argument, NULL, 's'},
@@ -163,10 +181,10 @@ static const char optstring[] = "+p:o:f:r:d:igtFnbmseaS:h";
         c, offsetof(struct record_options, field), v                                               \
     }
 static const struct cmd_flag flags[] = {
-    FLAG('i', idle, 1),           FLAG('g', gil, 1),         FLAG('t', threads, 1),
-    FLAG('F', function, 1),       FLAG('n', nonblocking, 1), FLAG('b', nonblocking, 0),
-    FLAG('L', full_filenames, 1), FLAG('m', memory, 1),      FLAG('s', subprocesses, 1),
-    FLAG('e', by_endpoint, 1),    FLAG('a', async, 1),       {0, 0, 0}};
+    FLAG('i', idle, 1),           FLAG('g', gil, 1),    FLAG('t', threads, 1),
+    FLAG('F', function, 1),       FLAG('n', native, 1), FLAG('A', native_all, 1),
+    FLAG('L', full_filenames, 1), FLAG('m', memory, 1), FLAG('s', subprocesses, 1),
+    FLAG('e', by_endpoint, 1),    FLAG('a', async, 1),  {0, 0, 0}};
 #undef FLAG
 
 /* Takes the value of an option that has one. Returns 0, EXIT_USAGE, or -2
@@ -215,6 +233,12 @@ static int check(const struct record_options *o)
     if (o->memory && o->subprocesses)
         return cmd_usage_error("record", "--memory follows one process's RSS: it cannot be "
                                          "combined with --subprocesses yet");
+    if (o->native && o->nonblocking_given)
+        return cmd_usage_error("record", "--native unwinds each thread while it is paused: it "
+                                         "cannot be combined with --nonblocking");
+    if (o->native && o->subprocesses)
+        return cmd_usage_error("record", "--native follows one process: it cannot be combined "
+                                         "with --subprocesses yet");
     if (o->format && !format_find(o->format)) {
         char formats[256];
         format_list(formats, sizeof(formats));
@@ -235,6 +259,10 @@ static int parse(int argc, char **argv, struct record_options *o)
     while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
         if (cmd_set_flag(flags, c, o))
             continue;
+        if (c == 'b' || c == 'B') { /* the last one given wins */
+            o->nonblocking = o->nonblocking_given = c == 'B';
+            continue;
+        }
         if (c == 'h') {
             record_help();
             return -1;
@@ -246,6 +274,9 @@ static int parse(int argc, char **argv, struct record_options *o)
     }
     if ((rc = cmd_take_command("record", argc, argv, &o->command)) != 0)
         return rc;
+    o->native |= o->native_all;
+    if (o->native)
+        o->nonblocking = 0; /* a thread is unwound while it stands still */
     if ((rc = check(o)) != 0)
         return rc;
     if (o->slow_callback_ms <= 0)
@@ -265,6 +296,8 @@ struct recording {
     char versions[64]; /* the Python versions seen, "3.11.2, 2.7.18" */
     struct sampler_stats stats;
     int sample_err;
+    struct native_stacks native; /* --native */
+    int have_native;
     /* --memory */
     struct rss_reader rss;
     struct charge charge;
@@ -387,6 +420,15 @@ static int start(struct recording *rec)
             return EXIT_FAILURE_RUN;
         }
     }
+    if (o->native) {
+        err = native_init(&rec->native, o->pid);
+        if (err) {
+            cmd_error(cmd_attach_hint(err, o->pid), "cannot read the modules of process %d: %s",
+                      (int)o->pid, sg_strerror(err));
+            return EXIT_FAILURE_RUN;
+        }
+        rec->have_native = 1;
+    }
     struct fold_options fo = {.idle = o->idle,
                               .idle_leaf = 1,
                               .gil = o->gil,
@@ -394,7 +436,8 @@ static int start(struct recording *rec)
                               .function = o->function,
                               .by_process = o->subprocesses,
                               .by_endpoint = o->by_endpoint,
-                              .async = o->async};
+                              .async = o->async,
+                              .native_all = o->native_all};
     fold_init(&rec->fold, rec->profile, &fo);
     if (o->async) {
         rec->tasks = xmalloc(sizeof(*rec->tasks));
@@ -413,7 +456,9 @@ static void sample(struct recording *rec)
     struct sampler_options so = {.rate_hz = o->rate,
                                  .duration_s = o->duration,
                                  .nonblocking = o->nonblocking,
-                                 .child = t->child};
+                                 .child = t->child,
+                                 .native = rec->have_native ? &rec->native : NULL,
+                                 .native_idle = o->idle};
     const char *until = o->duration > 0 ? "" : " until it exits";
     if (t->tree) {
         fprintf(stderr,
@@ -469,11 +514,14 @@ static void fill_meta(struct recording *rec)
     m->samples = st->ok;
     m->errors = st->errors;
     char note[256];
-    snprintf(note, sizeof(note), "%s%s%s%s%s%s",
+    snprintf(note, sizeof(note), "%s%s%s%s%s%s%s",
              o->memory ? "RSS growth charged to the running thread, " : "",
              o->idle ? "idle included" : "idle dropped", o->gil ? ", GIL holder only" : "",
              o->function ? ", by function" : "", o->nonblocking ? ", nonblocking" : "",
-             o->by_endpoint ? ", by endpoint" : "");
+             o->by_endpoint ? ", by endpoint" : "",
+             o->native_all ? ", native (all)"
+             : o->native   ? ", native"
+                           : "");
     profile_set_meta_str(p, &m->note, note);
 }
 
@@ -531,6 +579,8 @@ static void print_summary(const struct recording *rec)
     if (o->memory)
         print_memory_summary(rec);
     cmd_print_overflow(rec->profile);
+    if (rec->have_native)
+        cmd_print_native(&rec->native, &rec->fold, st, stderr);
     if (st->errors && st->errors * 10 > st->ticks)
         cmd_warning("%.0f%% of samples failed (last: %s)", 100.0 * (double)st->errors / ticks,
                     sg_strerror(st->last_error));
@@ -633,6 +683,8 @@ static void release(struct recording *rec)
     if (rec->profile)
         fold_release(&rec->fold);
     rss_close(&rec->rss);
+    if (rec->have_native)
+        native_release(&rec->native);
     profile_free(rec->profile);
     if (rec->tasks) {
         tasks_release(rec->tasks);

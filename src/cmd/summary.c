@@ -13,6 +13,8 @@
 #include "collect/roots.h"
 #include "profile/profile.h"
 #include "python/tasks.h"
+#include "sample/native.h"
+#include "sample/sampler.h"
 #include "util/utf8.h"
 #include "util/util.h"
 
@@ -189,4 +191,33 @@ void cmd_print_blocked(const struct blocked *b, const struct profile *p, uint64_
     }
     if (b->slow > BLOCKED_ROWS)
         fprintf(out, "  ... %" PRIu64 " more\n", b->slow - BLOCKED_ROWS);
+}
+
+void cmd_print_native(const struct native_stacks *n, const struct fold *f,
+                      const struct sampler_stats *st, FILE *out)
+{
+    const struct native_stats *ns = &n->stats;
+    const struct merge_stats *ms = &f->merge.stats;
+    double ticks = st->ticks ? (double)st->ticks : 1;
+    fprintf(out,
+            "spyglass: native: %" PRIu64 " thread stacks unwound, %.1f frames each; unwinding "
+            "took %.1f us of CPU per sample (of the %.1f above)",
+            ns->walks, ns->walks ? (double)ns->frames / (double)ns->walks : 0,
+            (double)ns->cpu_ns / ticks / 1000.0, (double)st->cpu_ns / ticks / 1000.0);
+    if (ns->failed || ns->partial)
+        fprintf(out, "; %" PRIu64 " could not be unwound, %" PRIu64 " only in part", ns->failed,
+                ns->partial);
+    fputc('\n', out);
+    fprintf(out,
+            "spyglass: native: %" PRIu64 " Python stacks merged (%" PRIu64
+            " where evaluation calls and Python frames did not pair up), %" PRIu64
+            " stacks of threads without Python",
+            ms->merged, ms->mismatch, f->stats.native_threads);
+    if (f->stats.native_dropped)
+        fprintf(out, "; %" PRIu64 " thread stacks left out (not stopped in time, or not unwound)",
+                f->stats.native_dropped);
+    if (f->stats.native_unmatched)
+        fprintf(out, "; %" PRIu64 " kept without native frames (OS thread id unknown)",
+                f->stats.native_unmatched);
+    fputc('\n', out);
 }

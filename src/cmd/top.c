@@ -39,6 +39,7 @@
 #include "proc/proc.h"
 #include "python/tasks.h"
 #include "python/walk.h"
+#include "sample/native.h"
 #include "sample/procset.h"
 #include "sample/sampler.h"
 #include "tui/screen.h"
@@ -55,6 +56,7 @@ struct top_options {
     size_t rows; /* rows per plain-text snapshot */
     int idle, gil, threads, function, nonblocking, full_filenames;
     int subprocesses, by_endpoint, async;
+    int native, native_all, nonblocking_given;
 };
 
 static void top_help(void)
@@ -77,8 +79,12 @@ static void top_help(void)
            "  -t, --threads        one row per thread and function (a Thread column)\n"
            "  -F, --function       start with one row per function instead of per line\n"
            "  -b, --blocking       pause the target while each sample is read\n"
-           "  -n, --nonblocking    never pause the target (the default; see\n"
+           "      --nonblocking    never pause the target (the default; see\n"
            "                       'spyglass record --help')\n"
+           "  -n, --native         also the C and C++ frames (as 'spyglass record --native'):\n"
+           "                       rows show them as \"function (library)\" with \"(native)\"\n"
+           "                       for a file. Pauses the threads while they are unwound\n"
+           "      --native-all     with --native, also the interpreter's own C frames\n"
            "  -s, --subprocesses   also watch every descendant process (server workers,\n"
            "                       multiprocessing children, workers restarted meanwhile;\n"
            "                       with -- COMMAND, the command's tree). Threads are\n"
@@ -152,7 +158,9 @@ static const struct option longopts[] = {{"pid", required_argument, NULL, 'p'},
                                          {"gil", no_argument, NULL, 'g'},
                                          {"threads", no_argument, NULL, 't'},
                                          {"function", no_argument, NULL, 'F'},
-                                         {"nonblocking", no_argument, NULL, 'n'},
+                                         {"nonblocking", no_argument, NULL, 'B'},
+                                         {"native", no_argument, NULL, 'n'},
+                                         {"native-all", no_argument, NULL, 'A'},
                                          {"blocking", no_argument, NULL, 'b'},
                                          {"full-filenames", no_argument, NULL, 'L'},
                                          {"subprocesses", no_argument, NULL, 's'},
@@ -170,8 +178,8 @@ static const struct cmd_flag flags[] = {FLAG('i', idle, 1),
                                         FLAG('g', gil, 1),
                                         FLAG('t', threads, 1),
                                         FLAG('F', function, 1),
-                                        FLAG('n', nonblocking, 1),
-                                        FLAG('b', nonblocking, 0),
+                                        FLAG('n', native, 1),
+                                        FLAG('A', native_all, 1),
                                         FLAG('L', full_filenames, 1),
                                         FLAG('s', subprocesses, 1),
                                         FLAG('e', by_endpoint, 1),
@@ -193,6 +201,10 @@ static int parse(int argc, char **argv, struct top_options *o)
     while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
         if (cmd_set_flag(flags, c, o))
             continue;
+        if (c == 'b' || c == 'B') { /* the last one given wins */
+            o->nonblocking = o->nonblocking_given = c == 'B';
+            continue;
+        }
         if (c == 'h') {
             top_help();
             return -1;
@@ -208,6 +220,15 @@ static int parse(int argc, char **argv, struct top_options *o)
         return cmd_usage_error("top", "what to watch? give --pid PID or -- COMMAND");
     if (o->pid && o->command)
         return cmd_usage_error("top", "give either --pid or a command, not both");
+    o->native |= o->native_all;
+    if (o->native && o->nonblocking_given)
+        return cmd_usage_error("top", "--native unwinds each thread while it is paused: it "
+                                      "cannot be combined with --nonblocking");
+    if (o->native && o->subprocesses)
+        return cmd_usage_error("top", "--native follows one process: it cannot be combined "
+                                      "with --subprocesses yet");
+    if (o->native)
+        o->nonblocking = 0; /* a thread is unwound while it stands still */
     return 0;
 }
 
@@ -233,7 +254,11 @@ struct top_run {
     uint64_t tick_seen;       /* the sampler tick the model last started */
     struct profile *interned; /* the fold's frames and endpoint labels */
     struct fold fold;
-    struct task_reader *tasks; /* --async */
+    struct task_reader *tasks;   /* --async */
+    struct native_stacks native; /* --native */
+    int have_native;
+    const char **labels; /* native frames' row names, "symbol (library)", by frame id */
+    size_t labels_cap;
 };
 
 /* The key and name a stack is counted under: with --by-endpoint its
@@ -256,6 +281,23 @@ static uint64_t stack_owner(const struct top_run *run, const struct fold_stack *
     return t->tid ? (uint64_t)t->tid : t->ident;
 }
 
+/* The row of a native frame: "deflate (libz.so.1.2.13)" in the function
+ * column, "(native)" in the file's, made once per frame. */
+static struct top_frame native_row(struct top_run *run, const struct fold_frame *f)
+{
+    if (f->id >= run->labels_cap) {
+        size_t old = run->labels_cap;
+        run->labels = xgrow(run->labels, sizeof(*run->labels), (size_t)f->id + 1, &run->labels_cap);
+        memset(run->labels + old, 0, (run->labels_cap - old) * sizeof(*run->labels));
+    }
+    if (!run->labels[f->id]) {
+        char *label = xasprintf("%s (%s)", f->name, f->file[0] ? f->file : "?");
+        run->labels[f->id] = profile_intern(run->interned, label);
+        free(label);
+    }
+    return (struct top_frame){run->labels[f->id], "(native)", 0, 0};
+}
+
 /* Counts one folded stack in the model (lock held). */
 static void add_stack(const struct fold_stack *s, void *ctx)
 {
@@ -268,7 +310,10 @@ static void add_stack(const struct fold_stack *s, void *ctx)
     run->frames = xgrow(run->frames, sizeof(*run->frames), s->depth + 1, &run->frames_cap);
     for (size_t d = 0; d < depth; d++) { /* leaf first */
         const struct fold_frame *f = &s->frames[s->depth - 1 - d];
-        run->frames[d] = (struct top_frame){f->name, f->file, f->line, f->first_line};
+        if (f->kind == PF_NATIVE_CODE)
+            run->frames[d] = native_row(run, f);
+        else
+            run->frames[d] = (struct top_frame){f->name, f->file, f->line, f->first_line};
     }
     char name[WALK_ENDPOINT_MAX + 32];
     uint64_t owner = stack_owner(run, s, name, sizeof(name));
@@ -581,6 +626,8 @@ static void print_summary(const struct top_run *run, const struct top_options *o
         cmd_print_endpoints(&run->fold.roots, stderr);
     if (run->tasks)
         cmd_print_tasks(run->tasks, &run->fold.stats, st->ticks, stderr);
+    if (run->have_native)
+        cmd_print_native(&run->native, &run->fold, st, stderr);
 }
 
 /* Ends a child we spawned that is still running (the user quit): SIGTERM,
@@ -635,8 +682,10 @@ static void run_view(struct top_ui *ui, int tui, int wake_fd)
 }
 
 /* Sets up the run around an attached target: the fold (into a profile that
- * only interns frames and endpoint labels), the model, the sampler's options. */
-static void run_init(struct top_run *run, const struct top_options *o, struct attach_target *t)
+ * only interns frames and endpoint labels), the model, the unwinder (--native),
+ * the sampler's options. Returns 0, or the SG_E* code of reading the target's
+ * modules (run_release is needed either way). */
+static int run_init(struct top_run *run, const struct top_options *o, struct attach_target *t)
 {
     memset(run, 0, sizeof(*run));
     pthread_mutex_init(&run->lock, NULL);
@@ -644,8 +693,11 @@ static void run_init(struct top_run *run, const struct top_options *o, struct at
     run->opt = o;
     run->interned = profile_new();
     cmd_limit_profile(run->interned);
-    struct fold_options fo = {
-        .idle = 1, .keep_empty = 1, .by_endpoint = o->by_endpoint, .async = o->async};
+    struct fold_options fo = {.idle = 1,
+                              .keep_empty = 1,
+                              .by_endpoint = o->by_endpoint,
+                              .async = o->async,
+                              .native_all = o->native_all};
     fold_init(&run->fold, run->interned, &fo);
     struct endpoint_reader *er = o->by_endpoint ? &run->fold.roots.endpoints_reader : NULL;
     if (o->async) {
@@ -664,8 +716,18 @@ static void run_init(struct top_run *run, const struct top_options *o, struct at
     }
     run->model = top_model_new(o->window, (uint64_t)(1e9 / o->rate));
     top_model_set_max_entries(run->model, 4 * cmd_max_frames());
-    run->so = (struct sampler_options){
-        .rate_hz = o->rate, .nonblocking = o->nonblocking, .child = t->child};
+    if (o->native) {
+        int err = native_init(&run->native, t->pid);
+        if (err)
+            return err;
+        run->have_native = 1;
+    }
+    run->so = (struct sampler_options){.rate_hz = o->rate,
+                                       .nonblocking = o->nonblocking,
+                                       .child = t->child,
+                                       .native = run->have_native ? &run->native : NULL,
+                                       .native_idle = 1}; /* the i key shows them */
+    return 0;
 }
 
 static void run_release(struct top_run *run)
@@ -677,6 +739,9 @@ static void run_release(struct top_run *run)
     if (run->walker)
         walk_release(run->walker);
     free(run->walker);
+    if (run->have_native)
+        native_release(&run->native);
+    free(run->labels);
     fold_release(&run->fold);
     profile_free(run->interned);
     if (run->tasks)
@@ -746,8 +811,15 @@ int cmd_top(int argc, char **argv)
         rc = EXIT_FAILURE_RUN;
     } else {
         struct top_run run;
-        run_init(&run, &o, &target);
-        rc = watch(&run, &o, &target, tui, wake[0]);
+        err = run_init(&run, &o, &target);
+        if (err) {
+            cmd_error(cmd_attach_hint(err, target.pid), "cannot read the modules of process %d: %s",
+                      (int)target.pid, sg_strerror(err));
+            end_child(&target, &run.st);
+            rc = EXIT_FAILURE_RUN;
+        } else {
+            rc = watch(&run, &o, &target, tui, wake[0]);
+        }
         run_release(&run);
         attach_release(&target);
     }
