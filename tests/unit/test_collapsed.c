@@ -314,9 +314,28 @@ static void test_import_keeps_lines_before_an_error(void **state)
     profile_free(p);
 }
 
+static void test_collapsed_native_frames_as_py_spy_writes_them(void **state)
+{
+    struct profile *p = profile_new();
+    uint32_t ids[4] = {
+        py(p, "<module>", "/srv/z.py", 7),
+        profile_frame_id(p, "zlib_compress", "zlib.cpython-311-x86_64-linux-gnu.so", 0,
+                         PF_NATIVE_CODE),
+        profile_frame_id(p, "deflate", "libz.so.1.2.13", 0, PF_NATIVE_CODE),
+        profile_frame_id(p, "libz.so.1.2.13+0x4a00", "libz.so.1.2.13", 0, PF_NATIVE_CODE)};
+    profile_add_stack(p, ids, 4, 3);
+    char *text = render(p, 0);
+    assert_string_equal(text, "<module> (/srv/z.py:7);zlib_compress "
+                              "(zlib.cpython-311-x86_64-linux-gnu.so);deflate (libz.so.1.2.13);"
+                              "libz.so.1.2.13+0x4a00 (libz.so.1.2.13) 3\n");
+    free(text);
+    profile_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_collapsed_native_frames_as_py_spy_writes_them),
         cmocka_unit_test(test_collapsed_writes_sorted_lines_root_first),
         cmocka_unit_test(test_collapsed_full_filenames_keeps_paths),
         cmocka_unit_test(test_collapsed_substitutes_separators_and_control_chars),

@@ -615,9 +615,32 @@ static void test_flamegraph_deep_and_wide_profile(void **state)
     profile_free(p);
 }
 
+static void test_flamegraph_native_frames_have_a_colour_class_of_their_own(void **state)
+{
+    struct profile *p = profile_new();
+    add(p, 5, 1, "work@app.py:3");
+    char *plain = render(p, NULL, NULL);
+    assert_null(strstr(plain, "native (C/C++)")); /* no native frame: no legend entry */
+    uint32_t ids[2] = {profile_frame_id(p, "work", "app.py", 3, PF_PYTHON),
+                       profile_frame_id(p, "deflate", "libz.so.1.2.13", 0, PF_NATIVE_CODE)};
+    profile_add_stack(p, ids, 2, 5);
+    char *svg = render(p, NULL, NULL);
+    assert_non_null(strstr(svg, ">native (C/C++)</text>"));
+    assert_non_null(strstr(svg, "<title>deflate (libz.so.1.2.13)\n5 samples"));
+    /* its palette (teal: green and blue above red) is no Python class's */
+    const char *fill = strstr(strstr(svg, "<title>deflate (libz"), "fill=\"rgb(");
+    int r, g, b;
+    assert_int_equal(sscanf(fill, "fill=\"rgb(%d,%d,%d)", &r, &g, &b), 3);
+    assert_true(g > r && b > r);
+    free(plain);
+    free(svg);
+    profile_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_flamegraph_native_frames_have_a_colour_class_of_their_own),
         cmocka_unit_test(test_flamegraph_is_an_svg_document_with_title_and_subtitle),
         cmocka_unit_test(test_flamegraph_subtitle_says_samples_when_one_per_tick),
         cmocka_unit_test(test_flamegraph_long_note_wraps_within_the_image),

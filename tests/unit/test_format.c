@@ -180,14 +180,21 @@ static void test_format_frame_class_by_kind_and_path(void **state)
     assert_int_equal(frame_class("", PF_PROCESS), 3);
     assert_int_equal(frame_class("", PF_ENDPOINT), 3);
     assert_int_equal(frame_class("", PF_NATIVE), 4);
+    assert_int_equal(frame_class("libz.so.1.2.13", PF_NATIVE_CODE), 5);
     /* A cProfile dump's built-ins have no file: C code, not user code. */
     assert_int_equal(frame_class("", PF_PYTHON), 4);
     assert_int_equal(frame_class("<string>", PF_PYTHON), 0);
 }
 
+static void test_format_raw_is_py_spys_name_for_collapsed(void **state)
+{
+    assert_ptr_equal(format_find("raw"), format_find("collapsed"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format_raw_is_py_spys_name_for_collapsed),
         cmocka_unit_test(test_format_for_path_picks_by_extension),
         cmocka_unit_test(test_format_for_path_longest_extension_wins),
         cmocka_unit_test(test_format_for_path_ignores_case),

@@ -267,9 +267,22 @@ static void test_speedscope_reports_write_errors(void **state)
     profile_free(p);
 }
 
+static void test_speedscope_native_frames_have_their_library_as_file(void **state)
+{
+    struct profile *p = profile_new();
+    uint32_t ids[2] = {profile_frame_id(p, "work", "/srv/app.py", 3, PF_PYTHON),
+                       profile_frame_id(p, "deflate", "libz.so.1.2.13", 0, PF_NATIVE_CODE)};
+    profile_add_stack(p, ids, 2, 2);
+    check(p, "f = d['shared']['frames']\n"
+             "assert f[0] == {'name': 'work', 'file': '/srv/app.py', 'line': 3}\n"
+             "assert f[1] == {'name': 'deflate', 'file': 'libz.so.1.2.13'}\n");
+    profile_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_speedscope_native_frames_have_their_library_as_file),
         cmocka_unit_test(test_speedscope_document_shape),
         cmocka_unit_test(test_speedscope_shared_frames_follow_frame_ids),
         cmocka_unit_test(test_speedscope_without_timeline_one_profile_of_all_stacks),
