@@ -2,8 +2,9 @@
  * native_ext.c - a C extension whose native frames are known, for
  * tests/e2e/test_native.py (--native). The test set-up builds it per
  * interpreter with `cc -shared` (no setuptools), -O0 so each call below is a
- * real frame, and once more stripped (-s): then only the exported functions
- * keep a name (.dynsym) and hidden_spin, a static function, has none.
+ * real frame, and once more stripped (-s) as -DMODNAME=nativechain_stripped:
+ * then only the exported functions keep a name (.dynsym) and hidden_spin, a
+ * static function, has none.
  *
  *   nativechain.c_a(callback)   c_a -> c_b -> callback() in Python
  *   nativechain.c_c()           spins for ever with the GIL released
@@ -15,6 +16,14 @@
  */
 #include <Python.h>
 #include <pthread.h>
+
+#ifndef MODNAME
+#define MODNAME nativechain
+#endif
+#define TEXT_(x) #x
+#define TEXT(x) TEXT_(x)
+#define JOIN_(a, b) a##b
+#define JOIN(a, b) JOIN_(a, b)
 
 #define NOINLINE __attribute__((noinline))
 
@@ -98,16 +107,16 @@ static PyMethodDef methods[] = {
 
 #if PY_MAJOR_VERSION >= 3
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "nativechain", NULL, -1, methods, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT, TEXT(MODNAME), NULL, -1, methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit_nativechain(void)
+PyMODINIT_FUNC JOIN(PyInit_, MODNAME)(void)
 {
     return PyModule_Create(&module);
 }
 #else
-PyMODINIT_FUNC initnativechain(void)
+PyMODINIT_FUNC JOIN(init, MODNAME)(void)
 {
-    Py_InitModule("nativechain", methods);
+    Py_InitModule(TEXT(MODNAME), methods);
 }
 #endif

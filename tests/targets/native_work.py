@@ -15,6 +15,8 @@ thread, or in a thread named "work" when `chain` holds the main thread:
 C modes (nativechain, built by the test set-up from native_ext.c):
 
     hidden   a thread "hidden" in nativechain.hidden(): a static function spins
+    stripped the same in a thread "stripped", in nativechain_stripped (the same code
+             built stripped: hidden() known by .dynsym, its static function by address)
     cthread  nativechain.start_c_thread(): a pthread that never runs Python
     chain    py_outer -> nativechain.c_a -> c_b -> callback -> nativechain.c_c, which
              spins with the GIL released, in the main thread   (LINE:outer, LINE:callback)
@@ -79,6 +81,12 @@ def hidden_loop():
     nativechain.hidden()  # LINE:hidden
 
 
+def stripped_loop():
+    import nativechain_stripped
+    started.append("stripped")
+    nativechain_stripped.hidden()  # LINE:stripped
+
+
 def callback():
     import nativechain
     ready()
@@ -92,10 +100,11 @@ def py_outer():
 
 def main():
     steps = library_steps(args)
-    if "hidden" in args:
-        t = threading.Thread(target=hidden_loop, name="hidden")
-        t.daemon = True
-        t.start()
+    for mode, loop in (("hidden", hidden_loop), ("stripped", stripped_loop)):
+        if mode in args:
+            t = threading.Thread(target=loop, name=mode)
+            t.daemon = True
+            t.start()
     if "cthread" in args:
         import nativechain
         nativechain.start_c_thread()
@@ -106,9 +115,9 @@ def main():
         t = threading.Thread(target=library_loop, args=(steps,), name="work")
         t.daemon = True
         t.start()
-    while len(started) < ("hidden" in args) + bool(steps):
+    while len(started) < ("hidden" in args) + ("stripped" in args) + bool(steps):
         time.sleep(0.01)
-    py_outer()
+    py_outer()  # LINE:outer_call
 
 
-main()
+main()  # LINE:main_call

@@ -1,0 +1,333 @@
+"""`--native` end to end: the C and C++ frames under the Python ones, on every interpreter.
+
+The targets are tests/targets/native_work.py and a C extension,
+tests/targets/native_ext.c, which this module builds per interpreter with
+`cc -shared` (no setuptools) into build/native_ext/, once plain (nativechain)
+and once stripped (nativechain_stripped). By construction:
+
+- the main thread runs <module> -> main -> py_outer -> c_a -> c_b -> callback
+  -> c_c, and c_c spins with the GIL released: every sample of it is exactly
+  that stack;
+- a thread "hidden" spins in hidden -> hidden_spin, a static function; a
+  thread "stripped" does the same in the stripped build, where hidden is
+  named by .dynsym and hidden_spin is "nativechain_stripped.so+0x...";
+- a pthread that never runs Python, "c-spinner", spins in c_thread_main ->
+  c_thread_spin;
+- in library mode one loop runs zlib.compress, hashlib.sha256, a backtracking
+  re match (and numpy.dot), each from its own marked line.
+
+Recordings run until the target has used a set amount of CPU (wait_cpu), not
+for a set time, so a loaded machine only makes them slower.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import (ROOT, SPYGLASS, TARGETS, interpreter_params, marked_lines, read_collapsed,
+                      run_spyglass, wait_cpu, wait_sampling)
+from test_faults import (HANG, INTERPS as FAULT_INTERPS, assert_target_free, hang_report,
+                         unused_pid)
+
+ALL = interpreter_params()
+WORK = os.path.join(TARGETS, "native_work.py")
+LINES = marked_lines(WORK)
+EXT_SRC = os.path.join(TARGETS, "native_ext.c")
+EXT_DIR = os.path.join(ROOT, "build", "native_ext")
+PYDEPS = os.path.join(ROOT, "build", "pydeps")
+
+# A native frame in collapsed output: "symbol (library)", no line.
+NATIVE = re.compile(r"^(?P<name>.+) \((?P<lib>[^/:()]+)\)$")
+
+
+def build_extension(interp):
+    """Builds nativechain and nativechain_stripped for interp (cached by the
+    source's time) into one directory, which it returns."""
+    out = os.path.join(EXT_DIR, interp.id)
+    include = None
+    for name, extra in (("nativechain", []), ("nativechain_stripped", ["-s"])):
+        so = os.path.join(out, name + ".so")
+        if os.path.exists(so) and os.path.getmtime(so) >= os.path.getmtime(EXT_SRC):
+            continue
+        os.makedirs(out, exist_ok=True)
+        if include is None:
+            include = subprocess.check_output(
+                [interp.path, "-c", "import sysconfig; print(sysconfig.get_paths()['include'])"]
+            ).decode().strip()
+        tmp = "%s.%d.tmp" % (so, os.getpid())  # xdist workers may build the same one
+        subprocess.check_call(["cc", "-shared", "-fPIC", "-O0", "-g", "-pthread", "-I", include,
+                               "-DMODNAME=" + name, "-o", tmp, EXT_SRC] + extra)
+        os.rename(tmp, so)
+    return out
+
+
+def record(args, t, tmp_path, cpu_seconds=1.0, binary=SPYGLASS):
+    """Records t with `record --native --threads --format raw` until it used
+    cpu_seconds more CPU; returns (stacks, stderr)."""
+    out = str(tmp_path / "native.txt")
+    proc = subprocess.Popen([binary, "record", "--native", "--threads", "--format", "raw",
+                             "-o", out, "--pid", str(t.pid)] + args,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        seen = wait_sampling(proc)
+        wait_cpu(t.pid, cpu_seconds)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=HANG)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    stderr = b"".join(seen).decode() + err.decode()
+    assert proc.returncode == 0, stderr
+    return read_collapsed(out), stderr
+
+
+def by_thread(stacks):
+    """{thread name: [(frames after the thread root, count)]}."""
+    threads = {}
+    for frames, count in stacks:
+        m = re.match(r'^thread (?:"(.*)"|0x[0-9a-f]+) \(tid \d+\)$', frames[0])
+        assert m, frames
+        threads.setdefault(m.group(1), []).append((frames[1:], count))
+    return threads
+
+
+def py(name, line_key):
+    """A Python frame of native_work.py as collapsed writes it."""
+    return "%s (%s:%d)" % (name, WORK, LINES[line_key])
+
+
+def share(entries, predicate):
+    total = sum(c for _, c in entries)
+    return sum(c for f, c in entries if predicate(f)) / float(total) if total else 0.0
+
+
+def start_work(start_target, interp, ext, modes, env=None):
+    return start_target(interp, "native_work.py", args=["--ext", ext] + modes, env=env)
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_native_chain_c_thread_and_stripped_library(interp, tmp_path, start_target):
+    ext = build_extension(interp)
+    t = start_work(start_target, interp, ext, ["hidden", "stripped", "cthread", "chain"])
+    stacks, stderr = record([], t, tmp_path, cpu_seconds=0.5)
+    threads = by_thread(stacks)
+    # The main thread: exactly the chain, C and Python interleaved as called.
+    lib = "nativechain.so"
+    chain = [py("<module>", "main_call"), py("main", "outer_call"), py("py_outer", "outer"),
+             "c_a (%s)" % lib, "c_b (%s)" % lib, py("callback", "callback"), "c_c (%s)" % lib]
+    main = threads.get("MainThread")
+    assert main, stacks
+    for frames, _ in main:
+        assert frames == chain, frames
+    # A thread started from C, with no Python state: its C stack alone.
+    spinner = threads.get("c-spinner")
+    assert spinner, sorted(threads)
+    for frames, _ in spinner:
+        assert frames == ["c_thread_main (%s)" % lib, "c_thread_spin (%s)" % lib], frames
+    # A static function, named from the symbol table...
+    tail = [py("hidden_loop", "hidden"), "hidden (%s)" % lib, "hidden_spin (%s)" % lib]
+    assert share(threads["hidden"], lambda f: f[-3:] == tail) > 0.8, threads["hidden"]
+    # ... and stripped: an exported function is named from .dynsym, a static
+    # one is the library and its offset in the file.
+    stripped = "nativechain_stripped.so"
+
+    def offset_leaf(frames):
+        return (frames[-3:-1] == [py("stripped_loop", "stripped"), "hidden (%s)" % stripped]
+                and re.match(r"^nativechain_stripped\.so\+0x[0-9a-f]+ \(%s\)$" % stripped,
+                             frames[-1]))
+    assert share(threads["stripped"], offset_leaf) > 0.8, threads["stripped"]
+    m = re.search(r"native: (\d+) Python stacks merged \((\d+) where .*?\), (\d+) stacks of "
+                  r"threads without Python", stderr)
+    assert m and int(m.group(1)) > 0 and int(m.group(3)) > 0, stderr
+    assert re.search(r"unwinding took [\d.]+ us of CPU per sample", stderr), stderr
+
+
+def has_debug_symbols(path):
+    """Whether the binary or its build-id debug file has a .symtab (Debian's
+    python3.11 is stripped; python3.11-dbg brings the debug file)."""
+    notes = subprocess.check_output(["readelf", "-n", "-S", "-W", path]).decode()
+    if " .symtab " in notes:
+        return True
+    m = re.search(r"Build ID: ([0-9a-f]+)", notes)
+    return bool(m) and os.path.exists("/usr/lib/debug/.build-id/%s/%s.debug"
+                                      % (m.group(1)[:2], m.group(1)[2:]))
+
+
+def interpreter_binary(interp):
+    """The file that holds the interpreter (libpython when it is shared)."""
+    code = ("import sysconfig, os; d = sysconfig.get_config_var('LIBDIR') or ''; "
+            "l = sysconfig.get_config_var('INSTSONAME') or ''; "
+            "p = os.path.join(d, l); print(p if l and os.path.exists(p) else '')")
+    lib = subprocess.check_output([interp.path, "-c", code]).decode().strip()
+    return lib or os.path.realpath(interp.path)
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_native_library_functions_under_their_python_line(interp, tmp_path, start_target):
+    t = start_target(interp, "native_work.py", args=["zlib", "sha", "re"])
+    stacks, _ = record([], t, tmp_path, cpu_seconds=0.6)
+    main = by_thread(stacks)["MainThread"]
+    binary = os.path.basename(interpreter_binary(interp))
+    sre = r"^(_?sre|pattern_)" if has_debug_symbols(interpreter_binary(interp)) \
+        else r"^%s\+0x" % re.escape(binary)
+    wanted = {"zlib": r"^deflate", "sha": r"(?i)sha256", "re": sre}
+    for key, pattern in sorted(wanted.items()):
+        line = ":%d)" % LINES[key]
+        under = []  # the native frames called from that line
+        for frames, count in main:
+            at = [i for i, f in enumerate(frames) if f.endswith(line)]
+            if at:
+                below = frames[at[0] + 1:]  # none while the line's own bytecode runs
+                assert all(NATIVE.match(f) for f in below), (key, frames)
+                under.append((below, count))
+        assert under, (key, main[:5])
+        names = [NATIVE.match(f).group("name") for below, _ in under for f in below]
+        assert any(re.search(pattern, n) for n in names), (key, pattern, sorted(set(names)))
+
+
+def numpy_env(interp):
+    """The environment in which interp can import numpy, or None: Debian's
+    python3-numpy, else a PyPI build the test set-up put under build/pydeps."""
+    env = dict(os.environ)
+    deps = os.path.join(PYDEPS, "%d.%d" % interp.version)
+    if os.path.isdir(deps):
+        env["PYTHONPATH"] = deps
+    probe = subprocess.call([interp.path, "-c", "import numpy"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return env if probe == 0 else None
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_native_numpy_matmul_shows_blas_and_its_worker_thread(interp, tmp_path, start_target):
+    env = numpy_env(interp)
+    if env is None:
+        pytest.skip("numpy is not importable by %s (Debian's python3-numpy serves "
+                    "/usr/bin/python3; pyenv interpreters need it under build/pydeps/)" % interp.id)
+    t = start_target(interp, "native_work.py", args=["numpy"], env=env)
+    stacks, _ = record([], t, tmp_path, cpu_seconds=1.0)
+    threads = by_thread(stacks)
+    line = ":%d)" % LINES["numpy"]
+    gemm = [f for frames, _ in threads["MainThread"] if any(x.endswith(line) for x in frames)
+            for f in frames if NATIVE.match(f) and "gemm" in NATIVE.match(f).group("name").lower()]
+    assert gemm, threads["MainThread"][:5]
+    # BLAS's own threads run no Python: their stacks are native frames only, in a BLAS library.
+    workers = [frames for name, entries in threads.items() for frames, _ in entries
+               if all(NATIVE.match(f) for f in frames)
+               and any("blas" in NATIVE.match(f).group("lib") for f in frames)]
+    assert workers, sorted(threads)
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_native_dump_text_and_json(interp, start_target):
+    ext = build_extension(interp)
+    t = start_work(start_target, interp, ext, ["cthread", "chain"])
+    lib = "nativechain.so"
+    deadline = time.time() + 30
+    while True:  # READY comes just before c_c: wait until the main thread is in it
+        doc = json.loads(run_spyglass(["dump", "--pid", str(t.pid), "--native", "--json"],
+                                      check=True).stdout)
+        main = [th for th in doc["threads"] if th["name"] == "MainThread"][0]
+        if main["frames"] and main["frames"][0]["name"] == "c_c" or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    leaf = [(f["name"], f["file"] if f["native"] else f["line"]) for f in main["frames"][:5]]
+    assert leaf == [("c_c", lib), ("callback", LINES["callback"]), ("c_b", lib), ("c_a", lib),
+                    ("py_outer", LINES["outer"])], main["frames"]
+    assert main["python"] is True and main["native_frames"] is True
+    spinner = [th for th in doc["threads"] if th["name"] == "c-spinner"]
+    assert spinner and spinner[0]["python"] is False and spinner[0]["ident"] == 0, doc
+    assert [f["name"] for f in spinner[0]["frames"]] == ["c_thread_spin", "c_thread_main"]
+    text = run_spyglass(["dump", "--pid", str(t.pid), "-n"], check=True).stdout
+    assert "\n    c_c (%s) [native]\n    callback (%s:%d)\n" % (lib, WORK, LINES["callback"]) \
+        in text, text
+    assert re.search(r'\nNative thread \(active\) "c-spinner" \[tid \d+\]\n'
+                     r'    c_thread_spin \(nativechain\.so\) \[native\]\n', text), text
+
+
+@pytest.mark.parametrize("interp", ALL)
+def test_native_top_shows_native_rows_with_their_library(interp, start_target):
+    ext = build_extension(interp)
+    t = start_work(start_target, interp, ext, ["chain"])
+    top = subprocess.Popen([SPYGLASS, "top", "--native", "--pid", str(t.pid), "--interval",
+                            "0.3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = []
+    try:
+        deadline = time.time() + HANG
+        while time.time() < deadline:
+            line = top.stdout.readline().decode()
+            assert line, "top ended: %r" % lines[-20:]
+            lines.append(line)
+            if re.match(r"^\s*[\d.]+%\s+[\d.]+%\s+\S+\s+\S+\s+c_c \(nativechain\.so\)\s+"
+                        r"\(native\)\s*$", line):
+                break
+        else:
+            pytest.fail("no c_c (nativechain.so) row: %r" % lines[-20:])
+    finally:
+        top.send_signal(signal.SIGINT)
+        _, err = top.communicate(timeout=HANG)
+    assert top.returncode == 0, err
+    assert b"spyglass: native: " in err, err
+
+
+# Faults: threads that exit while they are unwound, a target that ends
+# mid-recording. The fault matrix's interpreters (test_faults.py).
+
+@pytest.mark.parametrize("interp", FAULT_INTERPS)
+def test_native_thread_churn_leaves_nothing_stopped(interp, tmp_path, start_target):
+    counter = str(tmp_path / "counter")
+    t = start_target(interp, "faults.py", args=["--counter", counter, "--churn", "500"])
+    stacks, _ = record(["--rate", "250"], t, tmp_path, cpu_seconds=1.0)
+    assert t.proc.poll() is None, "the target died"
+    assert_target_free(t.pid, counter)
+    # The long-lived thread's stacks stay whole: its Python frames, then
+    # only native ones (the GIL it waits for, mostly).
+    for frames, _ in by_thread(stacks)["steady"]:
+        inner = [i for i, f in enumerate(frames) if f.startswith("steady_inner (")]
+        assert inner and frames[inner[0] - 1].startswith("steady_outer ("), frames
+        assert all(NATIVE.match(f) for f in frames[inner[0] + 1:]), frames
+
+
+@pytest.mark.parametrize("interp", FAULT_INTERPS)
+@pytest.mark.parametrize("end", ["exit", "kill"])
+def test_native_target_ending_mid_recording(interp, end, tmp_path, start_target):
+    t = start_target(interp, "faults.py", args=["--end", end])
+    out = tmp_path / "p.txt"
+    rec = subprocess.Popen([SPYGLASS, "record", "-n", "--rate", "250", "--pid", str(t.pid),
+                            "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = wait_sampling(rec)
+    wait_cpu(t.pid, 0.3)
+    os.kill(t.pid, signal.SIGUSR1)  # the target ends itself, the `end` way
+    try:
+        _, err = rec.communicate(timeout=HANG)
+    except subprocess.TimeoutExpired:
+        report = hang_report(rec.pid, t.pid)
+        rec.kill()
+        rec.communicate()
+        pytest.fail("spyglass hung after the target's %s: %s" % (end, report))
+    stderr = b"".join(seen).decode() + err.decode()
+    assert rec.returncode == 0, stderr
+    assert stderr.strip().splitlines()[-1].endswith("the target exited"), stderr
+    assert "spin (" in out.read_text()
+
+
+def test_native_options(tmp_path):
+    """-n is --native; --nonblocking keeps its long form and cannot go with
+    --native; raw is py-spy's name for collapsed."""
+    pid = str(unused_pid())
+    for command in ("record", "top", "dump"):
+        proc = run_spyglass([command, "--pid", pid, "--native", "--nonblocking"])
+        assert proc.returncode == 2, proc.stderr
+        assert "--native unwinds each thread while it" in proc.stderr, proc.stderr
+        proc = run_spyglass([command, "--pid", pid, "-n", "--subprocesses"])
+        assert proc.returncode == 2 and "--subprocesses" in proc.stderr, proc.stderr
+        help_text = run_spyglass([command, "--help"], check=True).stdout
+        assert re.search(r"-n, --native\b", help_text), help_text
+        assert re.search(r"^\s+--nonblocking\b", help_text, re.M), help_text
+    # The format is accepted: what fails is the process, a runtime error (1).
+    proc = run_spyglass(["record", "--pid", pid, "--format", "raw", "-o", str(tmp_path / "x")])
+    assert proc.returncode == 1, proc.stderr
