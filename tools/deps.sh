@@ -2,11 +2,16 @@
 # Installs the Debian packages spyglass needs to build, test and run its demo,
 # but only those missing: a no-op on a machine that has them all.
 set -eu
+# --native's tests (tests/e2e/test_native.py) build a C extension for /usr/bin/python3
+# (python3-dev) and run numpy on a threaded BLAS (libopenblas0-pthread: reference BLAS,
+# what python3-numpy pulls in alone, has no worker threads). python3.11-dbg's debug
+# symbols are optional: without them the tests expect Debian's static functions as
+# python3.11+0xOFFSET.
 PKGS="gcc make clang libclang-rt-dev libcmocka-dev zlib1g-dev libncurses-dev python3 python3-pytest
       python3-pytest-xdist python3-jsonschema python3-flask gunicorn python3-fastapi
       python3-uvicorn python3-aiohttp python3-requests tmux procps golang-go python3-memory-profiler
       valgrind clang-format cppcheck libdw-dev uwsgi uwsgi-plugin-python3 chromium python3-django
-      python3-tornado python3-celery strace"
+      python3-tornado python3-celery strace python3-dev python3-numpy libopenblas0-pthread"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
