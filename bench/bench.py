@@ -10,6 +10,7 @@ the tool is installed. The floor first: what a loop that only sleeps to the
 same deadlines costs on this machine (bench/tickfloor.c, built by run.sh).
 
     python3 bench/bench.py [--quick] [--versions 3.8,3.11,3.12,3.13] [--depths 10,50,200,50d]
+    python3 bench/bench.py --native [--versions ...]   (only the --native table)
 
 A depth is one function recursing that deep; "50d" is 50 distinct functions,
 as in a real service's stack (every code object is then a cache entry to check).
@@ -64,11 +65,11 @@ def units_rate(proc):
     return int(m.group(1)) / float(m.group(2)) if m else float("nan")
 
 
-def record(pid, rate, seconds, nonblocking):
+def record(pid, rate, seconds, nonblocking, native=False):
     """Runs spyglass record; returns (cpu seconds, ticks, late, summary text)."""
     args = [SPYGLASS, "record", "--pid", str(pid), "--rate", str(rate), "--duration",
             str(seconds), "-o", "/tmp/spyglass-bench.txt", "--format", "collapsed"]
-    args.append("--nonblocking" if nonblocking else "--blocking")
+    args.append("--native" if native else "--nonblocking" if nonblocking else "--blocking")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -91,6 +92,39 @@ def cost_per_sample(python, depth, rate, seconds, nonblocking):
         target.terminate()
         target.wait()
     return loop_us, ticks, late
+
+
+def native_costs(python, depth, seconds):
+    """CPU per sample at 100 Hz: nonblocking, blocking, --native, and of the
+    last the part spent unwinding (microseconds)."""
+    row = []
+    for nonblocking in (True, False):
+        row.append(cost_per_sample(python, depth, 100, seconds, nonblocking)[0])
+    target = start_target(python, depth)
+    try:
+        _, _, _, text, loop_us = record(target.pid, 100, seconds, False, native=True)
+    finally:
+        target.terminate()
+        target.wait()
+    unwind = re.search(r"unwinding took ([\d.]+) us", text)
+    frames = re.search(r"unwound, ([\d.]+) frames each", text)
+    return row + [loop_us, float(unwind.group(1)) if unwind else float("nan"),
+                  float(frames.group(1)) if frames else float("nan")]
+
+
+def print_native_table(versions, seconds):
+    print("\nCPU of the profiler per sample at 100 Hz with and without --native, microseconds")
+    print("(the sampling loop's CPU per sample, and of it the part awake, as record's summary"
+          " says it; then how much of --native's went to unwinding, and native frames per stack)")
+    print("%-6s %-6s %22s %22s %22s %14s %8s" % ("python", "depth", "nonblocking", "blocking",
+                                                 "native", "of it unwind", "frames"))
+    for v in versions:
+        if not os.path.exists(PYTHONS[v]):
+            print("%-6s (not installed)" % v)
+            continue
+        for d in (10, 50):
+            print("%-6s %-6s %22s %22s %22s %14.1f %8.1f" % tuple(
+                [v, d] + native_costs(PYTHONS[v], d, seconds)))
 
 
 def max_rate(python, depth, seconds, nonblocking):
@@ -208,6 +242,7 @@ def main():
     p.add_argument("--quick", action="store_true", help="shorter runs, fewer rounds")
     p.add_argument("--versions", default="3.8,3.11,3.12,3.13")
     p.add_argument("--depths", default="10,50,200,50d")
+    p.add_argument("--native", action="store_true", help="only the --native table")
     args = p.parse_args()
     secs = 2 if args.quick else 4
     rounds = 1 if args.quick else 3
@@ -215,6 +250,9 @@ def main():
         sys.exit("bench: build/spyglass is missing: run make first")
     print("spyglass benchmark (%s); machine: %d cores, load %s" %
           ("quick" if args.quick else "full", os.cpu_count(), os.getloadavg()[0]))
+    if args.native:
+        print_native_table(args.versions.split(","), secs)
+        return
     print("\nFloor: a loop that only sleeps to absolute deadlines (bench/tickfloor.c)")
     for rate in (100, 1000, 10000):
         f = floor(rate, secs)
@@ -269,6 +307,7 @@ def main():
                 med, lo, hi = slowdown(PYTHONS[v], 50, rate, secs, nonblocking, rounds)
                 print("%-6s depth 50 %5d Hz %-11s %.3f [%.3f, %.3f]" % (
                     v, rate, "nonblocking" if nonblocking else "blocking", med, lo, hi))
+    print_native_table(args.versions.split(","), secs)
 
 
 if __name__ == "__main__":
