@@ -291,7 +291,10 @@ static struct top_frame native_row(struct top_run *run, const struct fold_frame 
         memset(run->labels + old, 0, (run->labels_cap - old) * sizeof(*run->labels));
     }
     if (!run->labels[f->id]) {
-        char *label = xasprintf("%s (%s)", f->name, f->file[0] ? f->file : "?");
+        size_t len = strlen(f->file); /* "lib+0xOFFSET" says its library already */
+        int named = !strncmp(f->name, f->file, len) && !strncmp(f->name + len, "+0x", 3);
+        char *label = named ? xstrdup(f->name)
+                            : xasprintf("%s (%s)", f->name, f->file[0] ? f->file : "?");
         run->labels[f->id] = profile_intern(run->interned, label);
         free(label);
     }

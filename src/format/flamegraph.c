@@ -350,15 +350,26 @@ static void tree_layout(struct tree *t, const uint32_t *rank)
 
 /* ---- drawing ---- */
 
+/* Returns 1 if a native frame's name already says its library: one
+ * without a symbol is named "library+0xOFFSET". */
+static int names_its_library(const struct profile_frame *f)
+{
+    size_t len = strlen(f->file);
+    return f->kind == PF_NATIVE_CODE && strncmp(f->name, f->file, len) == 0 &&
+           strncmp(f->name + len, "+0x", 3) == 0;
+}
+
 /* Builds the display label of a frame: "name (file:line)" for Python
- * frames, "name (library)" for native ones, the bare name for synthetic
- * ones. Returns it sanitised; the caller frees it. */
+ * frames, "name (library)" for native ones (or "library+0xOFFSET" alone),
+ * the bare name for synthetic ones. Returns it sanitised; the caller frees
+ * it. */
 static char *frame_label(const struct profile_frame *f, const struct format_options *opt)
 {
     struct strbuf raw;
     strbuf_init(&raw);
     strbuf_addstr(&raw, f->name);
-    if ((f->kind == PF_PYTHON || f->kind == PF_NATIVE_CODE) && f->file[0]) {
+    if ((f->kind == PF_PYTHON || f->kind == PF_NATIVE_CODE) && f->file[0] &&
+        !names_its_library(f)) {
         char *path = format_display_path(f->file, opt && opt->full_filenames);
         if (f->line > 0)
             strbuf_addf(&raw, " (%s:%d)", path, f->line);

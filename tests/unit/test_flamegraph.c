@@ -621,12 +621,16 @@ static void test_flamegraph_native_frames_have_a_colour_class_of_their_own(void 
     add(p, 5, 1, "work@app.py:3");
     char *plain = render(p, NULL, NULL);
     assert_null(strstr(plain, "native (C/C++)")); /* no native frame: no legend entry */
-    uint32_t ids[2] = {profile_frame_id(p, "work", "app.py", 3, PF_PYTHON),
-                       profile_frame_id(p, "deflate", "libz.so.1.2.13", 0, PF_NATIVE_CODE)};
-    profile_add_stack(p, ids, 2, 5);
+    uint32_t ids[3] = {
+        profile_frame_id(p, "work", "app.py", 3, PF_PYTHON),
+        profile_frame_id(p, "deflate", "libz.so.1.2.13", 0, PF_NATIVE_CODE),
+        profile_frame_id(p, "libz.so.1.2.13+0x4a00", "libz.so.1.2.13", 0, PF_NATIVE_CODE)};
+    profile_add_stack(p, ids, 3, 5);
     char *svg = render(p, NULL, NULL);
     assert_non_null(strstr(svg, ">native (C/C++)</text>"));
     assert_non_null(strstr(svg, "<title>deflate (libz.so.1.2.13)\n5 samples"));
+    /* a frame without a symbol names its library once */
+    assert_non_null(strstr(svg, "<title>libz.so.1.2.13+0x4a00\n5 samples"));
     /* its palette (teal: green and blue above red) is no Python class's */
     const char *fill = strstr(strstr(svg, "<title>deflate (libz"), "fill=\"rgb(");
     int r, g, b;
