@@ -28,8 +28,8 @@ import time
 
 import pytest
 
-from conftest import (ROOT, SPYGLASS, TARGETS, interpreter_params, marked_lines, read_collapsed,
-                      run_spyglass, wait_cpu, wait_sampling)
+from conftest import (ROOT, SPYGLASS, SPYGLASS_ASAN, TARGETS, interpreter_params, marked_lines,
+                      read_collapsed, run_spyglass, wait_cpu, wait_sampling)
 from test_faults import (HANG, INTERPS as FAULT_INTERPS, assert_target_free, hang_report,
                          unused_pid)
 
@@ -39,6 +39,8 @@ LINES = marked_lines(WORK)
 EXT_SRC = os.path.join(TARGETS, "native_ext.c")
 EXT_DIR = os.path.join(ROOT, "build", "native_ext")
 PYDEPS = os.path.join(ROOT, "build", "pydeps")
+# The chain test runs the sanitizer build (`make asan`; `make e2e` builds it) when it exists.
+CHECKED = SPYGLASS_ASAN if os.path.exists(SPYGLASS_ASAN) else SPYGLASS
 
 # A native frame in collapsed output: "symbol (library)", no line.
 NATIVE = re.compile(r"^(?P<name>.+) \((?P<lib>[^/:()]+)\)$")
@@ -114,7 +116,7 @@ def start_work(start_target, interp, ext, modes, env=None):
 def test_native_chain_c_thread_and_stripped_library(interp, tmp_path, start_target):
     ext = build_extension(interp)
     t = start_work(start_target, interp, ext, ["hidden", "stripped", "cthread", "chain"])
-    stacks, stderr = record([], t, tmp_path, cpu_seconds=0.5)
+    stacks, stderr = record([], t, tmp_path, cpu_seconds=0.5, binary=CHECKED)
     threads = by_thread(stacks)
     # The main thread: exactly the chain, C and Python interleaved as called.
     lib = "nativechain.so"
