@@ -293,8 +293,8 @@ static struct top_frame native_row(struct top_run *run, const struct fold_frame 
     if (!run->labels[f->id]) {
         size_t len = strlen(f->file); /* "lib+0xOFFSET" says its library already */
         int named = !strncmp(f->name, f->file, len) && !strncmp(f->name + len, "+0x", 3);
-        char *label = named ? xstrdup(f->name)
-                            : xasprintf("%s (%s)", f->name, f->file[0] ? f->file : "?");
+        char *label =
+            named ? xstrdup(f->name) : xasprintf("%s (%s)", f->name, f->file[0] ? f->file : "?");
         run->labels[f->id] = profile_intern(run->interned, label);
         free(label);
     }
