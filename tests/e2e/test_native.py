@@ -141,7 +141,8 @@ def test_native_chain_c_thread_and_stripped_library(interp, tmp_path, start_targ
     chain = [py("<module>", "main_call"), py("main", "outer_call"), py("py_outer", "outer"),
              "c_a (%s)" % lib, "c_b (%s)" % lib, py("callback", "callback"), "c_c (%s)" % lib]
     main = threads.get("MainThread")
-    assert main, (stacks, stderr)
+    if not main:
+        pytest.fail("no MainThread stack in %r\n%s" % (stacks, stderr))
     for frames, _ in main:
         assert frames == chain, frames
     # A thread started from C, with no Python state: its C stack alone.
