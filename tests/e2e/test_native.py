@@ -145,11 +145,12 @@ def test_native_chain_c_thread_and_stripped_library(interp, tmp_path, start_targ
         pytest.fail("no MainThread stack in %r\n%s" % (stacks, stderr))
     for frames, _ in main:
         assert frames == chain, frames
-    # A thread started from C, with no Python state: its C stack alone.
+    # A thread started from C, with no Python state: its C stack alone (once
+    # it runs: a sample may catch it still in glibc's __clone3).
     spinner = threads.get("c-spinner")
     assert spinner, sorted(threads)
-    for frames, _ in spinner:
-        assert frames == ["c_thread_main (%s)" % lib, "c_thread_spin (%s)" % lib], frames
+    expected = ["c_thread_main (%s)" % lib, "c_thread_spin (%s)" % lib]
+    assert share(spinner, lambda f: f == expected) > 0.9, spinner
     # A static function, named from the symbol table...
     tail = [py("hidden_loop", "hidden"), "hidden (%s)" % lib, "hidden_spin (%s)" % lib]
     assert share(threads["hidden"], lambda f: f[-3:] == tail) > 0.8, threads["hidden"]
@@ -249,13 +250,16 @@ def test_native_dump_text_and_json(interp, start_target):
     t = start_work(start_target, interp, ext, ["cthread", "chain"])
     lib = "nativechain.so"
     deadline = time.time() + 30
-    while True:  # READY comes just before c_c: wait until the main thread is in it
+    while True:  # READY comes just before c_c, and the C thread may not have run yet
         doc = json.loads(run_spyglass(["dump", "--pid", str(t.pid), "--native", "--json"],
                                       check=True).stdout)
-        main = [th for th in doc["threads"] if th["name"] == "MainThread"][0]
-        if main["frames"] and main["frames"][0]["name"] == "c_c" or time.time() > deadline:
+        leaves = dict((th["name"], th["frames"][0]["name"] if th["frames"] else None)
+                      for th in doc["threads"])
+        if leaves.get("MainThread") == "c_c" and leaves.get("c-spinner") == "c_thread_spin" \
+                or time.time() > deadline:
             break
         time.sleep(0.05)
+    main = [th for th in doc["threads"] if th["name"] == "MainThread"][0]
     leaf = [(f["name"], f["file"] if f["native"] else f["line"]) for f in main["frames"][:5]]
     assert leaf == [("c_c", lib), ("callback", LINES["callback"]), ("c_b", lib), ("c_a", lib),
                     ("py_outer", LINES["outer"])], main["frames"]
