@@ -40,6 +40,7 @@ LINES = marked_lines(WORK)
 EXT_SRC = os.path.join(TARGETS, "native_ext.c")
 EXT_DIR = os.path.join(ROOT, "build", "native_ext")
 PYDEPS = os.path.join(ROOT, "build", "pydeps")
+UWSGI_PLUGIN = "/usr/lib/uwsgi/plugins/python3_plugin.so"
 # CPU seconds spyglass spends sampling before a recording is stopped: about
 # 150 samples of a few threads (0.3-0.7 ms each, more under the sanitizer).
 SAMPLING_CPU = 0.1
@@ -361,3 +362,34 @@ def test_native_options(tmp_path):
     # The format is accepted: what fails is the process, a runtime error (1).
     proc = run_spyglass(["record", "--pid", pid, "--format", "raw", "-o", str(tmp_path / "x")])
     assert proc.returncode == 1, proc.stderr
+
+
+def test_native_uwsgi_worker_embedded_libpython(tmp_path):
+    """uWSGI embeds libpython in a plugin: its worker's stack runs from uWSGI's
+    own loop through the plugin into the application, and on into C."""
+    from test_deploy_runtime import UWSGI, Uwsgi, _answers, wait_for
+    if not os.access(UWSGI, os.X_OK) or not os.path.exists(UWSGI_PLUGIN):
+        pytest.skip("uwsgi and its python3 plugin are not installed (tools/deps.sh)")
+    server = Uwsgi(tmp_path, False)
+    try:
+        wait_for(lambda: server.proc.poll() is None and _answers(server.port), "uWSGI to answer")
+        server.get("/spin?s=60")
+        spinner = wait_for(lambda: server.worker_doing("SPIN"), "a worker to spin")
+        frames = []
+        deadline = time.time() + 30
+        while time.time() < deadline:  # until it is in spin_for's loop, not still marking
+            doc = json.loads(run_spyglass(["dump", "--pid", str(spinner), "--native", "--json"],
+                                          check=True).stdout)
+            frames = [(f["name"], f["native"]) for t in doc["threads"] for f in t["frames"]
+                      if any(g["name"] == "spin_for" for g in t["frames"])]
+            if ("spin_for", False) in frames and ("python_call", True) in frames:
+                break
+            time.sleep(0.05)
+        names = [name for name, _ in frames]
+        at = names.index("application")
+        # outwards from the application: the plugin's call into Python, then uWSGI's loop
+        assert names[at + 1:at + 3] == ["python_call", "uwsgi_request_wsgi"], frames
+        assert all(native for _, native in frames[at + 1:]), frames
+        assert names.index("spin_for") < at, frames
+    finally:
+        server.stop()
