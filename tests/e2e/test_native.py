@@ -359,6 +359,8 @@ def test_native_options(tmp_path):
         help_text = run_spyglass([command, "--help"], check=True).stdout
         assert re.search(r"-n, --native\b", help_text), help_text
         assert re.search(r"^\s+--nonblocking\b", help_text, re.M), help_text
+    proc = run_spyglass(["record", "--pid", pid, "-n", "--memory"])
+    assert proc.returncode == 2 and "--memory" in proc.stderr, proc.stderr
     # The format is accepted: what fails is the process, a runtime error (1).
     proc = run_spyglass(["record", "--pid", pid, "--format", "raw", "-o", str(tmp_path / "x")])
     assert proc.returncode == 1, proc.stderr
