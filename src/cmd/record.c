@@ -239,6 +239,9 @@ static int check(const struct record_options *o)
     if (o->native && o->subprocesses)
         return cmd_usage_error("record", "--native follows one process: it cannot be combined "
                                          "with --subprocesses yet");
+    if (o->native && o->async)
+        return cmd_usage_error("record", "--async joins tasks to Python stacks: it cannot be "
+                                         "combined with --native yet");
     if (o->native && o->memory)
         return cmd_usage_error("record", "--memory charges RSS to Python stacks: it cannot be "
                                          "combined with --native yet");

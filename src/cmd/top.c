@@ -227,6 +227,9 @@ static int parse(int argc, char **argv, struct top_options *o)
     if (o->native && o->subprocesses)
         return cmd_usage_error("top", "--native follows one process: it cannot be combined "
                                       "with --subprocesses yet");
+    if (o->native && o->async)
+        return cmd_usage_error("top", "--async joins tasks to Python stacks: it cannot be "
+                                      "combined with --native yet");
     if (o->native)
         o->nonblocking = 0; /* a thread is unwound while it stands still */
     return 0;

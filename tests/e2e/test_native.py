@@ -361,6 +361,9 @@ def test_native_options(tmp_path):
         assert re.search(r"^\s+--nonblocking\b", help_text, re.M), help_text
     proc = run_spyglass(["record", "--pid", pid, "-n", "--memory"])
     assert proc.returncode == 2 and "--memory" in proc.stderr, proc.stderr
+    for command in ("record", "top"):
+        proc = run_spyglass([command, "--pid", pid, "-n", "--async"])
+        assert proc.returncode == 2 and "--async" in proc.stderr, proc.stderr
     # The format is accepted: what fails is the process, a runtime error (1).
     proc = run_spyglass(["record", "--pid", pid, "--format", "raw", "-o", str(tmp_path / "x")])
     assert proc.returncode == 1, proc.stderr
