@@ -643,7 +643,7 @@ static void report_pause(const struct dump_options *o, pid_t pid, const struct d
 {
     if (!dp->was_stopped)
         return;
-    const char *why = !o->native                  ? "read its variables"
+    const char *why = !o->native                     ? "read its variables"
                       : o->locals && !o->nonblocking ? "unwind its threads and read their variables"
                                                      : "unwind its threads";
     fprintf(stderr, "spyglass: process %d was stopped for %.1f ms to %s", (int)pid,
