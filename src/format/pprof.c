@@ -14,12 +14,16 @@
  *                      in bytes (record --memory) has [space/bytes] alone
  *   sample (2)         one per stack: location ids leaf first, values
  *                      [weight, weight * period] ([weight * unit] for time)
- *   mapping (3)        one, id 1, named after the target, that says it
+ *   mapping (3)        id 1, named after the target, that says it
  *                      already has functions, file names and lines: with
  *                      none, pprof looks for the "main binary" to symbolize
- *                      and warns "Main binary filename not available"
+ *                      and warns "Main binary filename not available"; with
+ *                      --native one more per library of native frames (id
+ *                      2 on, named after the library, symbolized too), so
+ *                      that a native frame is told apart as C code of its
+ *                      library (pprof -traces and -raw show the mapping)
  *   location (4)       one per profile frame (id = frame id + 1), mapping
- *                      1, one line
+ *                      1 (a native frame: its library's), one line
  *   function (5)       one per (name, file), id from 1, without a system
  *                      name: pprof "demangles" a name equal to its system
  *                      name, and takes "<module>" or "<lambda>" for C++
@@ -234,12 +238,36 @@ static void put_samples(struct encoder *e, int counted, double ns)
     }
 }
 
-/* The one mapping every location belongs to: symbolized already. */
-static void put_mapping(struct encoder *e)
+/* Gives each frame its mapping id: 1, or for a native frame (--native) one
+ * per library from 2 on. Returns the frame -> mapping id array (caller
+ * frees); *libs (caller frees) holds the libraries, by mapping id - 2. */
+static uint32_t *mapping_ids(const struct profile *p, const char ***libs, size_t *nlibs)
 {
-    const struct profile_meta *m = profile_meta_const(e->p);
-    const char *name = m->target ? m->target : m->title ? m->title : "spyglass profile";
-    pb_uint(&e->scratch, 1, 1);
+    size_t frames = profile_frame_count(p), cap = 0;
+    uint32_t *ids = xcalloc(frames + 1, sizeof(*ids));
+    *libs = NULL;
+    *nlibs = 0;
+    for (uint32_t id = 0; id < frames; id++) {
+        const struct profile_frame *f = profile_frame(p, id);
+        ids[id] = 1;
+        if (f->kind != PF_NATIVE_CODE || !f->file[0])
+            continue;
+        size_t i = 0; /* a profile has a few dozen libraries at most */
+        while (i < *nlibs && strcmp((*libs)[i], f->file) != 0)
+            i++;
+        if (i == *nlibs) {
+            *libs = xgrow(*libs, sizeof(**libs), *nlibs + 1, &cap);
+            (*libs)[(*nlibs)++] = f->file;
+        }
+        ids[id] = (uint32_t)i + 2;
+    }
+    return ids;
+}
+
+/* Writes one mapping that says it is symbolized already. */
+static void put_mapping(struct encoder *e, uint64_t id, const char *name)
+{
+    pb_uint(&e->scratch, 1, id);
     pb_uint(&e->scratch, 5, string_index(&e->strings, name));
     pb_uint(&e->scratch, 7, 1); /* has_functions */
     pb_uint(&e->scratch, 8, 1); /* has_filenames */
@@ -247,14 +275,23 @@ static void put_mapping(struct encoder *e)
     pb_message(&e->msg, 3, &e->scratch);
 }
 
-static void put_locations(struct encoder *e, const uint32_t *func_ids)
+/* The target's mapping (id 1), then one per library of native frames. */
+static void put_mappings(struct encoder *e, const char **libs, size_t nlibs)
+{
+    const struct profile_meta *m = profile_meta_const(e->p);
+    put_mapping(e, 1, m->target ? m->target : m->title ? m->title : "spyglass profile");
+    for (size_t i = 0; i < nlibs; i++)
+        put_mapping(e, i + 2, libs[i]);
+}
+
+static void put_locations(struct encoder *e, const uint32_t *func_ids, const uint32_t *map_ids)
 {
     struct strbuf line;
     strbuf_init(&line);
     for (uint32_t id = 0; id < profile_frame_count(e->p); id++) {
         const struct profile_frame *f = profile_frame(e->p, id);
         pb_uint(&e->scratch, 1, (uint64_t)id + 1);
-        pb_uint(&e->scratch, 2, 1); /* mapping_id */
+        pb_uint(&e->scratch, 2, map_ids[id]);
         pb_uint(&line, 1, func_ids[id]);
         pb_uint(&line, 2, f->line > 0 ? (uint64_t)f->line : 0);
         pb_message(&e->scratch, 4, &line);
@@ -313,8 +350,13 @@ static void encode(struct encoder *e)
     size_t func_count;
     uint64_t *lines;
     uint32_t *func_ids = function_ids(e->p, &lines, &func_count);
-    put_mapping(e);
-    put_locations(e, func_ids);
+    const char **libs;
+    size_t nlibs;
+    uint32_t *map_ids = mapping_ids(e->p, &libs, &nlibs);
+    put_mappings(e, libs, nlibs);
+    put_locations(e, func_ids, map_ids);
+    free(map_ids);
+    free(libs);
     put_functions(e, func_ids, lines);
     free(func_ids);
     free(lines);

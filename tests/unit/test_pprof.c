@@ -463,6 +463,36 @@ static void test_pprof_one_symbolized_mapping_for_every_location(void **state)
     profile_free(p);
 }
 
+static void test_pprof_native_frames_have_a_mapping_per_library(void **state)
+{
+    /* --native: a C frame's location belongs to its library's mapping, so
+     * that pprof tells it apart from the Python code around it. */
+    struct profile *p = profile_new();
+    uint32_t f[4];
+    f[0] = profile_frame_id(p, "compress", "app.py", 3, PF_PYTHON);
+    f[1] = profile_frame_id(p, "zlib_compress", "libpython3.11.so.1.0", 0, PF_NATIVE_CODE);
+    f[2] = profile_frame_id(p, "deflate", "libz.so.1.2.13", 0, PF_NATIVE_CODE);
+    f[3] = profile_frame_id(p, "longest_match", "libz.so.1.2.13", 0, PF_NATIVE_CODE);
+    profile_add_stack(p, f, 4, 2);
+    size_t size;
+    char *buf = render(p, &size);
+    struct decoded d;
+    decode(buf, size, &d);
+    assert_int_equal(d.mapping_count, 3);
+    assert_int_equal(d.mappings[1].id, 2);
+    assert_string_equal(str(&d, d.mappings[1].filename), "libpython3.11.so.1.0");
+    assert_int_equal(d.mappings[2].id, 3);
+    assert_string_equal(str(&d, d.mappings[2].filename), "libz.so.1.2.13");
+    assert_true(d.mappings[2].has_functions && d.mappings[2].has_filenames);
+    static const uint64_t want[] = {1, 2, 3, 3}; /* the target's, libpython's, libz's twice */
+    assert_int_equal(d.location_count, 4);
+    for (size_t i = 0; i < 4; i++) /* frame id f[i] is location id f[i] + 1 */
+        assert_int_equal(d.locations[f[i]].mapping, want[i]);
+    release(&d);
+    free(buf);
+    profile_free(p);
+}
+
 static void test_pprof_unknown_rate_uses_one_second(void **state)
 {
     struct profile *p = profile_new();
@@ -578,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_pprof_locations_share_functions),
         cmocka_unit_test(test_pprof_start_line_is_the_def_line),
         cmocka_unit_test(test_pprof_one_symbolized_mapping_for_every_location),
+        cmocka_unit_test(test_pprof_native_frames_have_a_mapping_per_library),
         cmocka_unit_test(test_pprof_unknown_rate_uses_one_second),
         cmocka_unit_test(test_pprof_time_weighed_profile_has_one_wall_value),
         cmocka_unit_test(test_pprof_byte_weighed_profile_has_one_space_value),
