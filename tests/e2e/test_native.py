@@ -29,8 +29,8 @@ import time
 import pytest
 
 from conftest import (ROOT, SPYGLASS, SPYGLASS_ASAN, TARGETS, cpu_seconds as cpu_seconds_of,
-                      interpreter_params, marked_lines, read_collapsed, run_spyglass, wait_cpu,
-                      wait_sampling)
+                      interpreter_params, marked_lines, pydeps_env, pydeps_skip, read_collapsed,
+                      run_spyglass, wait_cpu, wait_sampling)
 from test_faults import (HANG, INTERPS as FAULT_INTERPS, assert_target_free, hang_report,
                          unused_pid)
 
@@ -39,7 +39,6 @@ WORK = os.path.join(TARGETS, "native_work.py")
 LINES = marked_lines(WORK)
 EXT_SRC = os.path.join(TARGETS, "native_ext.c")
 EXT_DIR = os.path.join(ROOT, "build", "native_ext")
-PYDEPS = os.path.join(ROOT, "build", "pydeps")
 UWSGI_PLUGIN = "/usr/lib/uwsgi/plugins/python3_plugin.so"
 # CPU seconds spyglass spends sampling before a recording is stopped: about
 # 150 samples of a few threads (0.3-0.7 ms each, more under the sanitizer).
@@ -213,25 +212,14 @@ def test_native_library_functions_under_their_python_line(interp, tmp_path, star
         assert any(re.search(pattern, n) for n in names), (key, pattern, sorted(set(names)))
 
 
-def numpy_env(interp):
-    """The environment in which interp can import numpy, or None: Debian's
-    python3-numpy, else a PyPI build the test set-up put under build/pydeps."""
-    env = dict(os.environ)
-    deps = os.path.join(PYDEPS, "%d.%d" % interp.version)
-    if os.path.isdir(deps):
-        env["PYTHONPATH"] = deps
-    probe = subprocess.call([interp.path, "-c", "import numpy"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return env if probe == 0 else None
-
-
 @pytest.mark.parametrize("interp", ALL)
 def test_native_numpy_matmul_shows_blas_and_its_worker_thread(interp, tmp_path, start_target):
-    env = numpy_env(interp)
-    if env is None:
-        pytest.skip("numpy is not importable by %s (Debian's python3-numpy serves "
-                    "/usr/bin/python3; pyenv interpreters need it under build/pydeps/)" % interp.id)
-    t = start_target(interp, "native_work.py", args=["numpy"], env=env)
+    # Debian's python3-numpy (tools/deps.sh) for /usr/bin/python3; PyPI's wheels,
+    # which bundle OpenBLAS, for the pyenv interpreters (tests/pydeps.txt).
+    reason = pydeps_skip(interp, "numpy")
+    if reason:
+        pytest.skip(reason)
+    t = start_target(interp, "native_work.py", args=["numpy"], env=pydeps_env(interp))
     stacks, _ = record([], t, tmp_path, cpu_seconds=1.0)
     threads = by_thread(stacks)
     line = ":%d)" % LINES["numpy"]
