@@ -220,7 +220,7 @@ def test_native_numpy_matmul_shows_blas_and_its_worker_thread(interp, tmp_path, 
     if reason:
         pytest.skip(reason)
     t = start_target(interp, "native_work.py", args=["numpy"], env=pydeps_env(interp))
-    stacks, _ = record([], t, tmp_path, cpu_seconds=1.0)
+    stacks, _ = record([], t, tmp_path, cpu_seconds=0.5)
     threads = by_thread(stacks)
     line = ":%d)" % LINES["numpy"]
     gemm = [f for frames, _ in threads["MainThread"] if any(x.endswith(line) for x in frames)
