@@ -107,8 +107,11 @@ def test_memory_growth_and_release_go_to_their_lines(interp, mode, tmp_path):
     rows = line_table(section)
     alloc, free = rows.get(LINES["alloc"]), rows.get(LINES["free"])
     assert alloc and free, rep.stdout
-    assert alloc[1] >= 0.9 * grown and alloc[1] > 190 * MIB, rep.stdout
-    assert -free[1] >= 0.9 * freed and -free[1] > 190 * MIB, rep.stdout
+    # 200 MiB are loaded and released; at least 90% of each reaches its line
+    # (189 MiB of the release was measured at load 25: sampled, the last
+    # pages can be seen a sample late, under the next line)
+    assert alloc[1] >= 0.9 * grown and alloc[1] > 180 * MIB, rep.stdout
+    assert -free[1] >= 0.9 * freed and -free[1] > 180 * MIB, rep.stdout
     # the line's Mem usage is the peak, but for the last pages touched after
     # the last sample that saw the line running (charged to the next line)
     assert abs(alloc[0] - peak) <= 0.05 * peak, rep.stdout
