@@ -4,8 +4,8 @@
     python3 tools/pydeps.py            install what is missing, quietly
     python3 tools/pydeps.py --show     say what each interpreter has or lacks
 
-Each /root/.pyenv/versions/X.Y.Z interpreter gets the requirement lines whose
-marker matches it, installed with its own pip into build/pydeps/X.Y
+Each pyenv interpreter the tests run (tests/e2e/conftest.py's INTERPRETERS)
+gets the requirement lines whose marker matches it, installed with its own pip into build/pydeps/X.Y
 (`pip install --target`: never into the system or the interpreter). A stamp
 file there holds the hash of the lines and the interpreter's path: while it
 matches, nothing is done, so a warm run costs a few file reads. A changed
@@ -31,6 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIST = os.path.join(ROOT, "tests", "pydeps.txt")
 OUT = os.path.join(ROOT, "build", "pydeps")
 PYENV = "/root/.pyenv/versions"
+CONFTEST = os.path.join(ROOT, "tests", "e2e", "conftest.py")
 STAMP = ".pydeps-stamp"
 PARALLEL = 3  # pip spends most of its time waiting on the network
 
@@ -76,16 +77,23 @@ def parse_list(path=LIST):
 
 
 def interpreters():
-    """[("X.Y", python path, (X, Y))] of the pyenv interpreters (the newest
-    X.Y.Z of each X.Y)."""
+    """[("X.Y", python path, (X, Y))] of the pyenv interpreters the tests run:
+    those tests/e2e/conftest.py's INTERPRETERS names, so that a build someone
+    added to pyenv for other work (a 3.14, a free-threaded 3.13t) costs no
+    install; every X.Y.Z under PYENV if that list cannot be read."""
+    try:
+        with open(CONFTEST) as f:
+            named = re.findall(r'PYENV \+ "/(\d+\.\d+\.\d+)/bin/python"', f.read())
+    except OSError:
+        named = []
+    if not named and os.path.isdir(PYENV):
+        named = [n for n in os.listdir(PYENV) if re.match(r"\d+\.\d+\.\d+$", n)]
     found = {}
-    if not os.path.isdir(PYENV):
-        return []
-    for name in sorted(os.listdir(PYENV), key=lambda n: [int(x) for x in re.findall(r"\d+", n)]):
-        m = re.match(r"(\d+)\.(\d+)\.\d+$", name)
+    for name in sorted(named, key=lambda n: [int(x) for x in n.split(".")]):
         python = os.path.join(PYENV, name, "bin", "python")
-        if m and os.access(python, os.X_OK):
-            found[m.group(1) + "." + m.group(2)] = (python, (int(m.group(1)), int(m.group(2))))
+        major, minor = (int(x) for x in name.split(".")[:2])
+        if os.access(python, os.X_OK):
+            found["%d.%d" % (major, minor)] = (python, (major, minor))
     return [(name, python, version) for name, (python, version) in sorted(found.items())]
 
 

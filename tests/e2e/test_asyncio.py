@@ -16,8 +16,8 @@ import subprocess
 
 import pytest
 
-from conftest import (SPYGLASS, interpreter_params, read_collapsed, run_spyglass,
-                      wait_sampling)
+from conftest import (SPYGLASS, interpreter_params, pydeps_env, pydeps_skip, read_collapsed,
+                      run_spyglass, wait_sampling)
 
 ASYNC = interpreter_params((3, 6))
 MODES = [pytest.param([], id="c"), pytest.param(["--pure"], id="pure")]
@@ -297,18 +297,12 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 MIX = ["/slow_endpoint", "/users/1", "/fast", "/users/22", "/", "/users/333"]
 
 
-def web_env(interp):
-    """The environment that gives interp FastAPI and uvicorn: Debian's packages for
-    /usr/bin/python3; for the others the shared PyPI packages under build/pydeps."""
-    if interp.path == "/usr/bin/python3":
-        code = subprocess.call([interp.path, "-c", "import fastapi, uvicorn"],
-                               stderr=subprocess.DEVNULL)
-        return {} if code == 0 else None
-    deps = os.path.join(os.path.dirname(EXAMPLES), "build", "pydeps",
-                        "%d.%d" % interp.version)
-    if not os.path.isdir(os.path.join(deps, "fastapi")):
-        return None
-    return {"PYTHONPATH": deps}
+def web_env(interp, *packages):
+    """(environment entries that give interp packages, or None, skip reason):
+    Debian's packages for /usr/bin/python3; for the others the shared PyPI
+    packages of the test set-up (tests/pydeps.txt, build/pydeps/X.Y)."""
+    reason = pydeps_skip(interp, *packages)
+    return (None, reason) if reason else (pydeps_env(interp), None)
 
 
 def free_port():
@@ -372,11 +366,9 @@ def test_fastapi_async_route_wall_time(interp, uvicorn_app, tmp_path):
     of the time inside the example's timing middleware agree with the X-Response-Time it
     measured."""
     import sys
-    env = web_env(interp)
-    if env is None:
-        pytest.skip("FastAPI and uvicorn for %s come from build/pydeps/%d.%d (the shared PyPI "
-                    "packages of the test set-up), not installed here" % ((interp.id,) +
-                                                                          interp.version))
+    env, reason = web_env(interp, "fastapi", "uvicorn")
+    if reason:
+        pytest.skip(reason)
     sys.path.insert(0, EXAMPLES)
     import load  # examples/load.py
     srv, port = uvicorn_app(interp, env)
@@ -422,15 +414,6 @@ def test_fastapi_async_route_wall_time(interp, uvicorn_app, tmp_path):
 
 # ---- aiohttp ------------------------------------------------------------------------------
 
-def aiohttp_env(interp):
-    """Debian's python3-aiohttp for /usr/bin/python3; build/pydeps for the others."""
-    if interp.path == "/usr/bin/python3":
-        code = subprocess.call([interp.path, "-c", "import aiohttp"], stderr=subprocess.DEVNULL)
-        return {} if code == 0 else None
-    deps = os.path.join(os.path.dirname(EXAMPLES), "build", "pydeps", "%d.%d" % interp.version)
-    return {"PYTHONPATH": deps} if os.path.isdir(os.path.join(deps, "aiohttp")) else None
-
-
 @pytest.mark.parametrize("interp", interpreter_params((3, 8)))
 def test_aiohttp_async_handler_wall_time(interp, start_target, tmp_path):
     """aiohttp runs each request's handler in a task of its own, awaited by the
@@ -438,10 +421,9 @@ def test_aiohttp_async_handler_wall_time(interp, start_target, tmp_path):
     app's timing middleware, and their shares of it agree with what that middleware
     measured (tests/targets/aiohttp_target.py, GET /stats)."""
     import urllib.request
-    env = aiohttp_env(interp)
-    if env is None:
-        pytest.skip("aiohttp for %s comes from build/pydeps/%d.%d (the shared PyPI packages "
-                    "of the test set-up), not installed here" % ((interp.id,) + interp.version))
+    env, reason = web_env(interp, "aiohttp")
+    if reason:
+        pytest.skip(reason)
     t = start_target(interp, "aiohttp_target.py", env=env)
     port = int(t.ready_line.split("port=")[1])
     out = tmp_path / "aiohttp.txt"

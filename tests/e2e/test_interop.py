@@ -31,8 +31,8 @@ import subprocess
 
 import pytest
 
-from conftest import (ROOT, SPYGLASS_ASAN, TARGETS, interpreter_params, read_collapsed,
-                      run_spyglass)
+from conftest import (ROOT, SPYGLASS_ASAN, TARGETS, interpreter_params, pydeps_env,
+                      pydeps_skip, read_collapsed, run_spyglass)
 
 ALL = interpreter_params()
 PY3 = interpreter_params((3, 0))
@@ -632,10 +632,12 @@ def test_report_diff_of_a_missing_file_names_it(tmp_path):
 def test_report_of_the_flask_app_profile_is_pstats_table(interp, tmp_path):
     """The issue's "done when": a Flask app profiled with cProfile, reported
     exactly as pstats prints it, and drawn (browser-checked in tests/browser)."""
-    if subprocess.run([interp.path, "-c", "import flask"], stderr=subprocess.DEVNULL).returncode:
-        pytest.skip("Flask is not installed for %s" % interp.path)
+    reason = pydeps_skip(interp, "flask")  # Debian's python3-flask, else tests/pydeps.txt
+    if reason:
+        pytest.skip(reason)
     proc = subprocess.run([interp.path, os.path.join(TARGETS, "flask_cprofile.py"),
                            "app_profile.prof"], cwd=str(tmp_path), timeout=120,
+                          env=dict(os.environ, **pydeps_env(interp)),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.returncode == 0, proc.stderr.decode()
     specs = ["", "cumulative@25", "tottime@10"]

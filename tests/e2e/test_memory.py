@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from conftest import TARGETS, interpreter_params, marked_lines, run_spyglass
+from conftest import (TARGETS, interpreter_params, marked_lines, pydeps_env, pydeps_skip,
+                      run_spyglass)
 
 PY3 = interpreter_params((3, 0))
 TARGET = os.path.join(TARGETS, "memory_target.py")
@@ -196,14 +197,14 @@ def rounds_per_s(stdout):
 
 @pytest.mark.parametrize("interp", PY3)
 def test_memory_agrees_with_memory_profiler(interp, tmp_path):
-    # Debian's python3-memory-profiler (tools/deps.sh) serves /usr/bin/python3
-    has = subprocess.run([interp.path, "-c", "import memory_profiler"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if has.returncode != 0:
-        pytest.skip("memory_profiler is not installed for %s" % interp.path)
+    # Debian's python3-memory-profiler (tools/deps.sh) serves /usr/bin/python3,
+    # tests/pydeps.txt the pyenv interpreters (build/pydeps/X.Y)
+    reason = pydeps_skip(interp, "memory_profiler")
+    if reason:
+        pytest.skip(reason)
     driver = os.path.join(TARGETS, "memory_profiler_driver.py")
-    mp = subprocess.run([interp.path, driver], stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE, timeout=120)
+    mp = subprocess.run([interp.path, driver], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        env=dict(os.environ, **pydeps_env(interp)), timeout=120)
     assert mp.returncode == 0, mp.stderr
     mp_out = mp.stdout.decode("utf-8", "replace")
     theirs = mprof_table(mp_out)
