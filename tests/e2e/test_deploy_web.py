@@ -9,7 +9,8 @@ what spyglass says about it:
     child, which must be in the profile;
   - a wrapper script (sh -c 'python app.py; exit 4'): profiled, exit 4;
   - --by-endpoint on uWSGI with threads (environ keys made per request),
-    aiohttp, Tornado, and gunicorn serving Django;
+    aiohttp, Tornado, gunicorn serving Django and uvicorn serving Django's
+    ASGI application;
   - Celery's prefork pool replacing its worker after every task;
   - dump --locals of 100 threads x 60 frames: how long it stopped them.
 Recordings end when the load has been served (a count), never after a time.
@@ -259,6 +260,7 @@ def test_uwsgi_threads_by_endpoint(interpreter, procs, tmp_path):
                         "--processes", "2", "--threads", "2", "--disable-logging"])
     wait_http(port, "/", srv.proc)
     rec = record_pid(procs, srv.pid, out, ["--subprocesses", "--by-endpoint", "--idle"])
+    wait_line(rec, "spyglass: sampling")
     paths = []
     for i in range(REQUESTS):
         paths += ["/spin/%d?x=%d" % (i, i), "/sleep?x=%d" % i]
@@ -310,7 +312,26 @@ def test_gunicorn_django_by_endpoint(interpreter, procs, tmp_path):
                         "127.0.0.1:%d" % port, "manage:application"], cwd=DJANGO_SITE)
     wait_http(port, "/users/1/", srv.proc)
     rec = record_pid(procs, srv.pid, out, ["--subprocesses", "--by-endpoint"])
+    wait_line(rec, "spyglass: sampling")
     assert drive(port, users(REQUESTS, "/"), clients=2) == REQUESTS
+    code, err = interrupt(rec)
+    assert code == 0, err
+    assert_view_labelled(read_collapsed(str(out)), "spin", "GET /users/<int:user_id>/", err)
+
+
+@pytest.mark.parametrize("interpreter", interpreter_params((3, 8)))
+def test_uvicorn_django_asgi_by_endpoint(interpreter, procs, tmp_path):
+    """Django under an ASGI server runs a plain view in a worker thread
+    (asgiref's sync_to_async): the request is found there too."""
+    env = skip_unless(interpreter, "django", "uvicorn")
+    port, out = free_port(), tmp_path / "asgi.txt"
+    srv = start(procs, [interpreter.path, "-m", "uvicorn", "--host", "127.0.0.1", "--port",
+                        str(port), "--no-access-log", "manage:asgi_application"],
+                cwd=DJANGO_SITE, env=env)
+    wait_http(port, "/users/1/", srv.proc)
+    rec = record_pid(procs, srv.pid, out, ["--by-endpoint"])
+    wait_line(rec, "spyglass: sampling")
+    assert drive(port, users(REQUESTS, "/")) == REQUESTS
     code, err = interrupt(rec)
     assert code == 0, err
     assert_view_labelled(read_collapsed(str(out)), "spin", "GET /users/<int:user_id>/", err)

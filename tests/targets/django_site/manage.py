@@ -54,6 +54,13 @@ from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 application = get_wsgi_application()
 
+try:  # Django 3.0 and later
+    from django.core.asgi import get_asgi_application
+except ImportError:
+    asgi_application = None
+else:
+    asgi_application = get_asgi_application()
+
 if __name__ == "__main__":
     from django.core.management import execute_from_command_line
 
