@@ -129,23 +129,39 @@ def installed(folder, stamp):
         return False
 
 
+def run_pip(python, target, requirements, env):
+    """One `pip install --target`; returns None or pip's last lines."""
+    cmd = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+           "--no-warn-script-location", "--no-compile", "--target", target] + requirements
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    if proc.returncode == 0:
+        return None
+    return " | ".join(proc.stdout.decode("utf-8", "replace").strip().splitlines()[-3:])
+
+
 def install(name, python, wanted, stamp):
-    """pip-installs wanted into OUT/name; returns None or an error sentence."""
+    """pip-installs wanted into OUT/name; returns None or an error sentence.
+    A "pip" line is the pip to install with: it goes first into .pip inside
+    the folder (not importable from it) and runs the rest, for an
+    interpreter whose own pip is too old to take today's wheels."""
     folder = os.path.join(OUT, name)
     fresh = folder + ".new"
     shutil.rmtree(fresh, ignore_errors=True)
-    cmd = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           "--no-warn-script-location", "--no-compile", "--target", fresh]
-    cmd += sorted(wanted.values())
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     env.pop("PYTHONPATH", None)
+    packages = dict(wanted)
     started = time.time()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    error = None
+    if "pip" in packages:
+        tool = os.path.join(fresh, ".pip")
+        error = run_pip(python, tool, [packages.pop("pip")], env)
+        env["PYTHONPATH"] = tool
+    if error is None:
+        error = run_pip(python, fresh, sorted(packages.values()), env)
     print("pydeps: Python %s: pip took %.0f s" % (name, time.time() - started), flush=True)
-    if proc.returncode != 0:
+    if error is not None:
         shutil.rmtree(fresh, ignore_errors=True)
-        tail = proc.stdout.decode("utf-8", "replace").strip().splitlines()[-3:]
-        return "pip install for Python %s failed: %s" % (name, " | ".join(tail))
+        return "pip install for Python %s failed: %s" % (name, error)
     with open(os.path.join(fresh, STAMP), "w") as f:
         f.write(stamp + "\n")
     shutil.rmtree(folder, ignore_errors=True)
