@@ -30,6 +30,15 @@ void procset_init(struct procset *ps, pid_t root, int follow)
     ps->watch.fd = -1;
     if (follow)
         ptree_watch_init(&ps->watch);
+    ps->scan_ms = PROCSET_SCAN_MS;
+}
+
+void procset_init_list(struct procset *ps, procset_list_fn list, void *ctx, uint64_t scan_ms)
+{
+    procset_init(ps, 0, 0);
+    ps->list = list;
+    ps->list_ctx = ctx;
+    ps->scan_ms = scan_ms;
 }
 
 static void target_stop_sampling(struct proc_target *t)
@@ -295,14 +304,15 @@ size_t procset_refresh(struct procset *ps, uint64_t now_ns, int force)
         return procset_python_count(ps);
     }
     uint64_t began = monotonic_ns();
-    ps->next_scan_ns = now_ns + (uint64_t)PROCSET_SCAN_MS * 1000000ull;
+    ps->next_scan_ns = now_ns + ps->scan_ms * 1000000ull;
     ps->scans++;
     for (size_t i = 0; i < ps->count; i++)
         ps->targets[i]->seen = 0;
-    see(ps, ps->root, now_ns);
-    if (ps->follow) {
-        pid_t *pids;
-        int n = ptree_descendants(ps->root, &pids);
+    if (ps->root)
+        see(ps, ps->root, now_ns);
+    if (ps->follow || ps->list) {
+        pid_t *pids = NULL;
+        int n = ps->list ? ps->list(ps->list_ctx, &pids) : ptree_descendants(ps->root, &pids);
         for (int i = 0; i < n; i++)
             see(ps, pids[i], now_ns);
         free(pids);
