@@ -82,6 +82,21 @@ static uint64_t function_of(struct otlp *o, uint32_t id)
     return *slot;
 }
 
+/* OTLP's attribute key for a label: the semantic conventions' thread.name,
+ * else the label under a "spyglass." prefix. */
+static const char *attribute_key(const char *label)
+{
+    static const char *const keys[][2] = {{LABEL_THREAD, "thread.name"},
+                                          {LABEL_IDLE, "spyglass.idle"},
+                                          {LABEL_GIL, "spyglass.gil"},
+                                          {LABEL_ENDPOINT, "spyglass.endpoint"}};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (!strcmp(label, keys[i][0]))
+            return keys[i][1];
+    }
+    return label;
+}
+
 static void put_string_value(struct strbuf *kv, struct strbuf *any, const char *value)
 {
     pb_string(any, 1, value);
@@ -104,7 +119,7 @@ static void put_frames(struct otlp *o)
     for (uint32_t id = 0; id < frames; id++) {
         const struct profile_frame *f = profile_frame(o->p, id);
         if (f->kind == PF_LABEL) {
-            pb_uint(&o->scratch, 1, pb_string_index(&o->strings, f->name));
+            pb_uint(&o->scratch, 1, pb_string_index(&o->strings, attribute_key(f->name)));
             put_string_value(&o->scratch, &o->inner, f->file);
             pb_message(&o->dict, 6, &o->scratch);
             o->attribute[id] = attributes++;

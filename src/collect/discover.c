@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proc/proc.h"
@@ -174,8 +175,8 @@ static int examine(const struct discover *d, pid_t pid)
     return proc_check(pid) == -SG_EPERM ? -1 : 1;
 }
 
-/* The previous verdict for (pid, start), or -2 if none. */
-static int previous(const struct discover *d, pid_t pid, uint64_t start)
+/* The previous verdict for (pid, start), or NULL if none. */
+static const struct discover_seen *previous(const struct discover *d, pid_t pid, uint64_t start)
 {
     size_t lo = 0, hi = d->nseen;
     while (lo < hi) {
@@ -186,8 +187,15 @@ static int previous(const struct discover *d, pid_t pid, uint64_t start)
             hi = mid;
     }
     if (lo < d->nseen && d->seen[lo].pid == pid && d->seen[lo].start_time == start)
-        return d->seen[lo].verdict;
-    return -2;
+        return &d->seen[lo];
+    return NULL;
+}
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static int by_pid(const void *a, const void *b)
@@ -204,6 +212,7 @@ int discover_list(void *ctx, pid_t **out)
         return -SG_EIO;
     struct discover_seen *now = NULL;
     size_t count = 0, cap = 0;
+    uint64_t scan_ns = monotonic_ns();
     size_t followed = 0, unreadable = 0, over = 0;
     pid_t *pids = NULL;
     size_t pids_cap = 0;
@@ -215,11 +224,14 @@ int discover_list(void *ctx, pid_t **out)
         uint64_t start;
         if (pid <= 0 || pid == d->self || ptree_start_time(pid, &start) != 0)
             continue;
-        int verdict = previous(d, pid, start);
-        if (verdict == -2)
+        const struct discover_seen *before = previous(d, pid, start);
+        uint64_t first_seen = before ? before->first_seen_ns : scan_ns;
+        int verdict = before ? before->verdict : -2;
+        if (verdict == -2 ||
+            (verdict == 0 && scan_ns - first_seen < DISCOVER_RECHECK_S * 1000000000ull))
             verdict = examine(d, pid);
         now = xgrow(now, sizeof(*now), count + 1, &cap);
-        now[count++] = (struct discover_seen){pid, start, verdict};
+        now[count++] = (struct discover_seen){pid, start, verdict, first_seen};
         if (verdict < 0)
             unreadable++;
         if (verdict <= 0)

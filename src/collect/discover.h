@@ -14,7 +14,11 @@
  * Never ourselves, never a kernel thread (empty command line). A process we
  * may not read (another user's, without root) is skipped quietly and
  * counted. A verdict is kept per (pid, start time), so a scan costs one
- * small /proc read per known process; only new processes are examined.
+ * small /proc read per known process; only new processes are examined, and
+ * those not selected again for DISCOVER_RECHECK_S after they appear (a
+ * child is seen between fork and exec with its parent's command line; exec
+ * keeps the pid and start time). A process that execs much later into a
+ * program we would select is not seen.
  */
 #ifndef SPYGLASS_COLLECT_DISCOVER_H
 #define SPYGLASS_COLLECT_DISCOVER_H
@@ -23,6 +27,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Seconds during which a new process not selected is examined again. */
+#define DISCOVER_RECHECK_S 5
 /* Most processes followed at once; more are counted in discover.over. */
 #define DISCOVER_MAX 4096
 
@@ -38,7 +44,8 @@ struct discover_options {
 struct discover_seen {
     pid_t pid;
     uint64_t start_time;
-    int verdict; /* 1 follow, 0 not selected, -1 not readable */
+    int verdict;            /* 1 follow, 0 not selected, -1 not readable */
+    uint64_t first_seen_ns; /* CLOCK_MONOTONIC */
 };
 
 struct discover {
