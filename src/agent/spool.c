@@ -102,7 +102,8 @@ static struct entry *list(struct spool *s, size_t *count)
         v[n++] = (struct entry){xstrdup(de->d_name), (uint64_t)st.st_size};
     }
     closedir(d);
-    qsort(v, n, sizeof(*v), by_name);
+    if (n)
+        qsort(v, n, sizeof(*v), by_name);
     *count = n;
     return v;
 }
