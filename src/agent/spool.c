@@ -1,9 +1,9 @@
 /*
  * spool.c - a bounded folder of whole files, oldest out first (agent/spool.h).
  *
- * The folder is listed at every add and take: it holds at most max_files
- * entries (a few thousand), which costs far less than the window it holds.
- * Names carry the time first, so sorting names sorts by age, across restarts.
+ * The sender lists the folder's names (no stat) at every take; an add lists
+ * it only past the bound. Names carry the time first, so sorting names
+ * sorts by age, across restarts.
  */
 #include "agent/spool.h"
 
@@ -46,6 +46,9 @@ static int make_dirs(const char *dir)
     return rc;
 }
 
+static struct entry *recount(struct spool *s, size_t *n);
+static void free_list(struct entry *v, size_t n);
+
 int spool_open(struct spool *s, const char *dir, const char *ext, size_t max_files,
                uint64_t max_bytes, char *why, size_t why_size)
 {
@@ -61,6 +64,9 @@ int spool_open(struct spool *s, const char *dir, const char *ext, size_t max_fil
     s->max_files = max_files ? max_files : 1;
     s->max_bytes = max_bytes;
     pthread_mutex_init(&s->lock, NULL);
+    size_t n = 0;
+    struct entry *left = recount(s, &n); /* what an earlier agent left */
+    free_list(left, n);
     return 0;
 }
 
@@ -79,8 +85,9 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
 }
 
-/* Lists our files (not temporaries, which start with '.'), oldest first. */
-static struct entry *list(struct spool *s, size_t *count)
+/* Lists our files (not temporaries, which start with '.'), oldest first;
+ * with sizes, each is looked at (stat), else only the names are read. */
+static struct entry *list(struct spool *s, int sizes, size_t *count)
 {
     struct entry *v = NULL;
     size_t n = 0, cap = 0;
@@ -92,12 +99,16 @@ static struct entry *list(struct spool *s, size_t *count)
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.' || !str_endswith(de->d_name, s->ext))
             continue;
-        struct stat st;
-        char *path = xasprintf("%s/%s", s->dir, de->d_name);
-        int ok = stat(path, &st) == 0 && S_ISREG(st.st_mode);
-        free(path);
-        if (!ok)
+        struct stat st = {0};
+        if (sizes || de->d_type == DT_UNKNOWN) {
+            char *path = xasprintf("%s/%s", s->dir, de->d_name);
+            int ok = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+            free(path);
+            if (!ok)
+                continue;
+        } else if (de->d_type != DT_REG) {
             continue;
+        }
         v = xgrow(v, sizeof(*v), n + 1, &cap);
         v[n++] = (struct entry){xstrdup(de->d_name), (uint64_t)st.st_size};
     }
@@ -115,20 +126,39 @@ static void free_list(struct entry *v, size_t n)
     free(v);
 }
 
-/* Deletes the oldest files until the spool is within its bound. */
+/* Recounts the files and bytes held from the folder itself. */
+static struct entry *recount(struct spool *s, size_t *n)
+{
+    struct entry *v = list(s, 1, n);
+    s->files = *n;
+    s->bytes = 0;
+    for (size_t i = 0; i < *n; i++)
+        s->bytes += v[i].size;
+    return v;
+}
+
+static int over(const struct spool *s, size_t files, uint64_t bytes)
+{
+    return files > s->max_files || (s->max_bytes && bytes > s->max_bytes);
+}
+
+/* Past the bound, deletes the oldest files down to 90% of it (never the
+ * newest: a window larger than the bound is still kept, alone). */
 static void enforce_bound(struct spool *s)
 {
+    if (!over(s, s->files, s->bytes))
+        return;
     size_t n;
-    struct entry *v = list(s, &n);
-    uint64_t bytes = 0;
-    for (size_t i = 0; i < n; i++)
-        bytes += v[i].size;
+    struct entry *v = recount(s, &n);
+    size_t keep_files = s->max_files - s->max_files / 10;
+    uint64_t keep_bytes = s->max_bytes - s->max_bytes / 10;
     for (size_t i = 0;
-         i + 1 < n && (n - i > s->max_files || (s->max_bytes && bytes > s->max_bytes)); i++) {
+         i + 1 < n && (s->files > keep_files || (s->max_bytes && s->bytes > keep_bytes)); i++) {
         char *path = xasprintf("%s/%s", s->dir, v[i].name);
         if (unlink(path) == 0)
             s->dropped++;
-        bytes -= v[i].size;
+        s->files--;
+        s->bytes -= v[i].size;
         free(path);
     }
     free_list(v, n);
@@ -154,6 +184,8 @@ int spool_add(struct spool *s, uint64_t unix_ns, const char *tag, const void *da
     }
     if (rc == 0) {
         s->added++;
+        s->files++;
+        s->bytes += len;
         enforce_bound(s);
     }
     free(path);
@@ -188,7 +220,7 @@ char *spool_oldest(struct spool *s, void **data, size_t *len)
 {
     pthread_mutex_lock(&s->lock);
     size_t n;
-    struct entry *v = list(s, &n);
+    struct entry *v = list(s, 0, &n);
     char *path = NULL;
     for (size_t i = 0; i < n && !path; i++) {
         path = xasprintf("%s/%s", s->dir, v[i].name);
@@ -207,22 +239,21 @@ char *spool_oldest(struct spool *s, void **data, size_t *len)
 void spool_remove(struct spool *s, const char *path)
 {
     pthread_mutex_lock(&s->lock);
-    if (unlink(path) == 0)
+    struct stat st;
+    if (stat(path, &st) == 0 && unlink(path) == 0) {
         s->removed++;
+        s->files -= s->files ? 1 : 0;
+        s->bytes -= s->bytes >= (uint64_t)st.st_size ? (uint64_t)st.st_size : s->bytes;
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
 size_t spool_count(struct spool *s, uint64_t *bytes)
 {
     pthread_mutex_lock(&s->lock);
-    size_t n;
-    struct entry *v = list(s, &n);
-    uint64_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += v[i].size;
-    free_list(v, n);
-    pthread_mutex_unlock(&s->lock);
+    size_t n = s->files;
     if (bytes)
-        *bytes = total;
+        *bytes = s->bytes;
+    pthread_mutex_unlock(&s->lock);
     return n;
 }

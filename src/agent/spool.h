@@ -12,7 +12,11 @@
  * bound is its rotation.
  *
  * Names sort by age: "<unix ns, 20 digits>-<sequence>-<tag>.<ext>".
- * Thread-safe: the sampler adds while the sender takes.
+ * Thread-safe: the sampler adds while the sender takes. The files and bytes
+ * held are counted as they come and go, so an add lists the folder only
+ * when it goes past the bound; it then deletes the oldest down to 90% of
+ * it, so a full spool (an outage longer than the bound) is listed once per
+ * tenth of its bound, not at every window.
  */
 #ifndef SPYGLASS_AGENT_SPOOL_H
 #define SPYGLASS_AGENT_SPOOL_H
@@ -31,6 +35,8 @@ struct spool {
     uint64_t added;   /* files added */
     uint64_t dropped; /* files deleted to stay within the bound */
     uint64_t removed; /* files taken out (sent, or refused for good) */
+    size_t files;     /* held now */
+    uint64_t bytes;
 };
 
 /* Opens (creating it if needed, like mkdir -p) the folder dir for files

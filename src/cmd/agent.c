@@ -265,6 +265,7 @@ struct agent {
     /* totals over the windows' sampler runs */
     uint64_t ticks, walks, walk_errors, late;
     /* the cost line */
+    uint64_t start_mono_ns, start_cpu_ns;
     uint64_t stats_mono_ns, stats_cpu_ns;
 };
 
@@ -330,11 +331,15 @@ static double mib(uint64_t bytes)
     return (double)bytes / (1024.0 * 1024.0);
 }
 
-/* The cost line: CPU and RSS since the last one, and what became of the
- * windows. */
-static void print_stats(struct agent *a)
+/* The cost line: CPU since the last one (the last line: since the start),
+ * RSS, and what became of the windows. */
+static void print_stats(struct agent *a, int last)
 {
     uint64_t now = sampler_now_ns(), cpu = cpu_ns(), rss = 0;
+    if (last) {
+        a->stats_mono_ns = a->start_mono_ns;
+        a->stats_cpu_ns = a->start_cpu_ns;
+    }
     double wall = (double)(now - a->stats_mono_ns);
     proc_rss(getpid(), &rss);
     uint64_t sent = 0, waiting = 0, dropped = 0, refused = 0;
@@ -410,8 +415,8 @@ static void run(struct agent *a)
     const struct agent_options *o = &a->opt;
     uint64_t start = sampler_now_ns();
     uint64_t next_stats = start + (uint64_t)(o->stats * 1e9);
-    a->stats_mono_ns = start;
-    a->stats_cpu_ns = cpu_ns();
+    a->start_mono_ns = a->stats_mono_ns = start;
+    a->start_cpu_ns = a->stats_cpu_ns = cpu_ns();
     while (!cmd_stop) {
         double left = o->duration > 0 ? o->duration - (double)(sampler_now_ns() - start) / 1e9 : 0;
         if (o->duration > 0 && left <= 0)
@@ -428,7 +433,7 @@ static void run(struct agent *a)
         a->late += st.late;
         windows_flush(&a->windows, &a->set, on_window, a);
         if (sampler_now_ns() >= next_stats) {
-            print_stats(a);
+            print_stats(a, 0);
             next_stats += (uint64_t)(o->stats * 1e9);
         }
     }
@@ -481,7 +486,7 @@ int cmd_agent(int argc, char **argv)
     describe(a);
     run(a);
     sinks_stop_sender(&a->sinks, AGENT_DRAIN_MS);
-    print_stats(a);
+    print_stats(a, 1);
     windows_release(&a->windows);
     procset_release(&a->set);
     if (o->by_endpoint)

@@ -18,10 +18,12 @@ import gzip
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -447,3 +449,30 @@ def test_agent_flood_of_processes_keeps_rss_bounded(procs, tmp_path):
                      % (followed, FLOOD_SIZE, hwm_kib))
     assert all(followed), "a wave of processes was never profiled: %s" % followed
     assert hwm_kib < FLOOD_RSS_MIB * 1024, "agent peak RSS %d KiB" % hwm_kib
+
+
+def test_agent_skips_processes_it_may_not_read_and_counts_them(procs, tmp_path, request):
+    """An agent running as nobody over a root process of ours: the process is
+    skipped quietly (no error line, no window) and counted in the cost line."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to start a process the agent (as nobody) may not read")
+    marker = "agent-test-%s" % uuid.uuid4().hex[:12]
+    target = procs.target(interp("debian3.11"), marker)
+    procs.ready(target)
+    base = tempfile.mkdtemp(prefix="spyglass-agent-")  # pytest's tmp_path is root's alone
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    folder = os.path.join(base, "windows")
+    os.chmod(base, 0o777)
+    err_path = str(tmp_path / "agent.err")
+    with open(err_path, "wb") as err:
+        agent = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                  SPYGLASS, "agent", "--match", marker, "--dir", folder,
+                                  "--every", "1", "--stats", "1", "--idle"],
+                                 stdout=subprocess.DEVNULL, stderr=err)
+    procs.procs.append(agent)
+    wait_for("a cost line", lambda: "1 unreadable skipped" in open(err_path).read(), agent)
+    agent.send_signal(signal.SIGTERM)
+    assert agent.wait(timeout=60) == 0
+    err = open(err_path).read()
+    assert "spyglass: error" not in err and "warning" not in err, err
+    assert not glob.glob(os.path.join(folder, "*.pb.gz"))
