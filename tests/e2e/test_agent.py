@@ -317,14 +317,16 @@ def test_agent_dir_windows_have_labels(interp_, procs, tmp_path):
     agent.send_signal(signal.SIGTERM)
     assert agent.wait(timeout=60) == 0, open(str(tmp_path / "agent.err")).read()
     windows = windows_of(str(out), target.pid)
+    labels = set()
     for n, w in enumerate(windows):
         assert w["service"] == "agent_target"
         assert w["python"].startswith(version_prefix(interp_))
         assert ("thread", "MainThread") in w["labels"] and ("thread", "worker") in w["labels"]
-        assert ("idle", "true") in w["labels"]  # the main thread sleeps
-        assert ("gil", "false") in w["labels"]
         assert ("endpoint", "(no request)") in w["labels"]
         check_window_counts(w, first=n == 0)
+        labels |= w["labels"]
+    # the main thread mostly sleeps (a short last window may catch it awake)
+    assert ("idle", "true") in labels and ("gil", "false") in labels
     err = open(str(tmp_path / "agent.err")).read()
     assert "spyglass: agent: cpu" in err  # the final cost line
     assert "spyglass: error" not in err and "warning" not in err, err
