@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/http.h"
 #include "agent/sinks.h"
 #include "agent/window.h"
 #include "cmd/cmd.h"
@@ -217,6 +218,13 @@ static int check(const struct agent_options *o)
                                         "--push URL (Pyroscope) or --otlp URL (a collector)");
     if (o->cgroup && access(o->cgroup, F_OK) != 0 && strncmp(o->cgroup, "/sys/fs/cgroup", 14) == 0)
         return cmd_usage_error("agent", "--cgroup %s: no such cgroup", o->cgroup);
+    const char *urls[] = {o->push, o->otlp};
+    for (size_t i = 0; i < 2; i++) {
+        struct http_url u;
+        char why[512];
+        if (urls[i] && http_url_parse(urls[i], &u, why, sizeof(why)) != 0)
+            return cmd_usage_error("agent", "%s %s", i ? "--otlp" : "--push", why);
+    }
     if (o->cgroup && o->cgroup[0] != '/')
         return cmd_usage_error("agent", "--cgroup wants a cgroup path starting with '/', got '%s'",
                                o->cgroup);
@@ -398,9 +406,8 @@ static int open_sinks(struct agent *a)
         if (rc == 0 && want[i].dir &&
             sinks_open(&a->sinks, want[i].kind, want[i].url, want[i].dir, AGENT_SPOOL_FILES,
                        want[i].bytes, why, sizeof(why)) != 0) {
-            cmd_error(want[i].kind == SINK_DIR || !strstr(why, "URL")
-                          ? "give a folder you may write to (--dir, --spool)"
-                          : "give the server's base URL, e.g. http://127.0.0.1:4040",
+            cmd_error(want[i].kind == SINK_DIR ? "give a folder you may write to with --dir"
+                                               : "give a folder you may write to with --spool",
                       "%s", why);
             rc = EXIT_FAILURE_RUN;
         }

@@ -478,3 +478,23 @@ def test_agent_skips_processes_it_may_not_read_and_counts_them(procs, tmp_path, 
     err = open(err_path).read()
     assert "spyglass: error" not in err and "warning" not in err, err
     assert not glob.glob(os.path.join(folder, "*.pb.gz"))
+
+
+@pytest.mark.parametrize("args,status,message", [
+    ([], 2, "where should the profiles go?"),
+    (["--push", "https://pyro:4040"], 2, "https is not supported"),
+    (["--otlp", "127.0.0.1:4318"], 2, "not an http:// URL"),
+    (["--dir", "/tmp", "--every", "0"], 2, "--every wants seconds"),
+    (["--dir", "/tmp", "--cgroup", "system.slice"], 2, "starting with '/'"),
+    (["--dir", "/tmp", "--pid", "x"], 2, "--pid wants a process id"),
+    (["--push", "http://127.0.0.1:9", "--spool", "/proc/none"], 1, "cannot use it as a folder"),
+    (["--dir", "/dev/null/x"], 1, "cannot use it as a folder"),
+], ids=["no-destination", "https", "no-scheme", "every-0", "cgroup", "pid", "spool", "dir"])
+def test_agent_bad_options_are_one_clear_error(args, status, message):
+    proc = subprocess.run([SPYGLASS, "agent"] + args, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=60)
+    err = proc.stderr.decode()
+    assert proc.returncode == status, err
+    lines = err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("spyglass: error: ") and message in lines[0], err
+    assert lines[1].startswith("hint: "), err
