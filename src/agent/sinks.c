@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,8 @@ int sinks_add(struct sinks *s, const struct window *win, char *why, size_t why_s
     char tag[96];
     tag_of(win, tag, sizeof(tag));
     int rc = 0;
-    if (pprof_bytes(win, &gz) != 0) {
+    int need_pprof = s->sink[SINK_DIR].on || s->sink[SINK_PYROSCOPE].on;
+    if (need_pprof && pprof_bytes(win, &gz) != 0) {
         snprintf(why, why_size, "could not encode the window of pid %d", (int)win->pid);
         rc = -1;
     }
@@ -221,8 +223,13 @@ void sinks_start_sender(struct sinks *s, sender_fn fn, void *ctx)
     if (!s->sink[SINK_PYROSCOPE].on && !s->sink[SINK_OTLP].on)
         return;
     s->stop_sender = 0;
+    /* Signals are the sampling thread's: the sender starts with all blocked. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     if (pthread_create(&s->thread, NULL, sender_main, s) == 0)
         s->running = 1;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 void sinks_stop_sender(struct sinks *s, int drain_ms)
