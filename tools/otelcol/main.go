@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"log"
 
 	"go.opentelemetry.io/collector/component"
@@ -16,7 +17,8 @@ import (
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
-	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
+	"go.opentelemetry.io/collector/service/telemetry"
+	"go.uber.org/zap"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"
 )
@@ -33,8 +35,22 @@ func components() (otelcol.Factories, error) {
 	return otelcol.Factories{
 		Receivers: receivers,
 		Exporters: exporters,
-		Telemetry: otelconftelemetry.NewFactory(),
+		Telemetry: telemetry.NewFactory(
+			func() component.Config { return &struct{}{} },
+			telemetry.WithCreateLogger(stderrLogger),
+		),
 	}, nil
+}
+
+// stderrLogger logs to stderr, where the tests look for "Everything is
+// ready"; the collector's own metrics and traces stay off (the default
+// telemetry's configuration, otelconf, would pull in half a cloud SDK).
+func stderrLogger(context.Context, telemetry.LoggerSettings, component.Config) (*zap.Logger, component.ShutdownFunc, error) {
+	logger, err := zap.NewProduction()
+	if err != nil {
+		return nil, nil, err
+	}
+	return logger, func(context.Context) error { _ = logger.Sync(); return nil }, nil
 }
 
 func main() {
