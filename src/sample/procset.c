@@ -190,6 +190,21 @@ static void target_recheck(struct procset *ps, struct proc_target *t, uint64_t n
         t->state = PT_OTHER;
 }
 
+/* 1 if the process started (start_time: clock ticks since boot) more than
+ * PROCSET_RETRY_S ago: one that is not Python by then will not become
+ * Python without an exec (which re-arms the retries), so it is looked at
+ * in the next two scans only (a detection can fail once on a torn read).
+ * This keeps an agent that starts on a host of hundreds of processes from
+ * reading each one's maps and symbols for PROCSET_RETRY_S seconds. */
+static int settled(uint64_t start_time)
+{
+    struct timespec boot;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &boot) != 0)
+        return 0;
+    return (uint64_t)boot.tv_sec > start_time / (uint64_t)hz + PROCSET_RETRY_S;
+}
+
 static struct proc_target *add_target(struct procset *ps, pid_t pid, uint64_t start_time,
                                       uint64_t now_ns)
 {
@@ -197,7 +212,8 @@ static struct proc_target *add_target(struct procset *ps, pid_t pid, uint64_t st
     t->pid = pid;
     t->start_time = start_time;
     t->seen = 1;
-    t->retry_until_ns = now_ns + (uint64_t)PROCSET_RETRY_S * 1000000000ull;
+    t->retry_until_ns = now_ns + (settled(start_time) ? 2 * ps->scan_ms * 1000000ull
+                                                      : (uint64_t)PROCSET_RETRY_S * 1000000000ull);
     mem_proc_init(&t->mp, &t->reader, pid);
     ps->targets = xgrow(ps->targets, sizeof(*ps->targets), ps->count + 1, &ps->cap);
     ps->targets[ps->count++] = t;
