@@ -11,6 +11,7 @@
  */
 #include "sample/procset.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,13 @@ static void read_exe(pid_t pid, char *buf, size_t size)
  * then the new program). */
 static void note_in_history(struct procset *ps, struct proc_target *t)
 {
+    t->history = SIZE_MAX;
+    if (ps->list) {
+        /* The agent: no summary to print, and over days of processes
+         * coming and going the list (and its scans) would only grow. */
+        ps->python_ever++;
+        return;
+    }
     for (size_t i = 0; i < ps->nhistory; i++) {
         if (ps->history[i].pid == t->pid && ps->history[i].start_time == t->start_time) {
             proc_cmdline(t->pid, ps->history[i].command, sizeof(ps->history[i].command));
@@ -170,7 +178,7 @@ void procset_history_sync(struct procset *ps)
 {
     for (size_t i = 0; i < ps->count; i++) {
         struct proc_target *t = ps->targets[i];
-        if (t->state == PT_PYTHON)
+        if (t->state == PT_PYTHON && t->history != SIZE_MAX)
             ps->history[t->history].walks = t->walks;
     }
 }
@@ -280,8 +288,10 @@ static void drop_unseen(struct procset *ps)
         }
         if (t->state == PT_PYTHON) {
             ps->exited++;
-            ps->history[t->history].walks = t->walks;
-            ps->history[t->history].gone = 1;
+            if (t->history != SIZE_MAX) {
+                ps->history[t->history].walks = t->walks;
+                ps->history[t->history].gone = 1;
+            }
         }
         target_free(t);
     }

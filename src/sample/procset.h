@@ -58,7 +58,7 @@ struct proc_target {
     struct pause_set pause;
     int pause_err;          /* what pause_interrupt said this tick */
     uint64_t walks, errors; /* for the summary */
-    size_t history;         /* its entry in procset.history, once Python */
+    size_t history;         /* its entry in procset.history (SIZE_MAX: none) */
     uint64_t binary_base;   /* where the file holding its runtime is mapped */
     int inherited;          /* its runtime was its parent's (forked, no exec) */
 };
@@ -90,7 +90,8 @@ struct procset {
     size_t exited;                /* Python processes that went away */
     size_t unreadable;            /* descendants we were not allowed to pause */
     size_t ended_unread;          /* found already ended: never sampled */
-    struct procset_seen *history; /* every Python process sampled, in order found */
+    struct procset_seen *history; /* every Python process sampled, in order found
+                                   * (none with a list function: the agent) */
     size_t nhistory, history_cap;
     struct ptree_watch watch;           /* new pids between scans */
     uint64_t quick_checks, quick_found; /* refreshes that asked the kernel; found so */
