@@ -248,14 +248,18 @@ class Procs(object):
 
     def target(self, interp, marker, *args):
         proc = subprocess.Popen([interp.path, TARGET, marker] + list(args), cwd=TARGETS,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
         self.procs.append(proc)
         return proc
 
     def ready(self, proc, timeout=60):
         line = proc.stdout.readline()
-        assert line.startswith(b"READY"), "target did not start: %r" % line
+        if not line.startswith(b"READY"):  # say why: a loaded machine may refuse a thread
+            proc.kill()
+            err = proc.stderr.read().decode("utf-8", "replace")[-2000:]
+            raise AssertionError("target did not start (exit %s): %r %s"
+                                 % (proc.wait(), line, err))
 
     def agent(self, args, stderr_path):
         with open(stderr_path, "ab") as err:
@@ -269,8 +273,9 @@ class Procs(object):
             if p.poll() is None:
                 p.kill()
             p.wait()
-            if p.stdout:
-                p.stdout.close()
+            for f in (p.stdout, p.stderr):
+                if f:
+                    f.close()
 
 
 @pytest.fixture
