@@ -220,8 +220,11 @@ static struct proc_target *add_target(struct procset *ps, pid_t pid, uint64_t st
     t->pid = pid;
     t->start_time = start_time;
     t->seen = 1;
-    t->retry_until_ns = now_ns + (settled(start_time) ? 2 * ps->scan_ms * 1000000ull
-                                                      : (uint64_t)PROCSET_RETRY_S * 1000000000ull);
+    /* Only the agent's host-wide list: record follows one tree, whose
+     * children may still be starting their interpreter on a loaded host. */
+    int quick = ps->list && settled(start_time);
+    t->retry_until_ns =
+        now_ns + (quick ? 2 * ps->scan_ms * 1000000ull : (uint64_t)PROCSET_RETRY_S * 1000000000ull);
     mem_proc_init(&t->mp, &t->reader, pid);
     ps->targets = xgrow(ps->targets, sizeof(*ps->targets), ps->count + 1, &ps->cap);
     ps->targets[ps->count++] = t;
