@@ -148,6 +148,7 @@ E2E_JOBS ?= 3
 e2e: $(B)/spyglass $(B)/spyglass-asan $(E2E_DRIVERS)
 	@GOCACHE=$(abspath build)/gocache go tool pprof -h >/dev/null 2>&1 || true
 	@/usr/bin/python3 tools/pydeps.py || echo "pydeps: the tests that need these packages will fail"
+	@bash tools/otelcol.sh wait || true  # a failed build fails test_agent.py with its reason
 	$(PYTEST) -q -ra -n $(E2E_JOBS) tests/e2e
 
 browser: $(B)/spyglass
@@ -180,10 +181,13 @@ fuzz-replay:
 # Parallel compiles for the build steps of make test (tests themselves pace their own).
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-# tools/pydeps.py (PyPI packages for the pyenv interpreters, mostly network
-# time) starts in the background, so that it overlaps the build; e2e waits for it.
+# Two slow set-ups start in the background so that they overlap lint, the
+# builds and unit: tools/pydeps.py (PyPI packages for the pyenv interpreters,
+# mostly network time) and the agent tests' OpenTelemetry Collector, built
+# from Go modules (tools/otelcol.sh). e2e waits for both.
 test: deps
 	@mkdir -p build && (/usr/bin/python3 tools/pydeps.py >build/pydeps.log 2>&1 &)
+	@bash tools/otelcol.sh background
 	$(MAKE) lint
 	$(MAKE) -j$(JOBS) all asan tools $(UNIT_BIN)
 	$(MAKE) -j$(JOBS) fuzz-bins

@@ -31,6 +31,7 @@ enum {
     EXIT_USAGE = 2,       /* bad command line */
 };
 
+int cmd_agent(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);

@@ -24,6 +24,8 @@ static const struct command commands[] = {
     {"top", cmd_top, "a live, top-like view of the functions and lines using the CPU"},
     {"dump", cmd_dump, "print every thread's Python stack right now (optionally with locals)"},
     {"report", cmd_report, "print, convert or compare saved profiles (cProfile .prof, collapsed)"},
+    {"agent", cmd_agent,
+     "profile every Python process of the host, continuously (Pyroscope, OTLP)"},
 };
 
 static void usage(FILE *out)

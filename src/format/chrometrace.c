@@ -153,6 +153,8 @@ static const char *kind_category(enum profile_frame_kind kind)
         return "native";
     case PF_NATIVE_CODE:
         return "native_code";
+    case PF_LABEL:
+        return "label";
     case PF_PYTHON:
         break;
     }

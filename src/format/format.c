@@ -213,6 +213,7 @@ int format_frame_class(const struct profile_frame *f)
     case PF_THREAD:
     case PF_PROCESS:
     case PF_ENDPOINT:
+    case PF_LABEL:
         return 3;
     case PF_NATIVE:
         return 4;

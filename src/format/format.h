@@ -13,7 +13,8 @@
 #include "profile/profile.h"
 
 struct format_options {
-    int full_filenames; /* show full paths instead of shortened ones */
+    int full_filenames;    /* show full paths instead of shortened ones */
+    const char *time_type; /* pprof: the time sample type, "wall" (NULL) or "cpu" */
     /* report --diff: the profile compared with, with the same frame ids
      * (report/diff.h). The flame graph then colours each frame by how much
      * its share of the total changed since it; other writers ignore it. */

@@ -13,7 +13,10 @@
  *                      alone, since it has no samples to count; one weighed
  *                      in bytes (record --memory) has [space/bytes] alone
  *   sample (2)         one per stack: location ids leaf first, values
- *                      [weight, weight * period] ([weight * unit] for time)
+ *                      [weight, weight * period] ([weight * unit] for time),
+ *                      and the stack's leading PF_LABEL frames as string
+ *                      labels (key = frame name, value = its file): the
+ *                      agent's thread, idle, gil and endpoint
  *   mapping (3)        id 1, named after the target, that says it
  *                      already has functions, file names and lines: with
  *                      none, pprof looks for the "main binary" to symbolize
@@ -32,10 +35,12 @@
  *                      frames know it, else the smallest line seen in it
  *                      (0 when it has no lines)
  *   period_type (11), period (12): wall/nanoseconds, 1e9 / rate_hz (1 s
- *                      when the rate is unknown)
+ *                      when the rate is unknown); "cpu" instead of "wall"
+ *                      when format_options.time_type says so (the agent's
+ *                      on-CPU windows: Pyroscope's process_cpu type)
  *   duration_nanos (10), and comments (13) with the title, target, Python
- *                      version and note. time_nanos is left out: the
- *                      profile does not carry its start time.
+ *                      version and note; time_nanos (9) when the profile
+ *                      knows its start (the agent's windows).
  * Synthetic frames (threads, processes, endpoints, native markers) are kept
  * as functions without a file, so pprof shows them as roots or leaves.
  * Output is deterministic, including the gzip header (no name, mtime 0).
@@ -49,88 +54,8 @@
 #include "format/format.h"
 #include "util/err.h"
 #include "util/hash.h"
+#include "util/pb.h"
 #include "util/util.h"
-
-enum { WIRE_VARINT = 0, WIRE_LEN = 2 };
-
-/* ---- protobuf encoding ---- */
-
-static void pb_varint(struct strbuf *sb, uint64_t v)
-{
-    unsigned char buf[10];
-    size_t n = 0;
-    do {
-        buf[n] = (unsigned char)(v & 0x7F);
-        v >>= 7;
-        if (v)
-            buf[n] |= 0x80;
-        n++;
-    } while (v);
-    strbuf_add(sb, buf, n);
-}
-
-static void pb_key(struct strbuf *sb, unsigned field, unsigned wire)
-{
-    pb_varint(sb, (uint64_t)field << 3 | wire);
-}
-
-/* A varint field; zero is the default, so it is left out. */
-static void pb_uint(struct strbuf *sb, unsigned field, uint64_t v)
-{
-    if (!v)
-        return;
-    pb_key(sb, field, WIRE_VARINT);
-    pb_varint(sb, v);
-}
-
-static void pb_bytes(struct strbuf *sb, unsigned field, const void *data, size_t len)
-{
-    pb_key(sb, field, WIRE_LEN);
-    pb_varint(sb, len);
-    if (len)
-        strbuf_add(sb, data, len);
-}
-
-/* Appends the message in msg as field, and empties msg for reuse. */
-static void pb_message(struct strbuf *sb, unsigned field, struct strbuf *msg)
-{
-    pb_bytes(sb, field, msg->buf, msg->len);
-    msg->len = 0;
-}
-
-/* ---- the string table ---- */
-
-struct strings {
-    const char **list; /* index -> string (borrowed from the profile) */
-    size_t count, cap;
-    struct hash_index index;
-};
-
-static uint64_t string_hash_of(const void *ctx, uint32_t id)
-{
-    const struct strings *t = ctx;
-    return hash_str(HASH_SEED, t->list[id]);
-}
-
-static int string_same(const void *ctx, uint32_t id, const void *key)
-{
-    const struct strings *t = ctx;
-    return strcmp(t->list[id], key) == 0;
-}
-
-/* Returns the string's index in the table, adding it if new. s must live as
- * long as the table. */
-static uint64_t string_index(struct strings *t, const char *s)
-{
-    hash_index_reserve(&t->index, t->count, string_hash_of, t);
-    uint32_t *slot = hash_index_find(&t->index, hash_str(HASH_SEED, s), string_same, t, s);
-    if (*slot)
-        return *slot - 1;
-    t->list = xgrow(t->list, sizeof(*t->list), t->count + 1, &t->cap);
-    t->list[t->count] = s;
-    *slot = (uint32_t)++t->count;
-    return t->count - 1;
-}
 
 /* ---- functions ---- */
 
@@ -175,6 +100,8 @@ static uint32_t *function_ids(const struct profile *p, uint64_t **lines, size_t 
     uint8_t *known = xcalloc(frames + 1, 1); /* function id -> line is a first line */
     for (uint32_t id = 0; id < frames; id++) {
         const struct profile_frame *f = profile_frame(p, id);
+        if (f->kind == PF_LABEL)
+            continue; /* a label, not a function (id 0: never written) */
         hash_index_reserve(&fs.index, fs.count, function_hash_of, &fs);
         uint32_t *slot = hash_index_find(&fs.index, function_hash(f), function_same, &fs, f);
         if (!*slot) {
@@ -203,19 +130,39 @@ static uint32_t *function_ids(const struct profile *p, uint64_t **lines, size_t 
 
 struct encoder {
     const struct profile *p;
-    struct strings strings;
+    struct pb_strings strings;
     struct strbuf msg;     /* the Profile message */
     struct strbuf scratch; /* one nested message at a time */
     struct strbuf packed;  /* packed repeated values inside it */
     char *owned[4];        /* comment strings the table borrows */
+    const char *time_type; /* "wall", or the agent's "cpu" */
     size_t owned_count;
 };
 
 static void put_value_type(struct encoder *e, unsigned field, const char *type, const char *unit)
 {
-    pb_uint(&e->scratch, 1, string_index(&e->strings, type));
-    pb_uint(&e->scratch, 2, string_index(&e->strings, unit));
+    pb_uint(&e->scratch, 1, pb_string_index(&e->strings, type));
+    pb_uint(&e->scratch, 2, pb_string_index(&e->strings, unit));
     pb_message(&e->msg, field, &e->scratch);
+}
+
+/* Writes a stack's leading label frames as the sample's labels; returns
+ * how many there were. */
+static size_t put_labels(struct encoder *e, const uint32_t *frames, size_t depth)
+{
+    size_t n = 0;
+    struct strbuf label;
+    strbuf_init(&label);
+    for (; n < depth; n++) {
+        const struct profile_frame *f = profile_frame(e->p, frames[n]);
+        if (f->kind != PF_LABEL)
+            break;
+        pb_uint(&label, 1, pb_string_index(&e->strings, f->name));
+        pb_uint(&label, 2, pb_string_index(&e->strings, f->file));
+        pb_message(&e->scratch, 3, &label);
+    }
+    strbuf_release(&label);
+    return n;
 }
 
 /* Writes the samples; with counted set, each has [weight, weight * ns]
@@ -226,6 +173,9 @@ static void put_samples(struct encoder *e, int counted, double ns)
         size_t depth;
         uint64_t weight;
         const uint32_t *frames = profile_stack(e->p, id, &depth, &weight);
+        size_t labels = put_labels(e, frames, depth);
+        frames += labels;
+        depth -= labels;
         for (size_t i = depth; i-- > 0;) /* leaf first */
             pb_varint(&e->packed, (uint64_t)frames[i] + 1);
         if (depth)
@@ -268,7 +218,7 @@ static uint32_t *mapping_ids(const struct profile *p, const char ***libs, size_t
 static void put_mapping(struct encoder *e, uint64_t id, const char *name)
 {
     pb_uint(&e->scratch, 1, id);
-    pb_uint(&e->scratch, 5, string_index(&e->strings, name));
+    pb_uint(&e->scratch, 5, pb_string_index(&e->strings, name));
     pb_uint(&e->scratch, 7, 1); /* has_functions */
     pb_uint(&e->scratch, 8, 1); /* has_filenames */
     pb_uint(&e->scratch, 9, 1); /* has_line_numbers */
@@ -290,6 +240,8 @@ static void put_locations(struct encoder *e, const uint32_t *func_ids, const uin
     strbuf_init(&line);
     for (uint32_t id = 0; id < profile_frame_count(e->p); id++) {
         const struct profile_frame *f = profile_frame(e->p, id);
+        if (f->kind == PF_LABEL)
+            continue;
         pb_uint(&e->scratch, 1, (uint64_t)id + 1);
         pb_uint(&e->scratch, 2, map_ids[id]);
         pb_uint(&line, 1, func_ids[id]);
@@ -307,10 +259,10 @@ static void put_functions(struct encoder *e, const uint32_t *func_ids, const uin
         if (func_ids[id] != next)
             continue; /* not the first frame of its function */
         const struct profile_frame *f = profile_frame(e->p, id);
-        uint64_t name = string_index(&e->strings, f->name);
+        uint64_t name = pb_string_index(&e->strings, f->name);
         pb_uint(&e->scratch, 1, next);
         pb_uint(&e->scratch, 2, name);
-        pb_uint(&e->scratch, 4, string_index(&e->strings, f->file));
+        pb_uint(&e->scratch, 4, pb_string_index(&e->strings, f->file));
         pb_uint(&e->scratch, 5, lines[next]);
         pb_message(&e->msg, 5, &e->scratch);
         next++;
@@ -324,7 +276,7 @@ static void put_comment(struct encoder *e, const char *label, const char *value)
     /* The table borrows its strings: this one is freed with the encoder. */
     char *text = xasprintf("%s: %s", label, value);
     e->owned[e->owned_count++] = text;
-    pb_uint(&e->msg, 13, string_index(&e->strings, text));
+    pb_uint(&e->msg, 13, pb_string_index(&e->strings, text));
 }
 
 /* Builds the whole Profile message in e->msg. */
@@ -334,7 +286,7 @@ static void encode(struct encoder *e)
     uint64_t period_ns = meta->rate_hz > 0 ? (uint64_t)llround(1e9 / meta->rate_hz) : 1000000000;
     const char *unit = meta->unit && meta->unit[0] ? meta->unit : "samples";
     double unit_ns = format_unit_ns(unit);
-    string_index(&e->strings, "");
+    pb_string_index(&e->strings, "");
     if (unit_ns > 0) {
         put_value_type(e, 1, "wall", "nanoseconds");
         put_samples(e, 0, unit_ns);
@@ -344,7 +296,7 @@ static void encode(struct encoder *e)
         put_samples(e, 0, 1);
     } else {
         put_value_type(e, 1, unit, "count");
-        put_value_type(e, 1, "wall", "nanoseconds");
+        put_value_type(e, 1, e->time_type, "nanoseconds");
         put_samples(e, 1, period_ns ? (double)period_ns : 1);
     }
     size_t func_count;
@@ -360,9 +312,10 @@ static void encode(struct encoder *e)
     put_functions(e, func_ids, lines);
     free(func_ids);
     free(lines);
+    pb_uint(&e->msg, 9, meta->start_unix_ns);
     if (meta->duration_s > 0)
         pb_uint(&e->msg, 10, (uint64_t)llround(meta->duration_s * 1e9));
-    put_value_type(e, 11, "wall", "nanoseconds");
+    put_value_type(e, 11, e->time_type, "nanoseconds");
     pb_uint(&e->msg, 12, period_ns);
     put_comment(e, "title", meta->title);
     put_comment(e, "target", meta->target);
@@ -416,7 +369,7 @@ static int gzip_to(FILE *out, const void *data, size_t len)
 
 int pprof_write(const struct profile *p, FILE *out, const struct format_options *opt)
 {
-    struct encoder e = {.p = p};
+    struct encoder e = {.p = p, .time_type = opt && opt->time_type ? opt->time_type : "wall"};
     strbuf_init(&e.msg);
     strbuf_init(&e.scratch);
     strbuf_init(&e.packed);
@@ -427,8 +380,7 @@ int pprof_write(const struct profile *p, FILE *out, const struct format_options 
         err = -SG_EIO;
     for (size_t i = 0; i < e.owned_count; i++)
         free(e.owned[i]);
-    free(e.strings.list);
-    hash_index_release(&e.strings.index);
+    pb_strings_release(&e.strings);
     strbuf_release(&e.msg);
     strbuf_release(&e.scratch);
     strbuf_release(&e.packed);

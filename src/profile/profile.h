@@ -26,6 +26,8 @@ enum profile_frame_kind {
     PF_NATIVE_CODE = 5, /* a native (C/C++) function (--native): name = its symbol, or
                            "LIBRARY+0xOFFSET" without one; file = the library's file
                            name ("libz.so.1.2.13"); line 0 */
+    PF_LABEL = 6,       /* not a frame: a sample label (name = key, file = value); label
+                           frames come first in a stack, and pprof writes them as labels */
 };
 
 struct profile_frame {
@@ -52,6 +54,9 @@ struct profile_meta {
     uint64_t peak_rss;    /* highest RSS seen at a sample, bytes */
     uint64_t peak_rss_ns; /* when it was first seen, since the start */
     uint64_t final_rss;   /* RSS at the last sample, bytes */
+
+    /* When it began (wall clock, ns since the epoch); 0 if unknown. */
+    uint64_t start_unix_ns;
 };
 
 /* Memory weights of one stack (record --memory): how often it was sampled,

@@ -11,6 +11,7 @@
  */
 #include "sample/procset.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,15 @@ void procset_init(struct procset *ps, pid_t root, int follow)
     ps->watch.fd = -1;
     if (follow)
         ptree_watch_init(&ps->watch);
+    ps->scan_ms = PROCSET_SCAN_MS;
+}
+
+void procset_init_list(struct procset *ps, procset_list_fn list, void *ctx, uint64_t scan_ms)
+{
+    procset_init(ps, 0, 0);
+    ps->list = list;
+    ps->list_ctx = ctx;
+    ps->scan_ms = scan_ms;
 }
 
 static void target_stop_sampling(struct proc_target *t)
@@ -80,6 +90,13 @@ static void read_exe(pid_t pid, char *buf, size_t size)
  * then the new program). */
 static void note_in_history(struct procset *ps, struct proc_target *t)
 {
+    t->history = SIZE_MAX;
+    if (ps->list) {
+        /* The agent: no summary to print, and over days of processes
+         * coming and going the list (and its scans) would only grow. */
+        ps->python_ever++;
+        return;
+    }
     for (size_t i = 0; i < ps->nhistory; i++) {
         if (ps->history[i].pid == t->pid && ps->history[i].start_time == t->start_time) {
             proc_cmdline(t->pid, ps->history[i].command, sizeof(ps->history[i].command));
@@ -161,7 +178,7 @@ void procset_history_sync(struct procset *ps)
 {
     for (size_t i = 0; i < ps->count; i++) {
         struct proc_target *t = ps->targets[i];
-        if (t->state == PT_PYTHON)
+        if (t->state == PT_PYTHON && t->history != SIZE_MAX)
             ps->history[t->history].walks = t->walks;
     }
 }
@@ -181,6 +198,21 @@ static void target_recheck(struct procset *ps, struct proc_target *t, uint64_t n
         t->state = PT_OTHER;
 }
 
+/* 1 if the process started (start_time: clock ticks since boot) more than
+ * PROCSET_RETRY_S ago: one that is not Python by then will not become
+ * Python without an exec (which re-arms the retries), so it is looked at
+ * in the next two scans only (a detection can fail once on a torn read).
+ * This keeps an agent that starts on a host of hundreds of processes from
+ * reading each one's maps and symbols for PROCSET_RETRY_S seconds. */
+static int settled(uint64_t start_time)
+{
+    struct timespec boot;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &boot) != 0)
+        return 0;
+    return (uint64_t)boot.tv_sec > start_time / (uint64_t)hz + PROCSET_RETRY_S;
+}
+
 static struct proc_target *add_target(struct procset *ps, pid_t pid, uint64_t start_time,
                                       uint64_t now_ns)
 {
@@ -188,7 +220,11 @@ static struct proc_target *add_target(struct procset *ps, pid_t pid, uint64_t st
     t->pid = pid;
     t->start_time = start_time;
     t->seen = 1;
-    t->retry_until_ns = now_ns + (uint64_t)PROCSET_RETRY_S * 1000000000ull;
+    /* Only the agent's host-wide list: record follows one tree, whose
+     * children may still be starting their interpreter on a loaded host. */
+    int quick = ps->list && settled(start_time);
+    t->retry_until_ns =
+        now_ns + (quick ? 2 * ps->scan_ms * 1000000ull : (uint64_t)PROCSET_RETRY_S * 1000000000ull);
     mem_proc_init(&t->mp, &t->reader, pid);
     ps->targets = xgrow(ps->targets, sizeof(*ps->targets), ps->count + 1, &ps->cap);
     ps->targets[ps->count++] = t;
@@ -255,8 +291,10 @@ static void drop_unseen(struct procset *ps)
         }
         if (t->state == PT_PYTHON) {
             ps->exited++;
-            ps->history[t->history].walks = t->walks;
-            ps->history[t->history].gone = 1;
+            if (t->history != SIZE_MAX) {
+                ps->history[t->history].walks = t->walks;
+                ps->history[t->history].gone = 1;
+            }
         }
         target_free(t);
     }
@@ -295,14 +333,15 @@ size_t procset_refresh(struct procset *ps, uint64_t now_ns, int force)
         return procset_python_count(ps);
     }
     uint64_t began = monotonic_ns();
-    ps->next_scan_ns = now_ns + (uint64_t)PROCSET_SCAN_MS * 1000000ull;
+    ps->next_scan_ns = now_ns + ps->scan_ms * 1000000ull;
     ps->scans++;
     for (size_t i = 0; i < ps->count; i++)
         ps->targets[i]->seen = 0;
-    see(ps, ps->root, now_ns);
-    if (ps->follow) {
-        pid_t *pids;
-        int n = ptree_descendants(ps->root, &pids);
+    if (ps->root)
+        see(ps, ps->root, now_ns);
+    if (ps->follow || ps->list) {
+        pid_t *pids = NULL;
+        int n = ps->list ? ps->list(ps->list_ctx, &pids) : ptree_descendants(ps->root, &pids);
         for (int i = 0; i < n; i++)
             see(ps, pids[i], now_ns);
         free(pids);

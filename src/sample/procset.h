@@ -58,7 +58,7 @@ struct proc_target {
     struct pause_set pause;
     int pause_err;          /* what pause_interrupt said this tick */
     uint64_t walks, errors; /* for the summary */
-    size_t history;         /* its entry in procset.history, once Python */
+    size_t history;         /* its entry in procset.history (SIZE_MAX: none) */
     uint64_t binary_base;   /* where the file holding its runtime is mapped */
     int inherited;          /* its runtime was its parent's (forked, no exec) */
 };
@@ -73,8 +73,13 @@ struct procset_seen {
     int gone;            /* it exited while we sampled */
 };
 
+/* A procset without a root (the agent): the processes to follow come from
+ * a function, called at every scan, which fills a newly allocated array of
+ * pids (the caller frees) and returns the count, or a negative SG_E* code. */
+typedef int (*procset_list_fn)(void *ctx, pid_t **pids);
+
 struct procset {
-    pid_t root;
+    pid_t root; /* 0 with a list function */
     int follow; /* 0: only root (the plain single-process case) */
     struct proc_target **targets;
     size_t count, cap;
@@ -85,17 +90,24 @@ struct procset {
     size_t exited;                /* Python processes that went away */
     size_t unreadable;            /* descendants we were not allowed to pause */
     size_t ended_unread;          /* found already ended: never sampled */
-    struct procset_seen *history; /* every Python process sampled, in order found */
+    struct procset_seen *history; /* every Python process sampled, in order found
+                                   * (none with a list function: the agent) */
     size_t nhistory, history_cap;
     struct ptree_watch watch;           /* new pids between scans */
     uint64_t quick_checks, quick_found; /* refreshes that asked the kernel; found so */
     uint64_t inherited;                 /* runtimes taken from a forking parent */
     struct endpoint_reader *endpoints;  /* given to every walker (walker.endpoints) */
     struct task_reader *tasks;          /* given to every walker (walker.tasks) */
+    procset_list_fn list;               /* with root 0: who to follow */
+    void *list_ctx;
+    uint64_t scan_ms; /* how often the processes are listed again (PROCSET_SCAN_MS) */
 };
 
 /* Prepares a set for the tree under root (follow = 1) or root alone. */
 void procset_init(struct procset *ps, pid_t root, int follow);
+/* Prepares a set of the processes list() names at every scan, at most every
+ * scan_ms; it has no root, so nothing ends it but the caller. */
+void procset_init_list(struct procset *ps, procset_list_fn list, void *ctx, uint64_t scan_ms);
 /* Releases every target (resuming anything paused). */
 void procset_release(struct procset *ps);
 

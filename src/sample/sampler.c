@@ -280,7 +280,8 @@ static int run(struct source *src, const struct sampler_options *opt, volatile s
         } else {
             s->errors++;
             s->last_error = err;
-            if (target_gone(opt, ps, pid, s) || (!src->set && target_execed(pid, &exe, s))) {
+            if ((pid && target_gone(opt, ps, pid, s)) ||
+                (!src->set && target_execed(pid, &exe, s))) {
                 s->errors--; /* not an error: the end */
                 s->ticks--;
                 s->end = SAMPLER_END_EXITED;
@@ -297,7 +298,7 @@ static int run(struct source *src, const struct sampler_options *opt, volatile s
             s->work_cpu_ns += cpu_now_ns() - work_start;
             s->work_ticks++;
         }
-        if ((opt->child || src->set) && target_gone(opt, ps, pid, s)) {
+        if ((opt->child || src->set) && pid && target_gone(opt, ps, pid, s)) {
             s->end = SAMPLER_END_EXITED;
             break;
         }

@@ -75,7 +75,8 @@ struct procset;
  * PROCSET_SCAN_MS) and walks each process in turn, pausing only that one
  * while it is read. fn is called once per process walked, with that process's
  * walker (w->rt->pid tells which). A tick counts as ok if no walk failed.
- * Ends when set->root exits. Returns 0, or -SG_EPERM if the root may not be
+ * Ends when set->root exits (a set without a root: by duration or *stop).
+ * Returns 0, or -SG_EPERM if the root may not be
  * paused. */
 int sampler_run_set(struct procset *set, const struct sampler_options *opt,
                     volatile sig_atomic_t *stop, sampler_fn fn, void *ctx,

@@ -84,6 +84,8 @@ struct sample {
     size_t location_count;
     uint64_t values[MAX_ITEMS];
     size_t value_count;
+    uint64_t labels[4][2]; /* key, str string indices */
+    size_t label_count;
 };
 
 struct location {
@@ -141,6 +143,8 @@ static void decode_sample(struct pb sub, struct sample *s)
             pb_repeated(s->locations, &s->location_count, v, &inner);
         else if (field == 2)
             pb_repeated(s->values, &s->value_count, v, &inner);
+        else if (field == 3 && s->label_count < 4)
+            decode_value_type(inner, s->labels[s->label_count++]); /* same field numbers */
     }
 }
 
@@ -600,6 +604,43 @@ static void test_pprof_write_error_is_reported(void **state)
     profile_free(p);
 }
 
+/* The agent's windows: leading PF_LABEL frames are sample labels, not
+ * locations; the start time is time_nanos; "cpu" replaces "wall". */
+static void test_pprof_label_frames_become_sample_labels(void **state)
+{
+    struct profile *p = profile_new();
+    struct profile_meta *m = profile_meta(p);
+    m->rate_hz = 19;
+    m->start_unix_ns = 1796000000123456789ull;
+    uint32_t thread = profile_frame_id(p, "thread", "MainThread", 0, PF_LABEL);
+    uint32_t gil = profile_frame_id(p, "gil", "true", 0, PF_LABEL);
+    uint32_t work = profile_frame_id(p, "work", "app.py", 21, PF_PYTHON);
+    profile_add_stack(p, (uint32_t[]){thread, gil, work}, 3, 5);
+    char *buf = NULL;
+    size_t size;
+    FILE *out = open_memstream(&buf, &size);
+    assert_int_equal(pprof_write(p, out, &(struct format_options){.time_type = "cpu"}), 0);
+    fclose(out);
+    struct decoded d;
+    decode(buf, size, &d);
+    assert_int_equal(d.time, 1796000000123456789ull);
+    assert_string_equal(str(&d, d.sample_type[1][0]), "cpu");
+    assert_string_equal(str(&d, d.period_type[0]), "cpu");
+    assert_int_equal(d.sample_count, 1);
+    assert_int_equal(d.samples[0].location_count, 1); /* work only */
+    assert_string_equal(str(&d, func_of(&d, d.samples[0].locations[0])->name), "work");
+    assert_int_equal(d.samples[0].label_count, 2);
+    assert_string_equal(str(&d, d.samples[0].labels[0][0]), "thread");
+    assert_string_equal(str(&d, d.samples[0].labels[0][1]), "MainThread");
+    assert_string_equal(str(&d, d.samples[0].labels[1][0]), "gil");
+    assert_string_equal(str(&d, d.samples[0].labels[1][1]), "true");
+    for (size_t i = 0; i < d.function_count; i++)
+        assert_string_not_equal(str(&d, d.functions[i].name), "thread");
+    release(&d);
+    free(buf);
+    profile_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -615,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_pprof_output_is_deterministic),
         cmocka_unit_test(test_pprof_empty_profile),
         cmocka_unit_test(test_pprof_write_error_is_reported),
+        cmocka_unit_test(test_pprof_label_frames_become_sample_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
