@@ -86,6 +86,15 @@ static struct task_stat_fd *find_entry(struct task_stat_cache *c, pid_t tid)
     return NULL;
 }
 
+int task_stat_cache_keep(struct task_stat_cache *c, pid_t tid)
+{
+    struct task_stat_fd *e = find_entry(c, tid);
+    if (!e)
+        return -1;
+    e->epoch = c->epoch;
+    return 0;
+}
+
 int task_state_cached(struct task_stat_cache *c, pid_t pid, pid_t tid, char *state)
 {
     struct task_stat_fd *e = find_entry(c, tid);

@@ -42,6 +42,9 @@ void task_stat_cache_release(struct task_stat_cache *c);
 void task_stat_cache_round(struct task_stat_cache *c);
 /* task_state through the cache. */
 int task_state_cached(struct task_stat_cache *c, pid_t pid, pid_t tid, char *state);
+/* Keeps tid's open file for the next round without reading it (its state
+ * was not needed this round). Returns -1 if the cache has no file for tid. */
+int task_stat_cache_keep(struct task_stat_cache *c, pid_t tid);
 
 /* Most nested PID namespaces we follow (the kernel allows 32). */
 #define TASK_MAX_NS 32

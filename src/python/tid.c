@@ -327,26 +327,82 @@ static pid_t legacy_tid(struct walker *w, const struct py_thread *t)
     return pthread_tid(w, t);
 }
 
+/* Whether t's state may be what it was at the last sample, unread: it was
+ * idle there, it is the same thread, and its walk starts where the one that
+ * may be kept started (tid_confirm reads it if that walk is not kept). A
+ * waiting thread sleeps until its stack moves; the state read costs a
+ * system call per thread per sample (200 waiting threads: 200 preads). */
+static int keep_state(struct walker *w, struct py_thread *t, pid_t id)
+{
+    const struct tid_state_memo *s = &t->state_memo;
+    const struct walk_memo *m = &t->memo;
+    if (w->nstates || !s->valid || s->tstate != t->tstate || s->id != id ||
+        s->age + 1 >= TID_STATE_KEEP || !m->valid || m->tstate != t->tstate || m->top != t->top ||
+        m->chunk != t->chunk || task_stat_cache_keep(&w->stats, s->tid))
+        return 0;
+    t->tid = s->tid;
+    t->inner_tid = s->inner_tid;
+    t->os_state = s->os_state;
+    t->unknown = 0;
+    t->state_kept = 1;
+    return 1;
+}
+
+/* Settles t's thread and state from its own id (or keeps its state). */
+static void resolve_one(struct walker *w, struct py_thread *t, int may_keep)
+{
+    int have_native = w->rt->layout.tstate.native_thread_id != PY_NO_FIELD;
+    t->tid = t->inner_tid = 0;
+    t->tid_fixed = 0;
+    t->state_kept = 0;
+    t->os_state = '?';
+    t->unknown = t->idle = 1; /* until proved otherwise: never active */
+    t->state_id = have_native ? t->native_tid : legacy_tid(w, t);
+    if (may_keep && keep_state(w, t, t->state_id))
+        return;
+    if (settle(w, t, t->state_id) || w->tids.ns_checked)
+        return;
+    check_namespace(w); /* an id we do not know: maybe a container's */
+    settle(w, t, t->state_id);
+}
+
 void tid_resolve(struct walker *w)
 {
     int have_native = w->rt->layout.tstate.native_thread_id != PY_NO_FIELD;
     w->tids.epoch++;
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < w->nthreads; i++) {
-            struct py_thread *t = &w->threads[i];
-            if (pass == 0) {
-                t->tid = t->inner_tid = 0;
-                t->tid_fixed = 0;
-                t->os_state = '?';
-                t->unknown = t->idle = 1; /* until proved otherwise: never active */
-                pid_t id = have_native ? t->native_tid : legacy_tid(w, t);
-                if (settle(w, t, id) || w->tids.ns_checked)
-                    continue;
-                check_namespace(w); /* an id we do not know: maybe a container's */
-                settle(w, t, id);
-            } else if (t->unknown && have_native) {
+    for (size_t i = 0; i < w->nthreads; i++)
+        resolve_one(w, &w->threads[i], 1);
+    for (size_t i = 0; i < w->nthreads; i++) {
+        if (w->threads[i].unknown && have_native)
+            settle_otherwise(w, &w->threads[i]);
+    }
+}
+
+static void remember(struct py_thread *t)
+{
+    struct tid_state_memo *s = &t->state_memo;
+    unsigned age = t->state_kept ? s->age + 1 : 0;
+    *s = (struct tid_state_memo){
+        .valid = t->idle && !t->unknown && !t->tid_fixed && !t->holds_gil,
+        .tstate = t->tstate,
+        .id = t->state_id,
+        .tid = t->tid,
+        .inner_tid = t->inner_tid,
+        .os_state = t->os_state,
+        .age = age,
+    };
+}
+
+void tid_confirm(struct walker *w)
+{
+    int have_native = w->rt->layout.tstate.native_thread_id != PY_NO_FIELD;
+    for (size_t i = 0; i < w->nthreads; i++) {
+        struct py_thread *t = &w->threads[i];
+        if (t->state_kept && (!t->kept || t->error || t->holds_gil)) {
+            resolve_one(w, t, 0);
+            if (t->unknown && have_native)
                 settle_otherwise(w, t);
-            }
         }
+        remember(t);
     }
 }

@@ -27,6 +27,10 @@
 #define TID_PTHREAD_SCAN 2048
 /* Most thread structs compared when looking for the tid's offset. */
 #define TID_PROBE_THREADS 64
+/* Most samples in a row an idle thread whose stack stays still keeps its
+ * state without a read of /proc (tid_confirm): a thread woken inside the C
+ * call it waited in, still in it, is shown idle for at most this many. */
+#define TID_STATE_KEEP 16
 
 /* What the walker remembers about thread ids between samples. */
 struct tid_map {
@@ -54,6 +58,12 @@ struct walker;
  * the sample w just listed (w->threads, with the native ids read from the
  * thread states in their tid field). */
 void tid_resolve(struct walker *w);
+
+/* After the walk: a thread whose state tid_resolve kept (an idle thread
+ * whose stack had not moved) has it read after all if its walk was not kept
+ * or it holds the GIL; then every thread's state is remembered for the next
+ * sample. */
+void tid_confirm(struct walker *w);
 
 /* Finds the offset of the tid in glibc's struct pthread from nthreads
  * structs of TID_PTHREAD_SCAN bytes each (structs, one after the other):

@@ -515,13 +515,15 @@ static void walk_checked(struct walker *w, struct py_thread *t)
 {
     t->torn = 0;
     t->retried = 0;
+    t->kept = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         plan_thread(&w->plan, attempt      ? PLAN_THREAD_RETRY
                               : t->batched ? PLAN_THREAD_BATCHED
                                            : PLAN_THREAD_LIVE);
         struct walk_memo m = {.tstate = t->tstate, .top = t->top, .chunk = t->chunk};
         m.from = plan_mark(&w->plan);
-        t->error = attempt == 0 && memo_holds(w, t) ? 0 : walk_thread(w, t);
+        t->kept = attempt == 0 && memo_holds(w, t);
+        t->error = t->kept ? 0 : walk_thread(w, t);
         m.to = plan_mark(&w->plan);
         int moved = !w->paused && stack_moved(w, t);
         plan_thread_end(&w->plan);
@@ -534,6 +536,7 @@ static void walk_checked(struct walker *w, struct py_thread *t)
         t->memo = m;
         if (!t->error && !moved)
             return;
+        t->kept = 0;
         if (attempt == 0) {
             w->retried++;
             t->retried = 1;
@@ -752,6 +755,9 @@ static int sample_threads(struct walker *w)
     plan_phase(&w->plan, PLAN_OFF);
     if (stale)
         walk_stacks(w);
+    /* An idle thread's state was kept unread if its walk could be: read it
+     * now where the walk was not kept (python/tid.h). */
+    tid_confirm(w);
     for (size_t i = 0; i < w->nthreads; i++)
         w->errors += w->threads[i].error != 0;
     if (w->tasks && tasks_sample(w->tasks, w) != 0)

@@ -73,6 +73,16 @@ struct walk_memo {
     uint64_t frame0;
 };
 
+/* What the OS said of an idle thread at the last sample (python/tid.c): kept
+ * instead of read again while the thread's walk is kept (walk_memo). */
+struct tid_state_memo {
+    int valid;       /* it was idle, its thread known and not fixed */
+    uint64_t tstate; /* the thread state it was said of */
+    pid_t id, tid, inner_tid;
+    char os_state;
+    unsigned age; /* samples kept since it was last read */
+};
+
 struct py_thread {
     uint64_t tstate;
     uint64_t top;     /* where its walk starts: frame, or 3.11/3.12 _PyCFrame */
@@ -108,6 +118,10 @@ struct py_thread {
     int batched;                      /* its thread state came from the sample's batched
                                          read (python/plan.h) */
     struct walk_memo memo;            /* its last walk, kept while its bytes stay */
+    int kept;                         /* this sample's walk is the memo's */
+    pid_t state_id;                   /* the id tid_resolve started from */
+    int state_kept;                   /* its OS state is the memo's, not read (tid.c) */
+    struct tid_state_memo state_memo; /* its last OS state, if idle */
     char endpoint[WALK_ENDPOINT_MAX]; /* the HTTP request it serves, "" if none or
                                          not asked for (walker.endpoints) */
 };

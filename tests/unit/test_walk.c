@@ -11,17 +11,21 @@
  * not run to the depth limit.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "capture.h"
 #include "python/endpoint.h"
+#include "python/tid.h"
 #include "python/walk.h"
 #include "util/util.h"
 
@@ -598,6 +602,124 @@ static void test_walk_unchanged_stacks_are_kept_changed_ones_walked(void **state
     each_capture("stacks-", check_unchanged_walks_kept);
 }
 
+/* A thread of this test process that waits on a pipe until told to end:
+ * a real OS thread whose /proc state is 'S', for the walker to read. */
+struct waiter {
+    pthread_t thread;
+    int pipe[2];
+    pid_t tid;
+};
+
+static void *waiter_main(void *arg)
+{
+    struct waiter *wt = arg;
+    __atomic_store_n(&wt->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+    char byte;
+    while (read(wt->pipe[0], &byte, 1) < 0) {
+    }
+    return NULL;
+}
+
+static void waiter_start(struct waiter *wt)
+{
+    memset(wt, 0, sizeof(*wt));
+    assert_int_equal(pipe(wt->pipe), 0);
+    assert_int_equal(pthread_create(&wt->thread, NULL, waiter_main, wt), 0);
+    while (!__atomic_load_n(&wt->tid, __ATOMIC_SEQ_CST))
+        sched_yield();
+}
+
+static void waiter_end(struct waiter *wt)
+{
+    assert_int_equal(write(wt->pipe[1], "x", 1), 1);
+    pthread_join(wt->thread, NULL);
+    close(wt->pipe[0]);
+    close(wt->pipe[1]);
+}
+
+/* Samples until every thread is waiting in /proc's eyes (a thread just
+ * started may still be on its way to its read). */
+static void sample_until_waiting(struct loaded *c)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        assert_int_equal(walk_sample(&c->w), 0);
+        size_t waiting = 0;
+        for (size_t i = 0; i < c->w.nthreads; i++)
+            waiting += c->w.threads[i].os_state == 'S';
+        if (waiting == c->w.nthreads)
+            return;
+        usleep(1000);
+    }
+    fail_msg("the waiting threads never read as 'S'");
+}
+
+/* 3.11+ (a thread state has the thread's native id): every captured thread
+ * state is made to name a waiting thread of this process, and its state is
+ * read from /proc. An idle thread whose walk is kept keeps its state
+ * unread (tid.c keep_state); a thread whose stack changed has it read; and
+ * none goes more than TID_STATE_KEEP samples without a read. */
+static void check_idle_state_kept(struct loaded *c)
+{
+    const struct py_layout *l = &c->img.rt.layout;
+    if (l->tstate.native_thread_id == PY_NO_FIELD)
+        return;
+    c->img.fill = CAPTURE_FILL_ZERO;
+    assert_int_equal(walk_sample(&c->w), 0);
+    size_t n = c->w.nthreads;
+    struct waiter *waiters = xcalloc(n, sizeof(*waiters));
+    for (size_t i = 0; i < n; i++) {
+        waiter_start(&waiters[i]);
+        poke(c, c->w.threads[i].tstate + l->tstate.native_thread_id, (uint64_t)waiters[i].tid);
+    }
+    c->img.rt.pid = getpid();
+    tid_map_no_proc(&c->w.tids, getpid());
+    c->w.nstates = 0; /* read /proc */
+    sample_until_waiting(c);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(walk_sample(&c->w), 0);
+    for (size_t i = 0; i < n; i++) {
+        const struct py_thread *t = &c->w.threads[i];
+        assert_int_equal(t->tid, waiters[i].tid);
+        assert_true(t->kept && t->idle && !t->unknown);
+        /* The GIL's holder (the captured spinning thread) is read each time. */
+        assert_int_equal(t->state_kept, !t->holds_gil);
+        assert_int_equal(t->os_state, 'S');
+    }
+
+    const struct py_thread *deep = thread_named(&c->w, "deep");
+    assert_non_null(deep);
+    uint32_t field = l->iframe.instr;
+    uint8_t instr[8];
+    peek(c, deep->frames[0].frame_addr + field, instr, 8);
+    poke_bytes(c, deep->frames[3].frame_addr + field, instr, 8);
+    assert_int_equal(walk_sample(&c->w), 0);
+    for (size_t i = 0; i < n; i++) {
+        const struct py_thread *t = &c->w.threads[i];
+        int moved = t == thread_named(&c->w, "deep");
+        assert_int_equal(t->state_kept, !moved && !t->holds_gil); /* moved: read */
+        assert_int_equal(t->os_state, 'S');
+        assert_int_equal(t->tid, waiters[i].tid);
+    }
+
+    unsigned read_at[256] = {0};
+    for (unsigned s = 1; s <= TID_STATE_KEEP; s++) {
+        assert_int_equal(walk_sample(&c->w), 0);
+        for (size_t i = 0; i < n && i < 256; i++)
+            read_at[i] = c->w.threads[i].state_kept ? read_at[i] : s;
+    }
+    for (size_t i = 0; i < n && i < 256; i++)
+        assert_true(read_at[i] > 0); /* read at least once in TID_STATE_KEEP samples */
+    for (size_t i = 0; i < n; i++)
+        waiter_end(&waiters[i]);
+    free(waiters);
+}
+
+static void test_walk_idle_thread_keeps_its_state_while_its_stack_stays(void **state)
+{
+    (void)state;
+    each_capture("stacks-", check_idle_state_kept);
+}
+
 /* A stack that changed between two samples (the deep thread returned to
  * its caller: the thread state now points at frames[1]) is read as it is
  * now: the batch is read afresh, and the walk follows what it holds. */
@@ -645,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_walk_warm_sample_is_one_batched_read),
         cmocka_unit_test(test_walk_names_read_again_in_one_call),
         cmocka_unit_test(test_walk_unchanged_stacks_are_kept_changed_ones_walked),
+        cmocka_unit_test(test_walk_idle_thread_keeps_its_state_while_its_stack_stays),
         cmocka_unit_test(test_walk_batched_sample_sees_a_stack_that_changed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
