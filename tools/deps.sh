@@ -4,9 +4,9 @@
 set -eu
 # --native's tests (tests/e2e/test_native.py) build a C extension for /usr/bin/python3
 # (python3-dev) and run numpy on a threaded BLAS (libopenblas0-pthread: reference BLAS,
-# what python3-numpy pulls in alone, has no worker threads). python3.11-dbg's debug
-# symbols are optional: without them the tests expect Debian's static functions as
-# python3.11+0xOFFSET.
+# what python3-numpy pulls in alone, has no worker threads). Debian's python3.11 is
+# stripped (python3.11-dbg does not hold its debug file): the tests expect its static
+# functions as python3.11+0xOFFSET unless a debug file by build id is installed.
 PKGS="gcc make clang libclang-rt-dev libcmocka-dev zlib1g-dev libncurses-dev python3 python3-pytest
       python3-pytest-xdist python3-jsonschema python3-flask gunicorn python3-fastapi
       python3-uvicorn python3-aiohttp python3-requests tmux procps golang-go python3-memory-profiler

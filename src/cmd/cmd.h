@@ -24,6 +24,7 @@ struct blocked;
 struct profile;
 struct native_stacks;
 struct sampler_stats;
+struct merge;
 
 enum {
     EXIT_OK = 0,
@@ -135,5 +136,9 @@ void cmd_print_blocked(const struct blocked *b, const struct profile *p, uint64_
  * sample spent unwinding, stacks merged and mismatched, threads without Python. */
 void cmd_print_native(const struct native_stacks *n, const struct fold *f,
                       const struct sampler_stats *st, FILE *out);
+
+/* Says how many kept native frames of the interpreter's own file had no
+ * symbol (a stripped interpreter), and what would name them; nothing if none. */
+void cmd_print_unnamed(const struct merge *m, FILE *out);
 
 #endif

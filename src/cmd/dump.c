@@ -813,8 +813,11 @@ static int dump_one(const struct dump_options *o, struct attach_target *t)
     resume_after(&dp); /* before anything is written: stdout may be slow */
     w.nstates = 0;
     w.paused = 0;
-    if (!err)
+    if (!err) {
         report_pause(o, o->pid, &dp);
+        if (o->native)
+            cmd_print_unnamed(&dn.merge, stderr);
+    }
     if (err) {
         if (process_ended(o->pid))
             cmd_error(NULL, "process %d exited while being read", (int)o->pid);

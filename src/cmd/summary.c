@@ -193,6 +193,18 @@ void cmd_print_blocked(const struct blocked *b, const struct profile *p, uint64_
         fprintf(out, "  ... %" PRIu64 " more\n", b->slow - BLOCKED_ROWS);
 }
 
+void cmd_print_unnamed(const struct merge *m, FILE *out)
+{
+    if (!m->stats.unnamed || !m->interp_file)
+        return;
+    fprintf(out,
+            "spyglass: native: %" PRIu64 " frames in %s have no symbol (a stripped interpreter, "
+            "and no debug file for its build id under /usr/lib/debug): they show as "
+            "%s+0xOFFSET, and the interpreter's own calls among them are not hidden; its debug "
+            "symbols would name them\n",
+            m->stats.unnamed, m->interp_file, m->interp_file);
+}
+
 void cmd_print_native(const struct native_stacks *n, const struct fold *f,
                       const struct sampler_stats *st, FILE *out)
 {
@@ -220,4 +232,5 @@ void cmd_print_native(const struct native_stacks *n, const struct fold *f,
         fprintf(out, "; %" PRIu64 " kept without native frames (OS thread id unknown)",
                 f->stats.native_unmatched);
     fputc('\n', out);
+    cmd_print_unnamed(&f->merge, out);
 }

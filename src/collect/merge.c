@@ -297,10 +297,12 @@ size_t merge_thread(struct merge *m, const struct py_thread *t, const struct nat
     size_t e = evals;
     for (size_t i = n; i-- > 0;) {
         if (!is_eval(class_of(m, m->ids[i]), python_major)) {
-            if (m->hide[i])
+            if (m->hide[i]) {
                 m->stats.hidden++;
-            else
-                push_item(m, &count, m->ids[i], 1);
+                continue;
+            }
+            m->stats.unnamed += !ns->frames[i].symbol && in_interpreter(m, i);
+            push_item(m, &count, m->ids[i], 1);
             continue;
         }
         long g = (long)--e - shift;

@@ -54,6 +54,9 @@ struct merge_stats {
     uint64_t merged;   /* Python stacks merged with a native stack */
     uint64_t mismatch; /* of which the evaluation calls and Python runs did not pair up */
     uint64_t hidden;   /* native frames left out as the interpreter's plumbing */
+    uint64_t unnamed;  /* frames kept in the interpreter's file with no symbol: a stripped
+                          interpreter (Debian's) names only its exported functions, so
+                          its static calling machinery can be neither named nor hidden */
 };
 
 struct merge_group; /* a run of Python frames that one evaluation call runs */

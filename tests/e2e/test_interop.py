@@ -529,16 +529,24 @@ def test_report_draws_all_the_time_of_real_stdlib_dumps(interp, tmp_path_factory
             assert abs(leaf.get(label, 0) - own[label] * 1e6) <= 2 + 0.01 * own[label] * 1e6, \
                 (run, label, leaf.get(label), own[label])
         # The script is where the time is: one root (exec on Python 3, the
-        # script's <module> on 2.7) and, on 3, its one child (the script,
-        # <string> or runpy) hold nearly all of it; before, the root exec,
-        # which importlib and runpy call too, was no root at all.
+        # script's <module> on 2.7) holds nearly all of it; before, the root
+        # exec, which importlib and runpy call too, was no root at all. Below
+        # that root the dump cannot say which exec call ran what (cProfile
+        # keeps callers, not paths): with -m, runpy's exec of the script and
+        # the outermost exec of <string> are one function, and the script's
+        # time is split between the two (63 and 57 ms of pydoc's 144 on a
+        # fresh 3.7), so the next level is only checked to be the script's.
+        roots = {}
+        for frames, count in stacks:
+            roots[frames[0]] = roots.get(frames[0], 0) + count
+        root = max(roots, key=roots.get)
+        assert roots[root] >= 0.9 * drawn, (run, root, roots[root], drawn)
         depth = 1 if interp.version < (3, 0) else 2
         prefixes = {}
         for frames, count in stacks:
             key = tuple(frames[:depth])
             prefixes[key] = prefixes.get(key, 0) + count
         top = max(prefixes, key=prefixes.get)
-        assert prefixes[top] >= 0.9 * drawn, (run, top, prefixes[top], drawn)
         assert "<module>" in top[-1] or "run_module" in top[-1], top
     if interp.version < (3, 0):
         # Hundreds of functions: 2.7's dict order (unsorted, and ties of a

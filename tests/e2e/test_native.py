@@ -140,11 +140,19 @@ def test_native_chain_c_thread_and_stripped_library(interp, tmp_path, start_targ
     lib = "nativechain.so"
     chain = [py("<module>", "main_call"), py("main", "outer_call"), py("py_outer", "outer"),
              "c_a (%s)" % lib, "c_b (%s)" % lib, py("callback", "callback"), "c_c (%s)" % lib]
+    # A stripped interpreter (Debian's, without its debug file) cannot name
+    # its static calling machinery, so those frames stay, and stderr says why.
+    unnamed = unnamed_frames(interpreter_binary(interp))
+    threads = dict((name, [(without(frames, unnamed), count) for frames, count in entries])
+                   for name, entries in threads.items())
     main = threads.get("MainThread")
     if not main:
         pytest.fail("no MainThread stack in %r\n%s" % (stacks, stderr))
     for frames, _ in main:
         assert frames == chain, frames
+    note = UNNAMED_NOTE.search(stderr)
+    assert bool(note) == bool(unnamed), stderr
+    assert not note or note.group(1) == os.path.basename(interpreter_binary(interp)), stderr
     # A thread started from C, with no Python state: its C stack alone (once
     # it runs: a sample may catch it still in glibc's __clone3).
     spinner = threads.get("c-spinner")
@@ -181,12 +189,32 @@ def has_debug_symbols(path):
 
 
 def interpreter_binary(interp):
-    """The file that holds the interpreter (libpython when it is shared)."""
-    code = ("import sysconfig, os; d = sysconfig.get_config_var('LIBDIR') or ''; "
-            "l = sysconfig.get_config_var('INSTSONAME') or ''; "
-            "p = os.path.join(d, l); print(p if l and os.path.exists(p) else '')")
-    lib = subprocess.check_output([interp.path, "-c", code]).decode().strip()
-    return lib or os.path.realpath(interp.path)
+    """The file that holds the interpreter: libpython where the executable
+    maps one, else the executable (Debian's python3.11 is static, though
+    Debian also ships a libpython3.11.so for embedding)."""
+    code = ("import os; print(([l.split()[-1] for l in open('/proc/self/maps') "
+            "if '/libpython' in l] + [os.path.realpath(__import__('sys').executable)])[0])")
+    return subprocess.check_output([interp.path, "-c", code]).decode().strip()
+
+
+def unnamed_frames(path):
+    """A pattern for the frames of the interpreter's file that have no
+    symbol, if it has no symbol table (stripped, no debug file), else None:
+    its static calling machinery then shows as FILE+0xOFFSET, unhidden, and
+    spyglass says so."""
+    if has_debug_symbols(path):
+        return None
+    name = re.escape(os.path.basename(path))
+    return re.compile(r"^%s\+0x[0-9a-f]+( \(%s\))?$" % (name, name))
+
+
+def without(frames, pattern):
+    """frames less those pattern (from unnamed_frames) matches."""
+    return [f for f in frames if not (pattern and pattern.match(f))]
+
+
+UNNAMED_NOTE = re.compile(r"native: \d+ frames in (\S+) have no symbol .*debug symbols would "
+                          r"name them")
 
 
 @pytest.mark.parametrize("interp", ALL)
@@ -249,7 +277,9 @@ def test_native_dump_text_and_json(interp, start_target):
             break
         time.sleep(0.05)
     main = [th for th in doc["threads"] if th["name"] == "MainThread"][0]
-    leaf = [(f["name"], f["file"] if f["native"] else f["line"]) for f in main["frames"][:5]]
+    unnamed = unnamed_frames(interpreter_binary(interp))
+    leaf = [(f["name"], f["file"] if f["native"] else f["line"]) for f in main["frames"]
+            if not (unnamed and unnamed.match(f["name"]))][:5]
     assert leaf == [("c_c", lib), ("callback", LINES["callback"]), ("c_b", lib), ("c_a", lib),
                     ("py_outer", LINES["outer"])], main["frames"]
     assert main["python"] is True and main["native_frames"] is True
@@ -258,8 +288,11 @@ def test_native_dump_text_and_json(interp, start_target):
     assert [f["name"] for f in spinner[0]["frames"]] == ["c_thread_spin", "c_thread_main"]
     proc = run_spyglass(["dump", "--pid", str(t.pid), "-n"], check=True)
     text = proc.stdout
-    assert "\n    c_c (%s) [native]\n    callback (%s:%d)\n" % (lib, WORK, LINES["callback"]) \
-        in text, (text, proc.stderr)
+    between = r"(    %s \[native\]\n)*" % unnamed.pattern.strip("^$") if unnamed else ""
+    assert re.search(r"\n    c_c \(%s\) \[native\]\n%s    callback \(%s:%d\)\n"
+                     % (re.escape(lib), between, re.escape(WORK), LINES["callback"]), text), \
+        (text, proc.stderr)
+    assert bool(UNNAMED_NOTE.search(proc.stderr)) == bool(unnamed), proc.stderr
     assert re.search(r'\nNative thread \(active\) "c-spinner" \[tid \d+\]\n'
                      r'    c_thread_spin \(nativechain\.so\) \[native\]\n', text), text
 
@@ -378,6 +411,12 @@ def test_native_uwsgi_worker_embedded_libpython(tmp_path):
             if ("spin_for", False) in frames and ("python_call", True) in frames:
                 break
             time.sleep(0.05)
+        # The plugin's libpython (Debian's is stripped too): its unnamed frames are kept.
+        with open("/proc/%d/maps" % spinner) as maps:
+            libpython = [line.split()[-1] for line in maps if "/libpython" in line][0]
+        unnamed = unnamed_frames(libpython)
+        frames = [(name, native) for name, native in frames
+                  if not (unnamed and unnamed.match(name))]
         names = [name for name, _ in frames]
         at = names.index("application")
         # outwards from the application: the plugin's call into Python, then uWSGI's loop

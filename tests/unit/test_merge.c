@@ -239,6 +239,7 @@ static void test_merge_frames_without_a_symbol_are_named_by_library_and_offset(v
     merge_init(&m, p, 0);
     assert_string_equal(merged(&m, &c, NULL, 3), "0x1002;deflate;libz.so.1.2.13+0x0");
     assert_string_equal(profile_frame(p, m.items[0].value)->file, "");
+    assert_int_equal(m.stats.unnamed, 0); /* a library's, not the interpreter's */
     merge_release(&m);
     profile_free(p);
 }
@@ -260,6 +261,9 @@ static void test_merge_machinery_is_hidden_only_in_the_interpreter(void **state)
     struct merge m;
     merge_init(&m, p, 0);
     assert_string_equal(merged(&m, &c, &c.t, 3), "<module>;python3.11+0x10;PyObject_CallHelper");
+    /* Counted, for the note that names the stripped interpreter. */
+    assert_int_equal(m.stats.unnamed, 1);
+    assert_string_equal(m.interp_file, "python3.11");
     merge_release(&m);
     profile_free(p);
 }
