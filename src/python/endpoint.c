@@ -276,9 +276,10 @@ static int read_text(struct endpoint_reader *er, struct walker *w, uint64_t obj,
     }
     if (!is_str_type(w, p, obj, type))
         return -SG_ECORRUPT;
-    /* state: kind 1 (bits 2-4), compact (bit 5), ascii (bit 6) */
-    if (fast && ((state >> 2) & 7) == 1 && (state >> 5 & 1) && (state >> 6 & 1) && length >= 0 &&
-        length <= TEXT_INLINE && (size_t)length < size) {
+    /* state: kind 1, compact, ascii */
+    if (fast && layout_str_kind(l, state) == 1 && layout_str_compact(l, state) &&
+        layout_str_ascii(l, state) && length >= 0 && length <= TEXT_INLINE &&
+        (size_t)length < size) {
         memcpy(out, buf + head, (size_t)length);
         out[length] = '\0';
         return memchr(out, '\0', (size_t)length) ? -SG_ECORRUPT : 0;
