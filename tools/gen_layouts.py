@@ -1424,9 +1424,10 @@ void layout_describe_tested(char *buf, size_t size)
     for (size_t i = 0; i < LAYOUT_COUNT; i++) {
         if (!layouts[i]->tested[0])
             continue;
+        size_t n = strlen(layouts[i]->name);
         put(buf, size, &used, "  ");
         put(buf, size, &used, layouts[i]->name);
-        put(buf, size, &used, strlen(layouts[i]->name) < 5 ? "\\t" : " ");
+        put(buf, size, &used, &"       "[n < 6 ? n : 6]); /* to 7 columns */
         put(buf, size, &used, layouts[i]->tested);
         put(buf, size, &used, "\\n");
     }

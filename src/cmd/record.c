@@ -411,6 +411,7 @@ static int start(struct recording *rec)
         cmd_attach_error(err, &rec->target, why);
         return EXIT_FAILURE_RUN;
     }
+    cmd_runtime_note(&rec->target);
     o->pid = rec->target.pid;
     rec->profile = profile_new();
     cmd_limit_profile(rec->profile);

@@ -163,3 +163,42 @@ int debug_offsets_apply(struct py_runtime *rt, struct mem_reader *r, enum debug_
     }
     return 0;
 }
+
+const char *debug_offsets_source_name(enum py_layout_source source)
+{
+    switch (source) {
+    case PY_LAYOUT_CHECKED:
+        return "checked";
+    case PY_LAYOUT_OFFSETS:
+        return "offsets";
+    default:
+        return "table";
+    }
+}
+
+void debug_offsets_describe(const struct py_runtime *rt, char *buf, size_t size)
+{
+    const struct py_layout *l = &rt->layout;
+    int n;
+    if (rt->layout_source == PY_LAYOUT_OFFSETS)
+        n = snprintf(buf, size,
+                     "the process's _Py_DebugOffsets (%d fields), the %s table for the rest",
+                     rt->offsets_used, l->name);
+    else if (rt->layout_source == PY_LAYOUT_CHECKED)
+        n = snprintf(buf, size,
+                     "the %s table, checked against the process's _Py_DebugOffsets (%d fields, %d "
+                     "corrected)",
+                     l->name, rt->offsets_used, rt->debug_mismatches);
+    else
+        n = snprintf(buf, size, "the %s table", l->name);
+    if (n < 0 || (size_t)n >= size)
+        return;
+    if (rt->newer)
+        snprintf(buf + n, size - (size_t)n,
+                 "; Python %d.%d is newer than spyglass knows: never run here", rt->major,
+                 rt->minor);
+    else if (l->tested[0])
+        snprintf(buf + n, size - (size_t)n, "; tested here on %s", l->tested);
+    else
+        snprintf(buf + n, size - (size_t)n, "; never run here: from headers and offsets only");
+}

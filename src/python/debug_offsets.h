@@ -46,4 +46,12 @@ int debug_offsets_parse_mode(const char *text, enum debug_offsets_mode *mode);
 int debug_offsets_apply(struct py_runtime *rt, struct mem_reader *r, enum debug_offsets_mode mode,
                         char *why, size_t why_size);
 
+/* Writes one line saying where rt's layout came from and how far it was
+ * tested: "the 3.14 table, checked against the process's _Py_DebugOffsets
+ * (47 fields, 0 corrected); tested here on source build 3.14.7, ..." */
+void debug_offsets_describe(const struct py_runtime *rt, char *buf, size_t size);
+
+/* The short name of rt's layout source: "table", "checked" or "offsets". */
+const char *debug_offsets_source_name(enum py_layout_source source);
+
 #endif

@@ -332,7 +332,13 @@ static int apply_debug_offsets(struct py_runtime *rt, struct mem_reader *r, char
         snprintf(why, why_size, "SPYGLASS_LAYOUT=%s is not one of auto, table, offsets", text);
         return -SG_EVERSION;
     }
-    return debug_offsets_apply(rt, r, mode, why, why_size);
+    int err = debug_offsets_apply(rt, r, mode, why, why_size);
+    if (!err && !rt->newer && !rt->layout.tested[0])
+        snprintf(rt->note, sizeof(rt->note),
+                 "spyglass's %s table was never run against a real Python %s here (it comes from "
+                 "CPython's headers and the process's own offsets); stacks may be wrong",
+                 rt->layout.name, rt->layout.name);
+    return err;
 }
 
 int detect_in_file(struct py_runtime *rt, struct mem_reader *r, const struct maps *m,

@@ -210,7 +210,14 @@ static struct ep_thread *thread_slot(struct endpoint_reader *er, pid_t pid, uint
     return &er->threads[(h >> 32) & (er->threads_cap - 1)];
 }
 
-/* Reads the dict's version tag; 0 where the version has none (2.7). */
+/* Reads the dict's version tag; 0 where the version has none: 2.7, and 3.14+,
+ * which dropped ma_version_tag. A 0 never matches, so there every sample
+ * reads the dict again. No cheaper signal is safe on 3.14: _ma_watcher_tag
+ * holds watcher bits, not a version (measured: it stays 0 across inserts
+ * and deletes), and a server that frees one request's environ and builds
+ * the next one the same way gets the same addresses back from CPython's
+ * allocator for the dict, its keys and often its values, so a signature of
+ * addresses and sizes would keep the previous request's label. */
 static uint64_t dict_version(struct walker *w, uint64_t dict)
 {
     uint64_t version = 0;

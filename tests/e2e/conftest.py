@@ -3,7 +3,19 @@
 Every e2e test that applies to an interpreter runs once per interpreter in
 INTERPRETERS; an interpreter absent from this machine is skipped with a reason.
 The tests only ever point spyglass at processes they started themselves.
+
+Besides pyenv's (and Debian's 3.11), INTERPRETERS lists what no package here
+has: Debian sid's 3.14 and 3.15 (make test installs them: tools/sid_pythons.sh),
+and 3.14, 3.14t and 3.13t built from source into pyenv's directory
+(tools/build_python.sh; too slow for make test, a developer's choice).
+
+SPYGLASS_LAYOUT=offsets in the environment runs the suite with spyglass
+reading every offset _Py_DebugOffsets has from the target and none from its
+table (spyglass itself reads the variable); interpreters before 3.13, which
+have no such offsets, are skipped. `make e2e-offsets` runs the dump and record
+tests on 3.13.0 that way.
 """
+import glob
 import json
 import os
 import re
@@ -20,7 +32,19 @@ SPYGLASS = os.environ.get("SPYGLASS", os.path.join(ROOT, "build", "spyglass"))
 SPYGLASS_ASAN = os.path.join(ROOT, "build", "spyglass-asan")
 
 PYENV = "/root/.pyenv/versions"
-# (test id, path, (major, minor)) for every CPython the project supports here.
+SID = os.path.join(ROOT, "build", "sid")
+
+
+def built(pattern):
+    """The newest interpreter matching a glob under pyenv's directory (a
+    source build: 3.14.7/bin/python3.14), or the pattern itself if none."""
+    found = sorted(glob.glob(os.path.join(PYENV, pattern)),
+                   key=lambda p: [int(x) for x in re.findall(r"\d+", p.split("/")[-3])])
+    return found[-1] if found else os.path.join(PYENV, pattern)
+
+
+# (test id, path, (major, minor)) for every CPython the project supports here;
+# a "t" id is a free-threaded build.
 INTERPRETERS = [
     ("py2.7", PYENV + "/2.7.18/bin/python", (2, 7)),
     ("py3.6", PYENV + "/3.6.15/bin/python", (3, 6)),
@@ -32,7 +56,13 @@ INTERPRETERS = [
     ("py3.12", PYENV + "/3.12.1/bin/python", (3, 12)),
     ("py3.13", PYENV + "/3.13.0/bin/python", (3, 13)),
     ("debian3.11", "/usr/bin/python3", (3, 11)),
+    ("sid3.14", SID + "/python3.14", (3, 14)),
+    ("sid3.15", SID + "/python3.15", (3, 15)),
+    ("py3.14", built("3.14.*[0-9]/bin/python3.14"), (3, 14)),
+    ("py3.13t", built("3.13.*t/bin/python3.13t"), (3, 13)),
+    ("py3.14t", built("3.14.*t/bin/python3.14t"), (3, 14)),
 ]
+LAYOUT = os.environ.get("SPYGLASS_LAYOUT", "")
 
 
 # PyPI packages for the pyenv interpreters (tests/pydeps.txt), installed by
@@ -89,6 +119,7 @@ class Interpreter(object):
         self.id = ident
         self.path = path
         self.version = version
+        self.free_threaded = ident.endswith("t")
 
     def __repr__(self):
         return self.id
@@ -103,6 +134,9 @@ def interpreter_params(min_version=(0, 0)):
         marks = []
         if not os.access(path, os.X_OK):
             marks.append(pytest.mark.skip(reason="%s not installed at %s" % (ident, path)))
+        elif LAYOUT == "offsets" and version < (3, 13):
+            marks.append(pytest.mark.skip(reason="SPYGLASS_LAYOUT=offsets: %s has no "
+                                          "_Py_DebugOffsets (3.13+)" % ident))
         params.append(pytest.param(Interpreter(ident, path, version), id=ident, marks=marks))
     return params
 
