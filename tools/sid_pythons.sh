@@ -84,15 +84,19 @@ fetch() { # PACKAGE...: downloads into $SID/debs (kept: a rerun needs no network
 
 wrapper() { # VERSION: build/sid/pythonVERSION
     local v=$1 out=$SID/python$1
-    cat >"$out" <<EOF
+    cat >"$out.tmp" <<EOF
 #!/bin/sh
 # Debian sid's python$v, run on this machine through sid's loader and libraries
 # (made by tools/sid_pythons.sh).
-R=\$(dirname "\$(readlink -f "\$0")")/root
-PYTHONHOME=\$R/usr exec "\$R/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" \\
+# --argv0 makes this script sys.executable, so that subprocesses and
+# multiprocessing's children start through the loader too.
+SELF=\$(readlink -f "\$0")
+R=\$(dirname "\$SELF")/root
+PYTHONHOME=\$R/usr exec "\$R/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --argv0 "\$SELF" \\
     --library-path "\$R/usr/lib/x86_64-linux-gnu" "\$R/usr/bin/python$v" "\$@"
 EOF
-    chmod +x "$out"
+    chmod +x "$out.tmp"
+    mv "$out.tmp" "$out" # a test may be starting it right now
 }
 
 # One apt-get call for everything (each call parses sid's whole index); one

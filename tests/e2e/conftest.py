@@ -174,9 +174,10 @@ class Target(object):
                 if not line or line.startswith(ready.encode()):
                     break
             if not line.startswith(ready.encode()):
+                self.proc.kill()
+                err = self.proc.stderr.read()  # before kill() closes it
                 self.kill()
-                raise RuntimeError("target %s did not get ready: %r %r"
-                                   % (script, line, self.proc.stderr.read()))
+                raise RuntimeError("target %s did not get ready: %r %r" % (script, line, err))
             self.ready_line = line.decode().strip()
         self.lines = marked_lines(self.script)
 
