@@ -314,8 +314,9 @@ static int key_match(const struct py_layout *l, const uint8_t *buf)
         uint32_t state;
         memcpy(&len, buf + l->unicode.length, 8);
         memcpy(&state, buf + l->unicode.state, 4);
-        /* state: kind 1 (bits 2-4), compact (bit 5), ascii (bit 6) */
-        if (((state >> 2) & 7) != 1 || !(state >> 5 & 1) || !(state >> 6 & 1))
+        /* state: kind 1, compact, ascii (the bits moved in 3.14t: layout.h) */
+        if (layout_str_kind(l, state) != 1 || !layout_str_compact(l, state) ||
+            !layout_str_ascii(l, state))
             return K_OTHER;
     } else {
         memcpy(&len, buf + l->object.ob_size, 8);
