@@ -75,13 +75,16 @@ _pydeps_state = None
 
 
 def _pydeps_info(interpreter):
-    """tools/pydeps.py's entry for a pyenv interpreter, or None (Debian's)."""
+    """tools/pydeps.py's entry for a pyenv interpreter, or None (Debian's, and
+    those tools/pydeps.py does not install for: a source build, a free-threaded
+    one, whose extension modules could not share a folder with X.Y's)."""
     global _pydeps_state
     if not interpreter.path.startswith(PYENV + "/"):
         return None
     if _pydeps_state is None:
         _pydeps_state = _pydeps.ensure()
-    return _pydeps_state.get("%d.%d" % interpreter.version)
+    info = _pydeps_state.get("%d.%d" % interpreter.version)
+    return info if info and info.get("python") == interpreter.path else None
 
 
 def pydeps_skip(interpreter, *packages):
@@ -92,7 +95,10 @@ def pydeps_skip(interpreter, *packages):
     if info is None:
         code = "import " + ", ".join(packages)
         if subprocess.call([interpreter.path, "-c", code], stderr=subprocess.DEVNULL) != 0:
-            return "%s not installed for %s (tools/deps.sh)" % (", ".join(packages), interpreter)
+            return "%s not installed for %s (%s)" % (
+                ", ".join(packages), interpreter,
+                "tools/deps.sh" if interpreter.path == "/usr/bin/python3" else
+                "tests/pydeps.txt is for pyenv's own builds")
         return None
     for package in packages:
         if package in info["lacking"]:
@@ -125,15 +131,30 @@ class Interpreter(object):
         return self.id
 
 
-def interpreter_params(min_version=(0, 0)):
-    """pytest params for every interpreter >= min_version, skipped if absent."""
+def absent_reason(ident, path):
+    """Why an interpreter is not there: for sid's, what tools/sid_pythons.sh
+    said (build/sid/unavailable: a mirror it could not reach, a package sid
+    no longer has)."""
+    reason = "%s not installed at %s" % (ident, path)
+    if path.startswith(SID + "/"):
+        try:
+            with open(os.path.join(SID, "unavailable")) as f:
+                reason += ": " + " ".join(f.read().split())
+        except OSError:
+            reason += " (make sid installs it: tools/sid_pythons.sh)"
+    return reason
+
+
+def interpreter_params(min_version=(0, 0), max_version=(99, 0)):
+    """pytest params for every interpreter from min_version to max_version,
+    skipped if absent."""
     params = []
     for ident, path, version in INTERPRETERS:
-        if version < min_version:
+        if version < min_version or version > max_version:
             continue
         marks = []
         if not os.access(path, os.X_OK):
-            marks.append(pytest.mark.skip(reason="%s not installed at %s" % (ident, path)))
+            marks.append(pytest.mark.skip(reason=absent_reason(ident, path)))
         elif LAYOUT == "offsets" and version < (3, 13):
             marks.append(pytest.mark.skip(reason="SPYGLASS_LAYOUT=offsets: %s has no "
                                           "_Py_DebugOffsets (3.13+)" % ident))

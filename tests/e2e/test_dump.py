@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from conftest import SPYGLASS_ASAN, dump_json, interpreter_params, run_spyglass, wait_leaf
+from conftest import LAYOUT, SPYGLASS_ASAN, dump_json, interpreter_params, run_spyglass, wait_leaf
 
 ALL = interpreter_params()
 
@@ -214,6 +214,10 @@ def test_dump_text_output_reads_like_a_traceback(interp, stacks):
     t = stacks(interp)
     out = run_spyglass(["dump", "--pid", str(t.pid)], check=True).stdout
     assert "Python %d.%d." % interp.version in out
+    layout = [line for line in out.splitlines() if line.startswith("Layout: ")]
+    assert len(layout) == 1, out
+    if LAYOUT == "offsets":  # the suite's offsets-only run did take that path
+        assert layout[0].startswith("Layout: the process's _Py_DebugOffsets"), layout
     assert '(idle) "sleeper-1"' in out
     assert "    sleeper (%s:%d)\n" % (t.script, t.lines["sleeper"]) in out
 
