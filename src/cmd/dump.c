@@ -107,7 +107,7 @@ static void dump_help(void)
            "      --native-all\n"
            "                  with --native, also the interpreter's own C frames\n"
            "                  (PyObject_Call, _PyFunction_Vectorcall, ...)\n"
-           "  -T, --tasks     instead of the threads, every asyncio task (Python 3.6+):\n"
+           "  -T, --tasks     instead of the threads, every asyncio task (Python 3.6-3.13):\n"
            "                  per event loop (and the thread running it), a tree of\n"
            "                  which task awaits which (directly, or through gather,\n"
            "                  TaskGroup, asyncio.wait), each task's coroutines with\n"

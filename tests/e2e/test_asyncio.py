@@ -4,7 +4,8 @@ tests/targets/tasks_tree.py builds ~200 tasks in a known tree (gather, TaskGroup
 asyncio.wait, Lock/Event/Condition/Semaphore/Queue waiters, a plain future, a task
 awaiting a task, a deadlock pair, socket and stream reads, an async generator, a
 nested chain, a spinning task, a second loop in a thread), checks them itself and
-writes what an outside reader must find (--expect). Every interpreter 3.6+ runs it
+writes what an outside reader must find (--expect). Every interpreter 3.6 - 3.13 (not
+free-threaded: tasks_version_supported) runs it
 twice: with the C _asyncio Task and with the pure-Python one (--pure).
 """
 import json
