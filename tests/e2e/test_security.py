@@ -88,9 +88,10 @@ def default_sigint():
 
 
 def python_version(interp):
+    """The version as spyglass names it: 3.13.15t for a free-threaded build."""
     return subprocess.check_output(
         [interp.path, "-c", "import sys; sys.stdout.write('%d.%d.%d' % sys.version_info[:3])"]
-    ).decode()
+    ).decode() + ("t" if interp.free_threaded else "")
 
 
 def runtime_file(interp):
