@@ -5,9 +5,10 @@ INTERPRETERS; an interpreter absent from this machine is skipped with a reason.
 The tests only ever point spyglass at processes they started themselves.
 
 Besides pyenv's (and Debian's 3.11), INTERPRETERS lists what no package here
-has: Debian sid's 3.14 and 3.15 (make test installs them: tools/sid_pythons.sh),
-and 3.14, 3.14t and 3.13t built from source into pyenv's directory
-(tools/build_python.sh; too slow for make test, a developer's choice).
+has: Debian sid's 3.14 and 3.15 (make test installs them: tools/sid_pythons.sh;
+they run in the modules of SID_MODULES), and 3.14, 3.14t and 3.13t built from
+source into pyenv's directory (tools/build_python.sh; too slow for make test, a
+developer's choice).
 
 SPYGLASS_LAYOUT=offsets in the environment runs the suite with spyglass
 reading every offset _Py_DebugOffsets has from the target and none from its
