@@ -3,6 +3,8 @@
 #   make            build build/spyglass (B=DIR builds elsewhere)
 #   make demo       install what is missing, build, profile the example web app
 #   make test       install what is missing, build, run every test (lint, unit, ASan/UBSan, e2e)
+#   make sid        Debian sid's python3.14/3.15 under build/sid/ (make test does it)
+#   make e2e-offsets  dump and record tests on 3.13 with SPYGLASS_LAYOUT=offsets
 #   make bench      print benchmark figures (never pass/fail on time)
 #   make fuzz       run the libFuzzer harnesses for a while
 #   make soak       the long reliability runs (30 min; SOAK_SECONDS=120 for a short one)
@@ -50,7 +52,7 @@ Q := @
 say = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-.PHONY: tools soak all clean deps test unit unit-asan e2e browser fuzz-replay fuzz-bins demo bench fuzz asan lint format
+.PHONY: tools soak all clean deps test unit unit-asan e2e e2e-offsets sid browser fuzz-replay fuzz-bins demo bench fuzz asan lint format
 
 all: $(B)/spyglass
 
@@ -151,6 +153,17 @@ e2e: $(B)/spyglass $(B)/spyglass-asan $(E2E_DRIVERS)
 	@bash tools/otelcol.sh wait || true  # a failed build fails test_agent.py with its reason
 	$(PYTEST) -q -ra -n $(E2E_JOBS) tests/e2e
 
+# Debian sid's python3.14 and python3.15 under build/sid/ (no package here has them);
+# the e2e tests skip them if this fails (offline).
+sid:
+	@bash tools/sid_pythons.sh || echo "spyglass: no Debian sid Pythons; their e2e tests will skip"
+
+# The dump and record tests on 3.13.0 with every offset _Py_DebugOffsets has read from the
+# target and none from spyglass's table (SPYGLASS_LAYOUT=offsets).
+e2e-offsets: $(B)/spyglass $(B)/spyglass-asan
+	SPYGLASS_LAYOUT=offsets $(PYTEST) -q -ra -n $(E2E_JOBS) -k 'py3.13 and not py3.13t' \
+		tests/e2e/test_dump.py tests/e2e/test_record.py
+
 browser: $(B)/spyglass
 	bash tests/browser/run.sh
 
@@ -194,6 +207,7 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) unit-asan
 	$(MAKE) fuzz-replay
+	$(MAKE) sid
 	$(MAKE) e2e
 	$(MAKE) browser
 

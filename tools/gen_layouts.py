@@ -1,12 +1,27 @@
 #!/usr/bin/env python3
 """gen_layouts.py - generate src/python/layouts.c from CPython's own headers.
 
-For every interpreter under ~/.pyenv/versions (one per supported minor version)
-this writes a small C probe that includes that version's headers, compiles it
-with gcc, runs it and collects offsetof()/sizeof() values for every field of
-struct py_layout (src/python/layout.h). Before anything is written, each
-interpreter is started with a checker that reads its own live objects through
-ctypes and confirms the offsets (the table is only as good as that check).
+For every supported configuration (a minor version, and from 3.13 on also its
+free-threaded build "3.13t") this writes a small C probe that includes that
+version's headers, compiles it with gcc, runs it and collects offsetof()/sizeof()
+values for every field of struct py_layout (src/python/layout.h). Before
+anything is written, each interpreter there is started with a checker that
+reads its own live objects through ctypes and confirms the offsets (the table
+is only as good as that check); the table records which interpreters passed
+(py_layout.tested), and a configuration with none says it comes from headers
+only.
+
+Where the headers come from:
+  - ~/.pyenv/versions/X.Y.Z (pyenv; X.Y.Zt is a free-threaded build, e.g.
+    one made by tools/build_python.sh),
+  - --headers CONFIG=INCLUDE_DIR for anything else (Debian's libpython3.15-dev),
+  - a free-threaded configuration with no headers of its own: its version's
+    default headers compiled with -DPy_GIL_DISABLED=1 (for 3.14.7 this gives
+    exactly the values of a real --disable-gil install).
+and --live CONFIG=HOW=PYTHON adds an interpreter to check (HOW names where it
+comes from: "Debian sid", "source build"). tools/sid_pythons.sh --dev installs
+Debian sid's 3.14 and 3.15 with their headers under build/sid/; the defaults
+below use them when they are there.
 
     /usr/bin/python3 tools/gen_layouts.py              regenerate src/python/layouts.c
     /usr/bin/python3 tools/gen_layouts.py --check      probe and verify, write nothing
@@ -15,6 +30,8 @@ ctypes and confirms the offsets (the table is only as good as that check).
                                                        and print where they differ
     /usr/bin/python3 tools/gen_layouts.py --verify-with /usr/bin/python3.11
                                                        run the live checker in another build
+    /usr/bin/python3 tools/gen_layouts.py --headers 3.15=/usr/include/python3.15 \
+        --live 3.15="Debian sid"=build/sid/python3.15
 
 The table is committed; this tool is run by hand, never by the Makefile.
 
@@ -37,22 +54,46 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTPUT = os.path.join(ROOT, "src", "python", "layouts.c")
 PYENV = os.path.expanduser("~/.pyenv/versions")
-SUPPORTED = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
+SUPPORTED = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15",
+             "3.13t", "3.14t", "3.15t"]
+SID = os.path.join(ROOT, "build", "sid")
+# The minor versions whose pyenv installs are pyenv's own builds.
+PYENV_CLASSIC = {"2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"}
+# Interpreters besides pyenv's plain X.Y.Z: (configuration, include dir, how it
+# was made, python). Used when they exist; --headers and --live add others.
+EXTRA = [
+    ("3.14", os.path.join(SID, "root", "usr", "include", "python3.14"), "Debian sid",
+     os.path.join(SID, "python3.14")),
+    ("3.15", os.path.join(SID, "root", "usr", "include", "python3.15"), "Debian sid",
+     os.path.join(SID, "python3.15")),
+]
 
 
 def vt(text):
-    """'3.10' -> (3, 10)."""
-    major, minor = text.split(".")[:2]
+    """'3.10' or '3.14t' -> (3, 10)."""
+    major, minor = text.rstrip("t").split(".")[:2]
     return (int(major), int(minor))
 
 
-def on(lo, hi, value):
-    """A value used for versions lo..hi inclusive (None: open-ended)."""
-    return (vt(lo) if lo else None, vt(hi) if hi else None, value)
+def config(text):
+    """'3.14t' -> ((3, 14), True): the version and whether it is free-threaded."""
+    return vt(text), text.endswith("t")
 
 
-def pick(choices, version):
-    for lo, hi, value in choices:
+def config_name(version, ft):
+    return "%d.%d%s" % (version + ("t" if ft else "",))
+
+
+def on(lo, hi, value, build=None):
+    """A value used for versions lo..hi inclusive (None: open-ended), for every
+    build, or only "ft" (free-threaded) or "default" ones."""
+    return (vt(lo) if lo else None, vt(hi) if hi else None, value, build)
+
+
+def pick(choices, version, ft=False):
+    for lo, hi, value, build in choices:
+        if build == "ft" and not ft or build == "default" and ft:
+            continue
         if (lo is None or version >= lo) and (hi is None or version <= hi):
             return value
     return None
@@ -77,6 +118,10 @@ KINDS = [
 # expression that measures it for each range of versions. A version no range
 # covers gets PY_NO_FIELD. Plain numbers are decisions, not measurements.
 
+STATE_BIT = ("({ PyASCIIObject sg_s; unsigned sg_w; memset(&sg_s, 0, sizeof(sg_s)); "
+             "sg_s.state.%s; memcpy(&sg_w, (char *)&sg_s + offsetof(PyASCIIObject, state), 4); "
+             "__builtin_ctz(sg_w); })")
+
 FIELDS = [
     ("runtime.interpreters_head", [on("3.7", None, "offsetof(_PyRuntimeState, interpreters.head)")]),
     ("runtime.gilstate_tstate_current",
@@ -99,11 +144,13 @@ FIELDS = [
     ("tstate.thread_id", [on(None, None, "offsetof(PyThreadState, thread_id)")]),
     ("tstate.native_thread_id", [on("3.11", None, "offsetof(PyThreadState, native_thread_id)")]),
     ("tstate.datastack_chunk", [on("3.11", None, "offsetof(PyThreadState, datastack_chunk)")]),
+    ("tstate.state", [on("3.13", None, "offsetof(PyThreadState, state)")]),
 
     ("cframe.current_frame", [on("3.11", "3.12", "offsetof(_PyCFrame, current_frame)")]),
 
     ("gil.last_holder", [on("3.7", None, "offsetof(struct _gil_runtime_state, last_holder)")]),
     ("gil.locked", [on("3.7", None, "offsetof(struct _gil_runtime_state, locked)")]),
+    ("gil.enabled", [on("3.13", None, "offsetof(struct _gil_runtime_state, enabled)", "ft")]),
 
     ("frame.f_back", [on(None, "3.10", "offsetof(PyFrameObject, f_back)")]),
     ("frame.f_code", [on(None, "3.10", "offsetof(PyFrameObject, f_code)")]),
@@ -119,7 +166,14 @@ FIELDS = [
     ("iframe.owner", [on("3.11", None, "offsetof(_PyInterpreterFrame, owner)")]),
     ("iframe.is_entry", [on("3.11", "3.11", "offsetof(_PyInterpreterFrame, is_entry)")]),
     ("iframe.localsplus", [on("3.11", None, "offsetof(_PyInterpreterFrame, localsplus)")]),
-    ("iframe.stacktop", [on("3.11", None, "offsetof(_PyInterpreterFrame, stacktop)")]),
+    ("iframe.stacktop", [on("3.11", "3.13", "offsetof(_PyInterpreterFrame, stacktop)")]),
+    ("iframe.tlbc_index", [on("3.14", None, "offsetof(_PyInterpreterFrame, tlbc_index)", "ft")]),
+    # 3.14 made f_executable and the frame's slots tagged _PyStackRefs.
+    ("iframe.ref_tag_bits", [on(None, "3.13", "0"), on("3.14", None, "Py_TAG_BITS")]),
+    # The first owner value that is not a Python frame (pycore_frame.h's
+    # _PyFrame_IsIncomplete tests owner >= FRAME_OWNED_BY_INTERPRETER).
+    ("iframe.owner_c", [on("3.12", "3.13", "FRAME_OWNED_BY_CSTACK"),
+                        on("3.14", None, "FRAME_OWNED_BY_INTERPRETER")]),
 
     ("chunk.previous", [on("3.11", None, "offsetof(_PyStackChunk, previous)")]),
     ("chunk.size", [on("3.11", None, "offsetof(_PyStackChunk, size)")]),
@@ -143,6 +197,8 @@ FIELDS = [
     ("code.co_lnotab", [on(None, "3.9", "offsetof(PyCodeObject, co_lnotab)")]),
     ("code.co_linetable", [on("3.10", None, "offsetof(PyCodeObject, co_linetable)")]),
     ("code.co_code_adaptive", [on("3.11", None, "offsetof(PyCodeObject, co_code_adaptive)")]),
+    ("code.co_tlbc", [on("3.14", None, "offsetof(PyCodeObject, co_tlbc)", "ft")]),
+    ("code.codearray_entries", [on("3.14", None, "offsetof(_PyCodeArray, entries)", "ft")]),
 
     ("object.ob_type", [on(None, None, "offsetof(PyObject, ob_type)")]),
     ("object.ob_size", [on(None, None, "offsetof(PyVarObject, ob_size)")]),
@@ -157,6 +213,11 @@ FIELDS = [
     ("unicode.state", [on("3.0", None, "offsetof(PyASCIIObject, state)")]),
     ("unicode.ascii_size", [on("3.0", None, "sizeof(PyASCIIObject)")]),
     ("unicode.compact_size", [on("3.0", None, "sizeof(PyCompactUnicodeObject)")]),
+    # Bit positions inside the state word, measured: set one bit-field in a
+    # zeroed header and find the bit (3.14t moved them; no member to offsetof).
+    ("unicode.kind_shift", [on("3.0", None, STATE_BIT % "kind = 1")]),
+    ("unicode.compact_shift", [on("3.0", None, STATE_BIT % "compact = 1")]),
+    ("unicode.ascii_shift", [on("3.0", None, STATE_BIT % "ascii = 1")]),
 
     ("bytes.ob_sval", [on(None, "2.7", "offsetof(PyStringObject, ob_sval)"),
                        on("3.0", None, "offsetof(PyBytesObject, ob_sval)")]),
@@ -190,7 +251,7 @@ FIELDS = [
                       on("3.0", None, "offsetof(PyDictObject, ma_keys)")]),
     ("dict.ma_values", [on(None, "2.7", "offsetof(PyDictObject, ma_mask)"),
                         on("3.0", None, "offsetof(PyDictObject, ma_values)")]),
-    ("dict.ma_version_tag", [on("3.6", None, "offsetof(PyDictObject, ma_version_tag)")]),
+    ("dict.ma_version_tag", [on("3.6", "3.13", "offsetof(PyDictObject, ma_version_tag)")]),
     ("dict.dk_size", [on("3.0", "3.10", "offsetof(struct sg_dictkeys, dk_size)"),
                       on("3.11", None, "offsetof(PyDictKeysObject, dk_log2_size)")]),
     ("dict.dk_log2_index_bytes", [on("3.11", None, "offsetof(PyDictKeysObject, dk_log2_index_bytes)")]),
@@ -257,15 +318,18 @@ FIELDS = [
     ("more.member_offset", [on(None, None, "offsetof(PyMemberDef, offset)")]),
 ]
 
-# Fields whose "absent" value is 0 rather than PY_NO_FIELD (flags and signed
-# pre-header offsets); they always have a rule above.
-SIGNED = {"managed.dict_ptr", "managed.values_ptr", "dict.values_capacity", "dict.values_size"}
+# Fields whose "absent" value is 0 rather than PY_NO_FIELD (flags, masks and
+# signed pre-header offsets); they always have a rule above.
+SIGNED = {"managed.dict_ptr", "managed.values_ptr", "dict.values_capacity", "dict.values_size",
+          "iframe.ref_tag_bits"}
 
 # ---------------------------------------------------------------------------
-# 3.13: where _Py_DebugOffsets (the first member of _PyRuntime) keeps the same
+# 3.13+: where _Py_DebugOffsets (the first member of _PyRuntime) keeps the same
 # values. (layout field, _Py_DebugOffsets member, member subtracted first).
 # The GIL members are offsets within PyInterpreterState of the embedded _gil;
-# our gil.* are within struct _gil_runtime_state, hence the base.
+# our gil.* are within struct _gil_runtime_state, hence the base. The struct
+# grows with every version (DEBUG_SINCE), and every group after the first
+# moves, so each version gets its own map, compiled from its own headers.
 
 DEBUG_OFFSETS = [
     ("runtime.interpreters_head", "runtime_state.interpreters_head", None),
@@ -312,9 +376,43 @@ DEBUG_OFFSETS = [
     ("unicode.state", "unicode_object.state", None),
     ("unicode.length", "unicode_object.length", None),
     ("unicode.ascii_size", "unicode_object.asciiobject_size", None),
+    ("obj.set_used", "set_object.used", None),
+    ("obj.set_table", "set_object.table", None),
+    ("obj.set_mask", "set_object.mask", None),
+    ("iframe.tlbc_index", "interpreter_frame.tlbc_index", None),
+    ("code.co_tlbc", "code_object.co_tlbc", None),
+    ("object.tp_basicsize", "type_object.tp_basicsize", None),
+    ("object.tp_dictoffset", "type_object.tp_dictoffset", None),
+    ("object.ht_cached_keys", "heap_type_object.ht_cached_keys", None),
+    ("unicode.compact_size", "unicode_object.compactunicodeobject_size", None),
 ]
+# The first version whose _Py_DebugOffsets has a member (3.13 if not listed).
+DEBUG_SINCE = {
+    "set_object.used": (3, 14), "set_object.table": (3, 14), "set_object.mask": (3, 14),
+    "interpreter_frame.tlbc_index": (3, 14), "code_object.co_tlbc": (3, 14),
+    "type_object.tp_basicsize": (3, 15), "type_object.tp_dictoffset": (3, 15),
+    "heap_type_object.ht_cached_keys": (3, 15),
+    "unicode_object.compactunicodeobject_size": (3, 15),
+}
+# Members a default build sets to 0 because it has no such field.
+DEBUG_ZERO_ABSENT = {"interpreter_frame.tlbc_index", "code_object.co_tlbc"}
+# Groups of _Py_DebugOffsets that start with their struct's size.
+DEBUG_SIZED = {"runtime_state", "interpreter_state", "thread_state", "interpreter_frame",
+               "code_object", "pyobject", "type_object", "heap_type_object", "tuple_object",
+               "list_object", "set_object", "dict_object", "float_object", "long_object",
+               "bytes_object", "unicode_object"}
 DEBUG_HEADER = ["cookie", "version", "free_threaded"]
-DEBUG_VERSION = (3, 13)
+DEBUG_VERSIONS = [(3, 13), (3, 14), (3, 15)]
+
+
+def debug_offsets_of(version):
+    """The DEBUG_OFFSETS entries a version's _Py_DebugOffsets has."""
+    return [(f, m, b) for f, m, b in DEBUG_OFFSETS if version >= DEBUG_SINCE.get(m, (3, 13))]
+
+
+def debug_group_size(member):
+    group = member.split(".")[0]
+    return group + ".size" if group in DEBUG_SIZED else None
 
 # ---------------------------------------------------------------------------
 # The probe: headers per version, plus copies of structs that are not installed.
@@ -363,7 +461,9 @@ def asyncio_structs(version):
       FutureObj / TaskObj: Modules/_asynciomodule.c, FutureObj_HEAD at line 57/75/78/79/79/
         85/131/134 and TaskObj at 65/84/88/89/89/96/142/145 for 3.6 ... 3.13 (the
         DW_AT_decl_line of each pyenv build's _asyncio module, whose DWARF `ptype /o`
-        gave the same offsets as this probe);
+        gave the same offsets as this probe), and at 31 and 59 for 3.14.7
+        (fut_awaited_by, fut_is_task, task_node; task_tid when free-threaded); 3.15 is
+        taken to be 3.14's, which the live check confirms on Debian sid's 3.15.2;
       futureiterobject {head; FutureObj *future} and TaskWakeupMethWrapper {head;
         TaskObj *ww_task} (3.6 - 3.9), same file;
       PyAsyncGenASend {head; PyAsyncGenObject *ags_gen; ...}: Objects/genobject.c;
@@ -380,7 +480,11 @@ def asyncio_structs(version):
     fut += ["PyObject *fut_result;", "PyObject *fut_source_tb;"]
     if version >= (3, 9):
         fut += ["PyObject *fut_cancel_msg;"]
-    if version >= (3, 13):  # no dict or weakref list any more: both are managed
+    if version >= (3, 14):  # for remote readers: who awaits it, and is it a task
+        fut += ["PyObject *fut_cancelled_exc;", "PyObject *fut_awaited_by;", "int fut_state;",
+                "char fut_is_task;", "char fut_awaited_by_is_set;",
+                "unsigned int fut_log_tb : 1;", "unsigned int fut_blocking : 1;"]
+    elif version >= (3, 13):  # no dict or weakref list any more: both are managed
         fut += ["PyObject *fut_cancelled_exc;", "int fut_state;",
                 "unsigned int fut_log_tb : 1;", "unsigned int fut_blocking : 1;"]
     else:
@@ -394,6 +498,9 @@ def asyncio_structs(version):
         task = ["unsigned int task_must_cancel : 1;", "unsigned int task_log_destroy_pending : 1;",
                 "int task_num_cancels_requested;", "PyObject *task_fut_waiter;",
                 "PyObject *task_coro;", "PyObject *task_name;", "PyObject *task_context;"]
+        if version >= (3, 14):  # the thread's list of tasks; free-threaded: its creator
+            task += ["void *task_node_next, *task_node_prev;",
+                     "\n#ifdef Py_GIL_DISABLED\n    uintptr_t task_tid;\n#endif\n"]
     else:
         task = ["PyObject *task_fut_waiter;", "PyObject *task_coro;"]
         if version >= (3, 8):
@@ -431,6 +538,8 @@ def probe_headers(version):
     if version >= (3, 11):
         includes += ["internal/pycore_frame.h", "internal/pycore_dict.h",
                      "internal/pycore_object.h", "internal/pycore_code.h"]
+    if version >= (3, 14):
+        includes += ["internal/pycore_stackref.h", "internal/pycore_interpframe.h"]
     if (3, 8) <= version:
         includes += ["internal/pycore_gil.h"]
     elif version == (3, 7):
@@ -448,32 +557,40 @@ def probe_headers(version):
     return core, includes, extra
 
 
-def probe_source(version):
+def probe_source(version, ft):
     core, includes, extra = probe_headers(version)
-    out = ["/* probe for CPython %d.%d, written by tools/gen_layouts.py */" % version,
+    out = ["/* probe for CPython %s, written by tools/gen_layouts.py */" % config_name(version, ft),
            "#define NDEBUG 1 /* release builds; assert()s in inline helpers go */"]
     if core:
         out.append("#define Py_BUILD_CORE 1")
     out += ['#include "%s"' % h for h in includes]
-    out += ["#include <stddef.h>", "#include <stdio.h>", extra]
+    out += ["#include <stddef.h>", "#include <stdio.h>", "#include <string.h>", extra]
+    # A free-threaded probe must really see a free-threaded build (its own
+    # pyconfig.h, or -DPy_GIL_DISABLED=1 on the default headers), and a
+    # default one must not.
+    out.append("#if %sdefined(Py_GIL_DISABLED)" % ("!" if ft else ""))
+    out.append('#error "headers of the wrong build"')
+    out.append("#endif")
     out.append("static void *sg_buf[64];")
     out.append("int main(void)\n{")
     out.append("    PyObject *sg_obj = (PyObject *)&sg_buf[32];")
     out.append("    (void)sg_obj;")
     for name, choices in FIELDS:
-        expr = pick(choices, version)
+        expr = pick(choices, version, ft)
         if expr is not None:
             out.append('    printf("%%s %%lld\\n", "%s", (long long)(%s));' % (name, expr))
-    if version == DEBUG_VERSION:
+    if version in DEBUG_VERSIONS:
         for member in DEBUG_HEADER:
             out.append('    printf("%%s %%lld\\n", "debug.%s", (long long)offsetof(_Py_DebugOffsets, %s));'
                        % (member, member))
         out.append('    printf("debug.sizeof %lld\\n", (long long)sizeof(_Py_DebugOffsets));')
         members = set()
-        for _, member, base in DEBUG_OFFSETS:
+        for _, member, base in debug_offsets_of(version):
             members.add(member)
             if base:
                 members.add(base)
+            if debug_group_size(member):
+                members.add(debug_group_size(member))
         for member in sorted(members):
             out.append('    printf("%%s %%lld\\n", "debug.%s", (long long)offsetof(_Py_DebugOffsets, %s));'
                        % (member, member))
@@ -482,19 +599,20 @@ def probe_source(version):
     return "\n".join(out) + "\n"
 
 
-def run_probe(version, include_dirs, workdir):
+def run_probe(version, ft, include_dirs, workdir, cflags=()):
     """Compiles and runs the probe; returns {name: value}."""
-    src = os.path.join(workdir, "probe_%d_%d.c" % version)
+    src = os.path.join(workdir, "probe_%s.c" % config_name(version, ft).replace(".", "_"))
     exe = src[:-2]
     with open(src, "w") as f:
-        f.write(probe_source(version))
-    cmd = ["gcc", "-std=gnu11", "-O0", "-o", exe, src]
+        f.write(probe_source(version, ft))
+    cmd = ["gcc", "-std=gnu11", "-O0"] + list(cflags) + ["-o", exe, src]
     for d in include_dirs:
         cmd += ["-I", d]
     res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          universal_newlines=True)
     if res.returncode != 0:
-        sys.exit("gen_layouts: the %d.%d probe does not compile:\n%s" % (version + (res.stdout,)))
+        sys.exit("gen_layouts: the %s probe does not compile:\n%s"
+                 % (config_name(version, ft), res.stdout))
     res = subprocess.run([exe], stdout=subprocess.PIPE, universal_newlines=True, check=True)
     values = {}
     for line in res.stdout.splitlines():
@@ -507,25 +625,61 @@ def include_dirs_for(path):
     """The include dirs for a header tree: itself, its internal/, and a
     multiarch pyconfig.h dir (Debian) when pyconfig.h is not beside Python.h."""
     dirs = [path, os.path.join(path, "internal")]
+    name = os.path.basename(path.rstrip("/"))
+    parent = os.path.dirname(path.rstrip("/"))
     if not os.path.exists(os.path.join(path, "pyconfig.h")):
-        name = os.path.basename(path.rstrip("/"))
-        dirs += glob.glob(os.path.join(os.path.dirname(path.rstrip("/")), "*", name))
+        dirs += glob.glob(os.path.join(parent, "*", name))
+    elif glob.glob(os.path.join(parent, "*", name, "pyconfig.h")):
+        dirs.append(parent)  # Debian's pyconfig.h includes <ARCH/pythonX.Y/pyconfig.h>
     return dirs
 
 
+class Source(object):
+    """Where a configuration's headers come from, and the interpreters that
+    check the result live: [(how, python)]."""
+
+    def __init__(self, label, include, cflags=(), lives=()):
+        self.label = label
+        self.include = include
+        self.cflags = list(cflags)
+        self.lives = list(lives)
+
+
 def find_interpreters(root):
-    """Returns {(major, minor): (micro version string, include dir, python exe)}."""
+    """Returns {config name: Source} for pyenv's X.Y.Z (and X.Y.Zt: a
+    free-threaded build) under root, then the EXTRA ones that exist."""
     found = {}
     for prefix in sorted(glob.glob(os.path.join(root, "*"))):
-        m = re.match(r"^(\d+)\.(\d+)\.(\d+)$", os.path.basename(prefix))
+        m = re.match(r"^(\d+)\.(\d+)\.(\d+)(t?)$", os.path.basename(prefix))
         if not m:
             continue
-        version = (int(m.group(1)), int(m.group(2)))
-        incs = glob.glob(os.path.join(prefix, "include", "python%d.%d*" % version))
-        exe = os.path.join(prefix, "bin", "python%d.%d" % version)
-        if incs and os.path.exists(exe):
-            found[version] = (os.path.basename(prefix), incs[0], exe)
+        name = "%s.%s%s" % (m.group(1), m.group(2), m.group(4))
+        include = os.path.join(prefix, "include", "python" + name)
+        exe = os.path.join(prefix, "bin", "python" + name)
+        if not os.path.isdir(include):  # 2.7, 3.6, 3.7: python3.7m
+            include = (glob.glob(include + "*") or [include])[0]
+        if os.path.isdir(include) and os.path.exists(exe):
+            how = "pyenv" if not m.group(4) and name in PYENV_CLASSIC else "source build"
+            found[name] = Source(os.path.basename(prefix), include, lives=[(how, exe)])
+    for name, include, how, exe in EXTRA:
+        lives = [(how, exe)] if os.path.exists(exe) else []
+        if name in found:
+            found[name].lives += lives  # checked by both
+        elif os.path.isdir(include):
+            found[name] = Source(how + " " + os.path.basename(include), include, lives=lives)
     return found
+
+
+def derive_free_threaded(found):
+    """A free-threaded configuration without headers of its own (3.15t: no
+    such build could be had) uses its version's default headers compiled
+    with -DPy_GIL_DISABLED=1; nothing checks it live."""
+    for text in SUPPORTED:
+        version, ft = config(text)
+        base = found.get(config_name(version, False))
+        if ft and text not in found and base:
+            found[text] = Source(base.label + " -DPy_GIL_DISABLED=1", base.include,
+                                 base.cflags + ["-DPy_GIL_DISABLED=1"])
 
 
 # ---------------------------------------------------------------------------
@@ -544,6 +698,8 @@ except ImportError:
 IN = json.loads(sys.stdin.read())
 L = IN["layout"]
 V = tuple(IN["version"])
+FT = IN["free_threaded"]
+GIL = getattr(sys, "_is_gil_enabled", lambda: True)()
 P = ctypes.c_void_p
 api = ctypes.pythonapi
 api.PyThreadState_Get.restype = P
@@ -578,8 +734,25 @@ done = threading.Event()
 other = []
 def park():
     other.append(api.PyThreadState_Get())
+    if has("iframe.tlbc_index"):
+        tlbc_probe()
     ready.set()
     done.wait()
+
+def tlbc_probe():
+    """Free-threaded 3.14+: a second thread runs its own copy of the bytecode
+    (co_tlbc->entries[tlbc_index]), so its instr_ptr is relative to that."""
+    me = api.PyThreadState_Get()
+    fr = P.from_address(me + L["tstate.current_frame"]).value
+    back = sys._getframe().f_back
+    prev = ptr(fr + L["iframe.previous"])
+    index = i32(prev + L["iframe.tlbc_index"])
+    code = ptr(prev + L["iframe.code"]) & ~L["iframe.ref_tag_bits"]
+    array = ptr(code + L["code.co_tlbc"])
+    base = ptr(array + L["code.codearray_entries"] + 8 * index)
+    lasti = ptr(prev + L["iframe.instr"]) - base
+    check("iframe.tlbc_index", index > 0 and code == id(back.f_code), index)
+    check("code.co_tlbc", lasti == back.f_lasti, "%d vs %d" % (lasti, back.f_lasti))
 t = threading.Thread(target=park)
 t.start()
 ready.wait()
@@ -609,8 +782,22 @@ if has("runtime.interpreters_head"):
     if has("interp.ceval_gil"):
         gil = ptr(interp + L["interp.ceval_gil"])
         check("interp.ceval_gil", gil != 0)
-    check("gil.locked", i32(gil + L["gil.locked"]) == 1)
-    check("gil.last_holder", ptr(gil + L["gil.last_holder"]) == tstate)
+    if has("gil.enabled"):
+        check("gil.enabled", (i32(gil + L["gil.enabled"]) != 0) == GIL)
+    if GIL:
+        check("gil.locked", i32(gil + L["gil.locked"]) == 1)
+        check("gil.last_holder", ptr(gil + L["gil.last_holder"]) == tstate)
+    if has("tstate.state"):
+        # This thread runs Python; the helper waits in C, detached (without a
+        # GIL it may still be on its way into the wait: give it a second).
+        import time
+        for _ in range(100):
+            if i32(helper + L["tstate.state"]) == 0:
+                break
+            time.sleep(0.01)
+        check("tstate.state", i32(tstate + L["tstate.state"]) == 1 and
+              i32(helper + L["tstate.state"]) == 0,
+              "%d %d" % (i32(tstate + L["tstate.state"]), i32(helper + L["tstate.state"])))
 else:
     cur = ctypes.addressof(ctypes.c_char.in_dll(api, "_PyThreadState_Current"))
     check("_PyThreadState_Current", ptr(cur) == tstate)
@@ -651,19 +838,34 @@ def probe_new(marker):
     f = sys._getframe()
     back = f.f_back
     code = f.f_code
-    check("iframe.code", ptr(fr + L["iframe.code"]) == id(code))
-    check("iframe.localsplus", ptr(fr + L["iframe.localsplus"]) == id(marker))
+    tag = L["iframe.ref_tag_bits"]
+    check("iframe.code", ptr(fr + L["iframe.code"]) & ~tag == id(code))
+    # Py_TAG_BITS: 3.14t tags only bit 0 (deferred references), 3.14 and 3.15
+    # bits 0-1; a 3.14t frame's f_executable has bit 0 set, which the
+    # iframe.code check above needs masked off.
+    want = 0 if V < (3, 14) else 1 if FT and V == (3, 14) else 3
+    check("iframe.ref_tag_bits", tag == want, tag)
+    check("iframe.localsplus", ptr(fr + L["iframe.localsplus"]) & ~tag == id(marker))
     check("iframe.owner", u8(fr + L["iframe.owner"]) == 0)
     prev = ptr(fr + L["iframe.previous"])
-    check("iframe.previous", ptr(prev + L["iframe.code"]) == id(back.f_code))
+    check("iframe.previous", ptr(prev + L["iframe.code"]) & ~tag == id(back.f_code))
     start = id(back.f_code) + L["code.co_code_adaptive"]
     lasti = ptr(prev + L["iframe.instr"]) - start
     check("iframe.instr", lasti == back.f_lasti, "%d vs %d" % (lasti, back.f_lasti))
     bc = back.f_code
     nlocalsplus = len(bc.co_varnames) + len(bc.co_cellvars) + len(bc.co_freevars)
-    top = i32(prev + L["iframe.stacktop"])
-    check("iframe.stacktop", nlocalsplus <= top <= nlocalsplus + bc.co_stacksize,
-          "%d (nlocalsplus %d)" % (top, nlocalsplus))
+    if has("iframe.stacktop"):
+        top = i32(prev + L["iframe.stacktop"])
+        check("iframe.stacktop", nlocalsplus <= top <= nlocalsplus + bc.co_stacksize,
+              "%d (nlocalsplus %d)" % (top, nlocalsplus))
+    if has("iframe.owner_c"):
+        # The interpreter's own frames: a C-stack shim or entry frame (owner
+        # >= owner_c) sits below the oldest Python frame of the thread.
+        bottom = prev
+        while ptr(bottom + L["iframe.previous"]):
+            bottom = ptr(bottom + L["iframe.previous"])
+        check("iframe.owner_c", u8(bottom + L["iframe.owner"]) >= L["iframe.owner_c"],
+              u8(bottom + L["iframe.owner"]))
     if has("iframe.is_entry"):
         bottom = prev
         while ptr(bottom + L["iframe.previous"]):
@@ -680,10 +882,10 @@ def probe_new(marker):
 
 def bottom_frame(fr):
     """The oldest frame of the thread that lives on its data stack (3.12+
-    put a C-stack shim frame, owner 3, below it)."""
+    put a C-stack shim frame, owner >= owner_c, below it)."""
     last = fr
     while fr:
-        if u8(fr + L["iframe.owner"]) != 3:
+        if not has("iframe.owner_c") or u8(fr + L["iframe.owner"]) < L["iframe.owner_c"]:
             last = fr
         fr = ptr(fr + L["iframe.previous"])
     return last
@@ -829,7 +1031,13 @@ if has("unicode.length"):
     s = "".join(["abc", "def"])
     st = ctypes.c_uint32.from_address(id(s) + L["unicode.state"]).value
     check("unicode.length", ssize(id(s) + L["unicode.length"]) == 6)
-    check("unicode.state", (st >> 2) & 7 == 1 and (st >> 5) & 1 == 1 and (st >> 6) & 1 == 1, st)
+    K, C, A = L["unicode.kind_shift"], L["unicode.compact_shift"], L["unicode.ascii_shift"]
+    check("unicode.state", (st >> K) & 7 == 1 and (st >> C) & 1 == 1 and (st >> A) & 1 == 1, st)
+    for text, kind in (("f\xfcnf", 1), ("\u51fd\u6570", 2), ("\U0001f600", 4)):
+        u = "".join([text, ""]) + text
+        st = ctypes.c_uint32.from_address(id(u) + L["unicode.state"]).value
+        check("unicode.kind_shift %d" % kind, (st >> K) & 7 == kind and (st >> C) & 1 == 1 and
+              (st >> A) & 1 == 0, st)
     check("unicode.ascii_size", ctypes.string_at(id(s) + L["unicode.ascii_size"], 6) == b"abcdef")
     s2 = "".join(["\xe9", "\xe8"])
     check("unicode.compact_size",
@@ -995,11 +1203,15 @@ if has("gen.gi_frame"):
         check("genframe.f_state", i8(fr + L["genframe.f_state"]) == -1)
 else:
     fr = id(coro) + L["gen.gi_iframe"]
-    check("gen.gi_iframe", ptr(fr + L["iframe.code"]) == id(outer.__code__))
-    top = i32(fr + L["iframe.stacktop"])
-    check("iframe.stacktop (yield from)",
-          ptr(fr + L["iframe.localsplus"] + 8 * (top - 1)) == id(icoro))
-    check("gen.gi_frame_state", i8(id(coro) + L["gen.gi_frame_state"]) == -1)
+    check("gen.gi_iframe",
+          ptr(fr + L["iframe.code"]) & ~L["iframe.ref_tag_bits"] == id(outer.__code__))
+    if has("iframe.stacktop"):  # 3.14 keeps a stack pointer instead (not in the table)
+        top = i32(fr + L["iframe.stacktop"])
+        check("iframe.stacktop (yield from)",
+              ptr(fr + L["iframe.localsplus"] + 8 * (top - 1)) == id(icoro))
+    # FRAME_SUSPENDED_YIELD_FROM: -1 to 3.14; 3.15 renumbered the states (pycore_frame.h)
+    check("gen.gi_frame_state", i8(id(coro) + L["gen.gi_frame_state"]) == (2 if V >= (3, 15) else -1),
+          i8(id(coro) + L["gen.gi_frame_state"]))
 async def agen():
     yield 1
 ag = agen()
@@ -1056,50 +1268,62 @@ loop.close()
 if V >= (3, 6):
     exec(ASYNCIO_CHECKS, globals())
 
-# 3.13: _Py_DebugOffsets in the live _PyRuntime says the same.
+# 3.13+: _Py_DebugOffsets in the live _PyRuntime says the same.
 if IN.get("debug"):
     D = IN["debug"]
     rt = ctypes.addressof(ctypes.c_char.in_dll(api, "_PyRuntime"))
     check("debug.cookie", ctypes.string_at(rt + D["cookie"], 8) == D["cookie_value"].encode())
     check("debug.version", ctypes.c_uint64.from_address(rt + D["version"]).value == sys.hexversion)
-    check("debug.free_threaded", ctypes.c_uint64.from_address(rt + D["free_threaded"]).value == 0)
-    for field, at, base in D["entries"]:
+    check("debug.free_threaded",
+          ctypes.c_uint64.from_address(rt + D["free_threaded"]).value == (1 if FT else 0))
+    for field, at, base, size, zero_absent in D["entries"]:
         value = ctypes.c_uint64.from_address(rt + at).value
+        if zero_absent and value == 0 and L[field] is None:
+            continue  # a default build has no thread-local bytecode
         if base is not None:
             value -= ctypes.c_uint64.from_address(rt + base).value
-        check("debug " + field, value == L[field], "%d vs %d" % (value, L[field]))
+        check("debug " + field, value == L[field], "%d vs %s" % (value, L[field]))
+        if size is not None:
+            whole = ctypes.c_uint64.from_address(rt + size).value
+            check("debug size " + field, value <= whole, "%d of %d" % (value, whole))
 
+sys.stdout.write("python %d.%d.%d%s\n" % (sys.version_info[:3] + ("t" if FT else "",)))
 for name, ok, detail in results:
     sys.stdout.write("%s %s %s\n" % ("ok" if ok else "FAIL", name, detail))
 '''
 
 
-def debug_entries(values):
+def debug_entries(version, values):
+    """(layout field, offset, base offset, group size offset, zero means
+    absent) for each member of version's _Py_DebugOffsets we use."""
     out = []
-    for field, member, base in DEBUG_OFFSETS:
-        out.append((field, values["debug." + member], values["debug." + base] if base else None))
+    for field, member, base in debug_offsets_of(version):
+        size = debug_group_size(member)
+        out.append((field, values["debug." + member], values["debug." + base] if base else None,
+                    values["debug." + size] if size else None, member in DEBUG_ZERO_ABSENT))
     return out
 
 
-def verify_live(version, exe, values):
+def verify_live(version, ft, exe, values):
     """Runs the checker in exe; returns the list of failure lines."""
     layout = {}
     for name, _ in FIELDS:
         layout[name] = values.get(name)
-    request = {"version": list(version), "layout": layout}
-    if version == DEBUG_VERSION:
+    request = {"version": list(version), "free_threaded": ft, "layout": layout}
+    if version in DEBUG_VERSIONS:
         request["debug"] = {"cookie": values["debug.cookie"], "version": values["debug.version"],
                             "free_threaded": values["debug.free_threaded"],
                             "cookie_value": values["debug.cookie_value"],
-                            "entries": debug_entries(values)}
+                            "entries": debug_entries(version, values)}
     res = subprocess.run([exe, "-c", CHECKER], input=json.dumps(request), stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, universal_newlines=True)
     lines = res.stdout.splitlines()
+    seen = [l.split(" ", 1)[1] for l in lines if l.startswith("python ")]
     oks = [l for l in lines if l.startswith("ok ")]
-    bad = [l for l in lines if not l.startswith("ok ")]
+    bad = [l for l in lines if not l.startswith("ok ") and not l.startswith("python ")]
     if res.returncode != 0:
         bad.append("checker exited with %d" % res.returncode)
-    return oks, bad
+    return oks, bad, seen[0] if seen else None
 
 
 # ---------------------------------------------------------------------------
@@ -1107,24 +1331,27 @@ def verify_live(version, exe, values):
 
 HEADER = """\
 /*
- * layouts.c - where CPython %(first)s - %(last)s keep things: one struct py_layout each.
+ * layouts.c - where CPython %(first)s - %(last)s keep things: one struct py_layout each
+ * (and one per free-threaded build: %(ft)s).
  *
  * Generated by tools/gen_layouts.py from CPython's headers; do not edit by hand.
  * Each value is an offsetof()/sizeof() compiled against the headers of:
 %(sources)s *
- * and checked against the running interpreter through ctypes. Some structs are
- * not installed by some versions; the tool carries their definitions:
- * PyDictKeysObject before 3.11 (Objects/dict-common.h), PyModuleObject
- * before 3.10 (Objects/moduleobject.c, md_dict right after the object head),
- * and for asyncio (3.6+) TaskObj, FutureIter and TaskWakeupMethWrapper
- * (Modules/_asynciomodule.c), async_generator_asend (Objects/genobject.c) and
- * collections.deque (Modules/_collectionsmodule.c): tools/gen_layouts.py's
- * asyncio_structs() says where each comes from, and its live check builds a
- * suspended task, generators, weak references, slots and a deque to confirm them.
+ * and checked against the running interpreters named in each entry's .tested
+ * through ctypes (an entry whose .tested is "" was never run here). Some
+ * structs are not installed by some versions; the tool carries their
+ * definitions: PyDictKeysObject before 3.11 (Objects/dict-common.h),
+ * PyModuleObject before 3.10 (Objects/moduleobject.c, md_dict right after the
+ * object head), and for asyncio (3.6+) TaskObj, FutureIter and
+ * TaskWakeupMethWrapper (Modules/_asynciomodule.c), async_generator_asend
+ * (Objects/genobject.c) and collections.deque (Modules/_collectionsmodule.c):
+ * tools/gen_layouts.py's asyncio_structs() says where each comes from, and its
+ * live check builds a suspended task, generators, weak references, slots and a
+ * deque to confirm them.
  *
  * Managed dicts (3.11+) sit before the object: 3.11 keeps the values pointer
  * at managed.values_ptr and the dict at managed.dict_ptr; 3.12 keeps one word
- * at managed.dict_ptr that is a dict, or values | 1; 3.13 keeps the dict at
+ * at managed.dict_ptr that is a dict, or values | 1; 3.13+ keeps the dict at
  * managed.dict_ptr and the values inline at tp_basicsize (if the type has
  * Py_TPFLAGS_INLINE_VALUES), with dict.values_prefix bytes before values[].
  */
@@ -1140,13 +1367,40 @@ static const struct py_layout *const layouts[] = {
 
 #define LAYOUT_COUNT (sizeof(layouts) / sizeof(layouts[0]))
 
-const struct py_layout *layout_find(int major, int minor)
+const struct py_layout *layout_find_build(int major, int minor, int free_threaded)
 {
     for (size_t i = 0; i < LAYOUT_COUNT; i++) {
-        if (layouts[i]->major == major && layouts[i]->minor == minor)
+        if (layouts[i]->major == major && layouts[i]->minor == minor &&
+            layouts[i]->free_threaded == !!free_threaded)
             return layouts[i];
     }
     return NULL;
+}
+
+const struct py_layout *layout_find(int major, int minor)
+{
+    return layout_find_build(major, minor, 0);
+}
+
+const struct py_layout *layout_newest(int free_threaded)
+{
+    const struct py_layout *best = NULL;
+    for (size_t i = 0; i < LAYOUT_COUNT; i++) {
+        const struct py_layout *l = layouts[i];
+        if (l->free_threaded == !!free_threaded &&
+            (!best || l->major > best->major ||
+             (l->major == best->major && l->minor > best->minor)))
+            best = l;
+    }
+    return best;
+}
+
+/* Appends text to buf (used bytes so far in *used), cutting at the end. */
+static void put(char *buf, size_t size, size_t *used, const char *text)
+{
+    int n = *used < size ? snprintf(buf + *used, size - *used, "%%s", text) : 0;
+    if (n > 0)
+        *used += (size_t)n;
 }
 
 void layout_list_supported(char *buf, size_t size)
@@ -1155,22 +1409,47 @@ void layout_list_supported(char *buf, size_t size)
     if (size == 0)
         return;
     buf[0] = '\\0';
-    for (size_t i = 0; i < LAYOUT_COUNT && used < size; i++) {
-        int n = snprintf(buf + used, size - used, "%%s%%s", i ? ", " : "", layouts[i]->name);
-        if (n < 0)
-            return;
-        used += (size_t)n;
+    for (size_t i = 0; i < LAYOUT_COUNT; i++) {
+        put(buf, size, &used, i ? ", " : "");
+        put(buf, size, &used, layouts[i]->name);
     }
+}
+
+void layout_describe_tested(char *buf, size_t size)
+{
+    size_t used = 0;
+    if (size == 0)
+        return;
+    buf[0] = '\\0';
+    for (size_t i = 0; i < LAYOUT_COUNT; i++) {
+        if (!layouts[i]->tested[0])
+            continue;
+        size_t n = strlen(layouts[i]->name);
+        put(buf, size, &used, "  ");
+        put(buf, size, &used, layouts[i]->name);
+        put(buf, size, &used, &"       "[n < 6 ? n : 6]); /* to 7 columns */
+        put(buf, size, &used, layouts[i]->tested);
+        put(buf, size, &used, "\\n");
+    }
+    int untested = 0;
+    for (size_t i = 0; i < LAYOUT_COUNT; i++) {
+        if (layouts[i]->tested[0])
+            continue;
+        put(buf, size, &used, untested++ ? ", " : "  never run here, from headers and offsets only: ");
+        put(buf, size, &used, layouts[i]->name);
+    }
+    if (untested)
+        put(buf, size, &used, "\\n");
 }
 """
 
-DEBUG_FOOTER = """\
-/* 3.13: where _Py_DebugOffsets (at the start of _PyRuntime) keeps values our
- * table also has, as compiled against %(source)s's headers. */
-static const struct py_debug_offset debug_entries_313[] = {
+DEBUG_MAP = """\
+/* %(major)d.%(minor)d: where _Py_DebugOffsets (at the start of _PyRuntime) keeps values
+ * our table also has, as compiled against %(source)s's headers. */
+static const struct py_debug_offset debug_entries_%(ident)s[] = {
 %(entries)s};
 
-static const struct py_debug_offsets_map debug_map_313 = {
+static const struct py_debug_offsets_map debug_map_%(ident)s = {
     .major = %(major)d,
     .minor = %(minor)d,
     .cookie = "%(cookie_value)s",
@@ -1178,13 +1457,29 @@ static const struct py_debug_offsets_map debug_map_313 = {
     .version_offset = %(version)d,
     .free_threaded_offset = %(free_threaded)d,
     .size = %(size)d,
-    .count = sizeof(debug_entries_313) / sizeof(debug_entries_313[0]),
-    .entries = debug_entries_313,
+    .count = sizeof(debug_entries_%(ident)s) / sizeof(debug_entries_%(ident)s[0]),
+    .entries = debug_entries_%(ident)s,
 };
+"""
 
-const struct py_debug_offsets_map *layout_debug_offsets_313(void)
+DEBUG_FOOTER = """\
+static const struct py_debug_offsets_map *const debug_maps[] = {
+%(list)s};
+
+#define DEBUG_MAP_COUNT (sizeof(debug_maps) / sizeof(debug_maps[0]))
+
+const struct py_debug_offsets_map *layout_debug_offsets(int major, int minor)
 {
-    return &debug_map_313;
+    for (size_t i = 0; i < DEBUG_MAP_COUNT; i++) {
+        if (debug_maps[i]->major == major && debug_maps[i]->minor == minor)
+            return debug_maps[i];
+    }
+    return NULL;
+}
+
+const struct py_debug_offsets_map *layout_debug_offsets_newest(void)
+{
+    return debug_maps[DEBUG_MAP_COUNT - 1];
 }
 """
 
@@ -1195,35 +1490,51 @@ def c_value(name, value):
     return str(value)
 
 
-def emit_layout(version, values):
-    ident = "layout_%d_%d" % version
-    lines = ["static const struct py_layout %s = {" % ident,
+def c_ident(name):
+    return name.replace(".", "_")
+
+
+def emit_layout(name, values, tested):
+    version, ft = config(name)
+    lines = ["static const struct py_layout layout_%s = {" % c_ident(name),
              "    .major = %d," % version[0], "    .minor = %d," % version[1],
-             '    .name = "%d.%d",' % version]
+             "    .free_threaded = %d," % ft, '    .name = "%s",' % name,
+             '    .tested = "%s",' % tested]
     for field, choices in KINDS:
-        lines.append("    .%s = %s," % (field, pick(choices, version)))
-    for name, _ in FIELDS:
-        lines.append("    .%s = %s," % (name, c_value(name, values.get(name))))
+        lines.append("    .%s = %s," % (field, pick(choices, version, ft)))
+    for field, _ in FIELDS:
+        lines.append("    .%s = %s," % (field, c_value(field, values.get(field))))
     lines.append("};")
     return "\n".join(lines) + "\n"
 
 
-def emit(tables, found):
-    sources = "".join(" *   %d.%d: %s\n" % (v + (found[v][0],)) for v in sorted(tables))
-    first, last = sorted(tables)[0], sorted(tables)[-1]
-    text = HEADER % {"first": "%d.%d" % first, "last": "%d.%d" % last, "sources": sources}
-    for version in sorted(tables):
-        text += "\n" + emit_layout(version, tables[version])
-    text += "\n" + FOOTER % {"list": "".join("    &layout_%d_%d,\n" % v for v in sorted(tables))}
-    values = tables[DEBUG_VERSION]
+def emit_debug_map(version, values, source):
     entries = ""
-    for field, at, base in debug_entries(values):
+    for field, at, base, size, zero_absent in debug_entries(version, values):
         member = [m for f, m, _ in DEBUG_OFFSETS if f == field][0]
-        entries += ('    {"%s", %d, %s, offsetof(struct py_layout, %s)},\n'
-                    % (member, at, "PY_NO_FIELD" if base is None else base, field))
-    text += "\n" + DEBUG_FOOTER % dict(values_for_debug(values), entries=entries,
-                                       source=found[DEBUG_VERSION][0],
-                                       major=DEBUG_VERSION[0], minor=DEBUG_VERSION[1])
+        entries += ('    {"%s", %d, %s, %s, offsetof(struct py_layout, %s), %d},\n'
+                    % (member, at, "PY_NO_FIELD" if base is None else base,
+                       "PY_NO_FIELD" if size is None else size, field, zero_absent))
+    return DEBUG_MAP % dict(values_for_debug(values), entries=entries, source=source,
+                            major=version[0], minor=version[1], ident="%d%d" % version)
+
+
+def emit(tables, found, tested):
+    names = [n for n in SUPPORTED if n in tables]
+    sources = "".join(" *   %s: %s\n" % (n, found[n].label) for n in names)
+    plain = [n for n in names if not config(n)[1]]
+    text = HEADER % {"first": plain[0], "last": plain[-1], "sources": sources,
+                     "ft": ", ".join(n for n in names if config(n)[1])}
+    for name in names:
+        text += "\n" + emit_layout(name, tables[name], tested.get(name, ""))
+    text += "\n" + FOOTER % {"list": "".join("    &layout_%s,\n" % c_ident(n) for n in names)}
+    maps = []
+    for version in DEBUG_VERSIONS:
+        name = config_name(version, False)
+        if name in tables:
+            text += "\n" + emit_debug_map(version, tables[name], found[name].label)
+            maps.append("    &debug_map_%d%d,\n" % version)
+    text += "\n" + DEBUG_FOOTER % {"list": "".join(maps)}
     return text
 
 
@@ -1244,18 +1555,57 @@ def clang_format(text):
     return res.stdout
 
 
-def compare(version, include_dir, reference):
+def compare(name, include_dir, reference, cflags=()):
+    version, ft = config(name)
     with tempfile.TemporaryDirectory() as work:
-        other = run_probe(version, include_dirs_for(include_dir), work)
+        other = run_probe(version, ft, include_dirs_for(include_dir), work, cflags)
     diffs = 0
-    for name in sorted(set(other) | set(reference)):
-        if other.get(name) != reference.get(name):
-            print("  %-36s %s: %s  table: %s" % (name, include_dir, other.get(name),
-                                                  reference.get(name)))
+    for field in sorted(set(other) | set(reference)):
+        if other.get(field) != reference.get(field):
+            print("  %-36s %s: %s  table: %s" % (field, include_dir, other.get(field),
+                                                  reference.get(field)))
             diffs += 1
-    print("%d.%d: %s vs the table: %d field(s) differ (of %d)"
-          % (version + (include_dir, diffs, len(reference))))
+    print("%s: %s vs the table: %d field(s) differ (of %d)"
+          % (name, include_dir, diffs, len(reference)))
     return diffs
+
+
+def key_value(text, what):
+    if "=" not in text:
+        sys.exit("gen_layouts: %s wants CONFIG=..., not %r" % (what, text))
+    return text.split("=", 1)
+
+
+def add_options(found, args):
+    """--headers CONFIG=DIR and --live CONFIG=HOW=PYTHON."""
+    for item in args.headers:
+        name, include = key_value(item, "--headers")
+        lives = found[name].lives if name in found else []
+        found[name] = Source(os.path.basename(include.rstrip("/")), include, lives=lives)
+    for item in args.live:
+        name, rest = key_value(item, "--live")
+        how, exe = key_value(rest, "--live")
+        if name not in found:
+            sys.exit("gen_layouts: --live %s: no headers for %s (give --headers)" % (item, name))
+        found[name].lives.append((how, exe))
+
+
+def run_checks(tables, runs):
+    """Runs the live checker for each (config, how, python); returns the number
+    of failures and {config: "how X.Y.Z; ..."} of the interpreters that passed."""
+    failed, tested = 0, {}
+    for name, how, exe in runs:
+        version, ft = config(name)
+        oks, bad, seen = verify_live(version, ft, exe, tables[name])
+        print("%s %s: %d checks passed%s" % (name, exe, len(oks),
+                                             ", %d failed" % len(bad) if bad else ""))
+        for line in bad:
+            print("    " + line)
+        failed += len(bad)
+        if not bad and seen:
+            label = "%s %s" % (how, seen)
+            tested[name] = tested[name] + ", " + label if name in tested else label
+    return failed, tested
 
 
 def main():
@@ -1267,41 +1617,46 @@ def main():
                     help="probe another header tree and print how it differs")
     ap.add_argument("--verify-with", metavar="PYTHON",
                     help="run the live check in another interpreter of a supported version")
+    ap.add_argument("--headers", action="append", default=[], metavar="CONFIG=DIR",
+                    help="the include dir for a configuration (3.15, 3.14t)")
+    ap.add_argument("--live", action="append", default=[], metavar="CONFIG=HOW=PYTHON",
+                    help="also check this interpreter live; HOW says where it comes from")
     ap.add_argument("-o", "--output", default=OUTPUT)
     args = ap.parse_args()
 
     found = find_interpreters(args.pyenv)
-    missing = [v for v in SUPPORTED if vt(v) not in found]
+    add_options(found, args)
+    derive_free_threaded(found)
+    missing = [v for v in SUPPORTED if v not in found]
     if missing:
-        sys.exit("gen_layouts: no interpreter with headers for %s under %s"
+        sys.exit("gen_layouts: no headers for %s under %s (tools/sid_pythons.sh --dev installs "
+                 "Debian's 3.14 and 3.15; tools/build_python.sh builds one; or give --headers)"
                  % (", ".join(missing), args.pyenv))
     tables = {}
     with tempfile.TemporaryDirectory() as work:
-        for text in SUPPORTED:
-            version = vt(text)
-            tables[version] = run_probe(version, include_dirs_for(found[version][1]), work)
+        for name in SUPPORTED:
+            version, ft = config(name)
+            src = found[name]
+            tables[name] = run_probe(version, ft, include_dirs_for(src.include), work, src.cflags)
 
     if args.compare:
-        return 1 if compare(vt(args.compare[0]), args.compare[1], tables[vt(args.compare[0])]) else 0
+        name = args.compare[0]
+        return 1 if compare(name, args.compare[1], tables[name], found[name].cflags) else 0
 
-    runs = [] if args.no_verify else [(v, found[v][2]) for v in sorted(tables)]
+    runs = [] if args.no_verify else [(n, how, exe) for n in SUPPORTED for how, exe in found[n].lives]
     if args.verify_with:
-        out = subprocess.check_output([args.verify_with, "-c",
-                                       "import sys; print('%d.%d' % sys.version_info[:2])"])
-        runs = [(vt(out.decode().strip()), args.verify_with)]
-    failed = 0
-    for version, exe in runs:
-        oks, bad = verify_live(version, exe, tables[version])
-        print("%d.%d %s: %d checks passed%s" % (version + (exe, len(oks),
-                                                          ", %d failed" % len(bad) if bad else "")))
-        for line in bad:
-            print("    " + line)
-        failed += len(bad)
+        out = subprocess.check_output([args.verify_with, "-c", "import sys; print('%d.%d%s' % ("
+                                       "sys.version_info[:2] + ('t' if not getattr(sys, "
+                                       "'_is_gil_enabled', lambda: 1)() or "
+                                       "__import__('sysconfig').get_config_var('Py_GIL_DISABLED')"
+                                       " else '',)))"])
+        runs = [(out.decode().strip(), "given", args.verify_with)]
+    failed, tested = run_checks(tables, runs)
     if failed:
         sys.exit("gen_layouts: live check failed; %s not written" % args.output)
     if args.check or args.verify_with:
         return 0
-    text = clang_format(emit(tables, found))
+    text = clang_format(emit(tables, found, tested))
     with open(args.output, "w") as f:
         f.write(text)
     print("wrote %s" % os.path.relpath(args.output, ROOT))

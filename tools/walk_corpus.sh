@@ -12,7 +12,8 @@
 #                        asyncio tasks (walk_capture --tasks)
 # tests/unit/test_walk.c checks what each kind must contain. Run it after a
 # layout or walker change that alters what is read, and commit the result:
-#   make tools && bash tools/walk_corpus.sh
+#   make tools && bash tools/walk_corpus.sh [LABEL-PATTERN]
+# (a pattern such as '3.14*' retakes only the interpreters whose label matches).
 set -eu
 cd "$(dirname "$0")/.."
 B=${B:-build}
@@ -101,13 +102,25 @@ capture_tasks() { # PYTHON LABEL [--pure]
     stop
 }
 
-for py in /root/.pyenv/versions/*/bin/python /usr/bin/python3; do
+# pyenv's own (bin/python) and those built from source (bin/python3; X.Y.Zt
+# free-threaded), Debian's, and Debian sid's run through their loader
+# (tools/sid_pythons.sh).
+for py in /root/.pyenv/versions/*/bin/python /root/.pyenv/versions/*/bin/python3 \
+    /usr/bin/python3 "$B"/sid/python3.*; do
     [ -x "$py" ] || continue
-    label=$("$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
-    [ "$py" = /usr/bin/python3 ] && label="debian-$label"
+    case $py in */bin/python3) [ -x "${py%3}" ] && continue ;; esac
+    label=$("$py" -c 'import sys, sysconfig
+print("%d.%d.%d%s" % (sys.version_info[:3] + ("t" if sysconfig.get_config_var("Py_GIL_DISABLED") else "",)))')
+    case $py in
+    /usr/bin/python3) label="debian-$label" ;;
+    "$B"/sid/*) label="debian-sid-$label" ;;
+    esac
+    # shellcheck disable=SC2053 # the pattern is a glob
+    [[ $label == ${1:-*} ]] || continue
     capture_stacks "$py" "$label"
     capture_web "$py" "$label"
-    if "$py" -c 'import sys; sys.exit(sys.version_info < (3, 6))'; then
+    # asyncio's tasks are read from 3.6 to 3.13 (3.14 keeps them in per-thread lists)
+    if "$py" -c 'import sys; sys.exit(not (3, 6) <= sys.version_info[:2] <= (3, 13))'; then
         capture_tasks "$py" "$label"
         capture_tasks "$py" "$label" --pure
     fi

@@ -224,6 +224,13 @@ void cmd_attach_error(int err, const struct attach_target *t, const char *why)
     cmd_error(hint, "%s", why);
 }
 
+void cmd_runtime_note(const struct attach_target *t)
+{
+    const struct py_runtime *rt = t ? attach_runtime(t) : NULL;
+    if (rt && rt->note[0])
+        cmd_warning("%s", rt->note);
+}
+
 int cmd_set_flag(const struct cmd_flag *flags, int c, void *options)
 {
     for (const struct cmd_flag *f = flags; f->opt; f++) {

@@ -94,6 +94,9 @@ const char *cmd_permission_hint(pid_t pid, const struct proc_access *a, long me,
 const char *cmd_attach_hint(int err, pid_t pid);
 /* Prints why attach_start failed (err, its sentence why) with a hint. */
 void cmd_attach_error(int err, const struct attach_target *t, const char *why);
+/* Prints the target's runtime note as a warning, if it has one (a Python
+ * newer than spyglass knows, a table never run here); t may be NULL. */
+void cmd_runtime_note(const struct attach_target *t);
 
 /* Signals. SIGINT and SIGTERM (and with CMD_SIG_MORE, SIGHUP and SIGQUIT)
  * set cmd_stop; with CMD_SIG_TSTP, SIGTSTP sets cmd_suspend. A signal sent to

@@ -27,6 +27,7 @@
 #include "proc/pause.h"
 #include "proc/proc.h"
 #include "proc/task.h"
+#include "python/debug_offsets.h"
 #include "python/detect.h"
 #include "python/locals.h"
 #include "python/tasks.h"
@@ -106,7 +107,7 @@ static void dump_help(void)
            "      --native-all\n"
            "                  with --native, also the interpreter's own C frames\n"
            "                  (PyObject_Call, _PyFunction_Vectorcall, ...)\n"
-           "  -T, --tasks     instead of the threads, every asyncio task (Python 3.6+):\n"
+           "  -T, --tasks     instead of the threads, every asyncio task (Python 3.6-3.13):\n"
            "                  per event loop (and the thread running it), a tree of\n"
            "                  which task awaits which (directly, or through gather,\n"
            "                  TaskGroup, asyncio.wait), each task's coroutines with\n"
@@ -126,12 +127,20 @@ static void dump_help(void)
            "'active' means the OS has the thread running (on CPU or ready to run);\n"
            "'idle' means it waits (sleep, I/O, a lock); 'unknown' means no thread of the\n"
            "process carries its thread id (it is never taken for active); 'gil' marks\n"
-           "the thread holding the GIL. In a container (a PID namespace of its own), ids\n"
-           "are ours, followed by the ones the process sees. A stack deeper than %d\n"
-           "frames shows its %d innermost and %d outermost frames, with a line saying\n"
-           "how many were omitted between them.\n\n"
-           "JSON: {\"pid\", \"python\", \"threads\": [{\"ident\", \"tid\", \"ns_tid\" (in a\n"
-           "container), \"name\", \"active\", \"state\" (active, idle, unknown), \"gil\",\n"
+           "the thread holding the GIL. A free-threaded build (3.13t+) has no GIL unless\n"
+           "PYTHON_GIL=1: there 'attached' marks the threads running Python code. In a\n"
+           "container (a PID namespace of its own), ids are ours, followed by the ones\n"
+           "the process sees. A stack deeper than %d frames shows its %d innermost and\n"
+           "%d outermost frames, with a line saying how many were omitted between them.\n\n"
+           "The header says where the layout of the interpreter's memory came from:\n"
+           "spyglass's table for that version, checked against the interpreter's own\n"
+           "_Py_DebugOffsets (3.13+), or those offsets alone (SPYGLASS_LAYOUT=offsets, or a\n"
+           "version newer than spyglass knows), and whether that version was ever run\n"
+           "here.\n\n"
+           "JSON: {\"pid\", \"python\", \"free_threaded\", \"gil_enabled\", \"layout\":\n"
+           "{\"source\": table|checked|offsets, \"table\", \"tested\"}, \"threads\": [{\"ident\",\n"
+           "\"tid\", \"ns_tid\" (in a container), \"name\", \"active\", \"state\" (active,\n"
+           "idle, unknown), \"gil\" (null without a GIL), \"attached\" (null before 3.13),\n"
            "\"os_state\", \"depth\", \"frames_omitted\" (after the innermost %d), \"torn\",\n"
            "\"frames\": [{\"function\", \"name\", \"file\", \"line\",\n"
            "\"locals\": [{\"name\", \"value\"}], \"locals_more\"}]}]}; with\n"
@@ -255,11 +264,13 @@ static void print_local(const char *name, const char *repr, void *arg)
     lc->count++;
 }
 
-static const char *state_text(const struct py_thread *t)
+static const char *state_text(const struct walker *w, const struct py_thread *t)
 {
+    if (w->gil_off && t->attached == 1) /* no GIL: the threads running Python */
+        return t->unknown ? "unknown, attached" : t->idle ? "idle, attached" : "active, attached";
     if (t->unknown)
-        return t->holds_gil ? "unknown, gil" : "unknown";
-    if (t->holds_gil)
+        return !w->gil_off && t->holds_gil ? "unknown, gil" : "unknown";
+    if (!w->gil_off && t->holds_gil)
         return t->idle ? "idle, gil" : "active, gil";
     return t->idle ? "idle" : "active";
 }
@@ -457,9 +468,15 @@ static void print_header(struct walker *w, FILE *out)
     proc_cmdline(w->rt->pid, cmdline, sizeof(cmdline));
     fprintf(out, "Process %d%s: ", (int)w->rt->pid, cmd_namespace_note(w->rt->pid, ns, sizeof(ns)));
     put_name(out, cmdline);
+    char layout[512];
+    debug_offsets_describe(w->rt, layout, sizeof(layout));
     fprintf(out, "\nPython %s (", w->rt->version);
     put_name(out, w->rt->binary); /* a path the target chose */
-    fputs(")\n", out);
+    fprintf(out, ")%s\nLayout: %s\n",
+            !w->rt->free_threaded ? ""
+            : w->gil_off          ? ", free-threaded, no GIL"
+                                  : ", free-threaded, GIL on",
+            layout);
 }
 
 static void print_text(struct walker *w, const struct dump_options *o, struct dump_native *dn,
@@ -469,7 +486,7 @@ static void print_text(struct walker *w, const struct dump_options *o, struct du
     print_header(w, out);
     for (size_t i = 0; i < w->nthreads; i++) {
         struct py_thread *t = &w->threads[i];
-        fprintf(out, "\nThread 0x%" PRIx64 " (%s)", t->ident, state_text(t));
+        fprintf(out, "\nThread 0x%" PRIx64 " (%s)", t->ident, state_text(w, t));
         if (t->name[0]) {
             fputs(" \"", out);
             put_name(out, t->name);
@@ -547,7 +564,14 @@ static void print_json(struct walker *w, const struct dump_options *o, struct du
     size_t n = 0;
     fprintf(out, "{\"pid\": %d, \"python\": ", (int)w->rt->pid);
     json_string(out, w->rt->version);
-    fputs(", \"threads\": [", out);
+    fprintf(out, ", \"free_threaded\": %s, \"gil_enabled\": %s, \"layout\": {\"source\": \"%s\", ",
+            w->rt->free_threaded ? "true" : "false", w->gil_off ? "false" : "true",
+            debug_offsets_source_name(w->rt->layout_source));
+    fputs("\"table\": ", out);
+    json_string(out, w->rt->layout.name);
+    fputs(", \"tested\": ", out);
+    json_string(out, w->rt->newer ? "" : w->rt->layout.tested);
+    fputs("}, \"threads\": [", out);
     for (size_t i = 0; i < w->nthreads; i++, n++) {
         struct py_thread *t = &w->threads[i];
         fprintf(out, "%s\n  {\"ident\": %" PRIu64 ", \"tid\": %d, ", n ? "," : "", t->ident,
@@ -557,13 +581,19 @@ static void print_json(struct walker *w, const struct dump_options *o, struct du
         fputs("\"name\": ", out);
         json_string(out, t->name);
         fprintf(out,
-                ", \"active\": %s, \"state\": \"%s\", \"gil\": %s, \"os_state\": \"%c\", "
-                "\"depth\": %zu, \"frames_omitted\": %zu, \"truncated\": %s, \"torn\": %s",
+                ", \"active\": %s, \"state\": \"%s\", \"gil\": %s, \"attached\": %s, "
+                "\"os_state\": \"%c\", \"depth\": %zu, \"frames_omitted\": %zu, \"truncated\": %s, "
+                "\"torn\": %s",
                 t->idle ? "false" : "true",
                 t->unknown ? "unknown"
                 : t->idle  ? "idle"
                            : "active",
-                t->holds_gil ? "true" : "false",
+                w->gil_off     ? "null"
+                : t->holds_gil ? "true"
+                               : "false",
+                t->attached < 0 ? "null"
+                : t->attached   ? "true"
+                                : "false",
                 t->os_state >= 'A' && t->os_state <= 'Z' ? t->os_state : '?', t->depth + t->omitted,
                 t->omitted, t->truncated ? "true" : "false", t->torn ? "true" : "false");
         thread_frames(dn, w, t, NULL, &fl);
@@ -787,6 +817,20 @@ static int dump_tree(const struct dump_options *o, struct procset *set)
     return ok && fflush(stdout) == 0 && printed ? EXIT_OK : EXIT_FAILURE_RUN;
 }
 
+/* On a version spyglass never ran (newer than its tables, or a table from
+ * headers only), threads whose walk failed its checks are said in one line:
+ * the layout may be what is wrong. */
+static void warn_failed_checks(const struct walker *w)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < w->nthreads; i++)
+        failed += w->threads[i].error != 0;
+    if (failed && (w->rt->newer || !w->rt->layout.tested[0]))
+        cmd_warning("the stacks of %zu of %zu threads of process %d failed the walker's checks: "
+                    "Python %s was never run here, so spyglass's layout for it may be wrong",
+                    failed, w->nthreads, (int)w->rt->pid, w->rt->version);
+}
+
 /* One process: render it (stopped while its locals are read, with
  * --locals, or its threads unwound, with --native), let it go, then write. */
 static int dump_one(const struct dump_options *o, struct attach_target *t)
@@ -827,6 +871,7 @@ static int dump_one(const struct dump_options *o, struct attach_target *t)
         rc = EXIT_FAILURE_RUN;
     } else {
         warn_not_stopped(o, o->pid, pause_err);
+        warn_failed_checks(&w);
         int ok = fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0;
         rc = ok ? EXIT_OK : EXIT_FAILURE_RUN;
     }
@@ -852,6 +897,7 @@ int cmd_dump(int argc, char **argv)
         cmd_attach_error(err, &t, why);
         return EXIT_FAILURE_RUN;
     }
+    cmd_runtime_note(&t);
     rc = o.subprocesses ? dump_tree(&o, &t.set) : dump_one(&o, &t);
     attach_release(&t);
     return rc;

@@ -334,6 +334,13 @@ static void draw_loop(struct view *v, int loop)
 void dump_tasks_text(const struct walker *w, const struct task_reader *tr, FILE *out)
 {
     struct view v;
+    if (!tr->found && !tasks_version_supported(&w->rt->layout)) {
+        fprintf(out,
+                "\nNo asyncio tasks read: spyglass reads them on Python 3.6 to 3.13 (not "
+                "free-threaded); not on %s%s yet.\n",
+                w->rt->version, w->rt->layout.free_threaded ? " free-threaded" : "");
+        return;
+    }
     if (!tr->found) {
         fputs("\nNo asyncio tasks: the program has not imported asyncio, or its registry "
               "could not be read.\n",

@@ -120,7 +120,7 @@ static void record_help(void)
            "                       FastAPI expose the route, else the path with numbers\n"
            "                       as {n}; \"(no request)\" outside requests. Ends with a\n"
            "                       table of time by endpoint\n"
-           "\nasyncio (Python 3.6+):\n"
+           "\nasyncio (Python 3.6 - 3.13, not free-threaded):\n"
            "  -a, --async          also every asyncio task: a task waiting adds its\n"
            "                       coroutines (what awaits it first, e.g. the task that\n"
            "                       gathers it) as a stack of its own, rooted where its\n"
@@ -411,6 +411,7 @@ static int start(struct recording *rec)
         cmd_attach_error(err, &rec->target, why);
         return EXIT_FAILURE_RUN;
     }
+    cmd_runtime_note(&rec->target);
     o->pid = rec->target.pid;
     rec->profile = profile_new();
     cmd_limit_profile(rec->profile);

@@ -817,6 +817,7 @@ int cmd_top(int argc, char **argv)
         rc = EXIT_FAILURE_RUN;
     } else {
         struct top_run run;
+        cmd_runtime_note(&target);
         err = run_init(&run, &o, &target);
         if (err) {
             cmd_error(cmd_attach_hint(err, target.pid), "cannot read the modules of process %d: %s",

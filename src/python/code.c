@@ -278,6 +278,36 @@ size_t code_cache_verify(struct code_cache *cc, struct mem_reader *r, const stru
     return failed;
 }
 
+int code_bytecode(struct code_cache *cc, struct mem_reader *r, const struct py_layout *l,
+                  struct code_info *ci, int32_t tlbc_index, uint64_t *base)
+{
+    *base = ci->addr + l->code.co_code_adaptive;
+    if (l->code.co_tlbc == PY_NO_FIELD || tlbc_index <= 0)
+        return 0; /* index 0 runs the code object's own bytecode */
+    if (tlbc_index > CODE_TLBC_MAX)
+        return -SG_ECORRUPT;
+    if (ci->tlbc_epoch == cc->epoch && ci->tlbc_index == tlbc_index) {
+        *base = ci->tlbc_base;
+        return 0;
+    }
+    uint64_t array, copy;
+    int err = mem_read_u64(r, ci->addr + l->code.co_tlbc, &array);
+    if (!err && (array == 0 || (array & 7)))
+        err = -SG_ECORRUPT;
+    if (!err)
+        err = mem_read_u64(
+            r, array + l->code.codearray_entries + (uint64_t)tlbc_index * sizeof(uint64_t), &copy);
+    if (!err && (copy == 0 || (copy & 1)))
+        err = -SG_ECORRUPT; /* no copy for this thread, or not a code unit address */
+    if (err)
+        return err;
+    ci->tlbc_epoch = cc->epoch;
+    ci->tlbc_index = tlbc_index;
+    ci->tlbc_base = copy;
+    *base = copy;
+    return 0;
+}
+
 int code_line(struct code_info *ci, const struct py_layout *l, int64_t offset)
 {
     if (offset < 0 || !ci->linetable)

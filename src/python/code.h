@@ -38,6 +38,10 @@ struct code_info {
     int memo_offset[CODE_LINE_MEMO], memo_line[CODE_LINE_MEMO];
     unsigned memo_next; /* the entry replaced next */
     uint64_t epoch;     /* the cache epoch in which it was last checked */
+    /* Free-threaded 3.14+: the last thread-local bytecode copy looked up
+     * (valid for the epoch it was read in: copies can be freed). */
+    uint64_t tlbc_epoch, tlbc_base;
+    int32_t tlbc_index;
 };
 
 struct code_cache {
@@ -93,6 +97,17 @@ void code_cache_keep(struct code_cache *cc, struct code_info *ci);
  * failed the check (0: everything handed out this epoch was right). */
 size_t code_cache_verify(struct code_cache *cc, struct mem_reader *r, const struct py_layout *l,
                          uint64_t code_type);
+
+/* Most thread-local bytecode copies we believe a code object has. */
+#define CODE_TLBC_MAX 4096
+
+/* Sets *base to where the bytecode a frame of ci runs starts, which its
+ * instruction pointer is relative to: co_code_adaptive inside the code
+ * object, or on a free-threaded 3.14+ build a thread's own copy
+ * (co_tlbc->entries[tlbc_index], for tlbc_index > 0; read at most once per
+ * sample and code object). Returns 0 or a negative SG_E* code. */
+int code_bytecode(struct code_cache *cc, struct mem_reader *r, const struct py_layout *l,
+                  struct code_info *ci, int32_t tlbc_index, uint64_t *base);
 
 /* Returns the line of the instruction at byte offset `offset` into the
  * bytecode (negative: not started yet, gives the first line). */

@@ -4,6 +4,9 @@
  * Order of attempts, first that works wins:
  *   1. libpython*.so mapped into the target (pyenv and most distro builds),
  *   2. the executable itself (static builds such as Debian's /usr/bin/python3.11),
+ *   3. a mapped file named python3.X: an interpreter started through a loader
+ *      or wrapper (ld-linux-x86-64.so.2 python3.15 ...), whose /proc/PID/exe
+ *      is the loader,
  * each by ELF symbol (.symtab, then .dynsym), relocated by where the file's
  * offset 0 is mapped. If no candidate has the symbols (stripped), the
  * writable data of a candidate that looks like Python is scanned for an
@@ -11,7 +14,10 @@
  *
  * The version comes from Py_Version (3.11+), else from the file name
  * ("libpython3.7m.so"), refined to major.minor.micro by the PY_VERSION
- * string in .rodata.
+ * string in .rodata. A version newer than our newest table (3.16) is read
+ * through its own _Py_DebugOffsets, with the newest table for the rest, and
+ * a note that says so. From 3.13 on, python/debug_offsets.c then picks the
+ * build's table (free-threaded or not) and corrects it.
  */
 #include "python/detect.h"
 
@@ -25,6 +31,7 @@
 #include "proc/maps.h"
 #include "proc/proc.h"
 #include "proc/tfile.h"
+#include "python/debug_offsets.h"
 #include "python/value.h"
 #include "util/util.h"
 
@@ -44,6 +51,27 @@ static const char *base_name(const char *path)
 static int is_libpython(const char *path)
 {
     return strncmp(base_name(path), "libpython", 9) == 0 && strstr(base_name(path), ".so");
+}
+
+/* An interpreter executable mapped as a file: "python3.15", "python3.14t". */
+static int is_python_binary(const char *path)
+{
+    const char *name = base_name(path);
+    return strncmp(name, "python", 6) == 0 && isdigit((unsigned char)name[6]) &&
+           !strstr(name, ".so");
+}
+
+/* 1 if a file name says free-threaded: "python3.14t", "libpython3.13t.so". */
+static int free_threaded_name(const char *path)
+{
+    const char *name = base_name(path);
+    const char *p = strncmp(name, "lib", 3) == 0 ? name + 3 : name;
+    if (strncmp(p, "python", 6) != 0)
+        return 0;
+    p += 6;
+    while (isdigit((unsigned char)*p) || *p == '.')
+        p++;
+    return *p == 't';
 }
 
 int detect_version_from_name(const char *path, int *major, int *minor)
@@ -106,7 +134,10 @@ static int version_from_rodata(struct elf_file *ef, int major, int minor, char *
             char text[16];
             memcpy(text, v, n - p);
             text[n - p] = '\0';
-            if (major == 0 || (text[0] - '0' == major && atoi(text + 2) == minor)) {
+            int ma = text[0] - '0', mi = atoi(text + 2);
+            /* Without a name to go by, only a Python version will do (a
+             * loader or libc carries versions of its own). */
+            if (major == 0 ? ma == 2 || ma == 3 : ma == major && mi == minor) {
                 strlcpy_safe(out, text, size);
                 return 0;
             }
@@ -258,11 +289,27 @@ static int find_by_scan(struct py_runtime *rt, struct mem_reader *r, const struc
     return -SG_ENOTPY;
 }
 
-static int pick_layout(struct py_runtime *rt, char *why, size_t why_size)
+/* Picks the table entry for rt's version (the build the file name says;
+ * debug_offsets.c corrects that from the target). A 3.x newer than our
+ * newest table gets the newest, marked newer: debug_offsets.c then reads
+ * everything it can from the target itself. */
+static int pick_layout(struct py_runtime *rt, const char *path, char *why, size_t why_size)
 {
-    const struct py_layout *l = layout_find(rt->major, rt->minor);
+    int ft = free_threaded_name(path);
+    const struct py_layout *l = layout_find_build(rt->major, rt->minor, ft);
+    const struct py_layout *newest = layout_newest(ft);
+    if (!l)
+        l = layout_find(rt->major, rt->minor);
+    if (!l && rt->major == 3 && rt->minor > newest->minor) {
+        l = newest;
+        rt->newer = 1;
+        snprintf(rt->note, sizeof(rt->note),
+                 "Python %s is newer than spyglass knows (up to %d.%d): its layout is read from "
+                 "its own _Py_DebugOffsets, with %s's table for the rest; stacks may be wrong",
+                 rt->version, newest->major, newest->minor, newest->name);
+    }
     if (!l) {
-        char list[128];
+        char list[160];
         layout_list_supported(list, sizeof(list));
         snprintf(why, why_size,
                  "process %d runs Python %s, which spyglass does not support "
@@ -271,60 +318,27 @@ static int pick_layout(struct py_runtime *rt, char *why, size_t why_size)
         return -SG_EVERSION;
     }
     rt->layout = *l;
+    rt->free_threaded = l->free_threaded;
     return 0;
 }
 
-/*
- * 3.13 describes its own layout in _Py_DebugOffsets at the start of
- * _PyRuntime. Where the target's copy disagrees with our table (a distro
- * patch, a build with other options), the target is right: we take its value
- * and count the difference. A free-threaded build (3.13t) lays out objects
- * differently than any table we have, so it is refused.
- */
-static int detect_debug_offsets(struct py_runtime *rt, struct mem_reader *r, char *why,
-                                size_t why_size)
+/* The layout from _Py_DebugOffsets (3.13+), as SPYGLASS_LAYOUT asks. */
+static int apply_debug_offsets(struct py_runtime *rt, struct mem_reader *r, char *why,
+                               size_t why_size)
 {
-    if (rt->major != 3 || rt->minor != 13 || !rt->runtime_addr)
-        return 0;
-    const struct py_debug_offsets_map *map = layout_debug_offsets_313();
-    unsigned char *buf = xmalloc(map->size);
-    int err = mem_read(r, rt->runtime_addr, buf, map->size);
-    if (err || memcmp(buf + map->cookie_offset, map->cookie, 8) != 0) {
-        free(buf); /* an older 3.13 pre-release or unreadable: keep our table */
-        return 0;
-    }
-    uint64_t hex, free_threaded;
-    memcpy(&hex, buf + map->version_offset, sizeof(hex));
-    memcpy(&free_threaded, buf + map->free_threaded_offset, sizeof(free_threaded));
-    if ((int)((hex >> 24) & 0xff) != map->major || (int)((hex >> 16) & 0xff) != map->minor) {
-        free(buf);
-        return 0;
-    }
-    if (free_threaded) {
-        free(buf);
-        snprintf(why, why_size,
-                 "process %d runs a free-threaded Python %s (3.13t), which "
-                 "spyglass does not support yet",
-                 (int)rt->pid, rt->version);
+    enum debug_offsets_mode mode;
+    const char *text = getenv("SPYGLASS_LAYOUT");
+    if (debug_offsets_parse_mode(text, &mode)) {
+        snprintf(why, why_size, "SPYGLASS_LAYOUT=%s is not one of auto, table, offsets", text);
         return -SG_EVERSION;
     }
-    for (size_t i = 0; i < map->count; i++) {
-        const struct py_debug_offset *e = &map->entries[i];
-        uint64_t value, base = 0;
-        memcpy(&value, buf + e->debug_offset, sizeof(value));
-        if (e->debug_base != PY_NO_FIELD)
-            memcpy(&base, buf + e->debug_base, sizeof(base));
-        if (value < base || value - base > UINT32_MAX / 2)
-            continue; /* nonsense: do not let it into the layout */
-        uint32_t *field = layout_field(&rt->layout, e->layout_field);
-        if (*field != (uint32_t)(value - base)) {
-            *field = (uint32_t)(value - base);
-            rt->debug_mismatches++;
-        }
-    }
-    rt->debug_offsets = 1;
-    free(buf);
-    return 0;
+    int err = debug_offsets_apply(rt, r, mode, why, why_size);
+    if (!err && !rt->newer && !rt->layout.tested[0])
+        snprintf(rt->note, sizeof(rt->note),
+                 "spyglass's %s table was never run against a real Python %s here (it comes from "
+                 "CPython's headers and the process's own offsets); stacks may be wrong",
+                 rt->layout.name, rt->layout.name);
+    return err;
 }
 
 int detect_in_file(struct py_runtime *rt, struct mem_reader *r, const struct maps *m,
@@ -335,14 +349,20 @@ int detect_in_file(struct py_runtime *rt, struct mem_reader *r, const struct map
     int err = find_version(rt, r, c);
     if (err)
         return have_symbols ? -SG_EVERSION : err;
-    err = pick_layout(rt, why, why_size);
+    /* A file with neither Python's symbols nor its name (a loader, an
+     * embedding program) is Python only if its version string is one we
+     * know: ld-linux carries "2.2.5". */
+    if (!have_symbols && !is_libpython(c->path) && !is_python_binary(c->path) &&
+        !layout_find(rt->major, rt->minor))
+        return -SG_ENOTPY;
+    err = pick_layout(rt, c->path, why, why_size);
     if (err)
         return err;
     strlcpy_safe(rt->binary, c->path, sizeof(rt->binary));
     find_optional_symbols(rt, c);
     if (!have_symbols && find_by_scan(rt, r, m, c))
         return -SG_ENOTPY;
-    return detect_debug_offsets(rt, r, why, why_size);
+    return apply_debug_offsets(rt, r, why, why_size);
 }
 
 /* Names the process for error messages: "12 (bash)". */
@@ -375,11 +395,11 @@ static int open_mapped(pid_t pid, const struct map_entry *e, struct elf_file *ef
     return err;
 }
 
-/* Looks for the runtime in libpython, then in the executable, each opened as
- * the target maps it (never by the path it shows: proc/tfile.h). If neither
- * holds it and a file that looks like Python could not be opened, that
- * failure is the answer (a deleted or replaced interpreter read without
- * root). */
+/* Looks for the runtime in libpython, then in the executable, then in a
+ * mapped python3.X file (a loader or wrapper ran it), each opened as the
+ * target maps it (never by the path it shows: proc/tfile.h). If none holds
+ * it and a file that looks like Python could not be opened, that failure is
+ * the answer (a deleted or replaced interpreter read without root). */
 static int detect_candidates(pid_t pid, struct mem_reader *r, struct py_runtime *rt,
                              const struct maps *m, char *why, size_t why_size)
 {
@@ -388,10 +408,12 @@ static int detect_candidates(pid_t pid, struct mem_reader *r, struct py_runtime 
     ssize_t n = readlink(link, exe, sizeof(exe) - 1); /* a name to find in maps, never opened */
     exe[n > 0 ? n : 0] = '\0';
     const struct map_entry *lib = maps_find_file(m, is_libpython);
-    const struct map_entry *files[2] = {lib ? maps_file_start(m, lib->path) : NULL,
-                                        exe[0] ? maps_file_start(m, exe) : NULL};
+    const struct map_entry *bin = maps_find_file(m, is_python_binary);
+    const struct map_entry *files[3] = {
+        lib ? maps_file_start(m, lib->path) : NULL, exe[0] ? maps_file_start(m, exe) : NULL,
+        bin && strcmp(bin->path, exe) != 0 ? maps_file_start(m, bin->path) : NULL};
     int err = -SG_ENOTPY, open_err = 0;
-    for (int i = 0; i < 2 && err == -SG_ENOTPY; i++) {
+    for (int i = 0; i < 3 && err == -SG_ENOTPY; i++) {
         struct elf_file ef;
         if (!files[i])
             continue;

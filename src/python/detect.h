@@ -17,11 +17,18 @@
 #include "proc/mem.h"
 #include "python/layout.h"
 
+/* Where a runtime's layout came from (python/debug_offsets.h). */
+enum py_layout_source {
+    PY_LAYOUT_TABLE = 0,   /* our table alone: before 3.13, or SPYGLASS_LAYOUT=table */
+    PY_LAYOUT_CHECKED = 1, /* the table, checked and corrected by _Py_DebugOffsets */
+    PY_LAYOUT_OFFSETS = 2, /* _Py_DebugOffsets for every field it has, the table for the rest */
+};
+
 struct py_runtime {
     pid_t pid;
     int major, minor, micro;
-    char version[32];             /* "3.11.7" */
-    struct py_layout layout;      /* a copy: 3.13 may correct it from _Py_DebugOffsets */
+    char version[32];             /* "3.11.7", "3.14.7t" */
+    struct py_layout layout;      /* a copy: 3.13+ corrects it from _Py_DebugOffsets */
     char binary[PATH_MAX];        /* the file holding the runtime (as the target sees it) */
     uint64_t runtime_addr;        /* &_PyRuntime (3.7+), else 0 */
     uint64_t interp_head_addr;    /* &interp_head (2.7, 3.6), else 0 */
@@ -29,8 +36,12 @@ struct py_runtime {
     uint64_t code_type;           /* &PyCode_Type, 0 if unknown */
     uint64_t frame_type;          /* &PyFrame_Type, 0 if unknown */
     int found_by_scan;            /* 1 if symbols were missing and we scanned */
-    int debug_offsets;            /* 3.13+: 1 if _Py_DebugOffsets was read and used */
-    int debug_mismatches;         /* fields where _Py_DebugOffsets disagreed with our table */
+    int free_threaded;            /* a --disable-gil build (3.13t+) */
+    enum py_layout_source layout_source;
+    int offsets_used;     /* fields taken from _Py_DebugOffsets */
+    int debug_mismatches; /* fields where _Py_DebugOffsets disagreed with our table */
+    int newer;            /* newer than every table we have: tried through the offsets */
+    char note[256];       /* a warning the user should read ("" if none) */
 };
 
 /* Finds the runtime of process pid. On failure returns a negative SG_E*

@@ -210,7 +210,14 @@ static struct ep_thread *thread_slot(struct endpoint_reader *er, pid_t pid, uint
     return &er->threads[(h >> 32) & (er->threads_cap - 1)];
 }
 
-/* Reads the dict's version tag; 0 where the version has none (2.7). */
+/* Reads the dict's version tag; 0 where the version has none: 2.7, and 3.14+,
+ * which dropped ma_version_tag. A 0 never matches, so there every sample
+ * reads the dict again. No cheaper signal is safe on 3.14: _ma_watcher_tag
+ * holds watcher bits, not a version (measured: it stays 0 across inserts
+ * and deletes), and a server that frees one request's environ and builds
+ * the next one the same way gets the same addresses back from CPython's
+ * allocator for the dict, its keys and often its values, so a signature of
+ * addresses and sizes would keep the previous request's label. */
 static uint64_t dict_version(struct walker *w, uint64_t dict)
 {
     uint64_t version = 0;
@@ -276,9 +283,10 @@ static int read_text(struct endpoint_reader *er, struct walker *w, uint64_t obj,
     }
     if (!is_str_type(w, p, obj, type))
         return -SG_ECORRUPT;
-    /* state: kind 1 (bits 2-4), compact (bit 5), ascii (bit 6) */
-    if (fast && ((state >> 2) & 7) == 1 && (state >> 5 & 1) && (state >> 6 & 1) && length >= 0 &&
-        length <= TEXT_INLINE && (size_t)length < size) {
+    /* state: kind 1, compact, ascii */
+    if (fast && layout_str_kind(l, state) == 1 && layout_str_compact(l, state) &&
+        layout_str_ascii(l, state) && length >= 0 && length <= TEXT_INLINE &&
+        (size_t)length < size) {
         memcpy(out, buf + head, (size_t)length);
         out[length] = '\0';
         return memchr(out, '\0', (size_t)length) ? -SG_ECORRUPT : 0;
@@ -306,8 +314,9 @@ static int key_match(const struct py_layout *l, const uint8_t *buf)
         uint32_t state;
         memcpy(&len, buf + l->unicode.length, 8);
         memcpy(&state, buf + l->unicode.state, 4);
-        /* state: kind 1 (bits 2-4), compact (bit 5), ascii (bit 6) */
-        if (((state >> 2) & 7) != 1 || !(state >> 5 & 1) || !(state >> 6 & 1))
+        /* state: kind 1, compact, ascii (the bits moved in 3.14t: layout.h) */
+        if (layout_str_kind(l, state) != 1 || !layout_str_compact(l, state) ||
+            !layout_str_ascii(l, state))
             return K_OTHER;
     } else {
         memcpy(&len, buf + l->object.ob_size, 8);

@@ -18,8 +18,10 @@
  *
  * Cost: which code objects have an `environ` or `scope` local is decided
  * once per code object. Per thread, the last answer is kept with the frame,
- * the dict's address and its version tag (3.6+: CPython gives a dict a new
- * tag on every change); while they match, a sample costs two small reads.
+ * the dict's address and its version tag (3.6 - 3.13: CPython gives a dict a
+ * new tag on every change); while they match, a sample costs two small
+ * reads. 3.14 has no such tag, and nothing else tells a changed dict from a
+ * new one at the same address: the dict is read again every sample.
  */
 #ifndef SPYGLASS_PYTHON_ENDPOINT_H
 #define SPYGLASS_PYTHON_ENDPOINT_H

@@ -10,6 +10,12 @@
  * A field that does not exist in a version is PY_NO_FIELD. Capability enums
  * select between the few genuinely different shapes (frame objects vs
  * interpreter frames, three line-table encodings, dict layouts).
+ *
+ * There is one entry per minor version and build: a free-threaded build
+ * (--disable-gil, "3.14t") is its own entry, since its objects start with a
+ * 32-byte header (ob_tid, split reference counts) and every object field
+ * moves. From 3.13 on the table is the fallback: detect.c corrects it from
+ * the target's own _Py_DebugOffsets (python/debug_offsets.c).
  */
 #ifndef SPYGLASS_PYTHON_LAYOUT_H
 #define SPYGLASS_PYTHON_LAYOUT_H
@@ -50,17 +56,29 @@ enum py_string_kind {
     PY_STR_3 = 2,  /* PEP 393 compact unicode */
 };
 
-/* 3.11+ _PyInterpreterFrame.owner values, as in CPython's pycore_frame.h. */
+/* 3.11+ _PyInterpreterFrame.owner values, as in CPython's pycore_frame.h
+ * (3.14+: pycore_interpframe_structs.h). The values from 3 up changed
+ * meaning between versions (3.12/3.13 FRAME_OWNED_BY_CSTACK 3; 3.14
+ * FRAME_OWNED_BY_INTERPRETER 3 and CSTACK 4; 3.15 INTERPRETER 3 only); all
+ * of them are frames that are not Python's, which iframe.owner_c says. */
 enum py_frame_owner {
     PY_OWNED_BY_THREAD = 0,
     PY_OWNED_BY_GENERATOR = 1,
     PY_OWNED_BY_FRAME_OBJECT = 2,
-    PY_OWNED_BY_CSTACK = 3, /* 3.12+: shim frames; 3.13 also interpreter entry */
 };
 
+/* PyThreadState.state (3.13+, pycore_pystate.h): a thread that runs Python
+ * code is attached; one blocked in C (I/O, a lock, sleep) has detached. */
+#define PY_THREAD_ATTACHED 1
+
 struct py_layout {
-    int major, minor; /* 3, 11 */
-    const char *name; /* "3.11" */
+    int major, minor;  /* 3, 11 */
+    int free_threaded; /* 1: a --disable-gil build ("3.14t") */
+    const char *name;  /* "3.11", "3.14t" */
+    /* Where this entry was checked against a live interpreter of that
+     * version here, "Debian sid 3.15.2": "" when it comes from headers
+     * only (never run). */
+    const char *tested;
     enum py_frame_kind frame_kind;
     enum py_line_kind line_kind;
     enum py_gil_kind gil_kind;
@@ -90,6 +108,8 @@ struct py_layout {
         uint32_t thread_id;        /* .thread_id (pthread_t, = threading.get_ident()) */
         uint32_t native_thread_id; /* .native_thread_id (3.11+): OS tid */
         uint32_t datastack_chunk;  /* .datastack_chunk (3.11+) */
+        uint32_t state;            /* .state (3.13+, int): PY_THREAD_ATTACHED while it runs
+                                      Python (what a build without a GIL has instead) */
     } tstate;
 
     struct {
@@ -99,6 +119,8 @@ struct py_layout {
     struct {
         uint32_t last_holder; /* struct _gil_runtime_state.last_holder */
         uint32_t locked;      /* struct _gil_runtime_state.locked */
+        uint32_t enabled;     /* free-threaded: int, 0 while the GIL is off (the
+                                 default; PYTHON_GIL=1 turns it on) */
     } gil;
 
     struct { /* PyFrameObject (<= 3.10) */
@@ -110,13 +132,21 @@ struct py_layout {
     } frame;
 
     struct {           /* _PyInterpreterFrame (3.11+) */
-        uint32_t code; /* f_code, or f_executable on 3.13 */
+        uint32_t code; /* f_code, or f_executable on 3.13+ */
         uint32_t previous;
-        uint32_t instr;    /* prev_instr (3.11, 3.12) or instr_ptr (3.13) */
+        uint32_t instr;    /* prev_instr (3.11, 3.12) or instr_ptr (3.13+) */
         uint32_t owner;    /* char */
         uint32_t is_entry; /* bool, 3.11 only */
         uint32_t localsplus;
-        uint32_t stacktop; /* int */
+        uint32_t stacktop;   /* int, 3.11 - 3.13 */
+        uint32_t tlbc_index; /* int32, 3.14t+: which thread-local copy of the
+                                bytecode instr points into (0: co_code_adaptive) */
+        /* Low bits of a _PyStackRef that are tags, not address (3.14+:
+         * f_executable and the localsplus slots; Py_TAG_BITS); 0 before. */
+        uint32_t ref_tag_bits;
+        /* Owners from this value up are not Python frames (C-stack shims,
+         * interpreter entry frames); PY_NO_FIELD on 3.11, which has none. */
+        uint32_t owner_c;
     } iframe;
 
     struct { /* _PyStackChunk (3.11+) */
@@ -140,10 +170,12 @@ struct py_layout {
         uint32_t co_nlocalsplus;     /* int, 3.11+ */
         uint32_t co_filename;
         uint32_t co_name;
-        uint32_t co_qualname;      /* 3.11+ */
-        uint32_t co_lnotab;        /* bytes, <= 3.9 */
-        uint32_t co_linetable;     /* bytes, 3.10+ */
-        uint32_t co_code_adaptive; /* 3.11+: first code unit inside the object */
+        uint32_t co_qualname;       /* 3.11+ */
+        uint32_t co_lnotab;         /* bytes, <= 3.9 */
+        uint32_t co_linetable;      /* bytes, 3.10+ */
+        uint32_t co_code_adaptive;  /* 3.11+: first code unit inside the object */
+        uint32_t co_tlbc;           /* 3.14t+: _PyCodeArray * of thread-local bytecode copies */
+        uint32_t codearray_entries; /* 3.14t+: _PyCodeArray.entries (char *[]) */
     } code;
 
     struct {
@@ -162,6 +194,12 @@ struct py_layout {
         uint32_t state;        /* PyASCIIObject.state (bitfield word) */
         uint32_t ascii_size;   /* sizeof(PyASCIIObject): ASCII data follows */
         uint32_t compact_size; /* sizeof(PyCompactUnicodeObject): other kinds follow */
+        /* Bit positions in the 32-bit state word: kind (3 bits), compact,
+         * ascii. 2, 5, 6 through 3.14 and in 3.13t; 8, 11, 12 in 3.14t and
+         * 3.15t, whose interned flag takes a whole byte. */
+        uint32_t kind_shift;
+        uint32_t compact_shift;
+        uint32_t ascii_shift;
     } unicode;
 
     struct {
@@ -195,7 +233,8 @@ struct py_layout {
         uint32_t ma_used;        /* PyDictObject.ma_used (2.7: ma_used too) */
         uint32_t ma_keys;        /* 3.x: PyDictKeysObject * ; 2.7: ma_table */
         uint32_t ma_values;      /* 3.x: PyObject ** / PyDictValues * ; 2.7: ma_mask */
-        uint32_t ma_version_tag; /* 3.6+: uint64_t, new on every change of the dict */
+        uint32_t ma_version_tag; /* 3.6 - 3.13: uint64_t, new on every change of the
+                                    dict (3.14 has none: _ma_watcher_tag is no version) */
         uint32_t dk_size;        /* 3.6-3.10: dk_size (Py_ssize_t); 3.11+: dk_log2_size (uint8) */
         uint32_t dk_log2_index_bytes; /* 3.11+ (uint8) */
         uint32_t dk_kind;             /* 3.11+ (uint8): 0 general, 1 unicode, 2 split */
@@ -271,10 +310,11 @@ struct py_layout {
 
 /*
  * 3.13+ keeps a table of its own offsets, _Py_DebugOffsets, at the start of
- * _PyRuntime. The map says where in that struct (as compiled against the
- * headers the table was generated from) each value lives that our table also
- * has, so the detector can read it from the target and compare or correct.
- * All _Py_DebugOffsets values are uint64_t.
+ * _PyRuntime; 3.14 and 3.15 extend it (every group after the first moves).
+ * A map says where in that struct (as compiled against the headers of its
+ * version) each value lives that our table also has, so the detector can
+ * read it from the target and compare or correct. All _Py_DebugOffsets
+ * values are uint64_t.
  */
 struct py_debug_offset {
     const char *name;      /* the _Py_DebugOffsets member, "thread_state.current_frame" */
@@ -282,7 +322,13 @@ struct py_debug_offset {
     uint32_t debug_base;   /* PY_NO_FIELD, or where a uint64_t sits that is
                               subtracted first (the GIL fields are offsets in
                               PyInterpreterState; ours are within the GIL struct) */
+    uint32_t group_size;   /* where its struct's size sits (thread_state.size for
+                              a thread-state field): a value past it is nonsense.
+                              PY_NO_FIELD for groups without one */
     uint32_t layout_field; /* offsetof(struct py_layout, ...) of the uint32_t it equals */
+    uint32_t zero_absent;  /* 1: a value of 0 means the build has no such field
+                              (3.14's co_tlbc and tlbc_index outside free-threaded
+                              builds), not offset 0 */
 };
 
 struct py_debug_offsets_map {
@@ -290,14 +336,19 @@ struct py_debug_offsets_map {
     const char *cookie; /* "xdebugpy", 8 bytes at cookie_offset */
     uint32_t cookie_offset;
     uint32_t version_offset;       /* uint64_t PY_VERSION_HEX: compare major.minor */
-    uint32_t free_threaded_offset; /* uint64_t, non-zero on 3.13t: our table does not fit */
+    uint32_t free_threaded_offset; /* uint64_t, non-zero in a free-threaded build */
     uint32_t size;                 /* sizeof(_Py_DebugOffsets) */
     size_t count;
     const struct py_debug_offset *entries;
 };
 
-/* Returns the _Py_DebugOffsets map for 3.13 (never NULL). */
-const struct py_debug_offsets_map *layout_debug_offsets_313(void);
+/* Returns the _Py_DebugOffsets map of version major.minor, or NULL if there is
+ * none (before 3.13, or newer than the table). */
+const struct py_debug_offsets_map *layout_debug_offsets(int major, int minor);
+
+/* The map of the newest version we know (for a newer interpreter: the best
+ * guess of its shape, to be checked). Never NULL. */
+const struct py_debug_offsets_map *layout_debug_offsets_newest(void);
 
 /* The uint32_t field of l at field_offset (a py_debug_offset.layout_field). */
 static inline uint32_t *layout_field(struct py_layout *l, uint32_t field_offset)
@@ -305,11 +356,45 @@ static inline uint32_t *layout_field(struct py_layout *l, uint32_t field_offset)
     return (uint32_t *)((char *)l + field_offset);
 }
 
-/* Returns the layout for version major.minor, or NULL if unsupported. */
+/* Returns the layout for version major.minor (the default build), or NULL if
+ * unsupported. */
 const struct py_layout *layout_find(int major, int minor);
 
-/* Writes the supported versions as "2.7, 3.6, ..., 3.13" into buf. */
+/* The same for a build: free_threaded 1 asks for "3.14t". */
+const struct py_layout *layout_find_build(int major, int minor, int free_threaded);
+
+/* The newest version's layout of that build (3.15 or 3.15t). */
+const struct py_layout *layout_newest(int free_threaded);
+
+/* Writes the supported versions as "2.7, 3.6, ..., 3.15, 3.13t, ..." into buf. */
 void layout_list_supported(char *buf, size_t size);
+
+/* Writes, for --version, which versions were checked here against a live
+ * interpreter (and how) and which come from headers only, one per line. */
+void layout_describe_tested(char *buf, size_t size);
+
+/* A _PyStackRef (3.14+) without its tag bits: the object it refers to. */
+static inline uint64_t layout_untag(const struct py_layout *l, uint64_t ref)
+{
+    return ref & ~(uint64_t)l->iframe.ref_tag_bits;
+}
+
+/* The PEP 393 kind (1, 2 or 4 bytes per character), compact and ascii
+ * flags of a str's state word. */
+static inline unsigned layout_str_kind(const struct py_layout *l, uint32_t state)
+{
+    return (state >> (l->unicode.kind_shift & 31)) & 7;
+}
+
+static inline unsigned layout_str_compact(const struct py_layout *l, uint32_t state)
+{
+    return (state >> (l->unicode.compact_shift & 31)) & 1;
+}
+
+static inline unsigned layout_str_ascii(const struct py_layout *l, uint32_t state)
+{
+    return (state >> (l->unicode.ascii_shift & 31)) & 1;
+}
 
 /* Reads the 8-byte field at off from buf, a copy of size bytes of an object:
  * 0 when the version has no such field (PY_NO_FIELD) or it lies outside the

@@ -6,8 +6,10 @@
  * co_cellvars, then one per name in co_freevars. From 3.11 they sit in
  * _PyInterpreterFrame.localsplus, all named by co_localsplusnames, with
  * co_localspluskinds telling cells and free variables (whose slot holds a
- * cell object) from plain locals. Values are shown through value_repr, so
- * every read stays bounded however torn the frame is.
+ * cell object) from plain locals. From 3.14 a slot is a _PyStackRef whose
+ * low bits are tags (a borrowed or deferred reference; an empty slot is a
+ * tag alone): untagged, it is the object. Values are shown through
+ * value_repr, so every read stays bounded however torn the frame is.
  */
 #include "python/locals.h"
 
@@ -108,8 +110,11 @@ static int slots_of_interp_frame(struct walker *w, const struct py_frame *f, str
             s->cell[i] = (kinds[i] & (KIND_CELL | KIND_FREE)) != 0;
         free(kinds);
     }
-    return mem_read(w->r, f->frame_addr + l->iframe.localsplus, s->values,
-                    s->count * sizeof(s->values[0]));
+    int err = mem_read(w->r, f->frame_addr + l->iframe.localsplus, s->values,
+                       s->count * sizeof(s->values[0]));
+    for (size_t i = 0; !err && i < s->count; i++)
+        s->values[i] = layout_untag(l, s->values[i]);
+    return err;
 }
 
 /* Replaces a cell by what it holds (0 if empty). A slot marked as a cell may
@@ -227,6 +232,8 @@ int locals_get(struct walker *w, const struct py_frame *f, int index, int cell, 
     if (index < 0 || index >= LOCALS_SLOTS_MAX)
         return -SG_ENOTPY;
     int err = mem_read_u64(w->r, base + (uint64_t)index * 8, value);
+    if (!err && l->frame_kind == PY_FRAME_INTERP)
+        *value = layout_untag(l, *value);
     if (!err && *value && cell)
         err = unwrap_cell(w, value);
     if (!err && !*value)

@@ -3,10 +3,11 @@
  *
  * 3.x (PEP 393): a compact ASCII string keeps its bytes right after the
  * PyASCIIObject header; other compact strings keep 1, 2 or 4 bytes per code
- * point after the PyCompactUnicodeObject header. The "kind" and "compact"
- * bits sit in the state word at the same positions in 3.3 - 3.13:
- * interned:2, kind:3, compact:1, ascii:1. Non-compact (legacy) strings keep a
- * data pointer in PyUnicodeObject right after the compact header.
+ * point after the PyCompactUnicodeObject header. The "kind", "compact" and
+ * "ascii" bits sit in the state word at positions the layout gives (2, 5, 6
+ * through 3.15; 8, 11, 12 in free-threaded 3.14t+, whose interned flag is a
+ * byte of its own). Non-compact (legacy) strings keep a data pointer in
+ * PyUnicodeObject right after the compact header.
  *
  * 2.7: str is a byte string (PyStringObject); unicode is a Py_UNICODE array
  * (UCS-4 in the builds we support) behind a pointer.
@@ -80,9 +81,9 @@ static int read_str3(struct mem_reader *r, const struct py_layout *l, uint64_t a
         return err;
     if (length < 0 || length > (int64_t)1 << 40)
         return -SG_ECORRUPT;
-    unsigned kind = (state >> 2) & 7;
-    unsigned compact = (state >> 5) & 1;
-    unsigned ascii = (state >> 6) & 1;
+    unsigned kind = layout_str_kind(l, state);
+    unsigned compact = layout_str_compact(l, state);
+    unsigned ascii = layout_str_ascii(l, state);
     if (kind != 1 && kind != 2 && kind != 4)
         return -SG_ECORRUPT;
     uint64_t data;

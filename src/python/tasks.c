@@ -472,14 +472,20 @@ static int sample(struct tasks_ctx *c)
     return 0;
 }
 
+int tasks_version_supported(const struct py_layout *l)
+{
+    return l->asyncio.task_coro != PY_NO_FIELD && l->major == 3 && l->minor <= 13 &&
+           !l->free_threaded;
+}
+
 int tasks_sample(struct task_reader *tr, struct walker *w)
 {
     struct tasks_ctx c = {
         .tr = tr, .w = w, .r = w->r, .l = &w->rt->layout, .p = proc_for(tr, w), .s = tr->scratch};
     uint64_t start = now_ns(CLOCK_MONOTONIC), cpu = now_ns(CLOCK_THREAD_CPUTIME_ID);
     uint64_t reads = w->r->reads;
-    int err = c.l->asyncio.task_coro == PY_NO_FIELD ? 0 : sample(&c);
-    if (c.l->asyncio.task_coro == PY_NO_FIELD)
+    int err = tasks_version_supported(c.l) ? sample(&c) : 0;
+    if (!tasks_version_supported(c.l))
         tr->found = 0;
     tr->samples++;
     tr->found_samples += (uint64_t)tr->found;

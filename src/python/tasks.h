@@ -166,6 +166,13 @@ void tasks_release(struct task_reader *tr);
  * read. */
 int tasks_sample(struct task_reader *tr, struct walker *w);
 
+/* Whether tasks_sample can read this version's tasks: 3.6 to 3.13, not
+ * free-threaded. 3.14 keeps a thread's tasks in a linked list of its own
+ * (TaskObj.task_node, the thread state's asyncio_tasks_head), 3.15
+ * renumbered the frame states, and on 3.13t every task found is refused as
+ * unreadable (not looked into yet): there tr->found stays 0. */
+int tasks_version_supported(const struct py_layout *l);
+
 /* The task at index i's frames: frames[0] is its outermost coroutine. */
 static inline const struct py_frame *tasks_frames(const struct task_reader *tr, size_t i)
 {

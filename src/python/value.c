@@ -216,7 +216,8 @@ static int key_equals_str3(struct vctx *c, uint64_t key, const char *want, size_
     memcpy(&state, buf + l->unicode.state, 4);
     if (value_classify_type(c, type, &t) || t->kind != K_STR)
         return 0;
-    unsigned kind = (state >> 2) & 7, compact = (state >> 5) & 1, ascii = (state >> 6) & 1;
+    unsigned kind = layout_str_kind(l, state), compact = layout_str_compact(l, state),
+             ascii = layout_str_ascii(l, state);
     if (!compact)
         return key_equals_decoded(c, key, want, want_len);
     return kind == 1 && ascii && length == (int64_t)want_len &&

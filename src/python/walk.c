@@ -7,6 +7,13 @@
  * WALK_MAX_THREADS thread states and WALK_MAX_DEPTH frames, and every object
  * whose type we can check (frames, code objects) is checked before use. A
  * torn read ends that thread's walk with an error code; it never loops.
+ *
+ * 3.14 tags the frame's code pointer (a _PyStackRef: untagged with the
+ * layout's ref_tag_bits); frames whose owner is at least iframe.owner_c are
+ * the interpreter's own (C-stack shims, entry frames, 3.15's base frame).
+ * A free-threaded build runs each thread on its own copy of the bytecode
+ * (tlbc_index), and has no GIL unless PYTHON_GIL=1: then a thread "holds the
+ * GIL" when it is attached (runs Python), and w->gil_off says so.
  */
 #include "python/walk.h"
 
@@ -276,8 +283,8 @@ static int ends_at_entry(const struct py_layout *l, const uint8_t *buf)
 {
     if (l->iframe.is_entry != PY_NO_FIELD)
         return buf[l->iframe.is_entry] != 0;
-    if (l->minor >= 12)
-        return buf[l->iframe.owner] == PY_OWNED_BY_CSTACK;
+    if (l->iframe.owner_c != PY_NO_FIELD) /* 3.14+: an entry frame; 3.15: the base frame */
+        return buf[l->iframe.owner] >= l->iframe.owner_c;
     return 1;
 }
 
@@ -285,9 +292,9 @@ static int ends_at_entry(const struct py_layout *l, const uint8_t *buf)
 static int walk_interp_frames(struct walker *w, uint64_t frame, struct py_thread *t)
 {
     const struct py_layout *l = &w->rt->layout;
-    uint32_t fields[] = {l->iframe.code, l->iframe.previous, l->iframe.instr, l->iframe.owner,
-                         l->iframe.is_entry};
-    uint32_t size = span(fields, 5);
+    uint32_t fields[] = {l->iframe.code,  l->iframe.previous, l->iframe.instr,
+                         l->iframe.owner, l->iframe.is_entry, l->iframe.tlbc_index};
+    uint32_t size = span(fields, 6);
     uint8_t buf[FRAME_HEADER_MAX];
     size_t steps = 0, skipped = 0;
     struct loop_guard guard = {0};
@@ -309,23 +316,26 @@ static int walk_interp_frames(struct walker *w, uint64_t frame, struct py_thread
             return err;
         int owner = buf[l->iframe.owner];
         /* 3.11 flags the frame each C evaluation call was entered with;
-         * 3.12+ puts a shim frame below it instead. */
+         * 3.12+ puts a shim frame below it instead (3.14+: an entry frame). */
         int entry = l->iframe.is_entry != PY_NO_FIELD && buf[l->iframe.is_entry];
-        uint64_t code = buf_u64(buf, l->iframe.code);
+        uint64_t code = layout_untag(l, buf_u64(buf, l->iframe.code));
         struct code_info *ci;
+        uint64_t base;
         skipped++;
-        /* Shim frames (3.12+) belong to C; 3.13 frames may hold non-code executables. */
-        if (owner == PY_OWNED_BY_CSTACK && l->minor >= 12) {
+        /* Shim and entry frames (3.12+) belong to C; 3.13+ frames may hold
+         * non-code executables. */
+        if (l->iframe.owner_c != PY_NO_FIELD && (uint32_t)owner >= l->iframe.owner_c) {
             eval_boundary(t);
             continue;
         }
         err = code_cache_get(&w->codes, w->plan.live, l, w->rt->code_type, code, &ci);
         if (err == -SG_ECORRUPT && l->minor >= 13)
             continue;
+        if (!err)
+            err = code_bytecode(&w->codes, w->r, l, ci, buf_i32(buf, l->iframe.tlbc_index), &base);
         if (err)
             return err;
-        int64_t offset =
-            (int64_t)(buf_u64(buf, l->iframe.instr) - (code + l->code.co_code_adaptive));
+        int64_t offset = (int64_t)(buf_u64(buf, l->iframe.instr) - base);
         /* A frame whose first instruction has not run yet is still being
          * set up (CPython calls it incomplete): not part of the stack. */
         if (offset < 0 && owner != PY_OWNED_BY_GENERATOR) {
@@ -565,12 +575,15 @@ int walk_stack(struct walker *w, uint64_t tstate, struct py_thread *t)
     return walk_thread(w, t);
 }
 
-/* Returns the thread state holding the GIL, or 0 if none (or unknown). */
+/* Returns the thread state holding the GIL, or 0 if none (or unknown).
+ * Sets w->gil_off if the target runs without one (a free-threaded build,
+ * unless PYTHON_GIL=1 turned it on). */
 static uint64_t gil_holder(struct walker *w, uint64_t interp)
 {
     const struct py_layout *l = &w->rt->layout;
     uint64_t holder = 0, gil;
-    int32_t locked;
+    int32_t locked, enabled;
+    w->gil_off = 0;
     switch (l->gil_kind) {
     case PY_GIL_CURRENT_SYMBOL:
         if (w->rt->tstate_current_addr)
@@ -582,6 +595,11 @@ static uint64_t gil_holder(struct walker *w, uint64_t interp)
     case PY_GIL_INTERP_CEVAL:
         if (mem_read_u64(w->r, interp + l->interp.ceval_gil, &gil) || !gil)
             break;
+        if (l->gil.enabled != PY_NO_FIELD &&
+            mem_read_i32(w->r, gil + l->gil.enabled, &enabled) == 0 && !enabled) {
+            w->gil_off = 1;
+            break;
+        }
         if (mem_read_i32(w->r, gil + l->gil.locked, &locked) || !locked)
             break;
         mem_read_u64(w->r, gil + l->gil.last_holder, &holder);
@@ -669,10 +687,10 @@ static int read_thread_list(struct walker *w, uint64_t interp)
     if (err)
         return err;
     uint32_t top_field = thread_top_field(l);
-    uint32_t fields[] = {l->tstate.thread_id, l->tstate.native_thread_id,
-                         l->tstate.interp,    l->tstate.next,
-                         top_field,           l->tstate.datastack_chunk};
-    uint32_t size = span(fields, 6);
+    uint32_t fields[] = {
+        l->tstate.thread_id, l->tstate.native_thread_id, l->tstate.interp, l->tstate.next,
+        top_field,           l->tstate.datastack_chunk,  l->tstate.state};
+    uint32_t size = span(fields, 7);
     struct loop_guard guard = {0};
     w->nthreads = 0;
     while (tstate && w->nthreads < WALK_MAX_THREADS) {
@@ -703,6 +721,9 @@ static int read_thread_list(struct walker *w, uint64_t interp)
         t->native_tid = (pid_t)(tid & 0x7fffffff);
         t->name[0] = '\0';
         t->holds_gil = 0;
+        t->attached = l->tstate.state == PY_NO_FIELD
+                          ? -1
+                          : buf_i32(buf, l->tstate.state) == PY_THREAD_ATTACHED;
         t->idle = 0;
         t->os_state = '?';
         t->depth = 0;
@@ -740,8 +761,10 @@ static int sample_threads(struct walker *w)
     task_stat_cache_round(&w->stats);
     tid_resolve(w);
     uint64_t holder = gil_holder(w, interp);
+    /* Without a GIL, every thread that runs Python may: the attached. */
     for (size_t i = 0; i < w->nthreads; i++)
-        w->threads[i].holds_gil = holder && holder == w->threads[i].tstate;
+        w->threads[i].holds_gil =
+            w->gil_off ? w->threads[i].attached == 1 : holder && holder == w->threads[i].tstate;
     /* Code objects already cached are trusted during the walk and checked
      * afterwards, all in one batched read, instead of one read each: a
      * stack of 50 distinct functions costs 50 reads fewer. If one changed

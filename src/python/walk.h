@@ -85,17 +85,19 @@ struct tid_state_memo {
 
 struct py_thread {
     uint64_t tstate;
-    uint64_t top;     /* where its walk starts: frame, or 3.11/3.12 _PyCFrame */
-    uint64_t frame0;  /* the first frame of its last walk (the leaf) */
-    uint64_t chunk;   /* 3.11+: its live data-stack chunk (_PyStackChunk *), or 0 */
-    uint64_t ident;   /* threading.get_ident() */
-    pid_t tid;        /* OS thread id in our PID namespace, 0 if unknown (python/tid.h) */
-    pid_t inner_tid;  /* its id in the target's own PID namespace, if it has one; else 0 */
-    pid_t native_tid; /* the id the thread state gives (3.11+), right or not */
-    int tid_fixed;    /* native_tid is no thread of the process: tid was read from
-                         glibc's struct pthread instead (python/tid.h) */
-    char name[128];   /* threading name, "" if unknown */
-    int holds_gil;
+    uint64_t top;            /* where its walk starts: frame, or 3.11/3.12 _PyCFrame */
+    uint64_t frame0;         /* the first frame of its last walk (the leaf) */
+    uint64_t chunk;          /* 3.11+: its live data-stack chunk (_PyStackChunk *), or 0 */
+    uint64_t ident;          /* threading.get_ident() */
+    pid_t tid;               /* OS thread id in our PID namespace, 0 if unknown (python/tid.h) */
+    pid_t inner_tid;         /* its id in the target's own PID namespace, if it has one; else 0 */
+    pid_t native_tid;        /* the id the thread state gives (3.11+), right or not */
+    int tid_fixed;           /* native_tid is no thread of the process: tid was read from
+                                glibc's struct pthread instead (python/tid.h) */
+    char name[128];          /* threading name, "" if unknown */
+    int holds_gil;           /* holds the GIL; without one (walker.gil_off): attached */
+    int attached;            /* 3.13+: PyThreadState.state says it runs Python (1) or
+                                waits in C (0); -1 before 3.13 */
     int idle;                /* the OS says it is not running (or unknown is set) */
     int unknown;             /* its OS thread, hence its state, is unknown: never
                                 counted as running (idle is set too) */
@@ -146,6 +148,7 @@ struct walker {
     uint64_t torn;    /* thread walks given up because it moved twice */
     uint64_t kept;    /* thread walks not made again: the bytes they read had not
                          changed (struct walk_memo) */
+    int gil_off;      /* the last sample's target ran without a GIL (free-threaded) */
     /* If set, walk_sample also finds each thread's HTTP request (while the
      * target is still paused, so the dicts read are consistent). */
     struct endpoint_reader *endpoints;

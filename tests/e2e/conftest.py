@@ -3,7 +3,20 @@
 Every e2e test that applies to an interpreter runs once per interpreter in
 INTERPRETERS; an interpreter absent from this machine is skipped with a reason.
 The tests only ever point spyglass at processes they started themselves.
+
+Besides pyenv's (and Debian's 3.11), INTERPRETERS lists what no package here
+has: Debian sid's 3.14 and 3.15 (make test installs them: tools/sid_pythons.sh;
+they run in the modules of SID_MODULES), and 3.14, 3.14t and 3.13t built from
+source into pyenv's directory (tools/build_python.sh; too slow for make test, a
+developer's choice).
+
+SPYGLASS_LAYOUT=offsets in the environment runs the suite with spyglass
+reading every offset _Py_DebugOffsets has from the target and none from its
+table (spyglass itself reads the variable); interpreters before 3.13, which
+have no such offsets, are skipped. `make e2e-offsets` runs the dump and record
+tests on 3.13.0 that way.
 """
+import glob
 import json
 import os
 import re
@@ -20,7 +33,19 @@ SPYGLASS = os.environ.get("SPYGLASS", os.path.join(ROOT, "build", "spyglass"))
 SPYGLASS_ASAN = os.path.join(ROOT, "build", "spyglass-asan")
 
 PYENV = "/root/.pyenv/versions"
-# (test id, path, (major, minor)) for every CPython the project supports here.
+SID = os.path.join(ROOT, "build", "sid")
+
+
+def built(pattern):
+    """The newest interpreter matching a glob under pyenv's directory (a
+    source build: 3.14.7/bin/python3.14), or the pattern itself if none."""
+    found = sorted(glob.glob(os.path.join(PYENV, pattern)),
+                   key=lambda p: [int(x) for x in re.findall(r"\d+", p.split("/")[-3])])
+    return found[-1] if found else os.path.join(PYENV, pattern)
+
+
+# (test id, path, (major, minor)) for every CPython the project supports here;
+# a "t" id is a free-threaded build.
 INTERPRETERS = [
     ("py2.7", PYENV + "/2.7.18/bin/python", (2, 7)),
     ("py3.6", PYENV + "/3.6.15/bin/python", (3, 6)),
@@ -32,7 +57,13 @@ INTERPRETERS = [
     ("py3.12", PYENV + "/3.12.1/bin/python", (3, 12)),
     ("py3.13", PYENV + "/3.13.0/bin/python", (3, 13)),
     ("debian3.11", "/usr/bin/python3", (3, 11)),
+    ("sid3.14", SID + "/python3.14", (3, 14)),
+    ("sid3.15", SID + "/python3.15", (3, 15)),
+    ("py3.14", built("3.14.*[0-9]/bin/python3.14"), (3, 14)),
+    ("py3.13t", built("3.13.*t/bin/python3.13t"), (3, 13)),
+    ("py3.14t", built("3.14.*t/bin/python3.14t"), (3, 14)),
 ]
+LAYOUT = os.environ.get("SPYGLASS_LAYOUT", "")
 
 
 # PyPI packages for the pyenv interpreters (tests/pydeps.txt), installed by
@@ -45,13 +76,16 @@ _pydeps_state = None
 
 
 def _pydeps_info(interpreter):
-    """tools/pydeps.py's entry for a pyenv interpreter, or None (Debian's)."""
+    """tools/pydeps.py's entry for a pyenv interpreter, or None (Debian's, and
+    those tools/pydeps.py does not install for: a source build, a free-threaded
+    one, whose extension modules could not share a folder with X.Y's)."""
     global _pydeps_state
     if not interpreter.path.startswith(PYENV + "/"):
         return None
     if _pydeps_state is None:
         _pydeps_state = _pydeps.ensure()
-    return _pydeps_state.get("%d.%d" % interpreter.version)
+    info = _pydeps_state.get("%d.%d" % interpreter.version)
+    return info if info and info.get("python") == interpreter.path else None
 
 
 def pydeps_skip(interpreter, *packages):
@@ -62,7 +96,10 @@ def pydeps_skip(interpreter, *packages):
     if info is None:
         code = "import " + ", ".join(packages)
         if subprocess.call([interpreter.path, "-c", code], stderr=subprocess.DEVNULL) != 0:
-            return "%s not installed for %s (tools/deps.sh)" % (", ".join(packages), interpreter)
+            return "%s not installed for %s (%s)" % (
+                ", ".join(packages), interpreter,
+                "tools/deps.sh" if interpreter.path == "/usr/bin/python3" else
+                "tests/pydeps.txt is for pyenv's own builds")
         return None
     for package in packages:
         if package in info["lacking"]:
@@ -89,22 +126,66 @@ class Interpreter(object):
         self.id = ident
         self.path = path
         self.version = version
+        self.free_threaded = ident.endswith("t")
+        # Started through a script (sid's loader), not as the interpreter's binary.
+        self.wrapped = path.startswith(SID + "/")
 
     def __repr__(self):
         return self.id
 
 
-def interpreter_params(min_version=(0, 0)):
-    """pytest params for every interpreter >= min_version, skipped if absent."""
+def absent_reason(ident, path):
+    """Why an interpreter is not there: for sid's, what tools/sid_pythons.sh
+    said (build/sid/unavailable: a mirror it could not reach, a package sid
+    no longer has)."""
+    reason = "%s not installed at %s" % (ident, path)
+    if path.startswith(SID + "/"):
+        try:
+            with open(os.path.join(SID, "unavailable")) as f:
+                reason += ": " + " ".join(f.read().split())
+        except OSError:
+            reason += " (make sid installs it: tools/sid_pythons.sh)"
+    return reason
+
+
+def interpreter_params(min_version=(0, 0), max_version=(99, 0)):
+    """pytest params for every interpreter from min_version to max_version,
+    skipped if absent."""
     params = []
     for ident, path, version in INTERPRETERS:
-        if version < min_version:
+        if version < min_version or version > max_version:
             continue
         marks = []
         if not os.access(path, os.X_OK):
-            marks.append(pytest.mark.skip(reason="%s not installed at %s" % (ident, path)))
+            marks.append(pytest.mark.skip(reason=absent_reason(ident, path)))
+        elif LAYOUT == "offsets" and version < (3, 13):
+            marks.append(pytest.mark.skip(reason="SPYGLASS_LAYOUT=offsets: %s has no "
+                                          "_Py_DebugOffsets (3.13+)" % ident))
         params.append(pytest.param(Interpreter(ident, path, version), id=ident, marks=marks))
     return params
+
+
+# The test modules Debian sid's interpreters run in. They are started through
+# a wrapper script and sid's loader, so tests about the interpreter's own file
+# or command line (security, top's titles, subprocess trees, wrapper scripts)
+# see the loader instead, and the whole suite on two more interpreters costs
+# about 13 min of test time (measured at load 20-45): more than make test's
+# 15-minute budget allows. These modules hold every dump and record test: 106
+# tests on both, 114 s with one worker at load 17-25.
+SID_MODULES = {"test_dump", "test_record", "test_asyncio", "test_locals", "test_web",
+               "test_value_driver", "test_many_threads", "test_formats_schema",
+               "test_deploy_runtime"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        params = getattr(item, "callspec", None)
+        wrapped = [v for v in (params.params.values() if params else ())
+                   if isinstance(v, Interpreter) and v.wrapped]
+        if wrapped and item.module.__name__ not in SID_MODULES:
+            item.add_marker(pytest.mark.skip(
+                reason="%s runs in the dump, record, asyncio, locals, web, value, threads, "
+                "formats and deploy-runtime tests only (conftest.SID_MODULES)" % wrapped[0].id))
 
 
 def marked_lines(path):
@@ -140,9 +221,10 @@ class Target(object):
                 if not line or line.startswith(ready.encode()):
                     break
             if not line.startswith(ready.encode()):
+                self.proc.kill()
+                err = self.proc.stderr.read()  # before kill() closes it
                 self.kill()
-                raise RuntimeError("target %s did not get ready: %r %r"
-                                   % (script, line, self.proc.stderr.read()))
+                raise RuntimeError("target %s did not get ready: %r %r" % (script, line, err))
             self.ready_line = line.decode().strip()
         self.lines = marked_lines(self.script)
 

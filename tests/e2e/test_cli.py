@@ -6,7 +6,7 @@ import pytest
 
 from conftest import make_zombie, run_spyglass, wait_exec
 
-SUPPORTED = "2.7, 3.6, 3.7, 3.8, 3.9, 3.10, 3.11, 3.12, 3.13"
+SUPPORTED = "2.7, 3.6, 3.7, 3.8, 3.9, 3.10, 3.11, 3.12, 3.13, 3.14, 3.15, 3.13t, 3.14t, 3.15t"
 
 
 def test_version():

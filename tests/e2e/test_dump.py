@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from conftest import SPYGLASS_ASAN, dump_json, interpreter_params, run_spyglass, wait_leaf
+from conftest import LAYOUT, SPYGLASS_ASAN, dump_json, interpreter_params, run_spyglass, wait_leaf
 
 ALL = interpreter_params()
 
@@ -17,6 +17,12 @@ def thread_named(dump, name):
 
 def frames(thread):
     return [(f["function"], os.path.basename(f["file"]), f["line"]) for f in thread["frames"]]
+
+
+def runs_python(thread):
+    """Holds the GIL; on a free-threaded build, which has none ("gil" is
+    null), is attached: what a thread needs to run Python code."""
+    return thread["attached"] if thread["gil"] is None else thread["gil"]
 
 
 @pytest.fixture
@@ -70,9 +76,11 @@ def test_dump_spinning_thread_is_active_and_holds_gil(interp, stacks):
     t = stacks(interp)
     active = gil = 0
     for _ in range(10):
-        main = thread_named(dump_json(t.pid), "MainThread")
+        dump = dump_json(t.pid)
+        main = thread_named(dump, "MainThread")
         active += main["active"]
-        gil += main["gil"]
+        gil += runs_python(main)
+        assert (main["gil"] is None) == (dump["free_threaded"] and not dump["gil_enabled"])
     # The spinning thread is on CPU nearly always; allow for a preempted moment.
     assert active >= 7
     assert gil >= 7
@@ -84,7 +92,7 @@ def test_dump_idle_threads_do_not_hold_gil(interp, stacks):
     dump = dump_json(t.pid)
     for th in dump["threads"]:
         if th["name"] != "MainThread":
-            assert not th["gil"], th
+            assert not runs_python(th), th
 
 
 @pytest.mark.parametrize("interp", ALL)
@@ -92,7 +100,7 @@ def test_dump_idle_main_thread(interp, stacks):
     t = stacks(interp, env={"SPYGLASS_IDLE_MAIN": "1"})
     main = thread_named(dump_json(t.pid), "MainThread")
     assert not main["active"]
-    assert not main["gil"]
+    assert not runs_python(main)
     assert frames(main)[0] == ("main", "stacks.py", t.lines["main_idle"])
 
 
@@ -206,6 +214,10 @@ def test_dump_text_output_reads_like_a_traceback(interp, stacks):
     t = stacks(interp)
     out = run_spyglass(["dump", "--pid", str(t.pid)], check=True).stdout
     assert "Python %d.%d." % interp.version in out
+    layout = [line for line in out.splitlines() if line.startswith("Layout: ")]
+    assert len(layout) == 1, out
+    if LAYOUT == "offsets":  # the suite's offsets-only run did take that path
+        assert layout[0].startswith("Layout: the process's _Py_DebugOffsets"), layout
     assert '(idle) "sleeper-1"' in out
     assert "    sleeper (%s:%d)\n" % (t.script, t.lines["sleeper"]) in out
 

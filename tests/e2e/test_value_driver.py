@@ -165,7 +165,8 @@ class Session(object):
         self.info = json.loads(line.decode())
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1",
                    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
-        self.args = [driver, str(self.target.pid)] + [str(v) for v in interp.version]
+        self.args = [driver, str(self.target.pid), str(interp.version[0]),
+                     "%d%s" % (interp.version[1], "t" if interp.free_threaded else "")]
         self.env = env
 
     def run(self, commands):

@@ -85,10 +85,12 @@ static int run(struct ctx *c, const char *cmd, uint64_t addr, const char *arg, c
 int main(int argc, char **argv)
 {
     if (argc != 4) {
-        fprintf(stderr, "usage: value_driver PID MAJOR MINOR < commands\n");
+        fprintf(stderr, "usage: value_driver PID MAJOR MINOR[t] < commands\n");
         return 2;
     }
-    const struct py_layout *l = layout_find(atoi(argv[2]), atoi(argv[3]));
+    /* "14t": the free-threaded build's table */
+    const struct py_layout *l =
+        layout_find_build(atoi(argv[2]), atoi(argv[3]), strchr(argv[3], 't') != NULL);
     if (!l) {
         fprintf(stderr, "no layout for %s.%s\n", argv[2], argv[3]);
         return 2;

@@ -78,7 +78,8 @@ static void put_u64(FILE *out, uint64_t v)
 /* The layout words that differ from the table's entry for the version. */
 static void write_patches(const struct py_layout *used, FILE *out)
 {
-    const struct py_layout *table = layout_find(used->major, used->minor);
+    const struct py_layout *table =
+        layout_find_build(used->major, used->minor, used->free_threaded);
     uint32_t patches[sizeof(*used) / 4][2], count = 0;
     for (size_t off = offsetof(struct py_layout, runtime); table && off + 4 <= sizeof(*used);
          off += 4) {
@@ -132,7 +133,8 @@ int capture_write(struct capture_recorder *cr, const struct py_runtime *rt, int6
                   const pid_t *tids, const char *states, size_t count, FILE *out)
 {
     put(out, CAPTURE_MAGIC, 8);
-    uint8_t head[4] = {(uint8_t)rt->major, (uint8_t)rt->minor, CAPTURE_FILL_FAULT, 0};
+    uint8_t head[4] = {(uint8_t)rt->major, (uint8_t)rt->minor, CAPTURE_FILL_FAULT,
+                       rt->layout.free_threaded ? CAPTURE_FREE_THREADED : 0};
     put(out, head, 4);
     put_u32(out, (uint32_t)rt->pid);
     put_u64(out, rt->runtime_addr);
@@ -243,13 +245,18 @@ int capture_parse(const uint8_t *data, size_t size, struct capture_image *img)
         take(&c, &rt->tstate_current_addr, 8) || take(&c, &rt->code_type, 8) ||
         take(&c, &rt->frame_type, 8) || take(&c, &img->tid_offset, 8))
         return -SG_ECORRUPT;
-    const struct py_layout *table = layout_find(head[0], head[1]);
+    int ft = head[3] & CAPTURE_FREE_THREADED;
+    const struct py_layout *table = layout_find_build(head[0], head[1], ft);
+    if (!table)
+        table = layout_find(head[0], head[1]); /* a flag a fuzzer set */
     if (!table)
         return -SG_ECORRUPT;
     rt->pid = (pid_t)(pid & 0x7fffffff);
     rt->major = head[0];
     rt->minor = head[1];
-    snprintf(rt->version, sizeof(rt->version), "%d.%d.0", rt->major, rt->minor);
+    rt->free_threaded = table->free_threaded;
+    snprintf(rt->version, sizeof(rt->version), "%d.%d.0%s", rt->major, rt->minor,
+             table->free_threaded ? "t" : "");
     rt->layout = *table;
     img->fill = head[2] % 3;
     apply_patches(&c, &rt->layout);

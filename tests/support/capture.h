@@ -11,12 +11,14 @@
  * The format (little-endian, fixed-width fields):
  *
  *   "SGCAPT1\n"
- *   u8 major, u8 minor, u8 fill, u8 reserved, i32 pid
+ *   u8 major, u8 minor, u8 fill, u8 flags, i32 pid
+ *                                         (flags: CAPTURE_FREE_THREADED for a
+ *                                          --disable-gil build's table)
  *   u64 runtime_addr, interp_head_addr, tstate_current_addr, code_type, frame_type
  *   i64 tid_offset                        (glibc struct pthread -> tid; -1 unknown)
  *   u32 npatches, then npatches x {u32 offset, u32 value}
  *                                         (struct py_layout words that differ from
- *                                          the table: 3.13's _Py_DebugOffsets)
+ *                                          the table: 3.13+'s _Py_DebugOffsets)
  *   u32 nstates, then nstates x {i32 tid, u32 state}   ('R', 'S', ...)
  *   u32 nsegments, then nsegments x {u64 addr, u32 len, len bytes}
  *
@@ -42,6 +44,9 @@
 #define CAPTURE_MAX_PATCHES 512
 #define CAPTURE_MAX_STATES 1024
 #define CAPTURE_MAX_SEGMENTS 65536
+
+/* Bits of the header's flags byte. */
+#define CAPTURE_FREE_THREADED 1
 
 enum capture_fill {
     CAPTURE_FILL_FAULT = 0,

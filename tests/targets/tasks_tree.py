@@ -424,6 +424,8 @@ def describe(label, loops=None):
         problems.append("%s: innermost own frame %s, want line %d" % (
             label, own[-1] if own else None, LINES[line]))
     want = INNERMOST.get(awaits["kind"])
+    if awaits["kind"] == "taskgroup" and hasattr(asyncio.TaskGroup, "_aexit"):
+        want = "_aexit"  # 3.13.x patch releases and 3.14: __aexit__ awaits _aexit
     if awaits["kind"] == "socket":
         want = "sock_recv" if PY >= (3, 7) else "sock_reader"  # 3.6: sock_recv is no coroutine
     if want and (not chain or chain[-1]["function"] != want):

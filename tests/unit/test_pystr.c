@@ -35,6 +35,9 @@ static struct py_layout fake_layout(void)
     l.unicode.state = STATE;
     l.unicode.ascii_size = ASCII_SIZE;
     l.unicode.compact_size = COMPACT_SIZE;
+    l.unicode.kind_shift = 2; /* interned:2, kind:3, compact:1, ascii:1 */
+    l.unicode.compact_shift = 5;
+    l.unicode.ascii_shift = 6;
     l.bytes.ob_sval = 32;
     return l;
 }
@@ -156,6 +159,58 @@ static void test_pystr_huge_length_is_bounded(void **state)
     assert_int_equal(strlen(out), sizeof(out) - 1);
 }
 
+/* A str of a real table's layout at offset 0 of mem: header fields and
+ * state bits where that table puts them. */
+static void build_str_of(const struct py_layout *l, uint8_t *mem, unsigned kind, const void *units,
+                         size_t count)
+{
+    int64_t length = (int64_t)count;
+    uint32_t state = (kind << l->unicode.kind_shift) | (1u << l->unicode.compact_shift);
+    memcpy(mem + l->unicode.length, &length, 8);
+    memcpy(mem + l->unicode.state, &state, 4);
+    memcpy(mem + l->unicode.compact_size, units, count * kind);
+}
+
+/* 3.14t made the interned flag a byte of its own: kind, compact and ascii
+ * moved up (bits 8-10, 11, 12), and the object header is 32 bytes. A
+ * function named fünf or 函数 must read right with the 3.14t table, and the
+ * default build's bit positions must not read that state word as a str. */
+static void test_pystr_free_threaded_state_bits(void **state)
+{
+    (void)state;
+    const struct py_layout *ft = layout_find_build(3, 14, 1);
+    const struct py_layout *plain = layout_find(3, 14);
+    assert_non_null(ft);
+    assert_non_null(plain);
+    assert_int_equal(ft->unicode.kind_shift, 8);
+    assert_int_equal(plain->unicode.kind_shift, 2);
+    const uint8_t latin1[] = {'f', 0xfc, 'n', 'f'};
+    const uint16_t ucs2[] = {0x51fd, 0x6570};
+    struct {
+        unsigned kind;
+        const void *units;
+        size_t count;
+        const char *utf8;
+    } cases[] = {{1, latin1, 4, "f\xc3\xbcnf"}, {2, ucs2, 2, "\xe5\x87\xbd\xe6\x95\xb0"}};
+    for (size_t i = 0; i < 2; i++) {
+        uint8_t mem[256] = {0};
+        char out[64];
+        struct mem_snapshot ms;
+        struct mem_reader r;
+        build_str_of(ft, mem, cases[i].kind, cases[i].units, cases[i].count);
+        mem_snapshot_init(&ms, &r, BASE, mem, sizeof(mem));
+        assert_int_equal(pystr_read(&r, ft, BASE, out, sizeof(out)), 0);
+        assert_string_equal(out, cases[i].utf8);
+        /* The same header with the default build's bit positions: kind 0,
+         * not a str. */
+        struct py_layout wrong = *ft;
+        wrong.unicode.kind_shift = plain->unicode.kind_shift;
+        wrong.unicode.compact_shift = plain->unicode.compact_shift;
+        wrong.unicode.ascii_shift = plain->unicode.ascii_shift;
+        assert_int_equal(pystr_read(&r, &wrong, BASE, out, sizeof(out)), -SG_ECORRUPT);
+    }
+}
+
 static void test_pystr_bytes(void **state)
 {
     (void)state;
@@ -189,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_pystr_truncates_on_character_boundary),
         cmocka_unit_test(test_pystr_rejects_bad_kind_and_negative_length),
         cmocka_unit_test(test_pystr_huge_length_is_bounded),
+        cmocka_unit_test(test_pystr_free_threaded_state_bits),
         cmocka_unit_test(test_pystr_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,11 @@
  * edited into a loop (a frame chain or the thread list pointing back into
  * itself, as a torn read can) must end the walk with -SG_ECORRUPT at once,
  * not run to the depth limit.
+ *
+ * Versions no interpreter here can prove at will are walked in synthetic
+ * images (tests/support/synth.h): every 3.13+ table, the free-threaded ones
+ * with their thread-local bytecode and no GIL, a table a patch release made
+ * wrong (the debug offsets correct it), and a version newer than any table.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -24,9 +29,11 @@
 #include <cmocka.h>
 
 #include "capture.h"
+#include "python/debug_offsets.h"
 #include "python/endpoint.h"
 #include "python/tid.h"
 #include "python/walk.h"
+#include "synth.h"
 #include "util/util.h"
 
 #define CORPUS "fuzz/corpus/walk"
@@ -40,16 +47,11 @@ struct loaded {
     struct walker w;
 };
 
-static void load(const char *path, struct loaded *c)
+/* Loads a capture from data (size bytes, malloc'd: c owns it now). */
+static void load_data(uint8_t *data, size_t size, struct loaded *c)
 {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    c->size = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    c->data = xmalloc(c->size);
-    assert_int_equal(fread(c->data, 1, c->size, f), c->size);
-    fclose(f);
+    c->data = data;
+    c->size = size;
     assert_int_equal(capture_parse(c->data, c->size, &c->img), 0);
     assert_true(c->img.nstates >= 1); /* else the walker would read /proc */
     capture_reader_init(&c->img, &c->reader);
@@ -59,6 +61,19 @@ static void load(const char *path, struct loaded *c)
     c->w.state_tids = c->img.tids;
     c->w.states = c->img.states;
     c->w.nstates = c->img.nstates;
+}
+
+static void load(const char *path, struct loaded *c)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    size_t size = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *data = xmalloc(size);
+    assert_int_equal(fread(data, 1, size, f), size);
+    fclose(f);
+    load_data(data, size, c);
 }
 
 static void unload(struct loaded *c)
@@ -752,6 +767,250 @@ static void test_walk_batched_sample_sees_a_stack_that_changed(void **state)
     each_capture("stacks-", check_returned_between_samples);
 }
 
+/* A real free-threaded 3.14 capture: threads other than the main one run
+ * their own copies of the bytecode, so reading their instruction pointers
+ * against co_code_adaptive (the table without tlbc_index) gives other lines
+ * or loses frames. */
+static void check_thread_local_bytecode(struct loaded *c)
+{
+    if (c->img.rt.layout.iframe.tlbc_index == PY_NO_FIELD)
+        return; /* not a free-threaded 3.14+ capture */
+    assert_int_equal(walk_sample(&c->w), 0);
+    size_t n = c->w.nthreads, depth[16], lines[16], sums = 0;
+    assert_true(n <= 16);
+    for (size_t i = 0; i < n; i++) {
+        depth[i] = c->w.threads[i].depth;
+        lines[i] = 0;
+        for (size_t d = 0; d < depth[i]; d++)
+            lines[i] += (size_t)c->w.threads[i].frames[d].line;
+    }
+    c->img.rt.layout.iframe.tlbc_index = PY_NO_FIELD;
+    assert_int_equal(walk_sample(&c->w), 0);
+    for (size_t i = 0; i < n; i++) {
+        size_t sum = 0;
+        for (size_t d = 0; d < c->w.threads[i].depth; d++)
+            sum += (size_t)c->w.threads[i].frames[d].line;
+        sums += c->w.threads[i].depth != depth[i] || sum != lines[i];
+    }
+    print_message("%zu of %zu threads read otherwise without thread-local bytecode\n", sums, n);
+    assert_true(sums >= n / 2);
+}
+
+static void test_walk_free_threaded_capture_needs_thread_local_bytecode(void **state)
+{
+    (void)state;
+    each_capture("stacks-3.14", check_thread_local_bytecode);
+}
+
+/* ---- synthetic images ----------------------------------------------------------------- */
+
+/* The tables synthetic images are made of: every one that has debug offsets. */
+static const char *const synth_tables[] = {"3.13", "3.13t", "3.14", "3.14t", "3.15", "3.15t"};
+
+static const struct py_layout *table_named(const char *name)
+{
+    int minor = atoi(name + 2), ft = name[strlen(name) - 1] == 't';
+    const struct py_layout *l = layout_find_build(3, minor, ft);
+    assert_non_null(l);
+    return l;
+}
+
+/* Builds the image laid out by l (with l's version's debug offsets, as o
+ * adds to) and loads it. */
+static void load_synth(const struct py_layout *l, struct synth_options o, struct loaded *c)
+{
+    size_t size;
+    o.layout = l;
+    if (!o.map)
+        o.map = layout_debug_offsets(l->major, l->minor);
+    uint8_t *data = synth_capture(&o, &size);
+    load_data(data, size, c);
+    print_message("synthetic %s (%zu bytes)\n", l->name, size);
+}
+
+static const struct py_thread *thread_with_tid(const struct walker *w, int tid)
+{
+    for (size_t i = 0; i < w->nthreads; i++) {
+        if (w->threads[i].tid == tid)
+            return &w->threads[i];
+    }
+    return NULL;
+}
+
+/* The walk gives synth.h's threads exactly: names, ids, frames and lines,
+ * who runs and who holds the GIL (or, without one, who is attached). */
+static void check_synth_walk(struct loaded *c, int gil_off)
+{
+    assert_int_equal(walk_sample(&c->w), 0);
+    assert_int_equal(c->w.nthreads, SYNTH_THREADS);
+    assert_int_equal(c->w.gil_off, gil_off);
+    for (size_t i = 0; i < SYNTH_THREADS; i++) {
+        const struct synth_thread *want = &synth_threads[i];
+        const struct py_thread *t = thread_with_tid(&c->w, want->tid);
+        assert_non_null(t);
+        assert_int_equal(t->error, 0);
+        assert_string_equal(t->name, want->name);
+        assert_int_equal(t->idle, !want->running);
+        assert_int_equal(t->holds_gil, want->running);
+        assert_int_equal(t->attached, want->running);
+        assert_int_equal(t->depth, want->depth);
+        for (size_t d = 0; d < want->depth; d++) {
+            assert_string_equal(t->frames[d].code->qualname, want->frames[d].qualname);
+            assert_string_equal(t->frames[d].code->filename, want->frames[d].filename);
+            assert_int_equal(t->frames[d].line, want->frames[d].line);
+        }
+    }
+}
+
+/* Every 3.13+ table, walked from its own image: 3.14's tagged f_executable
+ * and entry frames, 3.15's base frames, the free-threaded builds' 32-byte
+ * object header, moved string bits, thread-local bytecode and no GIL. */
+static void test_walk_synthetic_image_of_every_debug_offsets_version(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(synth_tables) / sizeof(synth_tables[0]); i++) {
+        const struct py_layout *l = table_named(synth_tables[i]);
+        struct loaded c;
+        load_synth(l, (struct synth_options){0}, &c);
+        check_synth_walk(&c, l->free_threaded);
+        unload(&c);
+    }
+}
+
+/* A free-threaded interpreter started with PYTHON_GIL=1 has a GIL again:
+ * its holder is reported as on a default build. */
+static void test_walk_synthetic_free_threaded_with_the_gil_on(void **state)
+{
+    (void)state;
+    struct loaded c;
+    load_synth(table_named("3.14t"), (struct synth_options){.gil_enabled = 1}, &c);
+    check_synth_walk(&c, 0);
+    unload(&c);
+}
+
+/* Without thread-local bytecode a free-threaded thread's instruction
+ * pointer is read against the wrong copy: its lines are wrong (or its
+ * frames look unstarted and vanish). The table's tlbc_index prevents that. */
+static void test_walk_synthetic_free_threaded_lines_need_thread_local_bytecode(void **state)
+{
+    (void)state;
+    struct loaded c;
+    load_synth(table_named("3.14t"), (struct synth_options){0}, &c);
+    c.img.rt.layout.iframe.tlbc_index = PY_NO_FIELD;
+    assert_int_equal(walk_sample(&c.w), 0);
+    const struct py_thread *t = thread_with_tid(&c.w, synth_threads[1].tid);
+    assert_non_null(t);
+    int right = t->depth == synth_threads[1].depth;
+    for (size_t d = 0; right && d < t->depth; d++)
+        right = t->frames[d].line == synth_threads[1].frames[d].line;
+    assert_false(right);
+    unload(&c);
+}
+
+/* 3.14.5 moved interpreter-state fields that 3.14.0's headers put
+ * elsewhere. An image whose thread list is not where our table says: the
+ * table alone finds no threads; its _Py_DebugOffsets correct the table
+ * (one mismatch), and taken alone they are enough. */
+static void test_debug_offsets_correct_a_field_a_patch_release_moved(void **state)
+{
+    (void)state;
+    const struct py_layout *table = table_named("3.14");
+    struct py_layout moved = *table;
+    moved.interp.tstate_head += 64;
+    enum debug_offsets_mode modes[] = {DEBUG_OFFSETS_TABLE, DEBUG_OFFSETS_AUTO, DEBUG_OFFSETS_ONLY};
+    for (size_t m = 0; m < 3; m++) {
+        struct loaded c;
+        char why[256] = "";
+        load_synth(&moved, (struct synth_options){0}, &c);
+        assert_int_equal(debug_offsets_apply(&c.img.rt, &c.reader, modes[m], why, sizeof(why)), 0);
+        if (modes[m] == DEBUG_OFFSETS_TABLE) {
+            assert_int_equal(c.img.rt.layout_source, PY_LAYOUT_TABLE);
+            int err = walk_sample(&c.w); /* the table finds no thread list there */
+            assert_true(err != 0 || c.w.nthreads == 0);
+        } else {
+            assert_int_equal(c.img.rt.layout_source, modes[m] == DEBUG_OFFSETS_AUTO
+                                                         ? PY_LAYOUT_CHECKED
+                                                         : PY_LAYOUT_OFFSETS);
+            assert_int_equal(c.img.rt.debug_mismatches, modes[m] == DEBUG_OFFSETS_AUTO);
+            assert_true(c.img.rt.offsets_used >= 40);
+            assert_int_equal(c.img.rt.layout.interp.tstate_head, moved.interp.tstate_head);
+            check_synth_walk(&c, 0);
+        }
+        unload(&c);
+    }
+}
+
+/* Offsets-only takes nothing the debug offsets give from the table: with
+ * every such field of the table spoiled, the walk is still right. */
+static void test_debug_offsets_only_ignores_the_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(synth_tables) / sizeof(synth_tables[0]); i++) {
+        const struct py_layout *l = table_named(synth_tables[i]);
+        const struct py_debug_offsets_map *map = layout_debug_offsets(l->major, l->minor);
+        struct loaded c;
+        char why[256] = "";
+        load_synth(l, (struct synth_options){0}, &c);
+        for (size_t e = 0; e < map->count; e++)
+            *layout_field(&c.img.rt.layout, map->entries[e].layout_field) += 8;
+        assert_int_equal(
+            debug_offsets_apply(&c.img.rt, &c.reader, DEBUG_OFFSETS_ONLY, why, sizeof(why)), 0);
+        check_synth_walk(&c, l->free_threaded);
+        unload(&c);
+    }
+}
+
+/* A version newer than every table (3.16 here, laid out as 3.15) is read
+ * through its debug offsets, with 3.15's table for the rest; if they do not
+ * have 3.15's shape (every struct size nonsense), it is refused in one
+ * sentence rather than walked as garbage. */
+static void test_debug_offsets_read_a_version_newer_than_the_tables(void **state)
+{
+    (void)state;
+    const struct py_layout *l = table_named("3.15");
+    for (int garbage = 0; garbage < 2; garbage++) {
+        struct loaded c;
+        char why[256] = "";
+        load_synth(
+            l, (struct synth_options){.major = 3, .minor = 16, .group_size = garbage ? 8 : 0}, &c);
+        c.img.rt.minor = 16;
+        c.img.rt.newer = 1;
+        snprintf(c.img.rt.version, sizeof(c.img.rt.version), "3.16.0");
+        int err = debug_offsets_apply(&c.img.rt, &c.reader, DEBUG_OFFSETS_AUTO, why, sizeof(why));
+        if (garbage) {
+            assert_int_equal(err, -SG_EVERSION);
+            assert_non_null(strstr(why, "do not have the shape of 3.15's"));
+        } else {
+            assert_int_equal(err, 0);
+            assert_int_equal(c.img.rt.layout_source, PY_LAYOUT_OFFSETS);
+            check_synth_walk(&c, 0);
+        }
+        unload(&c);
+    }
+}
+
+/* SPYGLASS_LAYOUT=offsets on a version without them is refused, and only
+ * auto, table and offsets are modes. */
+static void test_debug_offsets_modes(void **state)
+{
+    (void)state;
+    enum debug_offsets_mode mode;
+    assert_int_equal(debug_offsets_parse_mode(NULL, &mode), 0);
+    assert_int_equal(mode, DEBUG_OFFSETS_AUTO);
+    assert_int_equal(debug_offsets_parse_mode("offsets", &mode), 0);
+    assert_int_equal(mode, DEBUG_OFFSETS_ONLY);
+    assert_int_equal(debug_offsets_parse_mode("table", &mode), 0);
+    assert_int_equal(mode, DEBUG_OFFSETS_TABLE);
+    assert_int_equal(debug_offsets_parse_mode("offset", &mode), -1);
+    struct py_runtime rt = {.major = 3, .minor = 12, .runtime_addr = 0x1000};
+    char why[256] = "";
+    strcpy(rt.version, "3.12.1");
+    assert_int_equal(debug_offsets_apply(&rt, NULL, DEBUG_OFFSETS_AUTO, why, sizeof(why)), 0);
+    assert_int_equal(debug_offsets_apply(&rt, NULL, DEBUG_OFFSETS_ONLY, why, sizeof(why)),
+                     -SG_EVERSION);
+    assert_non_null(strstr(why, "no _Py_DebugOffsets"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -769,6 +1028,14 @@ int main(void)
         cmocka_unit_test(test_walk_unchanged_stacks_are_kept_changed_ones_walked),
         cmocka_unit_test(test_walk_idle_thread_keeps_its_state_while_its_stack_stays),
         cmocka_unit_test(test_walk_batched_sample_sees_a_stack_that_changed),
+        cmocka_unit_test(test_walk_free_threaded_capture_needs_thread_local_bytecode),
+        cmocka_unit_test(test_walk_synthetic_image_of_every_debug_offsets_version),
+        cmocka_unit_test(test_walk_synthetic_free_threaded_with_the_gil_on),
+        cmocka_unit_test(test_walk_synthetic_free_threaded_lines_need_thread_local_bytecode),
+        cmocka_unit_test(test_debug_offsets_correct_a_field_a_patch_release_moved),
+        cmocka_unit_test(test_debug_offsets_only_ignores_the_table),
+        cmocka_unit_test(test_debug_offsets_read_a_version_newer_than_the_tables),
+        cmocka_unit_test(test_debug_offsets_modes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
