@@ -125,7 +125,11 @@ def test_memory_growth_and_release_go_to_their_lines(interp, mode, tmp_path):
         assert caller[LINES["call"]][0] >= 0.95 * peak, rep.stdout
         assert abs(caller[LINES["call"]][1] - alloc[1] - free[1]) < 2 * MIB, rep.stdout
     else:
-        assert LINES["join"] not in caller or abs(caller[LINES["join"]][1]) < 2 * MIB, rep.stdout
+        # Growth seen at a sample where no thread is seen running goes to the
+        # waiting thread (the summary's "to a waiting thread N"): once, on a
+        # fresh clone at load 4, 7.6 MiB of the 200 reached join() that way.
+        assert LINES["join"] not in caller or abs(caller[LINES["join"]][1]) < 0.05 * grown, \
+            (rep.stdout, proc.stderr)
 
     # the same profile as collapsed stacks weighs growth in bytes: the
     # buffer is 200 MiB, page granularity leaves a few pages either way

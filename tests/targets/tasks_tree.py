@@ -63,9 +63,10 @@ addresses), with one entry per task:
              time.monotonic()), task (task), gather (children), taskgroup (children),
              wait (children), lock, event, condition, semaphore, queue, socket, stream,
              future, running.
-The spinner's entry has "running": true, its chain only "spin" and "lines" the two
-lines it is found on (burning, or yielding in asyncio.sleep(0), where the chain goes on
-into asyncio's sleep). One entry per loop: {index, thread (its name), tasks (count),
+The spinner's entry has "running": true, its chain only "spin" and "lines" the lines
+it is found on: any of its loop's while it runs (burn's call, or spin's own line between
+calls: 3.6 was seen on the loop's test), or asyncio.sleep(0)'s while it yields (the chain
+then goes on into asyncio's sleep). One entry per loop: {index, thread (its name), tasks (count),
 current_task: "spinner" for loop 1 when spinning (null between its steps), else null}.
 """
 import os
@@ -463,7 +464,7 @@ def expectation(loops):
                           "loop": 1, "state": "PENDING", "running": True,
                           "chain": [{"function": "spin", "qualname": "spin", "file": SPIN_FILE,
                                      "line": LINES["spin_burn"], "kind": "coroutine"}],
-                          "lines": [LINES["spin_burn"], LINES["spin_yield"]],
+                          "lines": list(range(LINES["spin_def"] + 1, LINES["spin_yield"] + 1)),
                           "awaits": {"kind": "running"}})
             continue
         d, p = describe(label, loops)
