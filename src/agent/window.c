@@ -145,9 +145,12 @@ static void window_close(const struct windows *ws, struct window *win)
     char target[256], labels[512];
     win->end_mono_ns = sampler_now_ns();
     snprintf(target, sizeof(target), "pid %d (%s)", (int)l->pid, l->service);
+    /* left_out: thread stacks not in the profile because their walk was torn
+     * (the thread moved under it) or unreadable, counted, never guessed. */
     snprintf(labels, sizeof(labels),
-             "service_name=%s host=%s pid=%d python_version=%s walks=%llu%s", l->service, l->host,
-             (int)l->pid, l->python, (unsigned long long)win->walks,
+             "service_name=%s host=%s pid=%d python_version=%s walks=%llu left_out=%llu%s",
+             l->service, l->host, (int)l->pid, l->python, (unsigned long long)win->walks,
+             (unsigned long long)(win->fold.stats.torn + win->fold.stats.unreadable),
              ws->opt.idle ? "; idle threads kept (idle=true)" : "; idle threads dropped");
     profile_set_meta_str(p, &m->title, "spyglass agent");
     profile_set_meta_str(p, &m->target, target);
