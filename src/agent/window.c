@@ -145,12 +145,17 @@ static void window_close(const struct windows *ws, struct window *win)
     char target[256], labels[512];
     win->end_mono_ns = sampler_now_ns();
     snprintf(target, sizeof(target), "pid %d (%s)", (int)l->pid, l->service);
-    /* left_out: thread stacks not in the profile because their walk was torn
-     * (the thread moved under it) or unreadable, counted, never guessed. */
+    /* thread_walks: the threads the walks found; left_out: thread stacks of
+     * those not in the profile because their walk was torn
+     * (the thread moved under it), unreadable, or held no Python frame:
+     * counted, never guessed. */
     snprintf(labels, sizeof(labels),
-             "service_name=%s host=%s pid=%d python_version=%s walks=%llu left_out=%llu%s",
+             "service_name=%s host=%s pid=%d python_version=%s walks=%llu thread_walks=%llu "
+             "left_out=%llu%s",
              l->service, l->host, (int)l->pid, l->python, (unsigned long long)win->walks,
-             (unsigned long long)(win->fold.stats.torn + win->fold.stats.unreadable),
+             (unsigned long long)win->fold.stats.threads,
+             (unsigned long long)(win->fold.stats.torn + win->fold.stats.unreadable +
+                                  win->fold.stats.empty),
              ws->opt.idle ? "; idle threads kept (idle=true)" : "; idle threads dropped");
     profile_set_meta_str(p, &m->title, "spyglass agent");
     profile_set_meta_str(p, &m->target, target);

@@ -103,7 +103,7 @@ def read_pprof_window(path):
     note = [strings[c] for c in comments if strings[c].startswith("note: ")][0]
     fields = dict(re.findall(r"(\w+)=([^\s;]+)", note))
     window.update(pid=int(fields["pid"]), walks=int(fields["walks"]),
-                  left_out=int(fields["left_out"]),
+                  left_out=int(fields["left_out"]), thread_walks=int(fields["thread_walks"]),
                   service=fields["service_name"], python=fields["python_version"])
     return window
 
@@ -323,9 +323,19 @@ def check_window_counts(window, first):
     out, and the window's note counts it (left_out): 1 in 56 walks once."""
     walks, left_out = window["walks"], window["left_out"]
     main = window["threads"].get("MainThread", 0)
-    assert walks - left_out <= main <= walks, window
+    said = "%r" % sorted(window.items())  # whole: pytest would cut a dict short
+    # Every thread a walk found is in the profile or counted as left out.
+    assert sum(window["threads"].values()) == window["thread_walks"] - left_out, said
+    missing = 0
     if not first:
-        assert main + window["threads"].get("worker", 0) == 2 * walks - left_out, window
+        # Twice on fresh clones at load, the main thread was one short of
+        # walks - left_out (55 or 54 of 56, left_out 0 or 1), before the note
+        # said whether its walk was empty or the thread was not found: a
+        # thread a walk misses is allowed up to 2% of walks, and shows here.
+        missing = 2 * walks - window["thread_walks"]
+        assert 0 <= missing <= max(1, walks // 50), said
+        assert main + window["threads"].get("worker", 0) == 2 * walks - left_out - missing, said
+    assert walks - left_out - missing <= main <= walks, said
 
 
 # ---- the tests ----
