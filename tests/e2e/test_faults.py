@@ -82,6 +82,18 @@ def hang_report(spyglass_pid, target_pid):
     return "spyglass waits in %s; target threads %r" % (wchan, thread_states(target_pid))
 
 
+def communicate_or_fail(proc, target_pid, what):
+    """proc.communicate() within HANG seconds; else kills spyglass and fails
+    the test with what it was doing and where it and its target wait."""
+    try:
+        return proc.communicate(timeout=HANG)
+    except subprocess.TimeoutExpired:
+        report = hang_report(proc.pid, target_pid)
+        proc.kill()
+        proc.communicate()
+        pytest.fail("%s: %s" % (what, report))
+
+
 def summary_errors(stderr):
     m = re.search(r"errors (\d+) \(([\d.]+)%\)", stderr)
     assert m, stderr
@@ -107,13 +119,7 @@ def test_record_stops_when_the_target_ends(interp, end, mode, tmp_path, start_ta
     assert first.startswith("spyglass: sampling pid"), first
     time.sleep(0.3)
     os.kill(t.pid, signal.SIGUSR1)  # the target ends itself, the `end` way
-    try:
-        _, err = rec.communicate(timeout=HANG)
-    except subprocess.TimeoutExpired:
-        report = hang_report(rec.pid, t.pid)
-        rec.kill()
-        rec.communicate()
-        pytest.fail("spyglass hung after the target's %s: %s" % (end, report))
+    _, err = communicate_or_fail(rec, t.pid, "spyglass hung after the target's %s" % end)
     stderr = first + err.decode()
     assert rec.returncode == 0, stderr
     last = stderr.strip().splitlines()[-1]
@@ -161,13 +167,7 @@ def test_dump_while_the_target_dies(interp, locals_, start_target):
     time.sleep(random.uniform(0, 0.02))
     os.kill(t.pid, signal.SIGUSR1)
     for d in dumps:
-        try:
-            out, err = d.communicate(timeout=HANG)
-        except subprocess.TimeoutExpired:
-            report = hang_report(d.pid, t.pid)
-            d.kill()
-            d.communicate()
-            pytest.fail("dump hung while the target exited: %s" % report)
+        out, err = communicate_or_fail(d, t.pid, "dump hung while the target exited")
         out, err = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
         if d.returncode == 0:
             assert "Thread" in out or "thread" in out, out
@@ -202,13 +202,8 @@ def test_killing_spyglass_never_leaves_the_target_stopped(interp, tmp_path, star
                                preexec_fn=default_sigint)
         time.sleep(rnd.uniform(0.0, 0.3))
         rec.send_signal(sig)
-        try:
-            _, err = rec.communicate(timeout=HANG)
-        except subprocess.TimeoutExpired:
-            report = hang_report(rec.pid, t.pid)
-            rec.kill()
-            rec.communicate()
-            pytest.fail("spyglass hung after %s (round %d): %s" % (sig, round_, report))
+        _, err = communicate_or_fail(rec, t.pid,
+                                     "spyglass hung after %s (round %d)" % (sig, round_))
         if sig != signal.SIGKILL and b"sampling pid" in err:
             # Stopped by a signal it handles: a normal end, profile written.
             # (A signal before its handlers are installed ends it at once,

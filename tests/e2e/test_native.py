@@ -31,8 +31,8 @@ import pytest
 from conftest import (ROOT, SPYGLASS, SPYGLASS_ASAN, TARGETS, cpu_seconds as cpu_seconds_of,
                       interpreter_params, marked_lines, pydeps_env, pydeps_skip, read_collapsed,
                       run_spyglass, wait_cpu, wait_sampling)
-from test_faults import (HANG, INTERPS as FAULT_INTERPS, assert_target_free, hang_report,
-                         unused_pid)
+from test_faults import (HANG, INTERPS as FAULT_INTERPS, assert_target_free,
+                         communicate_or_fail, unused_pid)
 
 ALL = interpreter_params()
 WORK = os.path.join(TARGETS, "native_work.py")
@@ -354,13 +354,7 @@ def test_native_target_ending_mid_recording(interp, end, tmp_path, start_target)
     wait_cpu(t.pid, 0.3)
     wait_sampled(rec, 0.05)  # at least a sample or two (the first reads the unwind tables)
     os.kill(t.pid, signal.SIGUSR1)  # the target ends itself, the `end` way
-    try:
-        _, err = rec.communicate(timeout=HANG)
-    except subprocess.TimeoutExpired:
-        report = hang_report(rec.pid, t.pid)
-        rec.kill()
-        rec.communicate()
-        pytest.fail("spyglass hung after the target's %s: %s" % (end, report))
+    _, err = communicate_or_fail(rec, t.pid, "spyglass hung after the target's %s" % end)
     stderr = b"".join(seen).decode() + err.decode()
     assert rec.returncode == 0, stderr
     assert stderr.strip().splitlines()[-1].endswith("the target exited"), stderr
